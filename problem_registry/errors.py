@@ -1,0 +1,80 @@
+"""Every mistake a user can make has its own exception class.
+
+The CLI turns any :class:`RegistryError` into one line on stderr and exit code 1; the pytest plugin
+turns it into a usage error. A message names the thing that is wrong and, where there is one, the
+fix, because it is all the user will see: no traceback accompanies it.
+"""
+
+from __future__ import annotations
+
+
+class RegistryError(Exception):
+    """A user-facing error: the message alone must tell the user what to do."""
+
+
+class ConfigError(RegistryError):
+    """The configuration (flag, environment or pyproject.toml) cannot be used."""
+
+
+class DatabaseUnavailable(RegistryError):
+    """The database cannot be reached, opened or is locked beyond the busy timeout."""
+
+
+class SchemaMismatch(RegistryError):
+    """The database schema is older or newer than this version of problem-registry."""
+
+
+class NotFound(RegistryError):
+    """A problem, pattern or model version that does not exist was named."""
+
+
+class ProblemNotFound(NotFound):
+    pass
+
+
+class PatternNotFound(NotFound):
+    pass
+
+
+class ModelNotFound(NotFound):
+    pass
+
+
+class AlreadyExists(RegistryError):
+    """Something with the same identity is already registered."""
+
+
+class DuplicateProblem(AlreadyExists):
+    pass
+
+
+class DuplicatePattern(AlreadyExists):
+    pass
+
+
+class DuplicateModel(AlreadyExists):
+    pass
+
+
+class AmbiguousReference(RegistryError):
+    """A short reference (hash prefix) matches more than one thing."""
+
+
+class InvalidValue(RegistryError):
+    """A value given by the user is malformed: a slug, an expectation, a gate, a metric..."""
+
+
+class InvalidExpectation(InvalidValue):
+    pass
+
+
+class CorruptPattern(RegistryError):
+    """A pattern file cannot be stored or used: unreadable, truncated, not the kind it claims."""
+
+
+class UnsafePath(RegistryError):
+    """A path points outside where it may, or through a link: refused before anything is read."""
+
+
+class BundleError(RegistryError):
+    """An export bundle is malformed or inconsistent."""

@@ -1,0 +1,159 @@
+"""Schema migrations run from code: create at head on first use, refuse what we do not know.
+
+Several processes may open a new registry at once (CI runners, xdist workers), and Alembic has no
+guard of its own against concurrent upgrades (MLflow users hit "duplicate column" that way). So an
+upgrade runs under a lock: ``pg_advisory_xact_lock`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite,
+and re-reads the revision once it holds the lock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection, Engine
+
+from problem_registry.db import writer_engine
+from problem_registry.errors import SchemaMismatch
+
+# Any constant works; it only has to be the same in every process that migrates this database.
+_PG_MIGRATION_LOCK = 0x70726567  # "preg"
+
+
+def alembic_dir() -> Path:
+    """The migrations shipped in the wheel, or the checkout's top-level alembic/ when editable."""
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "_alembic", package.parent / "alembic"):
+        if (candidate / "env.py").is_file():
+            return candidate
+    raise SchemaMismatch(  # pragma: no cover - a broken installation
+        f"problem-registry's migrations are missing (looked in {package / '_alembic'}); reinstall"
+    )
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(alembic_dir()))
+    return config
+
+
+@cache
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def head_revision() -> str:
+    head = _scripts().get_current_head()
+    assert head is not None, "the migrations folder has no revision"
+    return head
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    current: str | None
+    head: str
+
+    @property
+    def is_current(self) -> bool:
+        return self.current == self.head
+
+
+def current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def schema_state(engine: Engine) -> SchemaState:
+    with engine.connect() as connection:
+        state = SchemaState(current_revision(connection), head_revision())
+    _refuse_unknown(state.current)
+    return state
+
+
+def _refuse_unknown(revision: str | None) -> None:
+    if revision is None:
+        return
+    try:
+        known = _scripts().get_revision(revision)
+    except Exception:
+        known = None
+    if known is None:
+        raise SchemaMismatch(
+            f"this registry's schema is at revision {revision}, written by a newer "
+            "problem-registry; upgrade problem-registry (pip install -U problem-registry)"
+        )
+
+
+def has_user_tables(connection: Connection) -> bool:
+    names = set(sa.inspect(connection).get_table_names()) - {"alembic_version"}
+    return bool(names)
+
+
+def upgrade(engine: Engine, revision: str = "head") -> SchemaState:
+    """Bring the schema to ``revision`` under a cross-process lock; a no-op when already there."""
+    sqlite = engine.dialect.name == "sqlite"
+    with writer_engine(engine).connect() as connection:
+        if sqlite:
+            # Batch migrations rebuild tables; with foreign keys on, ON DELETE CASCADE would
+            # silently empty child tables. The pragma only takes effect outside a transaction.
+            _sqlite_pragma(connection, "foreign_keys = OFF")
+        try:
+            with connection.begin():
+                if not sqlite:
+                    connection.execute(
+                        sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
+                    )
+                current = current_revision(connection)
+                _refuse_unknown(current)
+                target = head_revision() if revision == "head" else revision
+                if current != target:
+                    config = alembic_config()
+                    config.attributes["connection"] = connection
+                    command.upgrade(config, revision)
+        finally:
+            if sqlite:
+                _sqlite_pragma(connection, "foreign_keys = ON")
+    return schema_state(engine)
+
+
+def _sqlite_pragma(connection: Connection, pragma: str) -> None:
+    """Run a pragma on the raw connection: SQLAlchemy would wrap it in a transaction, where
+    ``foreign_keys`` is silently ignored."""
+    connection.connection.driver_connection.execute(f"PRAGMA {pragma}")  # type: ignore[union-attr]
+
+
+def downgrade(engine: Engine, revision: str) -> SchemaState:
+    with writer_engine(engine).connect() as connection, connection.begin():
+        if engine.dialect.name != "sqlite":
+            connection.execute(
+                sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
+            )
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+    return schema_state(engine)
+
+
+def ensure_schema(engine: Engine) -> SchemaState:
+    """On first use create the schema at head; an older schema needs an explicit `db upgrade`."""
+    state = schema_state(engine)
+    if state.is_current:
+        return state
+    if state.current is None:
+        with engine.connect() as connection:
+            populated = has_user_tables(connection)
+        if populated:
+            raise SchemaMismatch(
+                "this database holds tables but no problem-registry schema revision; "
+                "point --url / PROBLEM_REGISTRY_URL at an empty database or a registry"
+            )
+        return upgrade(engine)
+    raise SchemaMismatch(
+        f"this registry's schema is at revision {state.current}, this problem-registry needs "
+        f"{state.head}; run `problem-registry db upgrade` (back up the database first)"
+    )
