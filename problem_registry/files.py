@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from problem_registry.errors import CorruptPattern, UnsafePath
 from problem_registry.models import PatternKind
@@ -130,6 +130,11 @@ def _verify_image(data: bytes, name: str) -> str:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise CorruptPattern(f"{name}: refused as a decompression bomb") from None
+    except UnidentifiedImageError:
+        raise CorruptPattern(
+            f"{name}: named like an image but not one Pillow can read; give a real PNG, JPEG, "
+            "GIF, BMP, TIFF or WebP file"
+        ) from None
     except Exception as exc:
         reason = str(exc) or type(exc).__name__
         raise CorruptPattern(f"{name}: not a readable image ({reason})") from None

@@ -72,8 +72,8 @@ class Patterns:
         With ``skip_existing`` a file whose content the problem already holds is skipped;
         without it, it is refused.
         """
+        existing = {view.sha256: view for view in self.list(slug)}  # unknown slug: refused first
         contents = [(item, inspect_content(read_input(item.path), str(item.path))) for item in new]
-        existing = {view.sha256: view for view in self.list(slug)}
         seen: dict[str, Path] = {}
         fresh: list[tuple[NewPattern, InspectedContent]] = []
         skipped: list[PatternView] = []

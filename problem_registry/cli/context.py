@@ -1,0 +1,140 @@
+"""What every command shares: the registry it talks to, error translation, and output helpers.
+
+stdout carries only what a script may parse (tables, or JSON with ``--json``); messages and
+progress go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from typer.core import TyperGroup
+
+from problem_registry.config import Settings, resolve_settings
+from problem_registry.errors import RegistryError
+from problem_registry.registry import Registry
+
+stdout = Console(soft_wrap=False)
+if not stdout.is_terminal:
+    # Piped or captured: do not fold tables at rich's default 80 columns.
+    stdout = Console(soft_wrap=False, width=200)
+stderr = Console(stderr=True, soft_wrap=True)
+
+JsonOption = typer.Option(False, "--json", help="Print JSON on stdout instead of a table.")
+
+
+class RegistryGroup(TyperGroup):
+    """Turns any user mistake raised by the library into one line on stderr and exit code 1."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RegistryError as exc:
+            fail(str(exc))
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    stderr.print(f"error: {message}", markup=False, highlight=False)
+    raise typer.Exit(code)
+
+
+@dataclass
+class AppState:
+    """The global flags; the registry is opened on first use and closed when the command ends."""
+
+    url: str | None = None
+    patterns_dir: str | None = None
+    user: str | None = None
+    _registry: Registry | None = field(default=None, repr=False)
+
+    def settings(self) -> Settings:
+        return resolve_settings(url=self.url, patterns_dir=self.patterns_dir, user=self.user)
+
+    def registry(self) -> Registry:
+        if self._registry is None:
+            self._registry = Registry.open(self.settings())
+        return self._registry
+
+    def close(self) -> None:
+        if self._registry is not None:
+            self._registry.close()
+            self._registry = None
+
+
+def state(ctx: typer.Context) -> AppState:
+    return ctx.find_root().ensure_object(AppState)
+
+
+def registry(ctx: typer.Context) -> Registry:
+    return state(ctx).registry()
+
+
+def print_json(data: Any) -> None:
+    """JSON on stdout, UTF-8 and stable key order, for scripts and CI jobs."""
+    typer.echo(json.dumps(_plain(data), indent=2, sort_keys=True, ensure_ascii=False))
+
+
+def _plain(data: Any) -> Any:
+    if hasattr(data, "model_dump"):
+        return data.model_dump(mode="json")
+    if hasattr(data, "to_dict"):
+        return data.to_dict()
+    if isinstance(data, (list, tuple)):
+        return [_plain(item) for item in data]
+    if isinstance(data, dict):
+        return {key: _plain(value) for key, value in data.items()}
+    return data
+
+
+def print_table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    empty: str = "nothing to show",
+) -> None:
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    count = 0
+    for row in rows:
+        table.add_row(*("" if cell is None else str(cell) for cell in row))
+        count += 1
+    if count == 0:
+        note(empty)
+        return
+    stdout.print(table)
+
+
+def print_fields(title: str, fields: Sequence[tuple[str, Any]]) -> None:
+    table = Table(title=title, title_justify="left", show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for key, value in fields:
+        table.add_row(key, "" if value is None else str(value))
+    stdout.print(table)
+
+
+def note(message: str) -> None:
+    """A human message on stderr (never mixed into what a script reads from stdout)."""
+    stderr.print(message, markup=False, highlight=False)
+
+
+def percent(rate: float | None) -> str:
+    return (
+        "-" if rate is None else f"{rate:.0%}" if rate * 100 == int(rate * 100) else f"{rate:.1%}"
+    )
+
+
+def output(as_json: bool, data: Any, render: Callable[[], None]) -> None:
+    """One switch for every list/show command: JSON for scripts, a table for people."""
+    if as_json:
+        print_json(data)
+    else:
+        render()

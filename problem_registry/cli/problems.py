@@ -1,0 +1,165 @@
+"""`problem-registry problem ...`: name the weaknesses of a model and set their gates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from problem_registry.cli.context import (
+    JsonOption,
+    note,
+    output,
+    percent,
+    print_fields,
+    print_table,
+    registry,
+)
+from problem_registry.cli.patterns import print_patterns
+from problem_registry.views import ProblemView
+
+app = typer.Typer(help="Add, list, show, edit and retire problems.", no_args_is_help=True)
+
+MaxErrorRate = typer.Option(
+    None,
+    "--max-error-rate",
+    help="Canary gate: the highest error rate a candidate may have on this problem (0..1).",
+)
+AllowedRegressions = typer.Option(
+    None,
+    "--allowed-regressions",
+    help="Regression gate: how many patterns may newly fail against the champion.",
+)
+Tags = typer.Option(None, "--tag", "-t", help="A tag; repeat for several.")
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    slug: str = typer.Argument(..., help="Identifier, e.g. chihuahua-vs-muffin."),
+    title: str | None = typer.Option(None, help="One-line title (default: from the slug)."),
+    description: str = typer.Option("", help="What goes wrong, and where it was seen."),
+    tag: list[str] | None = Tags,
+    max_error_rate: float | None = MaxErrorRate,
+    allowed_regressions: int | None = AllowedRegressions,
+    as_json: bool = JsonOption,
+) -> None:
+    """Register a new problem.
+
+    Example: problem-registry problem add chihuahua-vs-muffin --max-error-rate 0.2 -t vision
+    """
+    view = registry(ctx).problems.add(
+        slug,
+        title=title,
+        description=description,
+        tags=tag or [],
+        max_error_rate=max_error_rate,
+        allowed_regressions=allowed_regressions or 0,
+    )
+    output(as_json, view, lambda: note(f"added problem {view.slug}: {view.title}"))
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    status: str | None = typer.Option(None, help="Only problems with this status."),
+    tag: str | None = typer.Option(None, help="Only problems with this tag."),
+    as_json: bool = JsonOption,
+) -> None:
+    """List problems, sorted by slug."""
+    views = registry(ctx).problems.list(status=status, tag=tag)
+    output(as_json, views, lambda: _print_problems(views))
+
+
+@app.command("show")
+def show(ctx: typer.Context, slug: str, as_json: bool = JsonOption) -> None:
+    """Show a problem, its gates and its patterns."""
+    reg = registry(ctx)
+    view = reg.problems.get(slug)
+    patterns = reg.patterns.list(slug)
+
+    def render() -> None:
+        print_fields(view.slug, _fields(view))
+        print_patterns(patterns)
+
+    output(as_json, {"problem": view, "patterns": patterns}, render)
+
+
+@app.command("edit")
+def edit(
+    ctx: typer.Context,
+    slug: str,
+    title: str | None = typer.Option(None),
+    description: str | None = typer.Option(None),
+    status: str | None = typer.Option(None, help="open, fixed or retired."),
+    tag: list[str] | None = typer.Option(None, "--tag", "-t", help="Replace the tags."),
+    max_error_rate: float | None = MaxErrorRate,
+    no_max_error_rate: bool = typer.Option(
+        False, "--no-max-error-rate", help="Remove the canary gate."
+    ),
+    allowed_regressions: int | None = AllowedRegressions,
+    as_json: bool = JsonOption,
+) -> None:
+    """Change a problem's title, description, status, tags or gates.
+
+    Example: problem-registry problem edit chihuahua-vs-muffin --max-error-rate 0.1
+    """
+    changes: dict[str, Any] = {
+        key: value
+        for key, value in {
+            "title": title,
+            "description": description,
+            "status": status,
+            "tags": tag,
+            "max_error_rate": max_error_rate,
+            "allowed_regressions": allowed_regressions,
+        }.items()
+        if value is not None
+    }
+    if no_max_error_rate:
+        if max_error_rate is not None:
+            raise typer.BadParameter("give --max-error-rate or --no-max-error-rate, not both")
+        changes["max_error_rate"] = None
+    view = registry(ctx).problems.edit(slug, **changes)
+    output(as_json, view, lambda: note(f"updated problem {view.slug}"))
+
+
+@app.command("retire")
+def retire(ctx: typer.Context, slug: str, as_json: bool = JsonOption) -> None:
+    """Retire a problem: its patterns and history stay, it no longer gates a candidate."""
+    view = registry(ctx).problems.retire(slug)
+    output(as_json, view, lambda: note(f"retired problem {view.slug}"))
+
+
+def _print_problems(views: list[ProblemView]) -> None:
+    print_table(
+        None,
+        ["slug", "title", "status", "patterns (+/-)", "max error", "allowed regr.", "tags"],
+        (
+            [
+                v.slug,
+                v.title,
+                v.status,
+                f"{v.patterns} ({v.positives}/{v.negatives})",
+                percent(v.max_error_rate),
+                v.allowed_regressions,
+                ", ".join(v.tags),
+            ]
+            for v in views
+        ),
+        empty="no problems yet; add one with `problem-registry problem add SLUG`",
+    )
+
+
+def _fields(view: ProblemView) -> list[tuple[str, Any]]:
+    return [
+        ("title", view.title),
+        ("status", view.status),
+        ("description", view.description),
+        ("tags", ", ".join(view.tags)),
+        ("max error rate", percent(view.max_error_rate)),
+        ("allowed regressions", view.allowed_regressions),
+        ("patterns", f"{view.patterns} ({view.positives} positive, {view.negatives} negative)"),
+        ("created", view.created_at),
+        ("updated", view.updated_at),
+    ]
