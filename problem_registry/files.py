@@ -54,6 +54,11 @@ class InspectedContent:
         return StoredFile(self.sha256, self.kind, self.extension, len(self.data))
 
 
+def is_sha256(text: object) -> bool:
+    """A lowercase sha256 hex digest: the only names the store gives its files."""
+    return isinstance(text, str) and len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
 def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -222,7 +227,7 @@ class PatternStore:
         path.unlink(missing_ok=True)
 
     def _safe_destination(self, sha256: str, extension: str) -> Path:
-        if len(sha256) != 64 or any(ch not in "0123456789abcdef" for ch in sha256):
+        if not is_sha256(sha256):
             raise UnsafePath(f"{sha256!r} is not a sha256 hex digest")
         if not extension.isalnum():
             raise UnsafePath(f"{extension!r} is not a file extension")

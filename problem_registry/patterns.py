@@ -20,7 +20,7 @@ from problem_registry.errors import (
     UnsafePath,
 )
 from problem_registry.expectations import Expectation
-from problem_registry.files import InspectedContent, inspect_content, read_input
+from problem_registry.files import InspectedContent, StoredFile, inspect_content, read_input
 from problem_registry.models import (
     ExpectedLabel,
     ExpectKind,
@@ -100,7 +100,7 @@ class Patterns:
         try:
             with self._registry.writing() as session:
                 problem = find_problem(session, slug)
-                file_ids = _file_ids(session, [content for _item, content in fresh])
+                file_ids = file_ids_for(session, [content.stored for _item, content in fresh])
                 rows = [
                     (
                         Pattern(
@@ -374,20 +374,23 @@ def write_labels(session: Session, pattern_id: int | None, expectation: Expectat
     )
 
 
-def _file_ids(session: Session, contents: Sequence[InspectedContent]) -> dict[str, int]:
-    """Get or create the content rows; concurrent writers of the same content both succeed."""
-    if not contents:
+def file_ids_for(session: Session, files: Sequence[StoredFile]) -> dict[str, int]:
+    """Get or create the content rows; concurrent writers of the same content both succeed.
+
+    Shared by ``pattern add`` and bundle import, so both create content rows the same way.
+    """
+    if not files:
         return {}
     rows = [
         {
-            "sha256": c.sha256,
-            "kind": PatternKind(c.kind).value,
-            "extension": c.extension,
-            "size_bytes": len(c.data),
+            "sha256": f.sha256,
+            "kind": PatternKind(f.kind).value,
+            "extension": f.extension,
+            "size_bytes": f.size_bytes,
         }
-        for c in contents
+        for f in files
     ]
     insert_ignoring_conflicts(session, PatternFile, rows, ["sha256"])
-    wanted = [c.sha256 for c in contents]
+    wanted = [f.sha256 for f in files]
     query = select(PatternFile.sha256, PatternFile.id).where(col(PatternFile.sha256).in_(wanted))
     return {sha: file_id for sha, file_id in session.exec(query)}

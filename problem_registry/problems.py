@@ -39,7 +39,7 @@ class Problems:
         slug = validate_slug(slug)
         problem = Problem(
             slug=slug,
-            title=_title(title, slug),
+            title=validate_title(title, slug),
             description=description,
             tags=normalise_tags(tags),
             max_error_rate=validate_error_rate(max_error_rate),
@@ -83,7 +83,7 @@ class Problems:
         """Change only the fields given; ``max_error_rate=None`` removes the canary gate."""
         changes: dict[str, Any] = {}
         if title is not _UNSET:
-            changes["title"] = _title(title, slug)
+            changes["title"] = validate_title(title, slug)
         if description is not _UNSET:
             changes["description"] = description
         if status is not _UNSET:
@@ -160,7 +160,8 @@ def normalise_tags(tags: Sequence[str]) -> list[str]:
     return cleaned
 
 
-def _title(title: str | None, slug: str) -> str:
+def validate_title(title: str | None, slug: str) -> str:
+    """The title as given, or one made from the slug when it is empty."""
     chosen = (title or "").strip() or slug.replace("-", " ").capitalize()
     if len(chosen) > 200:
         raise InvalidValue("a problem title is at most 200 characters")
