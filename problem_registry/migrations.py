@@ -8,7 +8,7 @@ and re-reads the revision once it holds the lock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
@@ -58,6 +58,10 @@ def head_revision() -> str:
 class SchemaState:
     current: str | None
     head: str
+    # Set by upgrade(): whether this call migrated, and from where (read under the lock, so of
+    # several processes upgrading at once exactly one reports a migration).
+    migrated: bool = False
+    previous: str | None = None
 
     @property
     def is_current(self) -> bool:
@@ -108,17 +112,18 @@ def upgrade(engine: Engine, revision: str = "head") -> SchemaState:
                     connection.execute(
                         sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
                     )
-                current = current_revision(connection)
-                _refuse_unknown(current)
+                previous = current_revision(connection)
+                _refuse_unknown(previous)
                 target = head_revision() if revision == "head" else revision
-                if current != target:
+                migrated = previous != target
+                if migrated:
                     config = alembic_config()
                     config.attributes["connection"] = connection
                     command.upgrade(config, revision)
         finally:
             if sqlite:
                 _sqlite_pragma(connection, "foreign_keys = ON")
-    return schema_state(engine)
+    return replace(schema_state(engine), migrated=migrated, previous=previous)
 
 
 def _sqlite_pragma(connection: Connection, pragma: str) -> None:

@@ -62,11 +62,10 @@ def upgrade_(ctx: typer.Context) -> None:
     engine = create_registry_engine(url)
     try:
         with translate_connection_errors(engine.url):
-            before = schema_state(engine).current
             after = upgrade(engine)
     finally:
         engine.dispose()
-    if before == after.current:
-        note(f"{redact(engine.url)} is already at revision {after.current}")
+    if after.migrated:
+        note(f"upgraded {redact(engine.url)} from {after.previous or 'empty'} to {after.current}")
     else:
-        note(f"upgraded {redact(engine.url)} from {before or 'empty'} to {after.current}")
+        note(f"{redact(engine.url)} is already at revision {after.current}")

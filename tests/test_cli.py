@@ -1,0 +1,404 @@
+"""Every command through the real CLI, on a real SQLite file and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from problem_registry.cli import app
+from tests.helpers import write_json, write_png, write_text
+
+
+@dataclass
+class Outcome:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> object:
+        return json.loads(self.stdout)
+
+
+Cli = Callable[..., Outcome]
+
+
+@pytest.fixture
+def cli(database_url: str, tmp_path: Path) -> Cli:
+    """Run ``problem-registry --url ... ARGS`` in-process; ``code`` is the exit code expected."""
+    runner = CliRunner()
+    store = tmp_path / "patterns"
+
+    def run(*args: str, code: int = 0) -> Outcome:
+        result = runner.invoke(
+            app,
+            ["--url", database_url, "--patterns-dir", str(store), "--user", "tess", *args],
+            catch_exceptions=False,
+        )
+        outcome = Outcome(result.exit_code, result.stdout, result.stderr)
+        assert outcome.exit_code == code, (args, outcome)
+        if code == 1:
+            # A user error: exactly one line, naming the problem, and never a traceback.
+            assert len(outcome.stderr.strip().splitlines()) == 1, outcome.stderr
+            assert outcome.stderr.startswith("error: ")
+            assert "Traceback" not in outcome.stderr + outcome.stdout
+        return outcome
+
+    return run
+
+
+def _snapshot(cli: Cli, store: Path) -> tuple[object, object, object, list[str]]:
+    """Everything a refused command must leave unchanged: rows and files."""
+    files = sorted(str(p.relative_to(store)) for p in store.rglob("*")) if store.exists() else []
+    return (
+        cli("problem", "list", "--json").json(),
+        cli("pattern", "list", "--json").json(),
+        cli("model", "list", "--json").json(),
+        files,
+    )
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    inputs = tmp_path / "inputs"
+    return {
+        "red": write_png(inputs / "red.png", color=(255, 0, 0)),
+        "blue": write_png(inputs / "blue.png", color=(0, 0, 255)),
+        "green": write_png(inputs / "green.png", color=(0, 255, 0)),
+        "text": write_text(inputs / "review.txt", "the soup was cold"),
+        "json": write_json(inputs / "row.json", {"age": 41, "income": 52000}),
+    }
+
+
+def test_init_creates_the_registry_and_is_repeatable(cli: Cli, tmp_path: Path) -> None:
+    first = cli("init", "--json").json()
+    assert first["problems"] == 0
+    assert (tmp_path / "patterns").is_dir()
+    assert cli("init", "--json").json() == first
+
+
+def test_problem_lifecycle(cli: Cli) -> None:
+    cli("problem", "add", "chihuahua-vs-muffin", "--max-error-rate", "0.2", "-t", "Vision")
+    shown = cli("problem", "show", "chihuahua-vs-muffin", "--json").json()
+    assert shown["problem"]["max_error_rate"] == 0.2
+    assert shown["problem"]["tags"] == ["vision"]
+    assert shown["problem"]["title"] == "Chihuahua vs muffin"
+    assert shown["patterns"] == []
+
+    cli("problem", "edit", "chihuahua-vs-muffin", "--allowed-regressions", "2", "--title", "Dogs")
+    edited = cli("problem", "show", "chihuahua-vs-muffin", "--json").json()["problem"]
+    assert (edited["allowed_regressions"], edited["title"]) == (2, "Dogs")
+    assert edited["max_error_rate"] == 0.2  # untouched fields stay
+
+    cli("problem", "edit", "chihuahua-vs-muffin", "--no-max-error-rate")
+    assert (
+        cli("problem", "show", "chihuahua-vs-muffin", "--json").json()["problem"]["max_error_rate"]
+        is None
+    )
+
+    cli("problem", "add", "hat-bias")
+    cli("problem", "retire", "hat-bias")
+    listed = cli("problem", "list", "--json").json()
+    assert [p["slug"] for p in listed] == ["chihuahua-vs-muffin", "hat-bias"]
+    assert [p["slug"] for p in cli("problem", "list", "--status", "retired", "--json").json()] == [
+        "hat-bias"
+    ]
+    table = cli("problem", "list").stdout
+    assert "chihuahua-vs-muffin" in table and "hat-bias" in table
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["problem", "add", "Bad Slug"], "not a valid problem slug"),
+        (["problem", "add", "ok-slug", "--max-error-rate", "1.5"], "outside 0..1"),
+        (["problem", "add", "ok-slug", "--allowed-regressions", "-1"], "negative"),
+        (["problem", "show", "nope"], "no problem 'nope'"),
+        (["problem", "edit", "nope", "--title", "x"], "no problem 'nope'"),
+        (["problem", "edit", "muffins", "--status", "done"], "not a problem status"),
+        (["problem", "add", "muffins"], "already exists"),
+    ],
+)
+def test_problem_mistakes_are_one_line_and_change_nothing(
+    cli: Cli, tmp_path: Path, args: list[str], message: str
+) -> None:
+    cli("problem", "add", "muffins")
+    before = _snapshot(cli, tmp_path / "patterns")
+    outcome = cli(*args, code=1)
+    assert message in outcome.stderr
+    assert _snapshot(cli, tmp_path / "patterns") == before
+
+
+def test_pattern_add_list_show_relabel_remove(cli: Cli, files: dict[str, Path]) -> None:
+    cli("problem", "add", "colours")
+    added = cli(
+        "pattern",
+        "add",
+        "colours",
+        str(files["red"]),
+        str(files["blue"]),
+        "--expect",
+        "warm",
+        "--polarity",
+        "negative",
+        "--source",
+        "production",
+        "--note",
+        "from ticket 12",
+        "--json",
+    ).json()["added"]
+    assert [p["kind"] for p in added] == ["image", "image"]
+    assert {p["polarity"] for p in added} == {"negative"}
+    assert {p["added_by"] for p in added} == {"tess"}
+    cli("pattern", "add", "colours", str(files["text"]), "--expect-not", "positive")
+    cli("pattern", "add", "colours", str(files["json"]), "--expect-range", "3.5:4")
+
+    listed = cli("pattern", "list", "colours", "--json").json()
+    assert [p["kind"] for p in listed] == ["image", "image", "text", "json"]
+    assert [p["expected"] for p in listed] == ["warm", "warm", "not positive", "3.5 to 4"]
+
+    red = added[0]
+    shown = cli("pattern", "show", red["sha256"][:10], "--json").json()
+    assert shown["note"] == "from ticket 12" and shown["source"] == "production"
+
+    relabelled = cli(
+        "pattern", "relabel", str(red["id"]), "--expect-any", "warm,hot", "--json"
+    ).json()
+    assert relabelled["expect"] == {"kind": "any", "labels": ["hot", "warm"]}
+
+    cli("pattern", "remove", str(red["id"]))
+    assert [p["id"] for p in cli("pattern", "list", "--json").json()] == [
+        p["id"] for p in listed[1:]
+    ]
+    cli("pattern", "show", str(red["id"]), code=1)
+
+
+@pytest.mark.parametrize(
+    ("make_file", "extra", "message"),
+    [
+        (lambda d: write_text(d / "fake.png", "not an image"), ["--expect", "x"], "not one Pillow"),
+        (lambda d: _truncated_png(d), ["--expect", "x"], "not a readable image"),
+        (lambda d: _bytes(d / "latin1.txt", "café".encode("latin-1")), ["--expect", "x"], "UTF-8"),
+        (lambda d: _bytes(d / "empty.txt", b""), ["--expect", "x"], "empty"),
+        (lambda d: write_text(d / "bad.json", "{nope"), ["--expect", "x"], "not valid JSON"),
+        (lambda d: d / "missing.png", ["--expect", "x"], "missing"),
+        (lambda d: write_text(d / "a.txt", "a"), ["--expect-range", "4:3"], "empty"),
+        (lambda d: write_text(d / "a.txt", "a"), ["--expect-range", "x"], "LOW:HIGH"),
+        (lambda d: write_text(d / "a.txt", "a"), [], "exactly one of --expect"),
+        (lambda d: write_text(d / "a.txt", "a"), ["--expect", "a", "--expect-not", "b"], "exactly"),
+    ],
+)
+def test_bad_pattern_input_is_refused_and_nothing_written(
+    cli: Cli,
+    tmp_path: Path,
+    files: dict[str, Path],
+    make_file: Callable[[Path], Path],
+    extra: list[str],
+    message: str,
+) -> None:
+    cli("problem", "add", "colours")
+    cli("pattern", "add", "colours", str(files["red"]), "--expect", "warm")
+    before = _snapshot(cli, tmp_path / "patterns")
+    bad = make_file(tmp_path)
+    # The good file beside the bad one is not added either: all or nothing.
+    outcome = cli("pattern", "add", "colours", str(files["blue"]), str(bad), *extra, code=1)
+    assert message in outcome.stderr
+    assert _snapshot(cli, tmp_path / "patterns") == before
+
+
+def test_duplicate_pattern_is_refused_and_nothing_written(
+    cli: Cli, tmp_path: Path, files: dict[str, Path]
+) -> None:
+    cli("problem", "add", "colours")
+    cli("pattern", "add", "colours", str(files["red"]), "--expect", "warm")
+    before = _snapshot(cli, tmp_path / "patterns")
+    copy = tmp_path / "copy-of-red.png"
+    copy.write_bytes(files["red"].read_bytes())
+    outcome = cli(
+        "pattern", "add", "colours", str(files["blue"]), str(copy), "--expect", "w", code=1
+    )
+    assert "already pattern" in outcome.stderr and "relabel" in outcome.stderr
+    twice = cli(
+        "pattern", "add", "colours", str(files["blue"]), str(files["blue"]), "--expect", "w", code=1
+    )
+    assert "same content" in twice.stderr
+    assert _snapshot(cli, tmp_path / "patterns") == before
+
+
+def test_same_file_in_two_problems_is_stored_once(
+    cli: Cli, tmp_path: Path, files: dict[str, Path]
+) -> None:
+    cli("problem", "add", "one")
+    cli("problem", "add", "two")
+    cli("pattern", "add", "one", str(files["red"]), "--expect", "a")
+    cli("pattern", "add", "two", str(files["red"]), "--expect", "b")
+    stored = [p for p in (tmp_path / "patterns").rglob("*") if p.is_file()]
+    assert len(stored) == 1
+    sha = cli("pattern", "list", "one", "--json").json()[0]["sha256"]
+    ambiguous = cli("pattern", "show", sha[:8], code=1)
+    assert "matches several" in ambiguous.stderr
+    assert cli("pattern", "show", sha[:8], "--problem", "two", "--json").json()["expected"] == "b"
+    # Removing it from one problem keeps the file for the other.
+    cli("pattern", "remove", sha[:8], "--problem", "one")
+    assert [p for p in (tmp_path / "patterns").rglob("*") if p.is_file()] == stored
+    cli("pattern", "remove", sha[:8])
+    assert [p for p in (tmp_path / "patterns").rglob("*") if p.is_file()] == []
+
+
+def test_pattern_import_from_folder_is_idempotent(cli: Cli, tmp_path: Path) -> None:
+    folder = tmp_path / "triage"
+    write_png(folder / "muffin" / "m1.png", color=(200, 150, 100))
+    write_png(folder / "muffin" / "m2.png", color=(210, 150, 100))
+    write_png(folder / "chihuahua" / "c1.png", color=(90, 60, 30))
+    cli("problem", "add", "chihuahua-vs-muffin")
+    first = cli("pattern", "import", "chihuahua-vs-muffin", str(folder), "--json").json()
+    assert sorted(p["expected"] for p in first["added"]) == ["chihuahua", "muffin", "muffin"]
+    again = cli("pattern", "import", "chihuahua-vs-muffin", str(folder), "--json").json()
+    assert again["added"] == [] and len(again["skipped"]) == 3
+
+
+def test_pattern_import_from_csv(cli: Cli, tmp_path: Path) -> None:
+    folder = tmp_path / "batch"
+    write_png(folder / "img" / "a.png", color=(1, 2, 3))
+    write_text(folder / "b.txt", "great value")
+    write_json(folder / "c.json", {"rooms": 3})
+    csv_file = folder / "patterns.csv"
+    csv_file.write_text(
+        "path,expected,polarity,note\n"
+        "img/a.png,muffin,positive,from prod\n"
+        "b.txt,not:negative,negative,\n"
+        "c.json,range:3.5:4.0,positive,regressor\n",
+        encoding="utf-8",
+    )
+    cli("problem", "add", "mixed")
+    added = cli("pattern", "import", "mixed", "--csv", str(csv_file), "--json").json()["added"]
+    assert [(p["expected"], p["polarity"], p["note"]) for p in added] == [
+        ("muffin", "positive", "from prod"),
+        ("not negative", "negative", ""),
+        ("3.5 to 4", "positive", "regressor"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("../outside.png,x,positive,", "resolves outside"),
+        ("/etc/hostname,x,positive,", "absolute"),
+        ("a.png,x,sideways,", "line 2"),
+    ],
+)
+def test_csv_import_refuses_paths_outside_and_bad_rows(
+    cli: Cli, tmp_path: Path, row: str, message: str
+) -> None:
+    folder = tmp_path / "batch"
+    write_png(folder / "a.png")
+    write_png(tmp_path / "outside.png", color=(9, 9, 9))
+    csv_file = folder / "patterns.csv"
+    csv_file.write_text(f"path,expected,polarity,note\n{row}\n", encoding="utf-8")
+    cli("problem", "add", "mixed")
+    before = _snapshot(cli, tmp_path / "patterns")
+    assert message in cli("pattern", "import", "mixed", "--csv", str(csv_file), code=1).stderr
+    assert _snapshot(cli, tmp_path / "patterns") == before
+
+
+def test_folder_import_refuses_symlinks(cli: Cli, tmp_path: Path) -> None:
+    folder = tmp_path / "triage"
+    write_png(folder / "muffin" / "m1.png")
+    secret = write_text(tmp_path / "secret.txt", "do not import me")
+    (folder / "muffin" / "link.txt").symlink_to(secret)
+    cli("problem", "add", "p")
+    assert "symbolic link" in cli("pattern", "import", "p", str(folder), code=1).stderr
+    assert cli("pattern", "list", "--json").json() == []
+
+
+def test_pattern_import_needs_exactly_one_source(cli: Cli, tmp_path: Path) -> None:
+    cli("problem", "add", "p")
+    cli("pattern", "import", "p", code=2)
+
+
+def test_model_register_list_promote(cli: Cli, tmp_path: Path) -> None:
+    artifact = tmp_path / "model.bin"
+    artifact.write_bytes(b"weights")
+    cli("model", "register", "digits", "v1", "--loader", "my_models:load", "-m", "accuracy=0.9")
+    cli(
+        "model",
+        "register",
+        "digits",
+        "v2",
+        "--loader",
+        "my_models:load",
+        "--artifact",
+        str(artifact),
+        "-m",
+        "accuracy=0.93",
+        "-m",
+        "auc=0.97",
+    )
+    listed = cli("model", "list", "--json").json()
+    assert [m["ref"] for m in listed] == ["digits@v1", "digits@v2"]
+    assert listed[1]["metrics"] == {"accuracy": 0.93, "auc": 0.97}
+    assert listed[1]["artifact_sha256"] == hashlib.sha256(b"weights").hexdigest()
+    cli("model", "promote", "digits", "v1")
+    cli("model", "promote", "digits", "v2")
+    assert [m["is_champion"] for m in cli("model", "list", "digits", "--json").json()] == [
+        False,
+        True,
+    ]
+    assert "digits" in cli("model", "list").stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["model", "register", "digits", "v1", "--loader", "x:y"], "already registered"),
+        (["model", "register", "digits", "v2", "--loader", "nocolon"], "module:callable"),
+        (["model", "register", "digits", "v 2", "--loader", "a:b"], "not valid"),
+        (["model", "register", "digits", "v2", "--loader", "a:b", "-m", "auc"], "KEY=NUMBER"),
+        (
+            ["model", "register", "digits", "v2", "--loader", "a:b", "--artifact", "/nope"],
+            "not a file",
+        ),
+        (["model", "promote", "digits", "v9"], "no model version digits@v9"),
+        (["model", "list", "other"], "no model named"),
+    ],
+)
+def test_model_mistakes_are_one_line_and_change_nothing(
+    cli: Cli, tmp_path: Path, args: list[str], message: str
+) -> None:
+    cli("model", "register", "digits", "v1", "--loader", "my_models:load")
+    before = _snapshot(cli, tmp_path / "patterns")
+    assert message in cli(*args, code=1).stderr
+    assert _snapshot(cli, tmp_path / "patterns") == before
+
+
+def test_usage_errors_exit_2(cli: Cli) -> None:
+    cli("problem", "frobnicate", code=2)
+    cli("pattern", "add", "p", "x.png", "--polarity", "sideways", "--expect", "x", code=2)
+    cli("problem", "add", code=2)
+
+
+def test_db_upgrade_twice_and_status(cli: Cli) -> None:
+    cli("db", "upgrade")
+    second = cli("db", "upgrade")
+    assert "already at revision" in second.stderr
+    status = cli("db", "status", "--json").json()
+    assert status["up_to_date"] is True and status["revision"] == status["head"]
+
+
+def _truncated_png(folder: Path) -> Path:
+    whole = write_png(folder / "whole.png", size=(64, 64), color=(10, 20, 30))
+    data = whole.read_bytes()
+    broken = folder / "truncated.png"
+    broken.write_bytes(data[: len(data) // 2])
+    return broken
+
+
+def _bytes(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path

@@ -1,0 +1,102 @@
+"""The installed console script, as separate processes: exit codes, stderr, concurrency."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from problem_registry.migrations import head_revision
+
+SCRIPT = str(Path(sys.executable).parent / "problem-registry")
+
+
+def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROBLEM_REGISTRY")}
+    return subprocess.run(
+        [SCRIPT, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_db_upgrade_by_three_processes_at_once(database_url: str, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROBLEM_REGISTRY")}
+    processes = [
+        subprocess.Popen(
+            [SCRIPT, "--url", database_url, "db", "upgrade"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outcomes = [(p.wait(timeout=120), *p.communicate()) for p in processes]
+    assert [code for code, _out, _err in outcomes] == [0, 0, 0], outcomes
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            versions = connection.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+    finally:
+        engine.dispose()
+    assert versions == [(head_revision(),)]
+    upgraded = [err for _code, _out, err in outcomes if "upgraded" in err]
+    assert len(upgraded) == 1, outcomes  # one migrated, the others found it done
+
+
+def test_user_error_is_one_line_without_traceback(tmp_path: Path) -> None:
+    outcome = _run("problem", "show", "nope", cwd=tmp_path)
+    assert outcome.returncode == 1
+    assert outcome.stderr.splitlines() == [
+        "error: no problem 'nope'; see `problem-registry problem list`, or add it with "
+        "`problem-registry problem add nope`"
+    ]
+    assert outcome.stdout == ""
+
+
+def test_usage_error_exits_2(tmp_path: Path) -> None:
+    assert _run("problem", "add", cwd=tmp_path).returncode == 2
+    assert _run("no-such-command", cwd=tmp_path).returncode == 2
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://alice:hunter2-secret@127.0.0.1:9/registry",
+        "postgresql+psycopg://alice:hunter2-secret@127.0.0.1:9/registry",
+    ],
+)
+def test_unreachable_database_never_prints_the_password(url: str, tmp_path: Path) -> None:
+    outcome = _run("--url", url, "problem", "list", cwd=tmp_path)
+    assert outcome.returncode == 1
+    assert "hunter2-secret" not in outcome.stderr + outcome.stdout
+    assert "alice:***@127.0.0.1:9/registry" in outcome.stderr
+    assert len(outcome.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://alice:hunter2-secret@h/db", "unsupported database"),
+        ("not a url", "cannot parse database URL"),
+    ],
+)
+def test_bad_url_is_a_user_error(url: str, message: str, tmp_path: Path) -> None:
+    outcome = _run("--url", url, "init", cwd=tmp_path)
+    assert outcome.returncode == 1
+    assert message in outcome.stderr
+    assert "hunter2-secret" not in outcome.stderr
+
+
+def test_cli_finds_the_project_registry_from_a_subfolder(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.problem-registry]\nurl = "sqlite:///r.db"\n')
+    deep = tmp_path / "src" / "deep"
+    deep.mkdir(parents=True)
+    assert _run("problem", "add", "from-deep", cwd=deep).returncode == 0
+    assert (tmp_path / "r.db").is_file()
+    listed = _run("problem", "list", "--json", cwd=tmp_path)
+    assert '"from-deep"' in listed.stdout
