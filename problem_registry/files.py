@@ -100,7 +100,7 @@ def inspect_content(data: bytes, name: str) -> InspectedContent:
     stripped = text.lstrip("\ufeff \t\r\n")
     if suffix == ".json" or stripped[:1] in ("{", "["):
         try:
-            json.loads(text)
+            json.loads(text.lstrip("\ufeff"))  # as decode() reads it: editors add a BOM
         except ValueError as exc:
             if suffix == ".json":
                 raise CorruptPattern(f"{name}: not valid JSON ({exc})") from None
@@ -112,8 +112,15 @@ def inspect_content(data: bytes, name: str) -> InspectedContent:
 def _image_format(data: bytes) -> str | None:
     """Pillow's guess from the header alone, without decoding pixels."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            return image.format
+        with warnings.catch_warnings():
+            # The size is judged (and refused) by _verify_image; don't warn on the user's stderr.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                return image.format
+    except Image.DecompressionBombError:
+        # An image by its header, too large even to open: _verify_image refuses it as a bomb,
+        # rather than the text check calling it "not UTF-8" when its name lacks an image suffix.
+        return "oversized"
     except Exception:
         return None
 

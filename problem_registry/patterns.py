@@ -330,7 +330,7 @@ def read_csv(csv_path: Path, *, source: Source = Source.contrived) -> list[NewPa
         try:
             expectation = Expectation.parse(row.get("expected", ""))
             polarity = Polarity(row.get("polarity") or Polarity.positive.value)
-        except ValueError as exc:
+        except (ValueError, InvalidValue) as exc:  # InvalidExpectation too: name the row
             raise InvalidValue(f"{where}: {exc}") from None
         new.append(NewPattern(path, expectation, polarity, source, row.get("note", "")))
     if not new:
