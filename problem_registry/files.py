@@ -30,6 +30,8 @@ MAX_PATTERN_BYTES = 64 * 1024 * 1024
 MAX_IMAGE_PIXELS = 40_000_000
 _IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm"}
 _FORMAT_EXTENSIONS = {"JPEG": "jpg", "TIFF": "tif", "MPO": "jpg"}
+# Names of files being written into the store; one left behind was cut off by a crash (`check`).
+TEMP_PREFIX = ".incoming-"
 
 
 @dataclass(frozen=True)
@@ -196,7 +198,7 @@ class PatternStore:
         folder = destination.parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(prefix=".incoming-", dir=folder)
+            handle, temporary = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=folder)
             try:
                 with os.fdopen(handle, "wb") as stream:
                     stream.write(content.data)
