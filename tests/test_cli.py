@@ -34,7 +34,7 @@ def cli(database_url: str, tmp_path: Path) -> Cli:
     runner = CliRunner()
     store = tmp_path / "patterns"
 
-    def run(*args: str, code: int = 0) -> Outcome:
+    def run(*args: str, code: int = 0, one_line: bool = True) -> Outcome:
         result = runner.invoke(
             app,
             ["--url", database_url, "--patterns-dir", str(store), "--user", "tess", *args],
@@ -42,7 +42,7 @@ def cli(database_url: str, tmp_path: Path) -> Cli:
         )
         outcome = Outcome(result.exit_code, result.stdout, result.stderr)
         assert outcome.exit_code == code, (args, outcome)
-        if code == 1:
+        if code == 1 and one_line:
             # A user error: exactly one line, naming the problem, and never a traceback.
             assert len(outcome.stderr.strip().splitlines()) == 1, outcome.stderr
             assert outcome.stderr.startswith("error: ")
@@ -402,3 +402,74 @@ def _bytes(path: Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_export_import_round_trip_through_the_cli(
+    cli: Cli, tmp_path: Path, files: dict[str, Path]
+) -> None:
+    cli("problem", "add", "colours", "--max-error-rate", "0.25", "-t", "vision")
+    cli("pattern", "add", "colours", str(files["red"]), "--expect", "warm", "--note", "n1")
+    cli("pattern", "add", "colours", str(files["json"]), "--expect-range", "1:2")
+    cli("problem", "add", "reviews")
+    cli("pattern", "add", "reviews", str(files["text"]), "--expect-not", "positive")
+
+    first, second = tmp_path / "bundle-1", tmp_path / "bundle-2"
+    cli("export", str(first))
+    cli("export", str(second))
+    assert _tree(first) == _tree(second)  # deterministic: identical bytes
+    again = cli("export", str(first), "--json").json()
+    assert again["written"] == [] and again["removed"] == []
+
+    runner = CliRunner()
+    fresh = ["--url", f"sqlite:///{tmp_path / 'fresh.db'}", "--patterns-dir", str(tmp_path / "p2")]
+    imported = runner.invoke(app, [*fresh, "import", str(first), "--json"])
+    assert imported.exit_code == 0, imported.stderr
+    assert json.loads(imported.stdout)["patterns_created"] == 3
+    repeat = runner.invoke(app, [*fresh, "import", str(first), "--json"])
+    assert json.loads(repeat.stdout)["changed"] is False  # idempotent
+    theirs = json.loads(runner.invoke(app, [*fresh, "pattern", "list", "--json"]).stdout)
+    ours = cli("pattern", "list", "--json").json()
+    keys = ("problem", "sha256", "kind", "expect", "polarity", "source", "note", "original_name")
+    assert [{k: p[k] for k in keys} for p in theirs] == [{k: p[k] for k in keys} for p in ours]
+    problems = json.loads(runner.invoke(app, [*fresh, "problem", "list", "--json"]).stdout)
+    assert [(p["slug"], p["max_error_rate"], p["tags"]) for p in problems] == [
+        ("colours", 0.25, ["vision"]),
+        ("reviews", None, []),
+    ]
+
+
+def test_import_of_a_tampered_bundle_is_refused_and_changes_nothing(
+    cli: Cli, tmp_path: Path, files: dict[str, Path]
+) -> None:
+    cli("problem", "add", "colours")
+    cli("pattern", "add", "colours", str(files["red"]), "--expect", "warm")
+    bundle = tmp_path / "bundle"
+    cli("export", str(bundle))
+    cli("pattern", "add", "colours", str(files["blue"]), "--expect", "cold")
+    before = _snapshot(cli, tmp_path / "patterns")
+    (stored,) = (bundle / "files").rglob("*.png")
+    stored.chmod(0o644)
+    stored.write_bytes(files["green"].read_bytes())
+    outcome = cli("import", str(bundle), code=1)
+    assert stored.name[:12] in outcome.stderr or "sha256" in outcome.stderr
+    assert _snapshot(cli, tmp_path / "patterns") == before
+
+
+def test_check_catches_a_tampered_and_a_missing_file(
+    cli: Cli, tmp_path: Path, files: dict[str, Path]
+) -> None:
+    cli("problem", "add", "colours")
+    cli("pattern", "add", "colours", str(files["red"]), str(files["blue"]), "--expect", "x")
+    assert cli("check", "--json").json()["ok"] is True
+    red, blue = sorted((tmp_path / "patterns").rglob("*.png"))
+    red.chmod(0o644)
+    red.write_bytes(files["green"].read_bytes())
+    blue.unlink()
+    report = cli("check", "--json", code=1, one_line=False).json()
+    assert report["ok"] is False
+    assert sorted(e["code"] for e in report["errors"]) == ["altered-file", "missing-file"]
+    assert "2 error(s)" in cli("check", code=1, one_line=False).stderr

@@ -1,0 +1,104 @@
+"""`problem-registry export|import|check`: the registry as code, and its integrity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from problem_registry.bundle import export_bundle, import_bundle
+from problem_registry.cli.context import (
+    JsonOption,
+    note,
+    output,
+    print_table,
+    progress_bar,
+    registry,
+)
+from problem_registry.integrity import CheckReport, check
+
+
+def export(
+    ctx: typer.Context,
+    directory: Path = typer.Argument(..., help="Folder to write (created if missing)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Write every problem and its patterns to a folder a team keeps in git.
+
+    One JSON manifest per problem plus the pattern files, in a stable order: exporting twice gives
+    identical bytes, and re-exporting rewrites only what changed.
+
+    Example: problem-registry export patterns/ && git add patterns/
+    """
+    with progress_bar("exporting") as progress:
+        summary = export_bundle(registry(ctx), directory, progress=progress)
+    output(
+        as_json,
+        summary,
+        lambda: note(
+            f"exported {summary.problems} problem(s), {summary.patterns} pattern(s) to "
+            f"{directory}: {len(summary.written)} file(s) written, {len(summary.removed)} removed"
+        ),
+    )
+
+
+def import_(
+    ctx: typer.Context,
+    directory: Path = typer.Argument(..., help="A folder written by `export`."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Load a bundle into the registry; running it again changes nothing.
+
+    The whole bundle is verified first (hashes, kinds, paths); then it is written in one
+    transaction. Problems and patterns the bundle does not mention are left as they are.
+
+    Example: problem-registry import patterns/
+    """
+    with progress_bar("importing") as progress:
+        summary = import_bundle(registry(ctx), directory, progress=progress)
+    output(
+        as_json,
+        summary,
+        lambda: note(
+            f"imported {directory}: problems {summary.problems_created} new, "
+            f"{summary.problems_updated} updated, {summary.problems_unchanged} unchanged; "
+            f"patterns {summary.patterns_created} new, {summary.patterns_updated} updated, "
+            f"{summary.patterns_unchanged} unchanged"
+        ),
+    )
+
+
+def check_(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+    """Verify every pattern file is present and matches its hash; exit 1 if not.
+
+    Also runs the database's own integrity checks. Unused files in the store are warnings.
+    """
+    with progress_bar("checking") as progress:
+        report = check(registry(ctx), progress=progress)
+    output(as_json, report, lambda: _print_report(report))
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _print_report(report: CheckReport) -> None:
+    findings = [("error", f) for f in report.errors] + [("warning", f) for f in report.warnings]
+    if findings:
+        print_table(
+            None,
+            ["severity", "what", "problems", "patterns", "message"],
+            (
+                [
+                    severity,
+                    f.code,
+                    ", ".join(f.problems),
+                    ", ".join(map(str, f.patterns)),
+                    f.message,
+                ]
+                for severity, f in findings
+            ),
+        )
+    verdict = "ok" if report.ok else f"{len(report.errors)} error(s)"
+    note(
+        f"checked {report.files_checked} file(s) in {report.store}: {verdict}, "
+        f"{len(report.warnings)} warning(s)"
+    )
