@@ -268,14 +268,19 @@ def read_plain(path: Path, what: str, *, max_bytes: int, listed_by: object = Non
 def _bundle_path(directory: Path, relative: str, what: str) -> Path:
     """``directory / relative``, refused when absolute, outside, or through a link."""
     parts = PurePosixPath(relative).parts
-    inside(directory, Path(relative), what=f"{what}: path {relative!r}")
-    if not parts or ".." in parts:
-        raise UnsafePath(f"{what}: path {relative!r} must name a file inside the bundle, no '..'")
+    where = f"{what}: path {relative!r}"
+    if PurePosixPath(relative).is_absolute() or ".." in parts or not parts:
+        inside(directory, Path(relative), what=where)  # absolute, or resolves outside
+        raise UnsafePath(f"{where} must name a file inside the bundle, without '..'")
     current = directory
-    for part in parts[:-1]:
+    for part in parts:
         current = current / part
         if current.is_symlink():
-            raise UnsafePath(f"{current} is a symbolic link; a bundle holds only real folders")
+            raise UnsafePath(
+                f"{current} is a symbolic link; a bundle holds only plain files and folders: "
+                "replace the link with a copy"
+            )
+    inside(directory, Path(relative), what=where)  # and nothing resolves outside after all
     return directory.joinpath(*parts)
 
 
