@@ -280,7 +280,8 @@ def _bundle_path(directory: Path, relative: str, what: str) -> Path:
                 f"{current} is a symbolic link; a bundle holds only plain files and folders: "
                 "replace the link with a copy"
             )
-    inside(directory, Path(relative), what=where)  # and nothing resolves outside after all
+    # Relative, no '..', no link on the way: it cannot resolve outside (no resolve() needed,
+    # which costs a syscall per component on every one of 15,000 files).
     return directory.joinpath(*parts)
 
 

@@ -263,6 +263,22 @@ def test_round_trip_into_a_fresh_registry_gives_the_same_problems_patterns_and_b
     assert tree(fresh_registry.store.root) == tree(registry.store.root)
 
 
+def test_a_bundle_moves_between_sqlite_and_postgresql_byte_for_byte(
+    exported: Path, registry: Registry, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The team's path from a laptop (SQLite) to the shared server (PostgreSQL), and back."""
+    if registry.engine.dialect.name == "sqlite":
+        url = request.getfixturevalue("postgres_server").create_database()
+    else:
+        url = f"sqlite:///{tmp_path}/other-backend.db"
+    with Registry.open(url=url, patterns_dir=tmp_path / "other-store", user="x") as other:
+        import_bundle(other, exported)
+        export_bundle(other, tmp_path / "from-other-backend")
+        assert contents(other) == contents(registry)
+
+    assert tree(tmp_path / "from-other-backend") == tree(exported)
+
+
 def test_importing_the_same_bundle_twice_changes_nothing_the_second_time(
     exported: Path, fresh_registry: Registry
 ) -> None:
