@@ -1,0 +1,202 @@
+"""How a registered model version is turned into something replay can call.
+
+Every adapter yields a :class:`LoadedModel`: ``predict(inputs, keys)`` takes a batch of decoded
+inputs (PIL image, str, parsed JSON) and their pattern sha256s, and returns one raw output per
+input. Python loaders use the inputs; a predictions file uses the keys only, so replay never even
+reads the pattern files for it (``needs_inputs`` is False).
+
+Raw outputs are turned into what a :class:`~problem_registry.models.Result` stores by
+:func:`normalise`: a label, a number, ``(label, confidence)`` or ``{"label": ..., "confidence":
+...}`` become ``(predicted text, numeric value or None, confidence or None)``. Keeping the model's
+contract this loose is deliberate: a scikit-learn ``predict`` already returns a valid batch.
+
+Adapters raise :class:`ModelUnavailable` when a version cannot be loaded at all (its module no
+longer imports, its artifact changed or vanished): replay reports such a version instead of
+crashing, and its stored results keep counting.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from problem_registry.errors import InvalidValue, RegistryError
+from problem_registry.models import LoaderKind
+
+__all__ = [
+    "LoadedModel",
+    "ModelOutputError",
+    "ModelUnavailable",
+    "Prediction",
+    "check_loadable",
+    "load_model",
+    "normalise",
+    "per_item",
+]
+
+
+class ModelUnavailable(RegistryError):
+    """A model version cannot be loaded: its loader does not import, or its artifact changed."""
+
+
+class ModelOutputError(RegistryError):
+    """A model broke the batch contract (wrong number of outputs): an error naming the model."""
+
+
+class Prediction(NamedTuple):
+    """One answer as stored: label text, the same answer as a number when it is one, confidence."""
+
+    predicted: str
+    value: float | None
+    confidence: float | None
+
+
+@dataclass
+class LoadedModel:
+    """A loaded version, ready for batches; ``ref`` (``NAME@VERSION``) names it in every message."""
+
+    ref: str
+    predict: Callable[[Sequence[Any], Sequence[str]], Sequence[Any]]
+    needs_inputs: bool = True
+
+
+def per_item(function: Callable[[Any], Any]) -> Callable[[Sequence[Any]], list[Any]]:
+    """Adapt a function of one input into the batch function a loader must return.
+
+    Example, in ``my_models.py``::
+
+        from problem_registry.adapters import per_item
+
+        def load(artifact_path):
+            model = joblib.load(artifact_path)
+            return per_item(lambda image: model.predict([features(image)])[0])
+
+    Prefer a real batch function when the model has one (most do): it is called once per batch
+    instead of once per pattern. When the batch raises, replay retries each input alone anyway.
+    """
+
+    def batch(inputs: Sequence[Any]) -> list[Any]:
+        return [function(item) for item in inputs]
+
+    batch.__name__ = getattr(function, "__name__", "per_item")
+    batch.__doc__ = function.__doc__
+    return batch
+
+
+def load_model(
+    ref: str,
+    loader_kind: str,
+    loader: str,
+    artifact_path: str | None,
+    artifact_sha256: str | None,
+) -> LoadedModel:
+    """Load one registered version; :class:`ModelUnavailable` with the reason when it cannot be."""
+    if loader_kind == LoaderKind.predictions.value:
+        from problem_registry.adapters.predictions import load_predictions
+
+        return load_predictions(ref, loader, artifact_path, artifact_sha256)
+    if loader_kind == LoaderKind.python.value:
+        from problem_registry.adapters.python import load_python
+
+        return load_python(ref, loader, artifact_path, artifact_sha256)
+    raise ModelUnavailable(f"{ref}: loader kind {loader_kind!r} is not known to this version")
+
+
+def check_loadable(loader_kind: LoaderKind, loader: str, artifact: Path | None) -> None:
+    """Refuse at registration what could never load: a module that does not import, a callable
+    it lacks, a predictions file that does not parse. Nothing is called or loaded for real."""
+    if loader_kind is LoaderKind.predictions:
+        from problem_registry.adapters.predictions import read_predictions
+
+        read_predictions(Path(loader) if artifact is None else artifact)
+        return
+    from problem_registry.adapters.python import import_callable
+
+    try:
+        import_callable(loader)
+    except ModelUnavailable as exc:
+        raise InvalidValue(f"--loader {exc}") from None
+
+
+def normalise(output: Any) -> Prediction:
+    """One raw model output as stored; :class:`ValueError` with a readable reason if unusable.
+
+    A label or number is the answer; a pair or a ``{"label", "confidence"}`` mapping adds a
+    confidence. Numbers keep their value (for range expectations) and get a canonical text
+    (``3`` for 3 and 3.0, so a regressor's 3.0 meets ``--expect 3``); numeric text keeps its
+    numeric value too (a CSV of predictions is all text).
+    """
+    output = _plain(output)
+    confidence: Any = None
+    if isinstance(output, dict):
+        if "label" not in output:
+            raise ValueError(f"output mapping {_short(output)} has no 'label' key")
+        output, confidence = _plain(output["label"]), _plain(output.get("confidence"))
+    elif isinstance(output, (tuple, list)):
+        if len(output) != 2:
+            raise ValueError(
+                f"output {_short(output)} is a sequence of {len(output)}; return a label, "
+                "a number or (label, confidence)"
+            )
+        output, confidence = _plain(output[0]), _plain(output[1])
+    return Prediction(*_answer(output), _confidence(confidence))
+
+
+def _plain(value: Any) -> Any:
+    """numpy (and similar) scalars and arrays as Python values, without importing numpy."""
+    if isinstance(value, (str, bytes, dict, tuple, list)) or value is None:
+        return value
+    tolist = getattr(value, "tolist", None)
+    return tolist() if callable(tolist) else value
+
+
+def _answer(output: Any) -> tuple[str, float | None]:
+    if isinstance(output, bool):
+        return str(output).lower(), None
+    if isinstance(output, int):
+        return str(output), float(output) if abs(output) < 2**1023 else None
+    if isinstance(output, float):
+        if not math.isfinite(output):
+            return str(output), None
+        return _number_text(output), output
+    if isinstance(output, bytes):
+        output = output.decode("utf-8", errors="replace")
+    if isinstance(output, str):
+        return output, _numeric_text(output)
+    raise ValueError(
+        f"cannot read output {_short(output)} of type {type(output).__name__}; return a label, "
+        'a number, (label, confidence) or {"label": ..., "confidence": ...}'
+    )
+
+
+def _confidence(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"confidence {_short(value)} is not a number")
+    if not math.isfinite(value):
+        raise ValueError(f"confidence {value} is not a finite number")
+    return float(value)
+
+
+def _number_text(value: float) -> str:
+    return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
+
+
+def _numeric_text(text: str) -> float | None:
+    stripped = text.strip()
+    if not stripped or "_" in stripped:
+        return None
+    try:
+        value = float(stripped)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
