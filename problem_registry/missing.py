@@ -1,0 +1,135 @@
+"""Which (model version, pattern file) pairs have no result yet: the SQL behind replay.
+
+Everything here is a query whose answer is bounded by the number of *files* (15,000 at full
+scale), never by the number of results (1.5 M): the pairs themselves are fetched a chunk of files
+at a time, so replay's memory does not grow with the number of versions or the history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col
+
+from problem_registry.models import ModelVersion, Pattern, PatternFile, Problem, Result
+
+
+@dataclass(frozen=True)
+class ActiveFile:
+    """A pattern file some pattern (of the problems replayed) uses."""
+
+    id: int
+    sha256: str
+    kind: str
+    extension: str
+
+
+def active_files(session: Session, problem_ids: list[int] | None) -> list[ActiveFile]:
+    """The files the patterns of these problems (all when None) use, in id order."""
+    active = _active_file_ids(problem_ids).subquery()
+    query = (
+        sa.select(PatternFile.id, PatternFile.sha256, PatternFile.kind, PatternFile.extension)
+        .where(col(PatternFile.id).in_(sa.select(active.c.file_id)))
+        .order_by(PatternFile.id)
+    )
+    return [ActiveFile(*row) for row in session.execute(query)]
+
+
+def incomplete_versions(
+    session: Session, version_ids: list[int], n_active: int, problem_ids: list[int] | None
+) -> list[int]:
+    """The versions that may lack a result.
+
+    Fast path, without the anti-join: when every stored file is in use (the usual case), a version
+    is complete exactly when it holds as many results as there are files, and counting a version's
+    results is a range scan of the result table's primary key. This is what makes a CI run with
+    nothing new cost almost nothing at 1.5 M results.
+    """
+    if not version_ids or not n_active:
+        return []
+    if problem_ids is not None:
+        return version_ids
+    stored = session.execute(sa.select(sa.func.count()).select_from(PatternFile)).scalar_one()
+    if stored != n_active:
+        return version_ids
+    counts = dict(
+        session.execute(  # type: ignore[arg-type]
+            sa.select(Result.model_version_id, sa.func.count())
+            .where(col(Result.model_version_id).in_(version_ids))
+            .group_by(Result.model_version_id)
+        ).all()
+    )
+    return [v for v in version_ids if counts.get(v, 0) < n_active]
+
+
+def files_with_missing(
+    session: Session, version_ids: list[int], problem_ids: list[int] | None
+) -> tuple[list[int], int]:
+    """Ids of the files lacking a result for at least one version, and the number of pairs."""
+    if not version_ids:
+        return [], 0
+    versions, missing = _anti_join(version_ids)
+    active = _active_file_ids(problem_ids).subquery()
+    query = (
+        sa.select(PatternFile.id, sa.func.count())
+        .select_from(PatternFile)
+        .join(versions, sa.true())
+        .where(col(PatternFile.id).in_(sa.select(active.c.file_id)), missing)
+        .group_by(PatternFile.id)
+        .order_by(PatternFile.id)
+    )
+    rows = session.execute(query).all()
+    return [file_id for file_id, _ in rows], sum(count for _, count in rows)
+
+
+def missing_pairs(
+    session: Session, version_ids: list[int], low: int, high: int
+) -> list[tuple[int, int]]:
+    """(version id, file id) pairs without a result, for file ids in [low, high].
+
+    A range rather than an ``IN`` list: no limit on the number of bound parameters, whatever the
+    batch size. The caller drops files of the range that are not its to replay.
+    """
+    if not version_ids:
+        return []
+    versions, missing = _anti_join(version_ids)
+    query = (
+        sa.select(versions.c.id, PatternFile.id)
+        .select_from(PatternFile)
+        .join(versions, sa.true())
+        .where(col(PatternFile.id).between(low, high), missing)
+        .order_by(PatternFile.id, versions.c.id)
+    )
+    return [(v, f) for v, f in session.execute(query)]
+
+
+def pattern_names(session: Session, file_ids: list[int]) -> dict[int, list[str]]:
+    """``slug/original_name`` of every pattern using each file: how a refusal names them."""
+    query = (
+        sa.select(Pattern.file_id, Problem.slug, Pattern.original_name)
+        .join(Problem, col(Problem.id) == Pattern.problem_id)
+        .where(col(Pattern.file_id).in_(file_ids))
+        .order_by(Problem.slug, Pattern.id)
+    )
+    names: dict[int, list[str]] = {}
+    for file_id, slug, original in session.execute(query):
+        names.setdefault(file_id, []).append(f"{slug}/{original}")
+    return names
+
+
+def _active_file_ids(problem_ids: list[int] | None) -> Any:
+    query = sa.select(col(Pattern.file_id)).distinct()
+    if problem_ids is not None:
+        query = query.where(col(Pattern.problem_id).in_(problem_ids))
+    return query
+
+
+def _anti_join(version_ids: list[int]) -> tuple[Any, Any]:
+    versions = sa.select(ModelVersion.id).where(col(ModelVersion.id).in_(version_ids)).subquery()
+    result = Result.__table__  # type: ignore[attr-defined]
+    missing = ~sa.exists().where(
+        result.c.model_version_id == versions.c.id, result.c.file_id == PatternFile.id
+    )
+    return versions, missing

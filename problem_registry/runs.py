@@ -1,0 +1,114 @@
+"""Runs: the record of each replay (who or what triggered it, on which commit, what it did).
+
+:func:`problem_registry.replay.replay` opens and closes its own Run unless handed one; the pytest
+plugin opens one per session with :func:`start_run`, passes its id to every replay it makes
+(which only add their counts) and closes it with :func:`finish_run`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import sqlalchemy as sa
+from sqlmodel import select
+
+from problem_registry.errors import ModelNotFound
+from problem_registry.models import ModelVersion, Run, RunStatus, utcnow
+from problem_registry.registry import Registry
+
+
+def start_run(
+    registry: Registry,
+    *,
+    trigger: str,
+    triggered_by: str | None = None,
+    candidate: tuple[str, str] | None = None,
+    git_commit: str | None = None,
+) -> int:
+    """Open a Run (status ``running``); its id. The commit defaults to ``git rev-parse HEAD``."""
+    candidate_id = None
+    if candidate is not None:
+        name, version = candidate
+        with registry.reading() as session:
+            query = select(ModelVersion.id).where(
+                ModelVersion.name == name, ModelVersion.version == version
+            )
+            candidate_id = session.exec(query).first()
+        if candidate_id is None:
+            raise ModelNotFound(
+                f"no model version {name}@{version}; see `problem-registry model list`"
+            )
+    run = Run(
+        trigger=trigger[:32],
+        triggered_by=(triggered_by or registry.user)[:100],
+        git_commit=git_commit or current_git_commit(),
+        candidate_id=candidate_id,
+    )
+    with registry.writing() as session:
+        session.add(run)
+        session.flush()
+        assert run.id is not None
+        return run.id
+
+
+def record_counts(
+    registry: Registry, run_id: int, *, predicted: int = 0, reused: int = 0, errored: int = 0
+) -> None:
+    """Add to a Run's counts (several replays may feed one pytest session's Run)."""
+    _update(registry, run_id, predicted=predicted, reused=reused, errored=errored)
+
+
+def finish_run(
+    registry: Registry,
+    run_id: int,
+    *,
+    status: str,
+    message: str = "",
+    predicted: int = 0,
+    reused: int = 0,
+    errored: int = 0,
+) -> None:
+    """Close a Run: ``completed``, ``interrupted`` (resumable) or ``failed``, adding any counts."""
+    _update(
+        registry,
+        run_id,
+        predicted=predicted,
+        reused=reused,
+        errored=errored,
+        status=RunStatus(status).value,
+        message=message[:4000],
+        finished_at=utcnow(),
+    )
+
+
+def _update(
+    registry: Registry, run_id: int, *, predicted: int, reused: int, errored: int, **values: object
+) -> None:
+    # Increments in SQL, not read-modify-write: xdist workers may add to one Run at once.
+    table = Run.__table__  # type: ignore[attr-defined]
+    with registry.writing() as session:
+        session.execute(
+            sa.update(table)
+            .where(table.c.id == run_id)
+            .values(
+                predicted=table.c.predicted + predicted,
+                reused=table.c.reused + reused,
+                errored=table.c.errored + errored,
+                **values,
+            )
+        )
+
+
+def current_git_commit() -> str | None:
+    """HEAD of the working directory's repository, else the CI's own variable, else None."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+        commit = done.stdout.strip()
+        if done.returncode == 0 and len(commit) in (40, 64):
+            return commit
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return os.environ.get("GITHUB_SHA") or os.environ.get("CI_COMMIT_SHA") or None

@@ -1,0 +1,105 @@
+"""A real registry of digit problems, with three real scikit-learn versions, for replay tests.
+
+Import the fixtures into a test module (``from tests.digit_registry import digits, trained``);
+``digits`` builds, on the backend of the ``registry`` fixture, four problems over held-out
+``load_digits`` rows, covering all four expectation kinds, and registers ``digits@v1..v3``. Two
+problems share one digit, so one pattern file serves two problems.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from problem_registry.expectations import Expectation
+from problem_registry.models import Polarity
+from problem_registry.patterns import NewPattern
+from problem_registry.registry import Registry
+from tests.models import digits as digit_models
+from tests.models.digits import Trained, train, write_digit
+
+LOADER = "tests.models.digits:load"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One pattern: which held-out row, what it expects, and how to judge a prediction."""
+
+    index: int
+    expectation: Expectation
+    polarity: Polarity
+
+    def is_right(self, predicted: int) -> bool:
+        return self.expectation.is_met(str(predicted), float(predicted))
+
+
+@dataclass
+class Digits:
+    registry: Registry
+    trained: Trained
+    cases: dict[str, list[Case]]  # problem slug -> its patterns, in the order added
+    inputs: Path
+
+    def file_of(self, index: int) -> Path:
+        return self.inputs / f"digit-{index}.png"
+
+    def expected_error_rate(self, slug: str, version: str) -> float:
+        """What scikit-learn itself says, on exactly the rows of the problem's patterns."""
+        cases = self.cases[slug]
+        predicted = self.trained.models[version].predict(
+            self.trained.test_x[[c.index for c in cases]]
+        )
+        return sum(not c.is_right(p) for c, p in zip(cases, predicted, strict=True)) / len(cases)
+
+
+def _first(labels: np.ndarray, digit: int, count: int, skip: int = 0) -> list[int]:
+    return [int(i) for i in np.flatnonzero(labels == digit)[skip : skip + count]]
+
+
+def build(registry: Registry, trained: Trained, inputs: Path) -> Digits:
+    y = trained.test_y
+    exact = Expectation.exact
+    cases = {
+        "threes-vs-eights": [Case(i, exact("3"), Polarity.positive) for i in _first(y, 3, 7)]
+        + [Case(i, exact("8"), Polarity.negative) for i in _first(y, 8, 5)],
+        "sevens-vs-ones": [Case(i, exact("7"), Polarity.positive) for i in _first(y, 7, 6)]
+        + [Case(i, exact("1"), Polarity.negative) for i in _first(y, 1, 4)],
+        "nines-not-fours": [
+            Case(i, Expectation.any_of(["9", "4"]), Polarity.positive) for i in _first(y, 9, 5)
+        ]
+        + [Case(i, Expectation.none_of(["9"]), Polarity.negative) for i in _first(y, 4, 5)],
+        # Shares the first three with threes-vs-eights: the same file in two problems.
+        "threes-as-numbers": [
+            Case(i, Expectation.between(2.5, 3.5), Polarity.positive) for i in _first(y, 3, 5)
+        ],
+    }
+    gates = {"threes-vs-eights": 0.2, "sevens-vs-ones": 0.3, "nines-not-fours": 0.25}
+    for slug, problem_cases in cases.items():
+        registry.problems.add(slug, max_error_rate=gates.get(slug))
+        new = [
+            NewPattern(
+                write_digit(inputs / f"digit-{c.index}.png", trained.test_x[c.index]),
+                c.expectation,
+                c.polarity,
+            )
+            for c in problem_cases
+        ]
+        registry.patterns.add(slug, new)
+    for version, artifact in trained.artifacts.items():
+        registry.models.register("digits", version, loader=LOADER, artifact=artifact)
+    return Digits(registry, trained, cases, inputs)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    return train(tmp_path_factory.mktemp("digit-models"))
+
+
+@pytest.fixture
+def digits(registry: Registry, trained: Trained, tmp_path: Path) -> Digits:
+    digit_models.CALLS.clear()
+    digit_models.FRAGILE.clear()
+    return build(registry, trained, tmp_path / "inputs")

@@ -1,0 +1,124 @@
+"""Real scikit-learn digit classifiers, trained on ``load_digits`` (it ships with scikit-learn).
+
+Patterns are the 8x8 digits written as PNGs with each pixel value (0..16) times 15, so
+:func:`features` recovers scikit-learn's own feature vector exactly and a test can compare the
+registry's numbers with ``model.predict`` on the same rows. ``CALLS`` counts what the loaders do,
+so a test can prove that a replay with nothing missing loads and predicts nothing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+from PIL import Image
+
+PIXEL_SCALE = 15  # 16 * 15 = 240 fits a byte, and the division back is exact
+CALLS: Counter[str] = Counter()
+FRAGILE: set[bytes] = set()  # raw pixels of inputs `load_fragile` refuses
+
+
+def features(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("L"), dtype=float).reshape(-1) / PIXEL_SCALE
+
+
+def write_digit(path: Path, row: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = (row.reshape(8, 8) * PIXEL_SCALE).astype(np.uint8)
+    Image.fromarray(pixels, mode="L").save(path, format="PNG")
+    return path
+
+
+def load(artifact_path: str) -> Any:
+    """The loader a version registers: a batch function over PIL images."""
+    model = joblib.load(artifact_path)
+    CALLS["loads"] += 1
+
+    def predict(images: Sequence[Image.Image]) -> Any:
+        CALLS["batches"] += 1
+        CALLS["items"] += len(images)
+        return model.predict(np.stack([features(image) for image in images]))
+
+    return predict
+
+
+def load_with_confidence(artifact_path: str) -> Any:
+    """Answers as {"label", "confidence"} mappings, the richest output shape."""
+    model = joblib.load(artifact_path)
+
+    def predict(images: Sequence[Image.Image]) -> list[dict[str, Any]]:
+        probabilities = model.predict_proba(np.stack([features(image) for image in images]))
+        best = probabilities.argmax(axis=1)
+        return [
+            {"label": model.classes_[i], "confidence": float(row[i])}
+            for i, row in zip(best, probabilities, strict=True)
+        ]
+
+    return predict
+
+
+def load_fragile(artifact_path: str) -> Any:
+    """Raises on a whole batch whenever it holds an input listed in FRAGILE."""
+    model = joblib.load(artifact_path)
+
+    def predict(images: Sequence[Image.Image]) -> Any:
+        CALLS["fragile_batches"] += 1
+        for image in images:
+            if image.tobytes() in FRAGILE:
+                raise ValueError("cannot read this digit")
+        return model.predict(np.stack([features(image) for image in images]))
+
+    return predict
+
+
+def load_wrong_count(artifact_path: str) -> Any:
+    model = joblib.load(artifact_path)
+
+    def predict(images: Sequence[Image.Image]) -> Any:
+        return model.predict(np.stack([features(image) for image in images]))[:-1]
+
+    return predict
+
+
+def load_broken(artifact_path: str | None = None) -> Any:
+    raise RuntimeError("CUDA driver not found")
+
+
+@dataclass(frozen=True)
+class Trained:
+    """Three genuinely different versions and the held-out digits the patterns come from."""
+
+    artifacts: dict[str, Path]  # version -> joblib file
+    models: dict[str, Any]
+    test_x: np.ndarray
+    test_y: np.ndarray
+
+
+def train(folder: Path) -> Trained:
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.naive_bayes import GaussianNB
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler
+
+    digits = load_digits()
+    x, y = digits.data, digits.target
+    train_x, train_y, test_x, test_y = x[:1200], y[:1200], x[1200:], y[1200:]
+    models = {
+        "v1": GaussianNB().fit(train_x[:150], train_y[:150]),
+        "v2": LogisticRegression(C=1e-4, max_iter=2000).fit(train_x[:300], train_y[:300]),
+        "v3": make_pipeline(MinMaxScaler(), LogisticRegression(max_iter=1000)).fit(
+            train_x, train_y
+        ),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    artifacts = {}
+    for version, model in models.items():
+        artifacts[version] = folder / f"digits-{version}.joblib"
+        joblib.dump(model, artifacts[version])
+    return Trained(artifacts, models, test_x, test_y)
