@@ -42,7 +42,13 @@ class ModelVersions:
         artifact: Path | None = None,
         metrics: Mapping[str, float] | None = None,
         note: str = "",
+        check: bool = False,
     ) -> ModelVersionView:
+        """Register after the versions already registered.
+
+        With ``check`` the loader must be usable now: its module imports and has the callable,
+        or the predictions file parses (the CLI always checks; nothing is called or loaded).
+        """
         _check_name(name, "model name")
         _check_name(version, "version")
         if loader_kind is LoaderKind.python and not LOADER_PATTERN.match(loader):
@@ -55,6 +61,13 @@ class ModelVersions:
             if not artifact.is_file():
                 raise InvalidValue(f"artifact {artifact} is not a file; give the model file")
             artifact_sha256 = sha256_of_file(artifact)
+        if check:
+            from problem_registry.adapters import check_loadable
+
+            with self._registry.reading() as session:  # a duplicate says so, not "cannot import"
+                if _find(session, name, version, missing_ok=True) is not None:
+                    raise _duplicate(name, version)
+            check_loadable(loader_kind, loader, artifact)
         row = ModelVersion(
             name=name,
             version=version,
