@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from problem_registry.expectations import Expectation
-from problem_registry.models import Polarity
+from problem_registry.models import LoaderKind, Polarity
 from problem_registry.patterns import NewPattern
 from problem_registry.registry import Registry
 from tests.models import digits as digit_models
@@ -103,3 +103,20 @@ def digits(registry: Registry, trained: Trained, tmp_path: Path) -> Digits:
     digit_models.CALLS.clear()
     digit_models.FRAGILE.clear()
     return build(registry, trained, tmp_path / "inputs")
+
+
+def register_answers(
+    registry: Registry, name: str, version: str, answers: dict[str, object], folder: Path
+) -> Path:
+    """A predictions-file version answering exactly ``answers`` (pattern sha256 -> output)."""
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}-{version}.jsonl"
+    with path.open("w", encoding="utf-8") as handle:
+        for sha, output in answers.items():
+            handle.write(json.dumps({"sha256": sha, "prediction": output}) + "\n")
+    registry.models.register(
+        name, version, loader=str(path), loader_kind=LoaderKind.predictions, artifact=path
+    )
+    return path

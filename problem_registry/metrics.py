@@ -1,0 +1,445 @@
+"""Per problem and model version: how wrong, how sure we can be, and since when.
+
+Everything is computed from stored results against the **current** expectations, in SQL, so
+relabelling a pattern changes every number here without any model being called, and the report
+of a 1.5 M-result registry is one aggregation query, not 1.5 M Python objects. The API::
+
+    rows = problem_metrics(registry, model="digits")      # one row per problem x version
+    rows = problem_metrics(registry, confusion=True)      # + confusion matrix, precision/recall/F1
+    grid = pattern_results(registry, problems=["hats"])   # one row per pattern x version
+    # and in problem_registry.timeline: timelines(registry, model="digits")
+
+How a result is scored (the one definition, shared with the gates):
+
+- exact / any-of: right when the predicted label is one of the pattern's expected labels;
+- forbidden (``not``): right when there is a predicted label and it is none of them;
+- range: right when the numeric value lies in ``[expect_min, expect_max]`` (a non-numeric answer
+  is wrong);
+- an **errored** result (the model raised on that input, or a predictions file had no line for
+  it) is answered and wrong: it counts in ``errored`` and in ``wrong``;
+- a **missing** result (never replayed: the version is unavailable, or the file was refused) is
+  not answered: it counts in ``missing`` only, and ``error_rate`` is ``wrong / answered`` (None
+  when nothing was answered). Old versions that cannot load keep an honest rate on what they did
+  answer; the gates refuse a candidate with missing answers instead (see :mod:`gates`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from problem_registry.confusion import Confusion, confusions
+from problem_registry.errors import ModelNotFound
+from problem_registry.model_versions import parse_ref
+from problem_registry.models import (
+    ExpectedLabel,
+    ModelVersion,
+    Pattern,
+    PatternFile,
+    Polarity,
+    Problem,
+    Result,
+)
+from problem_registry.patterns import expectation_of
+from problem_registry.problems import find_problem
+from problem_registry.registry import Registry
+from problem_registry.stats import wilson_interval
+
+__all__ = [
+    "Confusion",
+    "PatternResult",
+    "PolarityMetrics",
+    "ProblemVersionMetrics",
+    "correct_expression",
+    "pattern_results",
+    "problem_metrics",
+    "select_versions",
+]
+
+_pattern = Pattern.__table__  # type: ignore[attr-defined]
+_result = Result.__table__  # type: ignore[attr-defined]
+_label = ExpectedLabel.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    id: int
+    name: str
+    version: str
+    is_champion: bool
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+@dataclass(frozen=True)
+class PolarityMetrics:
+    patterns: int
+    answered: int
+    wrong: int
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.wrong / self.answered if self.answered else None
+
+
+@dataclass
+class ProblemVersionMetrics:
+    """One problem on one model version."""
+
+    problem: str
+    title: str
+    status: str
+    model: str
+    version: str
+    is_champion: bool
+    max_error_rate: float | None
+    allowed_regressions: int
+    patterns: int
+    answered: int
+    wrong: int  # errored included
+    errored: int
+    positive: PolarityMetrics
+    negative: PolarityMetrics
+    confusion: Confusion | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.model}@{self.version}"
+
+    @property
+    def right(self) -> int:
+        return self.answered - self.wrong
+
+    @property
+    def missing(self) -> int:
+        return self.patterns - self.answered
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.wrong / self.answered if self.answered else None
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        """95% Wilson interval of the error rate; None when nothing was answered."""
+        return wilson_interval(self.wrong, self.answered) if self.answered else None
+
+    @property
+    def meets_canary(self) -> bool | None:
+        """Within ``max_error_rate``; None when the problem has no canary or no answers."""
+        if self.max_error_rate is None or self.error_rate is None:
+            return None
+        return self.error_rate <= self.max_error_rate
+
+    def to_dict(self) -> dict[str, Any]:
+        interval = self.interval
+        polarity = {
+            name: {**asdict(counts), "error_rate": counts.error_rate}
+            for name, counts in (("positive", self.positive), ("negative", self.negative))
+        }
+        data: dict[str, Any] = {
+            "problem": self.problem,
+            "title": self.title,
+            "status": self.status,
+            "model": self.model,
+            "version": self.version,
+            "champion": self.is_champion,
+            "error_rate": self.error_rate,
+            "interval": {"low": interval[0], "high": interval[1]} if interval else None,
+            "max_error_rate": self.max_error_rate,
+            "allowed_regressions": self.allowed_regressions,
+            "meets_canary": self.meets_canary,
+            "counts": {
+                "patterns": self.patterns,
+                "answered": self.answered,
+                "right": self.right,
+                "wrong": self.wrong,
+                "errored": self.errored,
+                "missing": self.missing,
+            },
+            "polarity": polarity,
+        }
+        if self.confusion is not None:
+            data["confusion"] = self.confusion.to_dict()
+        return data
+
+
+@dataclass
+class PatternResult:
+    """One pattern on one version: what it expects, what came back, and whether that is right."""
+
+    problem: str
+    pattern_id: int
+    file: str  # the name it was added under
+    sha256: str
+    polarity: str
+    expected: str
+    version_id: int
+    model: str
+    version: str
+    answered: bool
+    predicted: str | None = None
+    value: float | None = None
+    confidence: float | None = None
+    error: str | None = None
+    correct: bool | None = None  # None: no result
+
+    @property
+    def got(self) -> str:
+        """What a person reads in a failure message."""
+        if not self.answered:
+            return "(no result)"
+        if self.error is not None:
+            return f"error: {self.error}"
+        return self.predicted if self.predicted is not None else "(nothing)"
+
+
+def correct_expression(pattern: Any, result: Any, label: Any) -> Any:
+    """1 when ``result`` meets ``pattern``'s current expectation, else 0, as SQL.
+
+    ``label`` is ``expected_label`` outer-joined on ``(pattern.id, result.predicted)``: at most one
+    row matches (it is the primary key), so the join never multiplies rows.
+    """
+    return sa.case(
+        (result.c.error.is_not(None), 0),
+        (
+            pattern.c.expect_kind == "range",
+            sa.case(
+                (result.c.value.between(pattern.c.expect_min, pattern.c.expect_max), 1), else_=0
+            ),
+        ),
+        (
+            pattern.c.expect_kind == "not",
+            sa.case(
+                (sa.and_(result.c.predicted.is_not(None), label.c.label.is_(None)), 1), else_=0
+            ),
+        ),
+        else_=sa.case((label.c.label.is_not(None), 1), else_=0),
+    )
+
+
+def select_versions(
+    session: Session, *, model: str | None = None, versions: Sequence[str] | None = None
+) -> list[VersionRow]:
+    """Versions in registration order: all, one model's, or the refs given."""
+    query = select(ModelVersion).order_by(ModelVersion.id)
+    if model is not None:
+        query = query.where(ModelVersion.name == model)
+    rows = [VersionRow(r.id, r.name, r.version, r.is_champion) for r in session.exec(query)]  # type: ignore[arg-type]
+    if model is not None and not rows:
+        raise ModelNotFound(f"no model named {model!r}; see `problem-registry model list`")
+    if versions is not None:
+        wanted = [parse_ref(ref) for ref in versions]
+        by_ref = {(row.name, row.version): row for row in rows}
+        for name, version in wanted:
+            if (name, version) not in by_ref:
+                raise ModelNotFound(f"no model version {name}@{version}")
+        rows = [row for row in rows if (row.name, row.version) in set(wanted)]
+    return rows
+
+
+def problem_metrics(
+    registry: Registry,
+    *,
+    model: str | None = None,
+    versions: Sequence[str] | None = None,
+    problems: Sequence[str] | None = None,
+    confusion: bool = False,
+) -> list[ProblemVersionMetrics]:
+    """Every problem (by slug) x every selected version (in registration order), one GROUP BY."""
+    with registry.reading() as session:
+        chosen = select_versions(session, model=model, versions=versions)
+        problem_rows = _problems(session, problems)
+        problem_ids = None if problems is None else [p.id for p in problem_rows]
+        counts = _pattern_counts(session, problem_ids)
+        version_ids = [v.id for v in chosen]
+        aggregates = _aggregates(session, version_ids, problem_ids) if version_ids else {}
+        matrices = confusions(session, version_ids, problem_ids) if confusion else {}
+    out: list[ProblemVersionMetrics] = []
+    for problem in problem_rows:
+        positives, negatives = counts.get(problem.id, (0, 0))  # type: ignore[arg-type]
+        for version in chosen:
+            answered, errored, right, pos_answered, pos_right = aggregates.get(
+                (problem.id, version.id), (0, 0, 0, 0, 0)
+            )
+            neg_answered, neg_right = answered - pos_answered, right - pos_right
+            out.append(
+                ProblemVersionMetrics(
+                    problem=problem.slug,
+                    title=problem.title,
+                    status=problem.status,
+                    model=version.name,
+                    version=version.version,
+                    is_champion=version.is_champion,
+                    max_error_rate=problem.max_error_rate,
+                    allowed_regressions=problem.allowed_regressions,
+                    patterns=positives + negatives,
+                    answered=answered,
+                    wrong=answered - right,
+                    errored=errored,
+                    positive=PolarityMetrics(positives, pos_answered, pos_answered - pos_right),
+                    negative=PolarityMetrics(negatives, neg_answered, neg_answered - neg_right),
+                    confusion=matrices.get((problem.id, version.id), Confusion.empty())  # type: ignore[arg-type]
+                    if confusion
+                    else None,
+                )
+            )
+    return out
+
+
+def pattern_results(
+    registry: Registry,
+    *,
+    problems: Sequence[str] | None = None,
+    model: str | None = None,
+    versions: Sequence[str] | None = None,
+) -> list[PatternResult]:
+    """Every pattern x every selected version, missing results included (``answered=False``).
+
+    Sorted by problem, pattern id, then version order: the grid of which patterns each version
+    fixed or broke. Meant for a few problems (a gate, a chart), not the whole registry at once.
+    """
+    with registry.reading() as session:
+        chosen = select_versions(session, model=model, versions=versions)
+        slugs = {p.id: p.slug for p in _problems(session, problems)}
+        if not chosen or not slugs:
+            return []
+        rows = session.execute(_grid_query([v.id for v in chosen], list(slugs))).all()
+        expected = _expected_texts(session, list(slugs))
+    order = {v.id: i for i, v in enumerate(chosen)}
+    out = []
+    for row in rows:
+        data = dict(row._mapping)
+        problem_id, correct = data.pop("problem_id"), data.pop("correct")
+        out.append(
+            PatternResult(
+                problem=slugs[problem_id],
+                expected=expected[data["pattern_id"]],
+                correct=None if correct is None else bool(correct),
+                **data,
+            )
+        )
+    out.sort(key=lambda r: (r.problem, r.pattern_id, order[r.version_id]))
+    return out
+
+
+def _grid_query(version_ids: list[int], problem_ids: list[int]) -> Any:
+    versions = (
+        sa.select(ModelVersion.id, ModelVersion.name, ModelVersion.version)
+        .where(col(ModelVersion.id).in_(version_ids))
+        .subquery()
+    )
+    result = _result.alias("r")
+    label = _label.alias("el")
+    files = PatternFile.__table__  # type: ignore[attr-defined]
+    joined = (
+        _pattern.join(files, files.c.id == _pattern.c.file_id)
+        .join(versions, sa.true())
+        .outerjoin(
+            result,
+            sa.and_(
+                result.c.model_version_id == versions.c.id, result.c.file_id == _pattern.c.file_id
+            ),
+        )
+        .outerjoin(
+            label,
+            sa.and_(label.c.pattern_id == _pattern.c.id, label.c.label == result.c.predicted),
+        )
+    )
+    correct = sa.case(
+        (result.c.file_id.is_(None), None), else_=correct_expression(_pattern, result, label)
+    )
+    return (
+        sa.select(
+            _pattern.c.problem_id.label("problem_id"),
+            _pattern.c.id.label("pattern_id"),
+            _pattern.c.original_name.label("file"),
+            files.c.sha256.label("sha256"),
+            _pattern.c.polarity.label("polarity"),
+            versions.c.id.label("version_id"),
+            versions.c.name.label("model"),
+            versions.c.version.label("version"),
+            result.c.file_id.is_not(None).label("answered"),
+            result.c.predicted.label("predicted"),
+            result.c.value.label("value"),
+            result.c.confidence.label("confidence"),
+            result.c.error.label("error"),
+            correct.label("correct"),
+        )
+        .select_from(joined)
+        .where(_pattern.c.problem_id.in_(problem_ids))
+    )
+
+
+# -- queries ---------------------------------------------------------------------------------
+
+
+def _problems(session: Session, slugs: Sequence[str] | None) -> list[Problem]:
+    if slugs is not None:
+        return sorted((find_problem(session, slug) for slug in slugs), key=lambda p: p.slug)
+    return list(session.exec(select(Problem).order_by(Problem.slug)))
+
+
+def _pattern_counts(session: Session, problem_ids: list[int] | None) -> dict[int, tuple[int, int]]:
+    query = sa.select(_pattern.c.problem_id, _pattern.c.polarity, sa.func.count()).group_by(
+        _pattern.c.problem_id, _pattern.c.polarity
+    )
+    if problem_ids is not None:
+        query = query.where(_pattern.c.problem_id.in_(problem_ids))
+    counts: dict[int, list[int]] = {}
+    for problem_id, polarity, count in session.execute(query):
+        slot = 0 if polarity == Polarity.positive.value else 1
+        counts.setdefault(problem_id, [0, 0])[slot] = int(count)
+    return {key: (value[0], value[1]) for key, value in counts.items()}
+
+
+def _aggregates(
+    session: Session, version_ids: list[int], problem_ids: list[int] | None
+) -> dict[tuple[int, int], tuple[int, int, int, int, int]]:
+    """(problem, version) -> answered, errored, right, positives answered, positives right."""
+    label = _label.alias("el")
+    correct = correct_expression(_pattern, _result, label)
+    positive = _pattern.c.polarity == Polarity.positive.value
+    query = (
+        sa.select(
+            _pattern.c.problem_id,
+            _result.c.model_version_id,
+            sa.func.count(),
+            sa.func.sum(sa.case((_result.c.error.is_not(None), 1), else_=0)),
+            sa.func.sum(correct),
+            sa.func.sum(sa.case((positive, 1), else_=0)),
+            sa.func.sum(sa.case((positive, correct), else_=0)),
+        )
+        .select_from(
+            _result.join(_pattern, _pattern.c.file_id == _result.c.file_id).outerjoin(
+                label,
+                sa.and_(label.c.pattern_id == _pattern.c.id, label.c.label == _result.c.predicted),
+            )
+        )
+        .where(_result.c.model_version_id.in_(version_ids))
+        .group_by(_pattern.c.problem_id, _result.c.model_version_id)
+    )
+    if problem_ids is not None:
+        query = query.where(_pattern.c.problem_id.in_(problem_ids))
+    return {
+        (problem_id, version_id): tuple(int(n or 0) for n in numbers)  # type: ignore[misc]
+        for problem_id, version_id, *numbers in session.execute(query)
+    }
+
+
+def _expected_texts(session: Session, problem_ids: list[int]) -> dict[int, str]:
+    patterns = list(session.exec(select(Pattern).where(col(Pattern.problem_id).in_(problem_ids))))
+    labels: dict[int, list[str]] = {}
+    query = (
+        sa.select(_label.c.pattern_id, _label.c.label)
+        .join(_pattern, _pattern.c.id == _label.c.pattern_id)
+        .where(_pattern.c.problem_id.in_(problem_ids))
+    )
+    for pattern_id, text in session.execute(query):
+        labels.setdefault(pattern_id, []).append(text)
+    return {p.id: expectation_of(p, labels.get(p.id, [])).describe() for p in patterns}  # type: ignore[misc]
