@@ -129,7 +129,14 @@ def normalise(output: Any) -> Prediction:
     (``3`` for 3 and 3.0, so a regressor's 3.0 meets ``--expect 3``); numeric text keeps its
     numeric value too (a CSV of predictions is all text).
     """
-    output = _plain(output)
+    if not isinstance(output, (tuple, list, dict)):
+        output = _plain(output)
+        if isinstance(output, list):
+            # A row of predict_proba is an array too: never read it as (label, confidence).
+            raise ValueError(
+                f"output {_short(output)} is an array; return one label or number per input, "
+                "or a (label, confidence) tuple"
+            )
     confidence: Any = None
     if isinstance(output, dict):
         if "label" not in output:
