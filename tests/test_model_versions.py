@@ -67,31 +67,24 @@ def test_duplicate_version_is_refused_and_nothing_written(registry: Registry) ->
     assert registry.models.get("digits", "v1").metrics == {"auc": 0.9}
 
 
-@pytest.mark.parametrize(
-    ("name", "version", "loader", "metrics", "message"),
-    [
-        ("has space", "v1", "m:load", {}, "model name"),
-        ("digits", "v@1", "m:load", {}, "version"),
-        ("", "v1", "m:load", {}, "model name"),
-        ("digits", "v1", "no_colon", {}, "module:callable"),
-        ("digits", "v1", "m:load:extra", {}, "module:callable"),
-        ("digits", "v1", "m:load", {"bad name": 1.0}, "metric name"),
-        ("digits", "v1", "m:load", {"auc": float("nan")}, "finite"),
-        ("digits", "v1", "m:load", {"auc": float("inf")}, "finite"),
-    ],
-)
-def test_malformed_registration_is_refused_and_nothing_written(
-    registry: Registry,
-    name: str,
-    version: str,
-    loader: str,
-    metrics: dict[str, float],
-    message: str,
-) -> None:
+MALFORMED_REGISTRATIONS = [
+    ("has space", "v1", "m:load", {}, "model name"),
+    ("digits", "v@1", "m:load", {}, "version"),
+    ("", "v1", "m:load", {}, "model name"),
+    ("digits", "v1", "no_colon", {}, "module:callable"),
+    ("digits", "v1", "m:load:extra", {}, "module:callable"),
+    ("digits", "v1", "m:load", {"bad name": 1.0}, "metric name"),
+    ("digits", "v1", "m:load", {"auc": float("nan")}, "finite"),
+    ("digits", "v1", "m:load", {"auc": float("inf")}, "finite"),
+]
+
+
+def test_malformed_registration_is_refused_and_nothing_written(registry: Registry) -> None:
     before = snapshot(registry)
 
-    with pytest.raises(InvalidValue, match=message):
-        registry.models.register(name, version, loader=loader, metrics=metrics)
+    for name, version, loader, metrics, message in MALFORMED_REGISTRATIONS:
+        with pytest.raises(InvalidValue, match=message):
+            registry.models.register(name, version, loader=loader, metrics=metrics)
 
     assert snapshot(registry) == before
 

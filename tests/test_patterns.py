@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import pytest
@@ -414,36 +415,32 @@ def test_csv_import_reads_paths_beside_it_with_every_expectation_form(
     assert registry.patterns.import_csv(hats, folder / "cases.csv").added == []
 
 
-@pytest.mark.parametrize(
-    ("rows", "error", "message"),
-    [
-        ("../outside.png,x\n", UnsafePath, "resolves outside"),
-        ("/etc/hostname,x\n", UnsafePath, "is absolute"),
-        ("a.png,x,sideways\n", InvalidValue, "line 2"),
-        ("a.png,range:4:3\n", InvalidValue, "line 2"),
-        (",x\n", InvalidValue, "empty path"),
-        ("missing.png,x\n", CorruptPattern, "missing"),
-    ],
-    ids=["dotdot", "absolute", "bad-polarity", "empty-range", "empty-path", "missing-file"],
-)
-def test_bad_csv_row_is_refused_and_nothing_written(
-    registry: Registry,
-    hats: str,
-    tmp_path: Path,
-    rows: str,
-    error: type[Exception],
-    message: str,
+# (row, error, message); {line} is the row's line number in the file.
+BAD_CSV_ROWS: list[tuple[str, type[Exception], str]] = [
+    ("../outside.png,x\n", UnsafePath, "line {line}: path '../outside.png' resolves outside"),
+    ("/etc/hostname,x\n", UnsafePath, "line {line}: path '/etc/hostname' is absolute"),
+    ("a.png,x,sideways\n", InvalidValue, "line {line}: 'sideways' is not a valid Polarity"),
+    ("a.png,range:4:3\n", InvalidValue, "line {line}: range 4.0:3.0 is empty"),
+    ("a.png,\n", InvalidValue, "line {line}: an expected label cannot be empty"),
+    (",x\n", InvalidValue, "line {line}: empty path"),
+    ("missing.png,x\n", CorruptPattern, "missing.png: missing"),
+]
+
+
+def test_bad_csv_row_is_refused_naming_its_line_and_nothing_written(
+    registry: Registry, hats: str, tmp_path: Path
 ) -> None:
     folder = tmp_path / "cases"
     write_png(folder / "a.png")
     write_png(tmp_path / "outside.png", (9, 9, 9))
-    csv_file = write_text(folder / "cases.csv", "path,expected,polarity\na.png,ok\n" + rows)
-    if message == "line 2":  # put the bad row first so the line number is predictable
-        csv_file.write_text("path,expected,polarity\n" + rows, encoding="utf-8")
     before = snapshot(registry)
 
-    with pytest.raises(error, match=message):
-        registry.patterns.import_csv(hats, csv_file)
+    for row, error, message in BAD_CSV_ROWS:
+        # After a good row too: one bad row refuses the whole file.
+        for line, good_rows in ((2, ""), (3, "a.png,ok\n")):
+            csv_file = write_text(folder / "cases.csv", f"path,expected,polarity\n{good_rows}{row}")
+            with pytest.raises(error, match=re.escape(message.format(line=line))):
+                registry.patterns.import_csv(hats, csv_file)
 
     assert snapshot(registry) == before
 

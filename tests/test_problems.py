@@ -58,14 +58,24 @@ def test_duplicate_slug_is_refused_and_nothing_written(registry: Registry) -> No
     assert registry.problems.get("hats").title == "first"
 
 
-@pytest.mark.parametrize(
-    "slug", ["", "Hats", "two words", "double--hyphen", "-leading", "trailing-", "a/b", "x" * 101]
-)
-def test_malformed_slug_is_refused_and_nothing_written(registry: Registry, slug: str) -> None:
+MALFORMED_SLUGS = [
+    "",
+    "Hats",
+    "two words",
+    "double--hyphen",
+    "-leading",
+    "trailing-",
+    "a/b",
+    "x" * 101,
+]
+
+
+def test_malformed_slug_is_refused_and_nothing_written(registry: Registry) -> None:
     before = snapshot(registry)
 
-    with pytest.raises(InvalidValue, match="not a valid problem slug"):
-        registry.problems.add(slug)
+    for slug in MALFORMED_SLUGS:
+        with pytest.raises(InvalidValue, match="not a valid problem slug"):
+            registry.problems.add(slug)
 
     assert snapshot(registry) == before
 
