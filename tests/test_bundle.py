@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from problem_registry import bundle as bundle_module
 from problem_registry.bundle import export_bundle, import_bundle, read_bundle
@@ -24,7 +26,7 @@ from problem_registry.files import PatternStore
 from problem_registry.models import Polarity, Source
 from problem_registry.patterns import NewPattern
 from problem_registry.registry import Registry
-from tests.helpers import snapshot, write_json, write_png, write_text
+from tests.helpers import row_counts, snapshot, stored_files, write_json, write_png, write_text
 
 SLUG = "chihuahua-vs-muffin"
 OTHER = "hats-bias"
@@ -411,6 +413,74 @@ def test_an_import_interrupted_inside_its_transaction_leaves_the_database_as_it_
     assert contents(fresh_registry) == contents(registry)
     export_bundle(fresh_registry, tmp_path / "after-rerun")
     assert tree(tmp_path / "after-rerun") == tree(exported)
+
+
+def _import_in_child(url: str, store: str, bundle: str) -> None:
+    with Registry.open(url=url, patterns_dir=Path(store), user="killed") as registry:
+        import_bundle(registry, Path(bundle))
+
+
+@pytest.mark.slow
+def test_an_import_killed_at_any_point_is_all_or_nothing_and_a_rerun_ends_identical(
+    registry: Registry, fresh_registry: Registry, tmp_path: Path
+) -> None:
+    """SIGKILL at growing delays until a run finishes by itself: every killed run leaves the
+    database empty or complete, never between; the finished one matches an uninterrupted import.
+
+    The importer is forked, not spawned, so kills land in the import rather than in Python's
+    start-up. Round one starts with an empty store, so kills land while files are stored (each
+    run stores more). Round two starts with every file stored and an emptied database, so a run
+    is only validation and the transaction, and its kills land inside the transaction.
+    """
+    populate(registry, tmp_path / "inputs")
+    registry.problems.add("many-patterns")
+    many = [
+        NewPattern(write_text(tmp_path / "many" / f"{n}.txt", f"case {n}"), Expectation.exact("x"))
+        for n in range(80)
+    ]
+    registry.patterns.add("many-patterns", many)
+    export_bundle(registry, tmp_path / "bundle")
+    url = fresh_registry.engine.url.render_as_string(hide_password=False)
+    arguments = (url, str(fresh_registry.store.root), str(tmp_path / "bundle"))
+    empty, complete = row_counts(fresh_registry), row_counts(registry)
+    context = multiprocessing.get_context("fork")
+
+    def kill_until_done(step: float) -> int:
+        """Kill at 0, step, 2*step...; the step doubles every 8 kills, so a slow machine costs
+        a few more kills rather than quadratically more time."""
+        delay = 0.0
+        for attempt in range(200):
+            process = context.Process(target=_import_in_child, args=arguments)
+            process.start()
+            process.join(timeout=delay)
+            if not process.is_alive():
+                assert process.exitcode == 0
+                return attempt
+            process.kill()
+            process.join()
+            counts = row_counts(fresh_registry)
+            assert counts in (empty, complete), f"kill {attempt} left a partial import: {counts}"
+            step *= 2 if attempt % 8 == 7 else 1
+            delay += step
+        raise AssertionError("the import never finished")
+
+    kills = kill_until_done(step=0.012)
+    assert _pattern_files(fresh_registry.store.root) == _pattern_files(registry.store.root)
+    with fresh_registry.engine.begin() as connection:  # round two: same files, empty database
+        connection.execute(sa.text("DELETE FROM problem"))
+        connection.execute(sa.text("DELETE FROM pattern_file"))
+    assert row_counts(fresh_registry) == empty
+    kills_in_round_two = kill_until_done(step=0.006)
+
+    assert kills >= 5 and kills_in_round_two >= 8, (kills, kills_in_round_two)
+    assert contents(fresh_registry) == contents(registry)
+    export_bundle(fresh_registry, tmp_path / "after-kills")
+    assert tree(tmp_path / "after-kills") == tree(tmp_path / "bundle")
+
+
+def _pattern_files(root: Path) -> list[str]:
+    """Stored pattern files, without the temporary files a killed write leaves behind."""
+    return [name for name in stored_files(root) if not Path(name).name.startswith(".")]
 
 
 # --------------------------------------------------------------------------------------------
