@@ -91,6 +91,8 @@ _TEMP_PREFIX = ".bundle-incoming-"
 
 @dataclass(frozen=True)
 class ExportSummary:
+    """What an export did; ``written`` empty means the folder already matched the registry."""
+
     directory: str
     problems: int
     patterns: int
@@ -105,6 +107,8 @@ class ExportSummary:
 
 @dataclass(frozen=True)
 class ImportSummary:
+    """What an import did; a second import of the same bundle reports ``changed`` False."""
+
     directory: str
     problems_created: int = 0
     problems_updated: int = 0
@@ -138,7 +142,9 @@ def export_bundle(
     registry no longer has are removed: ``problems/<slug>.json`` and ``files/<aa>/<sha256>.<ext>``
     (names only an export gives). Anything else in ``directory`` (a README, ``.gitattributes``,
     other folders) is left alone. A folder with such entries but no ``bundle.json`` is refused
-    rather than pruned: it is not ours.
+    rather than pruned: it is not ours. Every file is read back from the store through its hash
+    check, so a bundle never carries a tampered file. Problems and patterns are read in two
+    queries: a pattern added between them by another writer waits for the next export.
     """
     directory = Path(directory)
     _prepare_target(directory)
