@@ -1,0 +1,344 @@
+"""``pytest --registry`` end to end: a real registry, real scikit-learn versions, real pytest runs.
+
+The digits registry (tests/digit_registry.py) holds four problems over held-out ``load_digits``
+rows and three genuinely different versions: v1 (naive Bayes on 150 rows), v2 (a heavily
+regularised logistic regression), v3 (a scaled logistic regression on 1,200 rows).
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+import problem_registry.gates
+import problem_registry.plugin
+import problem_registry.pytest_session
+import problem_registry.replay
+import problem_registry.summary  # noqa: F401  (imported once: pytester restores sys.modules)
+from problem_registry.expectations import Expectation
+from tests.digit_registry import Digits, digits, trained  # noqa: F401  (fixtures)
+from tests.models import digits as digit_models
+
+CANDIDATE = "digits@v3"
+
+
+@pytest.fixture
+def run_registry(
+    digits: Digits,  # noqa: F811
+    database_url: str,
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """Run ``pytest --registry`` in a fresh project folder against the digits registry."""
+    monkeypatch.setenv("PROBLEM_REGISTRY_PATTERNS", str(digits.registry.store.root))
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    # The loaders live in this repository's tests package; subprocess runs must find it too.
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
+
+    def run(*args: str, subprocess: bool = False) -> pytest.RunResult:
+        # Without the cache and hypothesis plugins: pytester restores sys.modules after every
+        # run, so hypothesis would be imported afresh (seconds) by each in-process run.
+        argv = [
+            "--registry",
+            "--registry-url",
+            database_url,
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:hypothesispytest",
+            *args,
+        ]
+        if subprocess:
+            return pytester.runpytest_subprocess(*argv)
+        return pytester.runpytest_inprocess(*argv)
+
+    return run
+
+
+def _champion(digits: Digits, version: str) -> None:  # noqa: F811
+    digits.registry.models.promote("digits", version)
+
+
+def test_one_test_per_problem_and_gates_pass_on_the_best_model(
+    digits: Digits,  # noqa: F811
+    run_registry,
+) -> None:
+    _champion(digits, "v2")
+    result = run_registry("--candidate", CANDIDATE, "-v")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(
+        [
+            "*problem-registry::nines-not-fours PASSED*",
+            "*problem-registry::sevens-vs-ones PASSED*",
+            "*problem-registry::threes-as-numbers PASSED*",
+            "*problem-registry::threes-vs-eights PASSED*",
+            "*problem registry*",
+            "candidate digits@v3 against champion digits@v2",
+            "problem*champion*candidate*change*newly failing*gate",
+        ]
+    )
+
+
+def test_the_canary_fails_a_weak_candidate_with_the_failing_patterns(
+    digits: Digits,  # noqa: F811
+    run_registry,
+) -> None:
+    result = run_registry("--candidate", "digits@v1")
+    expected = {
+        slug: digits.expected_error_rate(slug, "v1")
+        for slug in ("threes-vs-eights", "sevens-vs-ones")
+    }
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) >= 1, result.stdout.str()
+    text = result.stdout.str()
+    for slug, rate in expected.items():
+        gate_rate = {"threes-vs-eights": 0.2, "sevens-vs-ones": 0.3}[slug]
+        if rate > gate_rate:
+            assert f"{slug}: canary failed" in text
+            assert "failing patterns (file | expected | got | champion | verdict):" in text
+            assert "digit-" in text  # the failing files are named
+    assert "Traceback" not in text
+
+
+def test_the_regression_gate_fails_a_candidate_that_breaks_what_the_champion_got_right(
+    digits: Digits,  # noqa: F811
+    run_registry,
+) -> None:
+    _champion(digits, "v3")
+    # v2 is the candidate against champion v3: whatever v3 got right and v2 gets wrong is
+    # newly failing, and no problem allows a regression.
+    result = run_registry("--candidate", "digits@v2")
+    text = result.stdout.str()
+    assert "regression failed" in text, text
+    assert "newly failing" in text
+
+
+def test_a_second_run_predicts_nothing(digits: Digits, run_registry) -> None:  # noqa: F811
+    run_registry("--candidate", CANDIDATE)
+    first = dict(digit_models.CALLS)
+    assert first["loads"] == 3  # the candidate and both prior versions were replayed
+    digit_models.CALLS.clear()
+    result = run_registry("--candidate", CANDIDATE)
+    assert dict(digit_models.CALLS) == {}  # no model loaded, nothing predicted
+    result.stdout.fnmatch_lines(["replay: 0 predicted, * already stored*"])
+
+
+def test_relabelling_changes_the_rates_without_calling_the_model(
+    digits: Digits,  # noqa: F811
+    run_registry,
+    tmp_path: Path,
+) -> None:
+    run_registry("--candidate", CANDIDATE, "--registry-report", str(tmp_path / "before"))
+    before = json.loads((tmp_path / "before" / "summary.json").read_text())
+    rate = {p["problem"]: p["metrics"]["error_rate"] for p in before["problems"]}
+    # Expect the impossible of every threes-vs-eights pattern: all now wrong.
+    for pattern in digits.registry.patterns.list("threes-vs-eights"):
+        digits.registry.patterns.relabel(pattern.id, Expectation.exact("not-a-digit"))
+    digit_models.CALLS.clear()
+    result = run_registry("--candidate", CANDIDATE, "--registry-report", str(tmp_path / "after"))
+    assert dict(digit_models.CALLS) == {}
+    after = json.loads((tmp_path / "after" / "summary.json").read_text())
+    new_rate = {p["problem"]: p["metrics"]["error_rate"] for p in after["problems"]}
+    assert new_rate["threes-vs-eights"] == 1.0 != rate["threes-vs-eights"]
+    assert new_rate["sevens-vs-ones"] == rate["sevens-vs-ones"]
+    assert "threes-vs-eights: canary failed" in result.stdout.str()
+
+
+def test_reported_numbers_equal_scikit_learn_on_the_same_rows(
+    digits: Digits,  # noqa: F811
+    run_registry,
+    tmp_path: Path,
+) -> None:
+    run_registry("--candidate", CANDIDATE, "--registry-report", str(tmp_path / "report"))
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    for problem in summary["problems"]:
+        assert problem["metrics"]["error_rate"] == pytest.approx(
+            digits.expected_error_rate(problem["problem"], "v3")
+        )
+
+
+def test_k_selects_problems_by_name_and_marker_selects_them_all(
+    digits: Digits,  # noqa: F811
+    run_registry,
+) -> None:
+    run_registry("--candidate", CANDIDATE, "-k", "threes").assert_outcomes(passed=2, deselected=2)
+    run_registry("--candidate", CANDIDATE, "-m", "problem_registry").assert_outcomes(passed=4)
+    run_registry("--candidate", CANDIDATE, "--registry-problems", "sevens-vs-ones").assert_outcomes(
+        passed=1
+    )
+
+
+def test_junit_xml_carries_the_error_rates(
+    digits: Digits,  # noqa: F811
+    run_registry,
+    tmp_path: Path,
+) -> None:
+    xml = tmp_path / "junit.xml"
+    run_registry("--candidate", CANDIDATE, f"--junitxml={xml}")
+    cases = ET.parse(xml).getroot().iter("testcase")
+    properties = {
+        case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
+        for case in cases
+    }
+    assert set(properties) == {
+        "nines-not-fours",
+        "sevens-vs-ones",
+        "threes-as-numbers",
+        "threes-vs-eights",
+    }
+    for slug, props in properties.items():
+        assert float(props["error_rate"]) == pytest.approx(
+            digits.expected_error_rate(slug, "v3"), abs=1e-6
+        )
+        assert props["candidate"] == CANDIDATE
+
+
+def test_markdown_summary_goes_to_the_ci_job_page(
+    digits: Digits,  # noqa: F811
+    run_registry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    page = tmp_path / "step-summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(page))
+    run_registry("--candidate", CANDIDATE)
+    text = page.read_text()
+    assert text.startswith("### ") and "| problem | champion | candidate |" in text
+    assert "threes-vs-eights" in text
+
+
+def test_each_session_records_a_run(digits: Digits, run_registry) -> None:  # noqa: F811
+    run_registry("--candidate", CANDIDATE)
+    with digits.registry.reading() as session:
+        runs = session.exec(sa.text("SELECT status, trigger, message FROM run")).all()  # type: ignore[call-overload]
+    assert [(status, trigger) for status, trigger, _ in runs] == [("completed", "pytest")]
+    assert "4 problem(s) tested" in runs[0][2]
+
+
+def test_candidate_registered_from_the_command_line(
+    digits: Digits,  # noqa: F811
+    run_registry,
+) -> None:
+    artifact = digits.trained.artifacts["v3"]
+    result = run_registry(
+        "--candidate",
+        "digits@v4",
+        "--candidate-loader",
+        "tests.models.digits:load",
+        "--candidate-artifact",
+        str(artifact),
+    )
+    result.assert_outcomes(passed=4)
+    assert [v.version for v in digits.registry.models.list("digits")] == ["v1", "v2", "v3", "v4"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--candidate", "digits@v9"], "no model version digits@v9"),
+        (["--candidate", "nonsense"], "is not NAME@VERSION"),
+        (["--candidate", CANDIDATE, "--registry-problems", "nope"], "no problem 'nope'"),
+        (["--candidate", "digits@v9", "--candidate-loader", "nowhere.at_all:load"], "--loader"),
+    ],
+)
+def test_bad_options_are_usage_errors_without_traceback(
+    digits: Digits,  # noqa: F811
+    run_registry,
+    args: list[str],
+    message: str,
+) -> None:
+    result = run_registry(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str()
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+def test_a_raising_model_is_contained(
+    digits: Digits,  # noqa: F811
+    run_registry,
+) -> None:
+    fragile = digits.registry.patterns.list("sevens-vs-ones")[0]
+    digit_models.FRAGILE.add(
+        __import__("PIL.Image").Image.open(digits.registry.store.root / fragile.file).tobytes()
+    )
+    digits.registry.models.register(
+        "digits",
+        "v4",
+        loader="tests.models.digits:load_fragile",
+        artifact=digits.trained.artifacts["v3"],
+    )
+    result = run_registry("--candidate", "digits@v4")
+    text = result.stdout.str()
+    assert "sevens-vs-ones" in text
+    assert "1 errored" in text or "errored" in text
+    assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
+
+
+def test_without_registry_flag_the_plugin_does_nothing(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_ok():\n    assert True\n")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert "problem registry" not in result.stdout.str()
+
+
+def _stored(database_url: str) -> list[tuple[object, ...]]:
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return [
+                tuple(row)
+                for row in connection.exec_driver_sql(
+                    "SELECT model_version_id, file_id, predicted, value, error FROM result "
+                    "ORDER BY model_version_id, file_id"
+                )
+            ]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.slow
+def test_xdist_gives_the_same_numbers_summary_and_rows(
+    digits: Digits,  # noqa: F811
+    run_registry,
+    database_url: str,
+    tmp_path: Path,
+    pytester: pytest.Pytester,
+) -> None:
+    _champion(digits, "v2")
+    plain = run_registry(
+        "--candidate", CANDIDATE, "--registry-report", str(tmp_path / "plain"), subprocess=True
+    )
+    plain_rows = _stored(database_url)
+    with digits.registry.writing() as session:
+        session.execute(sa.text("DELETE FROM result"))
+        session.execute(sa.text("DELETE FROM run"))
+    parallel = run_registry(
+        "--candidate",
+        CANDIDATE,
+        "--registry-report",
+        str(tmp_path / "parallel"),
+        "-n",
+        "2",
+        subprocess=True,
+    )
+    assert _stored(database_url) == plain_rows
+    assert (tmp_path / "plain" / "summary.md").read_text() == (
+        tmp_path / "parallel" / "summary.md"
+    ).read_text()
+    summary = json.loads((tmp_path / "parallel" / "summary.json").read_text())
+    plain_summary = json.loads((tmp_path / "plain" / "summary.json").read_text())
+    summary.pop("run_id"), plain_summary.pop("run_id")
+    assert summary == plain_summary
+    plain.assert_outcomes(passed=4)
+    parallel.assert_outcomes(passed=4)
+
+    def table(result: pytest.RunResult) -> list[str]:
+        lines = result.stdout.lines
+        start = next(i for i, line in enumerate(lines) if line.startswith("candidate digits@v3"))
+        return lines[start : start + 6]
+
+    assert table(parallel) == table(plain)
