@@ -324,14 +324,23 @@ def test_pattern_import_needs_exactly_one_source(cli: Cli, tmp_path: Path) -> No
 def test_model_register_list_promote(cli: Cli, tmp_path: Path) -> None:
     artifact = tmp_path / "model.bin"
     artifact.write_bytes(b"weights")
-    cli("model", "register", "digits", "v1", "--loader", "my_models:load", "-m", "accuracy=0.9")
+    cli(
+        "model",
+        "register",
+        "digits",
+        "v1",
+        "--loader",
+        "tests.models.digits:load",
+        "-m",
+        "accuracy=0.9",
+    )
     cli(
         "model",
         "register",
         "digits",
         "v2",
         "--loader",
-        "my_models:load",
+        "tests.models.digits:load",
         "--artifact",
         str(artifact),
         "-m",
@@ -370,7 +379,7 @@ def test_model_register_list_promote(cli: Cli, tmp_path: Path) -> None:
 def test_model_mistakes_are_one_line_and_change_nothing(
     cli: Cli, tmp_path: Path, args: list[str], message: str
 ) -> None:
-    cli("model", "register", "digits", "v1", "--loader", "my_models:load")
+    cli("model", "register", "digits", "v1", "--loader", "tests.models.digits:load")
     before = _snapshot(cli, tmp_path / "patterns")
     assert message in cli(*args, code=1).stderr
     assert _snapshot(cli, tmp_path / "patterns") == before

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from problem_registry.cli import bundle, database, models, patterns, problems
+from problem_registry.cli import bundle, database, models, patterns, problems, replay
 from problem_registry.cli.context import RegistryGroup, state
 
 app = typer.Typer(
@@ -52,6 +52,8 @@ app.add_typer(problems.app, name="problem")
 app.add_typer(patterns.app, name="pattern")
 app.add_typer(models.app, name="model")
 app.add_typer(database.app, name="db")
+app.command("replay")(replay.replay)
+app.command("report")(replay.report)
 app.command("export")(bundle.export)
 app.command("import")(bundle.import_)
 app.command("check")(bundle.check_)

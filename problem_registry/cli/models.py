@@ -8,6 +8,7 @@ import typer
 
 from problem_registry.cli.context import JsonOption, note, output, print_table, registry
 from problem_registry.model_versions import parse_metrics
+from problem_registry.models import LoaderKind
 from problem_registry.views import ModelVersionView
 
 app = typer.Typer(help="Register, list and promote model versions.", no_args_is_help=True)
@@ -18,11 +19,17 @@ def register(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Model name, e.g. digits."),
     version: str = typer.Argument(..., help="Version, e.g. v3. Versions are kept in order."),
-    loader: str = typer.Option(
-        ..., "--loader", help="module:callable returning a batch predict function."
+    loader: str | None = typer.Option(
+        None, "--loader", help="module:callable returning a batch predict function."
     ),
     artifact: Path | None = typer.Option(
         None, "--artifact", help="Model file passed to the loader; its sha256 is recorded."
+    ),
+    predictions: Path | None = typer.Option(
+        None,
+        "--predictions",
+        help="Instead of --loader: a JSONL or CSV file of answers keyed by pattern sha256 "
+        "(columns sha256,prediction[,confidence]), for a model that runs elsewhere.",
     ),
     metric: list[str] | None = typer.Option(
         None, "--metric", "-m", help="Headline metric KEY=VALUE; repeat for several."
@@ -32,16 +39,22 @@ def register(
 ) -> None:
     """Register a model version (after those already registered).
 
+    The loader must import now (from the working directory): a typo is refused here, not in CI.
+
     Example: problem-registry model register digits v3 --loader my_models:load
     --artifact models/v3.joblib --metric accuracy=0.97
     """
+    if (loader is None) == (predictions is None) or (predictions and artifact):
+        raise typer.BadParameter("give --loader (with an optional --artifact) or --predictions")
     view = registry(ctx).models.register(
         name,
         version,
-        loader=loader,
-        artifact=artifact,
+        loader=loader or str(predictions.resolve()),  # type: ignore[union-attr]
+        loader_kind=LoaderKind.predictions if predictions else LoaderKind.python,
+        artifact=predictions or artifact,
         metrics=parse_metrics(metric or []),
         note=note_text,
+        check=True,
     )
     output(as_json, view, lambda: note(f"registered {view.ref}"))
 

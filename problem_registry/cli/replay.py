@@ -1,0 +1,153 @@
+"""`problem-registry replay` and `report`: predict what is missing, then read the error rates.
+
+The progress bar goes to stderr and never captures stdout, so ``replay --json`` and
+``report --json`` stay parseable even on a terminal (rich's ``Progress`` redirects stdout into
+its own console by default; with that console on stderr, JSON would land there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from problem_registry import replay as engine
+from problem_registry.cli.context import (
+    JsonOption,
+    note,
+    output,
+    percent,
+    print_json,
+    print_table,
+    registry,
+    stderr,
+)
+from problem_registry.metrics import ProblemVersionMetrics, problem_metrics
+
+
+def replay(
+    ctx: typer.Context,
+    model: str | None = typer.Option(
+        None, "--model", help="Replay only this version, NAME@VERSION; it must load."
+    ),
+    all_versions: bool = typer.Option(
+        False, "--all", help="Replay every registered version (the default)."
+    ),
+    batch_size: int = typer.Option(
+        engine.DEFAULT_BATCH_SIZE, "--batch-size", min=1, help="Inputs per model call."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+) -> None:
+    """Predict every (model version, pattern) pair that has no stored result yet.
+
+    Nothing already stored is predicted again, and a replay with nothing missing loads no model.
+    A prior version whose loader no longer works is reported and skipped; its results still
+    count. Interrupted? Run it again: it resumes where it stopped.
+
+    Example: problem-registry replay --model digits@v3
+    """
+    if model is not None and all_versions:
+        raise typer.BadParameter("give --model NAME@VERSION or --all, not both")
+    reg = registry(ctx)
+    try:
+        with _progress_bar() as callback:
+            summary = engine.replay(
+                reg,
+                versions=[] if model else None,
+                candidate=model,
+                batch_size=batch_size,
+                progress=callback,
+                trigger="cli",
+            )
+    except KeyboardInterrupt:
+        note("interrupted: what was predicted is stored; run replay again to resume")
+        raise typer.Exit(130) from None
+    if as_json:
+        print_json(summary.to_dict())
+    for version in summary.versions:
+        if version.status == "unavailable":
+            note(f"warning: {version.reason}")
+        elif version.status == "replayed":
+            errored = f", {version.errored} errored" if version.errored else ""
+            note(f"{version.ref}: {version.predicted} predicted{errored}")
+    for refused in summary.refused:
+        used_by = f" (used by {', '.join(refused.patterns)})" if refused.patterns else ""
+        note(f"warning: refused {refused.reason}{used_by}")
+    note(
+        f"run #{summary.run_id}: {summary.predicted} predicted, {summary.reused} already stored, "
+        f"{summary.errored} errored, in {summary.seconds:.2f} s"
+    )
+
+
+def report(
+    ctx: typer.Context,
+    model: str | None = typer.Option(None, "--model", help="Only the versions of this model."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Error rate of every problem on every model version, from stored results.
+
+    Correctness is judged against the current expectations, so a relabelled pattern shows here
+    at once, without any model being run. Errored answers count as wrong; patterns without a
+    result are counted as missing and left out of the rate.
+
+    Example: problem-registry report --model digits --json
+    """
+    rows = problem_metrics(registry(ctx), model=model)
+    output(as_json, [row.to_dict() for row in rows], lambda: _print_report(rows))
+
+
+def _print_report(rows: list[ProblemVersionMetrics]) -> None:
+    print_table(
+        None,
+        [
+            "problem",
+            "version",
+            "error",
+            "95% CI",
+            "wrong",
+            "errored",
+            "missing",
+            "+/- error",
+            "max",
+        ],
+        (
+            [
+                row.problem + (" (retired)" if row.status == "retired" else ""),
+                row.ref + (" *" if row.is_champion else ""),
+                percent(row.error_rate),
+                f"{percent(row.interval[0])}-{percent(row.interval[1])}" if row.interval else "-",
+                f"{row.wrong}/{row.answered}",
+                row.errored,
+                row.missing,
+                f"{percent(row.positive.error_rate)} / {percent(row.negative.error_rate)}",
+                percent(row.max_error_rate),
+            ]
+            for row in rows
+        ),
+        empty="nothing to report yet: add problems and patterns, register a model, then replay",
+    )
+
+
+@contextmanager
+def _progress_bar() -> Iterator[engine.ProgressCallback]:
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=stderr,
+        redirect_stdout=False,
+        redirect_stderr=False,
+        transient=True,
+        disable=not stderr.is_terminal,
+    )
+    task = progress.add_task("replaying", total=None)
+
+    def callback(event: engine.ReplayProgress) -> None:
+        description = f"replaying {event.version}" if event.version else "replaying"
+        progress.update(task, total=event.total, completed=event.done, description=description)
+
+    with progress:
+        yield callback

@@ -1,0 +1,186 @@
+"""`replay`, `report` and `model register --predictions` through the real CLI, on both backends."""
+
+# The fixtures are imported from tests.digit_registry, and pytest passes them by name: F811.
+# ruff: noqa: F811
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from problem_registry.cli import app
+from problem_registry.metrics import problem_metrics
+from tests.digit_registry import Digits, digits, trained  # noqa: F401
+from tests.models import digits as models
+
+
+@dataclass
+class Outcome:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+Cli = Callable[..., Outcome]
+
+
+@pytest.fixture
+def cli(database_url: str, tmp_path: Path, digits: Digits) -> Cli:
+    """The CLI on the same database and pattern store as the ``digits`` registry."""
+    runner = CliRunner()
+
+    def run(*args: str, code: int = 0) -> Outcome:
+        result = runner.invoke(
+            app,
+            ["--url", database_url, "--patterns-dir", str(tmp_path / "patterns"), *args],
+            catch_exceptions=False,
+        )
+        outcome = Outcome(result.exit_code, result.stdout, result.stderr)
+        assert outcome.exit_code == code, (args, outcome)
+        if code == 1:
+            assert len(outcome.stderr.strip().splitlines()) == 1, outcome.stderr
+            assert outcome.stderr.startswith("error: ")
+            assert "Traceback" not in outcome.stderr + outcome.stdout
+        return outcome
+
+    return run
+
+
+def test_replay_then_report_json_gives_scikit_learns_numbers(cli: Cli, digits: Digits) -> None:
+    first = cli("replay", "--all")
+    files = len({v.sha256 for v in digits.registry.patterns.list()})
+    assert f"run #1: {3 * files} predicted, 0 already stored, 0 errored" in first.stderr
+    assert first.stdout == ""
+
+    second = cli("replay", "--json")
+    summary = json.loads(second.stdout)
+    assert (summary["predicted"], summary["reused"], summary["status"]) == (
+        0,
+        3 * files,
+        "completed",
+    )
+    assert models.CALLS["loads"] == 3
+
+    report = json.loads(cli("report", "--json").stdout)
+    assert len(report) == 4 * 3
+    for row in report:
+        assert {"problem", "model", "version", "error_rate", "interval", "counts"} <= set(row)
+        assert set(row["interval"]) == {"low", "high"}
+        assert row["interval"]["low"] <= row["error_rate"] <= row["interval"]["high"]
+        assert row["error_rate"] == pytest.approx(
+            digits.expected_error_rate(row["problem"], row["version"])
+        )
+        assert row["counts"]["patterns"] == len(digits.cases[row["problem"]])
+        assert row["counts"]["missing"] == 0
+    library = [m.to_dict() for m in problem_metrics(digits.registry)]
+    assert report == json.loads(json.dumps(library))
+
+
+def test_replay_model_replays_only_that_version(cli: Cli, digits: Digits) -> None:
+    out = cli("replay", "--model", "digits@v2", "--batch-size", "4")
+    assert "digits@v2: " in out.stderr and "digits@v1" not in out.stderr
+    report = json.loads(cli("report", "--model", "digits", "--json").stdout)
+    answered = {row["version"]: row["counts"]["answered"] for row in report}
+    assert answered["v1"] == answered["v3"] == 0 and answered["v2"] > 0
+
+
+def test_model_and_all_together_are_a_usage_error(cli: Cli) -> None:
+    out = cli("replay", "--model", "digits@v1", "--all", code=2)
+    assert "not both" in out.stderr
+
+
+def test_a_candidate_that_cannot_load_is_one_line_and_a_prior_one_a_warning(
+    cli: Cli, digits: Digits
+) -> None:
+    digits.registry.models.register("digits", "v4", loader="tests.models.digits:load_broken")
+    refused = cli("replay", "--model", "digits@v4", code=1)
+    assert "digits@v4: loader tests.models.digits:load_broken raised RuntimeError" in refused.stderr
+
+    warned = cli("replay", "--all")
+    assert "warning: digits@v4: loader tests.models.digits:load_broken raised" in warned.stderr
+    assert "digits@v3: " in warned.stderr
+
+
+def test_wrong_output_count_is_one_line_naming_the_model(cli: Cli, digits: Digits) -> None:
+    digits.registry.models.register(
+        "digits",
+        "short",
+        loader="tests.models.digits:load_wrong_count",
+        artifact=digits.trained.artifacts["v1"],
+    )
+    out = cli("replay", "--model", "digits@short", code=1)
+    assert "model digits@short returned" in out.stderr
+
+
+def test_a_refused_pattern_file_is_a_warning_naming_its_patterns(cli: Cli, digits: Digits) -> None:
+    view = digits.registry.patterns.list("sevens-vs-ones")[0]
+    (digits.registry.store.root / view.file).unlink()
+    out = cli("replay", "--model", "digits@v1")
+    assert f"warning: refused pattern file {view.file}" in out.stderr
+    assert f"(used by sevens-vs-ones/{view.original_name})" in out.stderr
+
+
+def test_report_prints_a_table_and_names_an_unknown_model(cli: Cli) -> None:
+    cli("replay")
+    table = cli("report", "--model", "digits").stdout
+    assert "threes-vs-eights" in table and "digits@v3" in table and "95% CI" in table
+    assert "no model named 'nope'" in cli("report", "--model", "nope", code=1).stderr
+
+
+def test_model_register_refuses_a_loader_that_cannot_be_imported(cli: Cli, digits: Digits) -> None:
+    out = cli("model", "register", "digits", "v9", "--loader", "tests.models.nowhere:load", code=1)
+    assert "cannot import tests.models.nowhere" in out.stderr
+    out = cli("model", "register", "digits", "v9", "--loader", "tests.models.digits:nope", code=1)
+    assert "has no attribute 'nope'" in out.stderr
+    cli(
+        "model",
+        "register",
+        "digits",
+        "v9",
+        "--loader",
+        "tests.models.digits:load",
+        "--artifact",
+        str(digits.trained.artifacts["v3"]),
+    )
+    assert [v.version for v in digits.registry.models.list("digits")][-1] == "v9"
+
+
+def test_model_register_predictions_from_a_file(cli: Cli, digits: Digits, tmp_path: Path) -> None:
+    answers = tmp_path / "answers.jsonl"
+    lines = [
+        json.dumps({"sha256": v.sha256, "prediction": "3"}) for v in digits.registry.patterns.list()
+    ]
+    answers.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = cli("model", "register", "remote", "v1", "--predictions", str(answers), "--json")
+    view = json.loads(out.stdout)
+    assert view["loader_kind"] == "predictions" and view["artifact_sha256"]
+    cli("replay", "--model", "remote@v1")
+    report = {
+        r["problem"]: r for r in json.loads(cli("report", "--model", "remote", "--json").stdout)
+    }
+    assert report["threes-as-numbers"]["error_rate"] == 0.0  # "3" is in 2.5..3.5
+    assert report["sevens-vs-ones"]["error_rate"] == 1.0
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{}\n", encoding="utf-8")
+    assert (
+        "line 1"
+        in cli("model", "register", "remote", "v2", "--predictions", str(bad), code=1).stderr
+    )
+    cli("model", "register", "remote", "v2", code=2)
+    cli(
+        "model",
+        "register",
+        "remote",
+        "v2",
+        "--loader",
+        "a:b",
+        "--predictions",
+        str(answers),
+        code=2,
+    )
