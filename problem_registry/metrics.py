@@ -258,7 +258,9 @@ def problem_metrics(
         problem_ids = None if problems is None else [p.id for p in problem_rows]
         counts = _pattern_counts(session, problem_ids)
         version_ids = [v.id for v in chosen]
-        aggregates = _aggregates(session, version_ids, problem_ids) if version_ids else {}
+        # Every version: no IN list for the database to check on each of 1.5 M rows.
+        wanted = None if model is None and versions is None else version_ids
+        aggregates = _aggregates(session, wanted, problem_ids) if version_ids else {}
         matrices = confusions(session, version_ids, problem_ids) if confusion else {}
     out: list[ProblemVersionMetrics] = []
     for problem in problem_rows:
@@ -399,7 +401,7 @@ def _pattern_counts(session: Session, problem_ids: list[int] | None) -> dict[int
 
 
 def _aggregates(
-    session: Session, version_ids: list[int], problem_ids: list[int] | None
+    session: Session, version_ids: list[int] | None, problem_ids: list[int] | None
 ) -> dict[tuple[int, int], tuple[int, int, int, int, int]]:
     """(problem, version) -> answered, errored, right, positives answered, positives right."""
     label = _label.alias("el")
@@ -421,9 +423,10 @@ def _aggregates(
                 sa.and_(label.c.pattern_id == _pattern.c.id, label.c.label == _result.c.predicted),
             )
         )
-        .where(_result.c.model_version_id.in_(version_ids))
         .group_by(_pattern.c.problem_id, _result.c.model_version_id)
     )
+    if version_ids is not None:
+        query = query.where(_result.c.model_version_id.in_(version_ids))
     if problem_ids is not None:
         query = query.where(_pattern.c.problem_id.in_(problem_ids))
     return {

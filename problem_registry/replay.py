@@ -416,7 +416,12 @@ def _call(model: LoadedModel, batch: list[Any], keys: list[str]) -> list[Any]:
             "inputs; its batch function must return a list with one output per input"
         )
     try:
-        outputs = list(outputs)
+        # A 1-D numpy array (scikit-learn's predict) becomes Python scalars in one C call; a 2-D
+        # one is left as rows, so a predict_proba row is refused rather than misread.
+        is_vector = getattr(outputs, "ndim", None) == 1 and callable(
+            getattr(outputs, "tolist", None)
+        )
+        outputs = outputs.tolist() if is_vector else list(outputs)
     except TypeError:
         raise ModelOutputError(
             f"model {model.ref} returned a {type(outputs).__name__}, not a list of outputs"

@@ -129,6 +129,11 @@ def normalise(output: Any) -> Prediction:
     (``3`` for 3 and 3.0, so a regressor's 3.0 meets ``--expect 3``); numeric text keeps its
     numeric value too (a CSV of predictions is all text).
     """
+    kind = type(output)
+    if kind is str:  # the common cases first: replay normalises every stored answer
+        return Prediction(output, _numeric_text(output), None)
+    if kind is int:
+        return Prediction(str(output), float(output) if abs(output) < 2**1023 else None, None)
     if not isinstance(output, (tuple, list, dict)):
         output = _plain(output)
         if isinstance(output, list):
@@ -189,16 +194,18 @@ def _confidence(value: Any) -> float | None:
     return float(value)
 
 
+_DIGIT_ENDINGS = frozenset("0123456789. \t\n\r")
+
+
 def _number_text(value: float) -> str:
     return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
 
 
 def _numeric_text(text: str) -> float | None:
-    stripped = text.strip()
-    if not stripped or "_" in stripped:
-        return None
+    if not text or text[-1] not in _DIGIT_ENDINGS or "_" in text:
+        return None  # cheap refusal of most labels ("muffin") before trying float()
     try:
-        value = float(stripped)
+        value = float(text)
     except ValueError:
         return None
     return value if math.isfinite(value) else None
