@@ -6,3 +6,11 @@ curated problems, and :mod:`.run` builds the registry, trains, replays and repor
 problems themselves live in the repository's top-level ``patterns/`` (copied into the wheel), with
 the script that curated them.
 """
+
+from __future__ import annotations
+
+from problem_registry.errors import RegistryError
+
+
+class DemoError(RegistryError):
+    """The demo cannot run here: a folder that is not ours, or a broken installation."""
