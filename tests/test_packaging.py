@@ -1,4 +1,4 @@
-"""A non-editable install migrates by itself: the wheel carries the top-level alembic/ folder."""
+"""A non-editable install works by itself: the wheel carries the top-level alembic/, patterns/."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import subprocess
 import sys
 import sysconfig
 import venv
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,22 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.slow
-def test_wheel_install_in_a_fresh_venv_can_init_a_registry(tmp_path: Path) -> None:
+@dataclass(frozen=True)
+class Installed:
+    python: Path
+    site: Path  # where the wheel was unpacked
+
+    def run(self, code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PROBLEM_REGISTRY")}
+        return subprocess.run(
+            [str(self.python), "-c", code], cwd=cwd, env=env, capture_output=True, text=True
+        )
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    """The package built as a wheel and installed, without the checkout, into a fresh venv."""
+    tmp_path = tmp_path_factory.mktemp("wheel")
     wheels = tmp_path / "wheels"
     subprocess.run(
         [
@@ -62,26 +77,48 @@ def test_wheel_install_in_a_fresh_venv_can_init_a_registry(tmp_path: Path) -> No
         ],
         check=True,
     )
+    return Installed(python, site)
 
+
+@pytest.mark.slow
+def test_wheel_install_in_a_fresh_venv_can_init_a_registry(
+    installed: Installed, tmp_path: Path
+) -> None:
     project = tmp_path / "project"
     project.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROBLEM_REGISTRY")}
-    probe = subprocess.run(
-        [
-            str(python),
-            "-c",
-            "import problem_registry.migrations as m; print(m.alembic_dir()); "
-            "import sys; from problem_registry.cli import main; "
-            "sys.argv = ['problem-registry', 'init']; main()",
-        ],
+    probe = installed.run(
+        "import problem_registry.migrations as m; print(m.alembic_dir()); "
+        "import sys; from problem_registry.cli import main; "
+        "sys.argv = ['problem-registry', 'init']; main()",
         cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
     )
     assert probe.returncode == 0, probe.stderr
     alembic_dir = Path(probe.stdout.strip().splitlines()[0])
-    assert alembic_dir.is_relative_to(site), alembic_dir  # from the wheel, not the checkout
+    assert alembic_dir.is_relative_to(installed.site), alembic_dir  # from the wheel
     assert (alembic_dir / "versions").is_dir()
     assert (project / "registry.db").is_file()
     assert "registry ready" in probe.stderr
+
+
+@pytest.mark.slow  # trains the demo's four scikit-learn models: about 10 s
+def test_wheel_install_runs_the_demo_from_the_patterns_it_ships(
+    installed: Installed, tmp_path: Path
+) -> None:
+    probe = installed.run(
+        "from problem_registry.demo.folder import demo_patterns_dir; print(demo_patterns_dir()); "
+        "import sys; from problem_registry.cli import main; "
+        "sys.argv = ['problem-registry', 'demo', 'demo']; main()",
+        cwd=tmp_path,
+    )
+
+    assert probe.returncode == 0, probe.stderr
+    lines = probe.stdout.strip().splitlines()
+    patterns = Path(lines[0])
+    assert patterns.is_relative_to(installed.site), patterns  # from the wheel, not the checkout
+    shipped = sorted(p.relative_to(patterns) for p in patterns.rglob("*.json"))
+    assert shipped == sorted(
+        p.relative_to(ROOT / "patterns") for p in (ROOT / "patterns").rglob("*.json")
+    )
+    assert lines[-1].startswith("report: ")
+    assert Path(lines[-1].removeprefix("report: ")).is_file()
+    assert "imported 6 problems" in probe.stderr
