@@ -6,6 +6,7 @@ verdicts and, on its last line, where the report is (``problem-registry demo | t
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,6 +61,8 @@ def demo(
         markup=False,
         highlight=False,
     )
+    url = shlex.quote(f"sqlite:///{result.directory / 'registry.db'}")
+    note(f"explore it: problem-registry --url {url} problem list")
     note(f"demo finished in {result.seconds:.1f} s")
     stdout.print(
         f"report: {result.report.resolve()}", markup=False, highlight=False, soft_wrap=True
