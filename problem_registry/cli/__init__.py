@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from problem_registry.cli import bundle, database, demo, models, patterns, problems, replay
+from problem_registry.cli import charts as chart_command
 from problem_registry.cli.context import RegistryGroup, state
 
 app = typer.Typer(
@@ -57,6 +58,7 @@ app.command("report")(replay.report)
 app.command("export")(bundle.export)
 app.command("import")(bundle.import_)
 app.command("check")(bundle.check_)
+app.command("chart")(chart_command.chart)
 app.command("demo")(demo.demo)
 
 
