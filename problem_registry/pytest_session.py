@@ -262,6 +262,11 @@ class RegistrySession:
             (folder / "summary.json").write_text(
                 json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8"
             )
+            # After the summaries, so a CI job keeps them whatever the HTML report meets; imported
+            # here because it brings matplotlib and Jinja2, which a plain pytest run never needs.
+            from problem_registry.report import build_report
+
+            build_report(self.registry, folder, candidate=self.snapshot.candidate)
 
 
 class ProblemCollector(pytest.Collector):

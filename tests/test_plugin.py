@@ -18,6 +18,7 @@ import problem_registry.gates
 import problem_registry.plugin
 import problem_registry.pytest_session
 import problem_registry.replay
+import problem_registry.report  # --registry-report builds it; matplotlib cannot be imported twice
 import problem_registry.summary  # noqa: F401  (imported once: pytester restores sys.modules)
 from problem_registry.expectations import Expectation
 from tests.digit_registry import Digits, digits, trained  # noqa: F401  (fixtures)

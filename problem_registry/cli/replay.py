@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -85,6 +86,12 @@ def report(
     ctx: typer.Context,
     model: str | None = typer.Option(None, "--model", help="Only the versions of this model."),
     as_json: bool = JsonOption,
+    html: Path | None = typer.Option(
+        None,
+        "--html",
+        help="Also write the static HTML report (charts, galleries, status lines) into DIR.",
+        metavar="DIR",
+    ),
 ) -> None:
     """Error rate of every problem on every model version, from stored results.
 
@@ -93,9 +100,15 @@ def report(
     result are counted as missing and left out of the rate.
 
     Example: problem-registry report --model digits --json
+
+    Example: problem-registry report --html report/   (then open report/index.html)
     """
     rows = problem_metrics(registry(ctx), model=model)
     output(as_json, [row.to_dict() for row in rows], lambda: _print_report(rows))
+    if html is not None:
+        from problem_registry.report import build_report  # matplotlib and Jinja2: only when asked
+
+        note(f"report written to {build_report(registry(ctx), html, model=model)}")
 
 
 def _print_report(rows: list[ProblemVersionMetrics]) -> None:

@@ -1,0 +1,228 @@
+"""Everything the HTML report shows, read from the registry in a handful of queries.
+
+No HTML and no images here: :func:`gather` returns plain objects the templates and the chart
+functions take, so what the report says can be tested without rendering it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from problem_registry.errors import InvalidValue
+from problem_registry.gates import GateResult, evaluate
+from problem_registry.metrics import (
+    PatternResult,
+    ProblemVersionMetrics,
+    pattern_results,
+    problem_metrics,
+)
+from problem_registry.model_versions import parse_ref
+from problem_registry.registry import Registry
+from problem_registry.status import meets_limit, problem_status
+from problem_registry.timeline import (
+    PROBLEMS_PER_QUERY,
+    ProblemTimeline,
+    TimelinePoint,
+    timelines,
+)
+from problem_registry.views import ModelVersionView, PatternView, ProblemView
+
+SHORT_STORY_EVENTS = 3  # more changes than this: the index says only the last one
+ALL_TIMELINE_ROWS = 12  # more versions than this: the timeline table keeps the telling ones
+
+
+@dataclass
+class PatternRow:
+    """A pattern with its provenance and its answer from the version the report looks at."""
+
+    pattern: PatternView
+    got: str | None  # None: the report has no focus version
+    correct: bool | None  # None: no result
+
+
+@dataclass
+class ProblemReport:
+    problem: ProblemView
+    rows: list[ProblemVersionMetrics]  # one per version, registration order
+    patterns: list[PatternRow]
+    timeline: ProblemTimeline | None
+    status: str  # the plain-language line for the focus version
+    gate: GateResult | None = None
+
+    @property
+    def slug(self) -> str:
+        return self.problem.slug
+
+    def row(self, ref: str | None) -> ProblemVersionMetrics | None:
+        return next((row for row in self.rows if row.ref == ref), None)
+
+    def short_story(self) -> str:
+        """The timeline in a table cell: its last change, and how many came before."""
+        if self.timeline is None:
+            return "–"
+        events = self.timeline.events
+        if len(events) <= SHORT_STORY_EVENTS:
+            return self.timeline.describe()
+        kind, version = events[-1]
+        return f"{kind} again in {version}, after {len(events) - 1} earlier changes"
+
+    def timeline_points(self, focus: str | None) -> tuple[list[TimelinePoint], int]:
+        """The timeline's rows worth a table row, and how many were left out.
+
+        Every version while there are few; past that, the versions that fixed or broke a
+        pattern or flipped the verdict, the first and the last, and the focus version: at 50
+        versions the chart and the grid show the rest.
+        """
+        points = self.timeline.points if self.timeline is not None else []
+        if len(points) <= ALL_TIMELINE_ROWS:
+            return points, 0
+        focus_version = focus.partition("@")[2] if focus else None
+        kept, state = [], None
+        for index, point in enumerate(points):
+            flipped = point.passing is not None and state is not None and point.passing != state
+            if point.passing is not None:
+                state = point.passing
+            if (
+                point.fixed
+                or point.broken
+                or flipped
+                or index in (0, len(points) - 1)
+                or point.version == focus_version
+            ):
+                kept.append(point)
+        return kept, len(points) - len(kept)
+
+
+@dataclass
+class ReportData:
+    model: str | None  # None: no model version registered yet
+    versions: list[ModelVersionView]
+    focus: str | None  # the ref the status lines describe: the candidate, else the latest
+    candidate: str | None
+    champion: str | None
+    since: str | None  # what the status lines compare with; None: each one's previous version
+    rows: list[ProblemVersionMetrics]
+    only_model: bool = True  # no other model's versions in the registry
+    problems: list[ProblemReport] = field(default_factory=list)
+
+    def problems_worst_first(self) -> list[ProblemReport]:
+        """Problems missing their limit on the focus version first, then by slug."""
+        return sorted(self.problems, key=lambda p: (self.verdict(p) != "misses", p.slug))
+
+    def verdict(self, problem: ProblemReport) -> str:
+        """``meets`` / ``misses`` the problem's limit on the focus version, or ``none``."""
+        row = problem.row(self.focus)
+        met = meets_limit(row) if row is not None else None
+        return "none" if met is None else "meets" if met else "misses"
+
+    def tally(self) -> dict[str, int]:
+        counts = {"meets": 0, "misses": 0, "none": 0}
+        for problem in self.problems:
+            counts[self.verdict(problem)] += 1
+        return counts
+
+    @property
+    def metric_names(self) -> list[str]:
+        """Every headline metric any version has, for the versions table's columns."""
+        return sorted({name for version in self.versions for name in version.metrics})
+
+
+def choose_model(
+    versions: Sequence[ModelVersionView], model: str | None, candidate: str | None
+) -> str | None:
+    """The one model the report follows: the candidate's, the one given, or the only one."""
+    names = sorted({v.name for v in versions})
+    if candidate is not None:
+        name, _ = parse_ref(candidate)
+        if model is not None and model != name:
+            raise InvalidValue(f"candidate {candidate} is not a version of model {model}")
+        return name
+    if model is not None or len(names) <= 1:
+        return model or (names[0] if names else None)
+    raise InvalidValue(
+        f"the registry holds several models ({', '.join(names)}); pass --model NAME "
+        "to say which one the report follows"
+    )
+
+
+def gather(
+    registry: Registry, *, model: str | None = None, candidate: str | None = None
+) -> ReportData:
+    everything = registry.models.list()
+    model = choose_model(everything, model, candidate)
+    versions = [v for v in everything if v.name == model]
+    refs = [v.ref for v in versions]
+    if candidate is not None and candidate not in refs:
+        raise InvalidValue(f"no model version {candidate}; see `problem-registry model list`")
+    champion = next((v.ref for v in versions if v.is_champion), None)
+    focus = candidate or (refs[-1] if refs else None)
+    # A candidate is judged against the champion, as CI's gates judge it; otherwise each version
+    # is compared with the one before it.
+    since = champion if candidate is not None and champion != candidate else None
+    rows = problem_metrics(registry, model=model, confusion=True) if model is not None else []
+    data = ReportData(
+        model, versions, focus, candidate, champion, since, rows, len(versions) == len(everything)
+    )
+
+    by_problem: dict[str, list[ProblemVersionMetrics]] = {}
+    for row in rows:
+        by_problem.setdefault(row.problem, []).append(row)
+    gates = {g.problem: g for g in evaluate(registry, candidate)} if candidate else {}
+    patterns: dict[str, list[PatternView]] = {}
+    for view in registry.patterns.list():
+        patterns.setdefault(view.problem, []).append(view)
+    problems = registry.problems.list()
+    # The pattern x version grid is the one large read (15 patterns x 100 versions per problem):
+    # read it a chunk of problems at a time and keep only what the pages show.
+    for start in range(0, len(problems), PROBLEMS_PER_QUERY):
+        chunk = problems[start : start + PROBLEMS_PER_QUERY]
+        slugs = [p.slug for p in chunk]
+        results: dict[str, list[PatternResult]] = {}
+        stories: dict[str, ProblemTimeline] = {}
+        if model is not None:
+            for result in pattern_results(registry, problems=slugs, model=model):
+                results.setdefault(result.problem, []).append(result)
+            stories = {t.problem: t for t in timelines(registry, model=model, problems=slugs)}
+        for problem in chunk:
+            data.problems.append(
+                _problem_report(
+                    data,
+                    problem,
+                    by_problem.get(problem.slug, []),
+                    results.get(problem.slug, []),
+                    patterns.get(problem.slug, []),
+                    stories.get(problem.slug),
+                    gates.get(problem.slug),
+                )
+            )
+    return data
+
+
+def _problem_report(
+    data: ReportData,
+    problem: ProblemView,
+    rows: list[ProblemVersionMetrics],
+    results: list[PatternResult],
+    patterns: list[PatternView],
+    timeline: ProblemTimeline | None,
+    gate: GateResult | None,
+) -> ProblemReport:
+    answers = {r.pattern_id: r for r in results if f"{r.model}@{r.version}" == data.focus}
+    return ProblemReport(
+        problem=problem,
+        rows=rows,
+        patterns=[
+            PatternRow(
+                view,
+                answers[view.id].got if view.id in answers else None,
+                answers[view.id].correct if view.id in answers else None,
+            )
+            for view in patterns
+        ],
+        timeline=timeline,
+        status=problem_status(rows, results, version=data.focus, since=data.since)
+        if rows
+        else "no model version registered yet",
+        gate=gate,
+    )

@@ -1,0 +1,324 @@
+"""The static HTML report: what it links, what it says, and that nothing in it can run.
+
+One real digit registry (three scikit-learn versions, a champion, a candidate) is reported once
+for the module, on SQLite: the report only reads through the library's API, which the storage
+tests already run on both backends. Smaller registries check the edges (empty, unreplayed,
+several models) and the two ways a user asks for it (the CLI and the pytest plugin).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from problem_registry.cli import app
+from problem_registry.errors import InvalidValue, RegistryError
+from problem_registry.expectations import Expectation
+from problem_registry.metrics import pattern_results, problem_metrics
+from problem_registry.patterns import NewPattern
+from problem_registry.registry import Registry
+from problem_registry.replay import replay
+from problem_registry.report import build_report
+from problem_registry.status import problem_status
+from tests.digit_registry import build, register_answers, trained  # noqa: F401
+from tests.models.digits import Trained, write_digit
+
+EVIL_TITLE = "<script>alert(1)</script>"
+EVIL_LABEL = "<script>alert(2)</script>"
+EVIL_NOTE = '<img src=x onerror="alert(3)">'
+EVIL_DESCRIPTION = '<a href="javascript:alert(4)">click</a>'
+CANDIDATE = "digits@v3"
+CHAMPION = "digits@v2"
+
+
+@dataclass
+class Page:
+    """One HTML file as a browser sees its tags: every link, image and stylesheet."""
+
+    path: Path
+    html: str
+    images: list[dict[str, str | None]]
+    links: list[str]  # href of <a> and <link>
+
+    @classmethod
+    def read(cls, path: Path) -> Page:
+        parser = _Tags()
+        html = path.read_text(encoding="utf-8")
+        parser.feed(html)
+        return cls(path, html, parser.images, parser.links)
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[dict[str, str | None]] = []
+        self.links: list[str] = []
+        self.scripts = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "img":
+            self.images.append(values)
+        elif tag in ("a", "link") and values.get("href"):
+            self.links.append(values["href"] or "")
+        elif tag == "script":
+            self.scripts += 1
+
+
+@dataclass
+class Report:
+    registry: Registry
+    index: Path
+
+    @property
+    def root(self) -> Path:
+        return self.index.parent
+
+    def pages(self) -> list[Page]:
+        return [Page.read(self.index)] + [
+            Page.read(p) for p in sorted((self.root / "problems").glob("*.html"))
+        ]
+
+
+def digit_report(trained: Trained, folder: Path) -> Report:  # noqa: F811
+    """The digit registry with hostile text in it, replayed, v2 champion, reported for v3."""
+    registry = Registry.open(
+        url=f"sqlite:///{folder}/registry.db", patterns_dir=folder / "patterns", user="tester"
+    )
+    build(registry, trained, folder / "inputs")
+    registry.problems.edit("threes-vs-eights", title=EVIL_TITLE, description=EVIL_DESCRIPTION)
+    nine = int((trained.test_y == 9).nonzero()[0][7])
+    path = write_digit(folder / "inputs" / "evil-nine.png", trained.test_x[nine])
+    registry.patterns.add(
+        "nines-not-fours",
+        [NewPattern(path, Expectation.any_of(["9", EVIL_LABEL]), note=EVIL_NOTE)],
+    )
+    replay(registry, trigger="test")
+    registry.models.promote("digits", "v2")
+    return Report(registry, build_report(registry, folder / "site", candidate=CANDIDATE))
+
+
+@pytest.fixture(scope="module")
+def report(trained: Trained, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Report]:  # noqa: F811
+    built = digit_report(trained, tmp_path_factory.mktemp("report"))
+    try:
+        yield built
+    finally:
+        built.registry.close()
+
+
+def test_every_page_links_only_files_inside_the_report(report: Report) -> None:
+    pages = report.pages()
+    assert [p.path.name for p in pages] == [
+        "index.html",
+        "nines-not-fours.html",
+        "sevens-vs-ones.html",
+        "threes-as-numbers.html",
+        "threes-vs-eights.html",
+    ]
+    for page in pages:
+        assert page.links, page.path
+        for target in page.links + [str(image["src"]) for image in page.images]:
+            assert "://" not in target and not target.startswith(("/", "//", "data:")), target
+            resolved = (page.path.parent / target).resolve()
+            assert resolved.is_relative_to(report.root.resolve()), target
+            assert resolved.is_file(), f"{page.path.name} links {target}, which is missing"
+        assert "<script" not in page.html.lower()
+
+
+def test_every_image_is_a_png_of_sensible_size_with_alt_text(report: Report) -> None:
+    sources = set()
+    for page in report.pages():
+        for image in page.images:
+            assert image.get("alt"), image
+            path = (page.path.parent / str(image["src"])).resolve()
+            with Image.open(path) as opened:
+                assert opened.format == "PNG"
+                assert 100 <= opened.width <= 6000 and 50 <= opened.height <= 6000, opened.size
+            sources.add(path.relative_to(report.root.resolve()).as_posix())
+    assert {"images/overview.png", "images/heatmap.png"} <= sources
+    for slug in ("threes-vs-eights", "sevens-vs-ones"):  # exact labels: a confusion matrix too
+        assert {
+            f"problems/{slug}/{name}.png"
+            for name in ("error-rate", "outcomes", "sheet-candidate", "sheet-champion", "confusion")
+        } <= sources
+    assert "problems/threes-as-numbers/confusion.png" not in sources  # ranges have no labels
+    written = {p.relative_to(report.root).as_posix() for p in report.root.rglob("*.png")}
+    assert written == sources, "every image written is shown, and every image shown is written"
+
+
+def test_titles_labels_notes_and_descriptions_stay_text(report: Report) -> None:
+    index = Page.read(report.index)
+    page = Page.read(report.root / "problems" / "threes-vs-eights.html")
+    nines = Page.read(report.root / "problems" / "nines-not-fours.html")
+    for html in (index.html, page.html, nines.html):
+        assert "<script>" not in html and "alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in index.html
+    assert "<title>&lt;script&gt;alert(1)&lt;/script&gt;</title>" in page.html
+    assert "&lt;a href=&#34;javascript:alert(4)&#34;&gt;click&lt;/a&gt;" in page.html
+    assert "javascript:" not in "".join(page.links)
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in nines.html  # the label
+    assert "&lt;img src=x onerror=&#34;alert(3)&#34;&gt;" in nines.html  # the note
+    assert [i["src"] for i in nines.images if i["src"] == "x"] == []
+
+
+def test_each_problem_has_its_status_line_against_the_champion(report: Report) -> None:
+    index = Page.read(report.index).html
+    rows = problem_metrics(report.registry, model="digits")
+    results = pattern_results(report.registry, model="digits")
+    lines = {}
+    for slug in ("nines-not-fours", "sevens-vs-ones", "threes-as-numbers", "threes-vs-eights"):
+        line = problem_status(
+            [r for r in rows if r.problem == slug],
+            [r for r in results if r.problem == slug],
+            version=CANDIDATE,
+            since=CHAMPION,
+        )
+        assert line.startswith("v3: ") and line.endswith(" broken since v2 (champion)"), line
+        lines[slug] = line
+        assert line.replace("≤", "≤") in index
+        problem_page = Page.read(report.root / "problems" / f"{slug}.html").html
+        assert line in problem_page
+    assert "no error limit set" in lines["threes-as-numbers"]
+    assert "needs ≤ 20% error" in lines["threes-vs-eights"]
+
+
+def test_the_candidate_is_named_and_its_gates_shown(report: Report) -> None:
+    index = Page.read(report.index).html
+    assert "candidate <strong>digits@v3</strong>" in index
+    assert "champion <strong>digits@v2</strong>" in index
+    assert index.count('class="badge pass"') + index.count('class="badge fail"') == 4
+    page = Page.read(report.root / "problems" / "sevens-vs-ones.html").html
+    assert "Gates for digits@v3" in page and "McNemar" in page
+    assert "newly failing vs champion digits@v2" in page
+
+
+def test_patterns_show_their_provenance_and_the_candidates_answer(report: Report) -> None:
+    page = Page.read(report.root / "problems" / "nines-not-fours.html").html
+    views = report.registry.patterns.list("nines-not-fours")
+    for view in views:
+        assert f"<td>{view.original_name}</td>" in page
+        assert view.sha256[:12] in page
+    assert page.count("<td>contrived</td>") == len(views)
+    assert "got on digits@v3" in page
+
+
+# -- small registries: the edges ----------------------------------------------------------
+
+
+def small_registry(folder: Path, *, versions: int = 1, replayed: bool = True) -> Registry:
+    """One problem of three text patterns, ``versions`` predictions-file versions."""
+    registry = Registry.open(
+        url=f"sqlite:///{folder}/registry.db", patterns_dir=folder / "patterns", user="tester"
+    )
+    registry.problems.add("cats-vs-dogs", title="Cats read as dogs", max_error_rate=0.34)
+    files = []
+    for name, label in (("tabby", "cat"), ("siamese", "cat"), ("beagle", "dog")):
+        path = folder / "inputs" / f"{name}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"a photo of a {name}\n", encoding="utf-8")
+        files.append(NewPattern(path, Expectation.exact(label)))
+    added = registry.patterns.add("cats-vs-dogs", files).added
+    for number in range(1, versions + 1):
+        answers = {view.sha256: "cat" if number > 1 else "dog" for view in added}
+        register_answers(registry, "pets", f"v{number}", answers, folder / "answers")
+    if replayed:
+        replay(registry, trigger="test")
+    return registry
+
+
+def test_an_empty_registry_still_gives_an_index_that_says_what_to_do(tmp_path: Path) -> None:
+    with Registry.open(url=f"sqlite:///{tmp_path}/r.db", patterns_dir=tmp_path / "p") as registry:
+        index = build_report(registry, tmp_path / "site")
+    page = Page.read(index)
+    assert page.images == []
+    assert "No model version is registered yet" in page.html
+    assert "No problem is registered yet" in page.html
+
+
+def test_versions_without_results_give_pages_that_say_replay(tmp_path: Path) -> None:
+    registry = small_registry(tmp_path, replayed=False)
+    try:
+        index = build_report(registry, tmp_path / "site")
+    finally:
+        registry.close()
+    page = Page.read(index.parent / "problems" / "cats-vs-dogs.html")
+    assert page.images == []
+    assert "v1: no results yet for its 3 patterns" in page.html
+    assert "run <code>problem-registry replay</code>" in page.html
+
+
+def test_a_registry_of_several_models_needs_to_be_told_which(tmp_path: Path) -> None:
+    registry = small_registry(tmp_path, replayed=False)
+    try:
+        register_answers(registry, "other", "v1", {}, tmp_path / "answers")
+        with pytest.raises(InvalidValue, match=r"several models \(other, pets\); pass --model"):
+            build_report(registry, tmp_path / "site")
+        with pytest.raises(InvalidValue, match="not a version of model other"):
+            build_report(registry, tmp_path / "site", model="other", candidate="pets@v1")
+        with pytest.raises(RegistryError, match="no model version pets@v9"):
+            build_report(registry, tmp_path / "site", candidate="pets@v9")
+        assert build_report(registry, tmp_path / "site", model="pets").is_file()
+    finally:
+        registry.close()
+
+
+def test_cli_report_html_writes_the_same_report_as_the_library(tmp_path: Path) -> None:
+    small_registry(tmp_path, versions=2).close()
+    result = CliRunner().invoke(
+        app,
+        [
+            "--url", f"sqlite:///{tmp_path}/registry.db",
+            "--patterns-dir", str(tmp_path / "patterns"),
+            "report", "--html", str(tmp_path / "cli"), "--json",
+        ],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert len(json.loads(result.stdout)) == 2  # --json still prints the rows, and only them
+    assert f"report written to {tmp_path / 'cli' / 'index.html'}" in result.stderr
+    page = Page.read(tmp_path / "cli" / "problems" / "cats-vs-dogs.html").html
+    assert "v2: 2 of 3 right, needs ≤ 34% error: meets it; 2 fixed, 1 broken since v1" in page
+
+    # The same registry gives the same pages, byte for byte: a report can be diffed.
+    with Registry.open(
+        url=f"sqlite:///{tmp_path}/registry.db", patterns_dir=tmp_path / "patterns"
+    ) as registry:
+        again = build_report(registry, tmp_path / "api").parent
+    first = tmp_path / "cli"
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
+    for name in files:
+        if name.suffix in (".html", ".css"):
+            assert (first / name).read_bytes() == (again / name).read_bytes(), name
+
+
+def test_pytest_registry_report_writes_the_html_beside_the_summaries(
+    tmp_path: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small_registry(tmp_path, versions=2).close()
+    monkeypatch.setenv("PROBLEM_REGISTRY_PATTERNS", str(tmp_path / "patterns"))
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    # In process: this module already imported the report (and matplotlib), which pytester keeps.
+    result = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
+        "--registry", "--registry-url", f"sqlite:///{tmp_path}/registry.db",
+        "--candidate", "pets@v2", "--registry-report", str(tmp_path / "ci"),
+    )  # fmt: skip
+    result.assert_outcomes(passed=1)
+    assert {p.name for p in (tmp_path / "ci").iterdir()} >= {
+        "summary.json",
+        "summary.md",
+        "index.html",
+        "style.css",
+    }
+    index = Page.read(tmp_path / "ci" / "index.html").html
+    assert "candidate <strong>pets@v2</strong>" in index
+    assert "v2: 2 of 3 right, needs ≤ 34% error: meets it; 2 fixed, 1 broken since v1" in index
