@@ -280,6 +280,7 @@ class _Replay:
             if model is None:
                 self._advance(len(version_files), version_id)
                 continue
+            self.outcomes[version_id].status = "replayed"
             if model.needs_inputs:
                 usable = [f for f in version_files if f.id in inputs]
                 self._advance(len(version_files) - len(usable), None)
@@ -350,7 +351,6 @@ class _Replay:
                     self._one(model, item, key) for item, key in zip(batch, keys, strict=True)
                 ]
         outcome = self.outcomes[version_id]
-        outcome.status = "replayed"
         for f, (output, latency) in zip(files, answers, strict=True):
             row = _row(version_id, f.id, output, latency, self.run_id)
             outcome.predicted += 1

@@ -67,20 +67,21 @@ class ProblemTimeline:
         return out
 
     def describe(self) -> str:
+        """``first fixed in v7, broken again in v9``; ``passing in v1, broken in v4``; ..."""
         answered = [p for p in self.points if p.passing is not None]
         if not answered:
             return "no results yet"
-        events = self.events
-        if not events:
+        if not self.events:
             state = "passing" if answered[0].passing else "failing"
             return f"{state} in every version ({answered[0].version} to {answered[-1].version})"
-        parts = [] if answered[0].passing is False else [f"passing in {answered[0].version}"]
-        seen = {"fixed": 0, "broken": 0}
-        for kind, version in events:
-            again = " again" if seen[kind] or (kind == "broken" and parts) else ""
-            first = "first " if kind == "fixed" and not seen["fixed"] and not parts else ""
-            parts.append(f"{first}{kind}{again} in {version}")
-            seen[kind] += 1
+        parts = [f"passing in {answered[0].version}"] if answered[0].passing else []
+        was_passing, was_fixed = bool(answered[0].passing), False
+        for kind, version in self.events:
+            if kind == "fixed":
+                parts.append(f"{'fixed again' if was_passing else 'first fixed'} in {version}")
+                was_passing = was_fixed = True
+            else:
+                parts.append(f"{'broken again' if was_fixed else 'broken'} in {version}")
         return ", ".join(parts)
 
 

@@ -16,7 +16,7 @@ from problem_registry.errors import ModelNotFound
 from problem_registry.expectations import Expectation
 from problem_registry.metrics import pattern_results, problem_metrics
 from problem_registry.replay import replay
-from problem_registry.timeline import timelines
+from problem_registry.timeline import ProblemTimeline, TimelinePoint, timelines
 from tests.digit_registry import Digits, digits, register_answers, trained  # noqa: F401
 from tests.models import digits as models
 
@@ -202,3 +202,26 @@ def test_the_timeline_says_when_a_problem_was_first_fixed_and_broken_again(
 def test_an_unknown_model_is_named(digits: Digits) -> None:
     with pytest.raises(ModelNotFound, match="no model named 'nope'"):
         problem_metrics(digits.registry, model="nope")
+
+
+@pytest.mark.parametrize(
+    ("passing", "story"),
+    [
+        ([False, True, False], "first fixed in v2, broken again in v3"),
+        (
+            [True, False, True, False],
+            "passing in v1, broken in v2, fixed again in v3, broken again in v4",
+        ),
+        ([False, True, False, True], "first fixed in v2, broken again in v3, fixed again in v4"),
+        ([True, True], "passing in every version (v1 to v2)"),
+        ([False, None, False], "failing in every version (v1 to v3)"),
+        ([None, None], "no results yet"),
+        ([None, False, True], "first fixed in v3"),
+    ],
+)
+def test_a_timeline_is_told_in_plain_words(passing: list[bool | None], story: str) -> None:
+    points = [
+        TimelinePoint(f"v{i}", 10, 0 if ok is None else 10, 0 if ok else 5, 0.2, ok)
+        for i, ok in enumerate(passing, start=1)
+    ]
+    assert ProblemTimeline("p", "m", points).describe() == story
