@@ -105,6 +105,7 @@ def run_demo(
         )
         gates = evaluate(registry, candidate)
         metrics = problem_metrics(registry, model=MODEL_NAME)
+        log("writing the report (charts and galleries for every problem)")
         report = _report(registry, directory, candidate, gates, metrics, log)
         return DemoResult(
             directory=directory,
