@@ -46,7 +46,7 @@ def demo(
     _print_error_rates(result)
     stdout.print()
     for line in terminal_rows(result.gates, result.candidate, result.champion):
-        stdout.print(line, markup=False, highlight=False)
+        stdout.print(line, markup=False, highlight=False, soft_wrap=True)
     failed = [gate.problem for gate in result.gates if not gate.passed]
     stdout.print()
     accuracy = {v.ref: v.metrics.get("accuracy") for v in result.versions}
@@ -60,6 +60,7 @@ def demo(
         ),
         markup=False,
         highlight=False,
+        soft_wrap=True,  # one line however narrow the terminal: it is pasted into chats
     )
     url = shlex.quote(f"sqlite:///{result.directory / 'registry.db'}")
     note(f"explore it: problem-registry --url {url} problem list")
