@@ -25,13 +25,14 @@ def demo(
         help="Folder to build the demo in: new, empty, or a previous demo (rebuilt).",
     ),
 ) -> None:
-    """Build a real registry from scikit-learn's digits and open its report.
+    """Build a real registry from scikit-learn's digits and write its report.
 
-    Imports the curated problems (this repository's patterns/: confusions real models make, and
-    faint and off-centre digits), trains four model versions with scikit-learn, promotes v3 to
-    champion, replays every pattern against every version, judges the newest version against the
-    champion and writes the report. The demo always uses its own SQLite registry in DIR
-    (--url does not apply). Nothing is downloaded: the digits ship with scikit-learn.
+    Imports the curated problems (confusions real models make, faint and
+    off-centre digits), trains four model versions with scikit-learn, makes
+    v3 the champion, replays every pattern against every version, judges the
+    newest version against the champion and writes the report. The demo uses
+    its own SQLite registry in DIR (--url does not apply) and downloads
+    nothing: the digits ship with scikit-learn. About 10-30 s.
 
     Example: problem-registry demo ./problem-registry-demo
     """
