@@ -1,7 +1,8 @@
 """`problem-registry demo` end to end, and the curated bundle in the repository's patterns/.
 
-The demo trains real scikit-learn models, so its end-to-end test is marked slow (about 10 s here);
-the bundle tests read the committed files and run in well under a second.
+The demo trains real scikit-learn models and writes the HTML report, so its end-to-end test is
+marked slow (10-35 s here, depending on load); the bundle tests read the committed files and take
+about a second.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def test_curate_py_makes_exactly_the_committed_patterns(tmp_path: Path) -> None:
 # --- the demo --------------------------------------------------------------------------------
 
 
-@pytest.mark.slow  # trains four scikit-learn models: about 10 s here
+@pytest.mark.slow  # trains four scikit-learn models and writes the report
 def test_demo_builds_a_registry_whose_problems_come_from_real_model_errors(tmp_path: Path) -> None:
     folder = tmp_path / "demo"
 

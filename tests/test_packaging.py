@@ -100,7 +100,7 @@ def test_wheel_install_in_a_fresh_venv_can_init_a_registry(
     assert "registry ready" in probe.stderr
 
 
-@pytest.mark.slow  # trains the demo's four scikit-learn models: about 10 s
+@pytest.mark.slow  # trains the demo's four scikit-learn models and writes the report
 def test_wheel_install_runs_the_demo_from_the_patterns_it_ships(
     installed: Installed, tmp_path: Path
 ) -> None:
