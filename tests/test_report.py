@@ -26,6 +26,8 @@ from problem_registry.patterns import NewPattern
 from problem_registry.registry import Registry
 from problem_registry.replay import replay
 from problem_registry.report import build_report
+from problem_registry.report.builder import MULTIPLES_FROM, _index_pictures
+from problem_registry.report.data import gather
 from problem_registry.status import problem_status
 from tests.digit_registry import build, register_answers, trained  # noqa: F401
 from tests.models.digits import Trained, write_digit
@@ -253,6 +255,19 @@ def test_versions_without_results_give_pages_that_say_replay(tmp_path: Path) -> 
     assert page.images == []
     assert "v1: no results yet for its 3 patterns" in page.html
     assert "run <code>problem-registry replay</code>" in page.html
+
+
+def test_many_problems_add_one_small_chart_each_to_the_index(tmp_path: Path) -> None:
+    registry = small_registry(tmp_path)
+    try:
+        for number in range(MULTIPLES_FROM):
+            registry.problems.add(f"extra-{number}", max_error_rate=0.5)
+        pictures = _index_pictures(gather(registry), tmp_path / "site")
+    finally:
+        registry.close()
+    assert set(pictures) == {"overview", "heatmap", "multiples"}
+    with Image.open(tmp_path / "site" / "images" / "multiples.png") as image:
+        assert image.format == "PNG" and image.width >= 400
 
 
 def test_a_registry_of_several_models_needs_to_be_told_which(tmp_path: Path) -> None:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from problem_registry.metrics import PatternResult, PolarityMetrics, ProblemVersionMetrics
-from problem_registry.status import Change, changes, percent, problem_status, status_line
+from problem_registry.status import (
+    Change,
+    changes,
+    meets_limit,
+    percent,
+    problem_status,
+    status_line,
+)
 
 
 def metrics(
@@ -164,3 +171,10 @@ def test_problem_status_names_another_model_by_its_full_reference() -> None:
 def test_problem_status_needs_at_least_one_version() -> None:
     with pytest.raises(ValueError, match="at least one version"):
         problem_status([], [])
+
+
+def test_meets_limit_is_none_without_a_limit_or_answers_and_agrees_with_the_line() -> None:
+    assert meets_limit(metrics(max_error_rate=None)) is None
+    assert meets_limit(metrics(answered=0, wrong=0)) is None
+    assert meets_limit(metrics(wrong=2, max_error_rate=1 / 6)) is True  # 2/12 == 1/6
+    assert meets_limit(metrics(wrong=3)) is False

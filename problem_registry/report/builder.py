@@ -31,6 +31,7 @@ from problem_registry.status import percent
 
 TEMPLATES = Path(__file__).parent / "templates"
 STYLESHEET = "style.css"
+MULTIPLES_FROM = 6  # more problems than the overview colours: add one small chart per problem
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def _index_pictures(data: ReportData, root: Path) -> dict[str, Picture]:
     if not data.rows:
         return {}
     folder = root / "images"
-    return {
+    pictures = {
         "overview": _figure(
             charts.overview_chart(data.rows, data.versions),
             folder / "overview.png",
@@ -109,6 +110,15 @@ def _index_pictures(data: ReportData, root: Path) -> dict[str, Picture]:
             "Problems × versions heatmap of error rates",
         ),
     }
+    if len(data.problems) > MULTIPLES_FROM:
+        # The overview colours only the worst few and greys the rest: one panel each as well.
+        pictures["multiples"] = _figure(
+            charts.small_multiples(data.rows),
+            folder / "multiples.png",
+            "images/multiples.png",
+            "One small chart per problem: error rate across versions against its limit",
+        )
+    return pictures
 
 
 def _problem_pictures(
