@@ -143,8 +143,10 @@ def output(as_json: bool, data: Any, render: Callable[[], None]) -> None:
 
 
 @contextmanager
-def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
+def progress_bar(description: str) -> Iterator[Callable[..., None]]:
     """A rich progress bar on stderr, driven by the library's ``progress(done, total)`` callbacks.
+
+    The callable it yields also takes a new ``description`` for the step under way.
 
     ``redirect_stdout=False``: on a terminal, rich would otherwise capture stdout into its own
     stderr console, and JSON meant for a script would land on stderr.
@@ -162,7 +164,7 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
     ) as progress:
         task = progress.add_task(description, total=None)
 
-        def update(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+        def update(done: int, total: int, description: str | None = None) -> None:
+            progress.update(task, completed=done, total=total, description=description)
 
         yield update

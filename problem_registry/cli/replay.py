@@ -1,18 +1,14 @@
 """`problem-registry replay` and `report`: predict what is missing, then read the error rates.
 
-The progress bar goes to stderr and never captures stdout, so ``replay --json`` and
-``report --json`` stay parseable even on a terminal (rich's ``Progress`` redirects stdout into
-its own console by default; with that console on stderr, JSON would land there).
+The progress bar goes to stderr and never captures stdout (see ``cli.context.progress_bar``), so
+``replay --json`` and ``report --json`` stay parseable even on a terminal.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from problem_registry import replay as engine
 from problem_registry.cli.context import (
@@ -22,8 +18,8 @@ from problem_registry.cli.context import (
     percent,
     print_json,
     print_table,
+    progress_bar,
     registry,
-    stderr,
 )
 from problem_registry.metrics import ProblemVersionMetrics, problem_metrics
 
@@ -53,7 +49,11 @@ def replay(
         raise typer.BadParameter("give --model NAME@VERSION or --all, not both")
     reg = registry(ctx)
     try:
-        with _progress_bar() as callback:
+        with progress_bar("replaying") as update:
+
+            def callback(event: engine.ReplayProgress) -> None:
+                update(event.done, event.total, f"replaying {event.version or ''}".strip())
+
             summary = engine.replay(
                 reg,
                 versions=[] if model else None,
@@ -141,26 +141,3 @@ def _print_report(rows: list[ProblemVersionMetrics]) -> None:
         ),
         empty="nothing to report yet: add problems and patterns, register a model, then replay",
     )
-
-
-@contextmanager
-def _progress_bar() -> Iterator[engine.ProgressCallback]:
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=stderr,
-        redirect_stdout=False,
-        redirect_stderr=False,
-        transient=True,
-        disable=not stderr.is_terminal,
-    )
-    task = progress.add_task("replaying", total=None)
-
-    def callback(event: engine.ReplayProgress) -> None:
-        description = f"replaying {event.version}" if event.version else "replaying"
-        progress.update(task, total=event.total, completed=event.done, description=description)
-
-    with progress:
-        yield callback
