@@ -106,6 +106,21 @@ def _version_labels(keys: Sequence[tuple[str, str]]) -> list[str]:
     return [f"{name}@{version}" for name, version in keys]
 
 
+def _by_model(axis: _Axis, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """x and y for one line, with a gap between models, so a line never joins one model's
+    version to another model's (a NaN breaks a matplotlib line)."""
+    models = [name for name, _ in axis.keys]
+    if len(set(models)) <= 1:
+        return np.arange(axis.size, dtype=float), np.asarray(values, dtype=float)
+    xs: list[float] = []
+    ys: list[float] = []
+    for name in dict.fromkeys(models):
+        positions = [i for i, model in enumerate(models) if model == name]
+        xs += [*positions, np.nan]
+        ys += [*np.asarray(values, dtype=float)[positions], np.nan]
+    return np.array(xs), np.array(ys)
+
+
 def _problems_in_order(rows: Sequence[ProblemVersionMetrics]) -> list[str]:
     return list(dict.fromkeys(row.problem for row in rows))
 
@@ -308,7 +323,6 @@ def _metrics_panel(
 ) -> None:
     """Each headline metric as a line; metrics outside [0, 1] (a latency, a loss) go on a
     right-hand axis, so an AUC moving by 0.01 is not flattened by a latency of 35 ms."""
-    x = np.arange(axis.size)
     show_markers = axis.size <= 25
     values = {
         name: np.array([v.metrics.get(name, np.nan) for v in versions], dtype=float)
@@ -329,8 +343,7 @@ def _metrics_panel(
         target = other if name in right and other is not None else ax
         colour = OKABE_ITO[i % len(OKABE_ITO)]
         (line,) = target.plot(
-            x,
-            values[name],
+            *_by_model(axis, values[name]),
             color=colour,
             marker=MARKERS[i % len(MARKERS)] if show_markers else None,
             markersize=4,
@@ -372,7 +385,6 @@ def _metric_label(name: str, values: np.ndarray, *, right: bool) -> str:
 def _problems_panel(
     ax: Axes, problems: list[str], matrix: np.ndarray, axis: _Axis, *, highlight: int
 ) -> None:
-    x = np.arange(axis.size)
     chosen = problems if len(problems) <= len(OKABE_ITO) else _telling(problems, matrix, highlight)
     show_markers = axis.size <= 25
     handles: list[Line2D | Patch] = []
@@ -380,8 +392,7 @@ def _problems_panel(
     for i in others:
         # Markers keep a lone answered version visible (a line needs two points).
         ax.plot(
-            x,
-            matrix[i],
+            *_by_model(axis, matrix[i]),
             color=GREY,
             linewidth=0.7,
             alpha=0.45 if len(others) > 30 else 0.7,
@@ -397,8 +408,7 @@ def _problems_panel(
         colour = OKABE_ITO[n % len(OKABE_ITO)]
         marker = MARKERS[n % len(MARKERS)]
         (line,) = ax.plot(
-            x,
-            matrix[i],
+            *_by_model(axis, matrix[i]),
             color=colour,
             linewidth=2.0,
             marker=marker if show_markers else None,
@@ -497,7 +507,16 @@ def problem_chart(rows: Sequence[ProblemVersionMetrics], *, champion: str | None
     figure = Figure(figsize=(width, 4.6), layout="constrained")
     ax = figure.add_subplot()
     _mark_champions(ax, axis)
-    ax.fill_between(x, low, high, color=BLUE, alpha=0.18, linewidth=0, label="95% Wilson interval")
+    band_x, band_low = _by_model(axis, low)
+    ax.fill_between(
+        band_x,
+        band_low,
+        _by_model(axis, high)[1],
+        color=BLUE,
+        alpha=0.18,
+        linewidth=0,
+        label="95% Wilson interval",
+    )
     for name, colour, style in (("positive", PURPLE, ":"), ("negative", GREEN, "--")):
         values = np.array(
             [
@@ -507,14 +526,13 @@ def problem_chart(rows: Sequence[ProblemVersionMetrics], *, champion: str | None
         )
         if np.isfinite(values).any() and any(getattr(r, name).patterns for r in ordered):
             ax.plot(
-                x,
-                values,
+                *_by_model(axis, values),
                 color=colour,
                 linestyle=style,
                 linewidth=1.1,
                 label=f"{name} patterns only",
             )
-    ax.plot(x, rate, color=BLUE, linewidth=2.2, label="error rate", zorder=3)
+    ax.plot(*_by_model(axis, rate), color=BLUE, linewidth=2.2, label="error rate", zorder=3)
     misses = np.array([r.meets_canary is False for r in ordered])
     meets = ~misses & np.isfinite(rate)
     ax.plot(x[meets], rate[meets], "o", color=BLUE, markersize=5, zorder=4)
@@ -552,12 +570,16 @@ def problem_chart(rows: Sequence[ProblemVersionMetrics], *, champion: str | None
     if axis.size <= 16:
         for i, row in enumerate(ordered):
             if row.answered:
+                # Below the point, or above it near 0% where below is the x axis.
+                clearance = 11 if i in axis.champions else 7
+                below = rate[i] > 0.12
                 ax.annotate(
                     f"{row.wrong}/{row.answered}",
                     xy=(i, rate[i]),
-                    xytext=(0, -17 if i in axis.champions else -13),
+                    xytext=(0, -clearance if below else clearance),
                     textcoords="offset points",
                     ha="center",
+                    va="top" if below else "bottom",
                     fontsize=7,
                     color="#444444",
                 )
@@ -581,7 +603,8 @@ def _status_line(rows: Sequence[ProblemVersionMetrics]) -> str:
     if not answered:
         return "no results yet: replay the model versions"
     last = answered[-1]
-    text = f"{last.version}: {last.right} of {last.answered} right"
+    name = last.version if len({row.model for row in rows}) == 1 else last.ref
+    text = f"{name}: {last.right} of {last.answered} right"
     if last.max_error_rate is not None:
         verdict = "meets it" if last.meets_canary else "misses it"
         text += f", needs ≤ {last.max_error_rate:.0%} error: {verdict}"
@@ -659,9 +682,11 @@ def small_multiples(
             level = base + float(limits[slug])  # type: ignore[arg-type]
             ax.plot([left, left + panel_w], [level, level], color=BLACK, ls="--", lw=0.7)
         colour = VERMILLION if last_meets.get(slug) is False else BLUE
+        line_x, line_y = _by_model(axis, matrix[n])
+        known = np.isfinite(line_x)
         ax.plot(
-            left + steps,
-            base + matrix[n],
+            np.where(known, left + steps[np.where(known, line_x, 0).astype(int)], np.nan),
+            base + line_y,
             color=colour,
             linewidth=1.3,
             marker="." if axis.size <= 30 else None,
