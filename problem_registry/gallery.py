@@ -118,15 +118,27 @@ def _fit(text: str, face: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: f
 
 
 def _wrap(text: str, face: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: float) -> list[str]:
-    """Lines that fit ``width``, breaking long words anywhere (JSON has few spaces)."""
+    """Lines that fit ``width``: broken between words, and inside a word only when the word
+    alone is too long (JSON and URLs have few spaces)."""
     lines: list[str] = []
-    for paragraph in text.splitlines() or [""]:
-        current = ""
-        for char in paragraph.replace("\t", "  "):
-            if _text_width(current + char, face) > width and current:
+    for paragraph in text.replace("\t", "  ").splitlines() or [""]:
+        indent = paragraph[: len(paragraph) - len(paragraph.lstrip(" "))]
+        current = indent
+        for word in paragraph.split(" "):
+            if not word:
+                continue
+            candidate = f"{current} {word}" if current.strip() else current + word
+            if _text_width(candidate, face) <= width:
+                current = candidate
+                continue
+            if current.strip():
                 lines.append(current)
-                current = ""
-            current += char
+            current = ""
+            for char in word:  # a word wider than the card: cut it
+                if _text_width(current + char, face) > width and current:
+                    lines.append(current)
+                    current = ""
+                current += char
         lines.append(current)
     return lines
 
@@ -659,9 +671,12 @@ def _tile(
     badge_w = int(face.getlength(word)) + 8
     draw.rectangle((x, y, x + badge_w, y + 14), fill=colour)
     draw.text((x + 4, y + 1), word, font=face, fill=INK if outcome == Outcome.NO_RESULT else PAPER)
+    label = f"#{pattern.id} {pattern.polarity}"
+    if face.getlength(label) > room - badge_w - 6:
+        label = f"#{pattern.id}"  # the polarity whole or not at all
     draw.text(
         (x + badge_w + 6, y + 1),
-        _fit(f"#{pattern.id} {pattern.polarity}", face, room - badge_w - 6),
+        _fit(label, face, room - badge_w - 6),
         font=face,
         fill=MUTED,
     )
