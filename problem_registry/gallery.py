@@ -50,6 +50,7 @@ __all__ = [
     "outcome_grid",
     "pattern_thumbnail",
     "resolve_version",
+    "resolve_versions",
     "sheet_contents",
     "thumbnail",
 ]
@@ -287,19 +288,30 @@ def _all_versions(registry: Registry) -> list[_Version]:
 
 def resolve_version(registry: Registry, text: str) -> str:
     """``name@version``, or a bare version that only one model has, as a ``name@version`` ref."""
+    return resolve_versions(registry, [text])[0]
+
+
+def resolve_versions(registry: Registry, texts: Sequence[str]) -> list[str]:
+    """:func:`resolve_version` for many, reading the registered versions once."""
     known = _all_versions(registry)
-    if "@" in text:
-        if not any(v.ref == text for v in known):
-            raise ModelNotFound(f"no model version {text}; see `problem-registry model list`")
-        return text
-    matches = [v.ref for v in known if v.version == text]
-    if not matches:
-        raise ModelNotFound(f"no model version {text!r}; see `problem-registry model list`")
-    if len(matches) > 1:
-        raise AmbiguousReference(
-            f"version {text!r} exists for several models ({', '.join(matches)}); give NAME@VERSION"
-        )
-    return matches[0]
+    refs = {v.ref for v in known}
+    out = []
+    for text in texts:
+        if "@" in text:
+            if text not in refs:
+                raise ModelNotFound(f"no model version {text}; see `problem-registry model list`")
+            out.append(text)
+            continue
+        matches = [v.ref for v in known if v.version == text]
+        if not matches:
+            raise ModelNotFound(f"no model version {text!r}; see `problem-registry model list`")
+        if len(matches) > 1:
+            raise AmbiguousReference(
+                f"version {text!r} exists for several models ({', '.join(matches)}); "
+                "give NAME@VERSION"
+            )
+        out.append(matches[0])
+    return out
 
 
 # -- patterns x versions -----------------------------------------------------------------------
@@ -346,7 +358,7 @@ def outcome_grid(
     same pattern's previous answered version is framed in black: green framed = fixed there,
     vermillion framed = broken there. The bottom row counts the wrong answers per version.
     """
-    refs = None if versions is None else [resolve_version(registry, v) for v in versions]
+    refs = None if versions is None else resolve_versions(registry, versions)
     patterns = sorted(
         registry.patterns.list(problem), key=lambda p: (p.polarity != "positive", p.id)
     )
