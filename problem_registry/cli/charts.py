@@ -65,9 +65,9 @@ def chart(
     Example: problem-registry chart threes-vs-eights --kind sheet --version v3 --out v3.png
     """
     if out.suffix.lower() != ".png":
-        raise typer.BadParameter(f"{out} must end in .png", param_hint="--out")
+        raise typer.BadParameter(f"must end in .png, not {out.name}", param_hint="--out")
     if out.is_dir():
-        raise typer.BadParameter(f"{out} is a folder; give a file name", param_hint="--out")
+        raise typer.BadParameter(f"{out.name} is a folder; give a file name", param_hint="--out")
     chosen = list(dict.fromkeys(slugs or []))
     if kind in ONE_PROBLEM and len(chosen) != 1:
         fail(f"--kind {kind.value} draws one problem; name exactly one, e.g. chart SLUG ...")
