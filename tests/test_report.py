@@ -28,7 +28,7 @@ from problem_registry.replay import replay
 from problem_registry.report import build_report
 from problem_registry.report.builder import MULTIPLES_FROM, _index_pictures
 from problem_registry.report.data import gather
-from problem_registry.status import problem_status
+from problem_registry.status import meets_limit, problem_status
 from tests.digit_registry import build, register_answers, trained  # noqa: F401
 from tests.models.digits import Trained, write_digit
 
@@ -188,6 +188,11 @@ def test_each_problem_has_its_status_line_against_the_champion(report: Report) -
         assert line.replace("≤", "≤") in index
         problem_page = Page.read(report.root / "problems" / f"{slug}.html").html
         assert line in problem_page
+    verdicts = [meets_limit(r) for r in rows if r.ref == CANDIDATE]
+    met, missed = verdicts.count(True), verdicts.count(False)
+    assert f"<strong>{met}</strong> of 4 problems meet" in index
+    assert ("(listed first)" in index) == bool(missed)
+    assert "; 1 has no limit or no results." in index  # threes-as-numbers
     assert "no error limit set" in lines["threes-as-numbers"]
     assert "needs ≤ 20% error" in lines["threes-vs-eights"]
 

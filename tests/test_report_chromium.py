@@ -82,25 +82,31 @@ class Chromium:
         flags = [*FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe"]
         if os.geteuid() == 0:
             flags.append("--no-sandbox")  # Chromium refuses to run as root with its sandbox
-        self.process = subprocess.Popen(
-            [executable, *flags, "about:blank"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            preexec_fn=wire_pipes,
-            close_fds=False,
-        )
+        # A file, not a pipe: Chromium logs freely, and a full pipe nobody reads would stall it.
+        self._log = profile / "chromium.log"
+        with self._log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [executable, *flags, "about:blank"],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                preexec_fn=wire_pipes,
+                close_fds=False,
+            )
         os.close(to_browser_read)
         os.close(from_browser_write)
         self._buffer = b""
         self._next_id = 0
         self._events: list[dict[str, Any]] = []
-        target = self.call("Target.createTarget", url="about:blank")["targetId"]
-        self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)[
-            "sessionId"
-        ]
-        for domain in ("Page", "Network", "Runtime"):
-            self.call(f"{domain}.enable", session=self.session)
+        try:
+            target = self.call("Target.createTarget", url="about:blank")["targetId"]
+            attached = self.call("Target.attachToTarget", targetId=target, flatten=True)
+            self.session = attached["sessionId"]
+            for domain in ("Page", "Network", "Runtime"):
+                self.call(f"{domain}.enable", session=self.session)
+        except BaseException:
+            self.close()
+            raise
 
     # -- the protocol ------------------------------------------------------------------------
 
@@ -134,8 +140,8 @@ class Chromium:
                 raise DevToolsError(f"Chromium said nothing for {timeout:.0f} s")
             chunk = os.read(self._from_browser, 1 << 20)
             if not chunk:
-                stderr = self.process.stderr.read().decode(errors="replace")  # type: ignore[union-attr]
-                raise DevToolsError(f"Chromium closed the pipe:\n{stderr[-2000:]}")
+                log = self._log.read_text(errors="replace") if self._log.exists() else ""
+                raise DevToolsError(f"Chromium closed the pipe:\n{log[-2000:]}")
             self._buffer += chunk
         message, _, self._buffer = self._buffer.partition(b"\0")
         return json.loads(message)
@@ -196,8 +202,6 @@ class Chromium:
         for fd in (self._to_browser, self._from_browser):
             with contextlib.suppress(OSError):
                 os.close(fd)
-        if self.process.stderr is not None:
-            self.process.stderr.close()
 
 
 def _unavailable(reason: str) -> None:
