@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from problem_registry.cli import app
 from problem_registry.errors import InvalidValue, RegistryError
 from problem_registry.expectations import Expectation
+from problem_registry.gates import evaluate
 from problem_registry.metrics import pattern_results, problem_metrics
 from problem_registry.patterns import NewPattern
 from problem_registry.registry import Registry
@@ -189,9 +190,18 @@ def test_each_problem_has_its_status_line_against_the_champion(report: Report) -
         problem_page = Page.read(report.root / "problems" / f"{slug}.html").html
         assert line in problem_page
     verdicts = [meets_limit(r) for r in rows if r.ref == CANDIDATE]
-    met, missed = verdicts.count(True), verdicts.count(False)
-    assert f"<strong>{met}</strong> of 4 problems meet" in index
-    assert ("(listed first)" in index) == bool(missed)
+    assert f"<strong>{verdicts.count(True)}</strong> of 4 problems meet" in index
+    failed = [g.problem for g in evaluate(report.registry, CANDIDATE) if not g.passed]
+    assert f"{len(failed)}</strong> fail" in index
+    assert "the gates of digits@v3 against champion digits@v2." in index
+    attention = {r.problem for r in rows if r.ref == CANDIDATE and meets_limit(r) is False}
+    attention |= set(failed)
+    assert ("listed first" in index) == bool(attention)
+    links = Page.read(report.index).links
+    order = [
+        link[len("problems/") : -len(".html")] for link in links if link.startswith("problems/")
+    ]
+    assert order == sorted(lines, key=lambda slug: (slug not in attention, slug))
     assert "; 1 has no limit or no results." in index  # threes-as-numbers
     assert "no error limit set" in lines["threes-as-numbers"]
     assert "needs ≤ 20% error" in lines["threes-vs-eights"]

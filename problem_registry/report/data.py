@@ -106,9 +106,14 @@ class ReportData:
     only_model: bool = True  # no other model's versions in the registry
     problems: list[ProblemReport] = field(default_factory=list)
 
+    def needs_attention(self, problem: ProblemReport) -> bool:
+        """Misses its limit on the focus version, or fails the candidate's gates."""
+        failed_gate = problem.gate is not None and not problem.gate.passed
+        return failed_gate or self.verdict(problem) == "misses"
+
     def problems_worst_first(self) -> list[ProblemReport]:
-        """Problems missing their limit on the focus version first, then by slug."""
-        return sorted(self.problems, key=lambda p: (self.verdict(p) != "misses", p.slug))
+        """Problems that need attention first (see :meth:`needs_attention`), then by slug."""
+        return sorted(self.problems, key=lambda p: (not self.needs_attention(p), p.slug))
 
     def verdict(self, problem: ProblemReport) -> str:
         """``meets`` / ``misses`` the problem's limit on the focus version, or ``none``."""
@@ -117,9 +122,11 @@ class ReportData:
         return "none" if met is None else "meets" if met else "misses"
 
     def tally(self) -> dict[str, int]:
-        counts = {"meets": 0, "misses": 0, "none": 0}
+        counts = {"meets": 0, "misses": 0, "none": 0, "failed_gates": 0, "attention": 0}
         for problem in self.problems:
             counts[self.verdict(problem)] += 1
+            counts["failed_gates"] += problem.gate is not None and not problem.gate.passed
+            counts["attention"] += self.needs_attention(problem)
         return counts
 
     @property
