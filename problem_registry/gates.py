@@ -39,7 +39,6 @@ from problem_registry.registry import Registry
 from problem_registry.stats import mcnemar_exact
 
 SIGNIFICANCE = 0.05
-_EPSILON = 1e-12  # 0.2 means 0.2: 2 wrong of 10 must meet max_error_rate=0.2 whatever rounding
 
 
 @dataclass(frozen=True)
@@ -250,7 +249,7 @@ def _canary(m: ProblemVersionMetrics) -> Check:
         observed += f", {m.errored} of them errored"
     if m.max_error_rate is None:
         return Check("canary", False, True, f"{observed}; no max_error_rate set")
-    passed = rate is not None and rate <= m.max_error_rate + _EPSILON
+    passed = bool(m.meets_canary)
     relation = "within" if passed else "over"
     return Check("canary", True, passed, f"{observed}; {relation} max {m.max_error_rate:.0%}")
 

@@ -65,6 +65,10 @@ _result = Result.__table__  # type: ignore[attr-defined]
 _label = ExpectedLabel.__table__  # type: ignore[attr-defined]
 
 
+# 0.2 means 0.2: 3 wrong of 15 meets max_error_rate=0.2 whatever the float rounding of 3/15.
+CANARY_TOLERANCE = 1e-12
+
+
 @dataclass(frozen=True)
 class VersionRow:
     id: int
@@ -131,10 +135,14 @@ class ProblemVersionMetrics:
 
     @property
     def meets_canary(self) -> bool | None:
-        """Within ``max_error_rate``; None when the problem has no canary or no answers."""
+        """Within ``max_error_rate``; None when the problem has no canary or no answers.
+
+        The one place the canary is judged: the gates, the status line, the charts and the report
+        all read it, so a picture never contradicts the verdict CI applies.
+        """
         if self.max_error_rate is None or self.error_rate is None:
             return None
-        return self.error_rate <= self.max_error_rate
+        return self.error_rate <= self.max_error_rate + CANARY_TOLERANCE
 
     def to_dict(self) -> dict[str, Any]:
         interval = self.interval

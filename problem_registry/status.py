@@ -21,11 +21,7 @@ from dataclasses import dataclass
 
 from problem_registry.metrics import PatternResult, ProblemVersionMetrics
 
-# The gates' tolerance (gates._EPSILON): 3 wrong of 15 meets max_error_rate=0.2 whatever rounding,
-# so the status line never contradicts the gate that CI applies.
-_EPSILON = 1e-12
-
-__all__ = ["Change", "changes", "meets_limit", "percent", "problem_status", "status_line"]
+__all__ = ["Change", "changes", "percent", "problem_status", "status_line"]
 
 
 @dataclass(frozen=True)
@@ -41,13 +37,6 @@ def percent(rate: float) -> str:
     """``20%``, ``12.5%``: whole percentages without a decimal, others with one."""
     points = rate * 100
     return f"{points:.0f}%" if abs(points - round(points)) < 1e-9 else f"{points:.1f}%"
-
-
-def meets_limit(metrics: ProblemVersionMetrics) -> bool | None:
-    """Within ``max_error_rate``, judged as the gates judge it; None: no limit, or no answers."""
-    if metrics.max_error_rate is None or not metrics.answered:
-        return None
-    return metrics.wrong / metrics.answered <= metrics.max_error_rate + _EPSILON
 
 
 def changes(
@@ -95,7 +84,7 @@ def status_line(metrics: ProblemVersionMetrics, change: Change | None = None) ->
     if metrics.max_error_rate is None:
         text += ", no error limit set"
     else:
-        verdict = "meets it" if meets_limit(metrics) else "misses it"
+        verdict = "meets it" if metrics.meets_canary else "misses it"
         text += f", needs ≤ {percent(metrics.max_error_rate)} error: {verdict}"
     if change is None:
         return text + "; no earlier version to compare with"

@@ -29,7 +29,7 @@ from problem_registry.replay import replay
 from problem_registry.report import build_report
 from problem_registry.report.builder import MULTIPLES_FROM, _index_pictures
 from problem_registry.report.data import gather
-from problem_registry.status import meets_limit, problem_status
+from problem_registry.status import problem_status
 from tests.digit_registry import build, register_answers, trained  # noqa: F401
 from tests.models.digits import Trained, write_digit
 
@@ -189,12 +189,12 @@ def test_each_problem_has_its_status_line_against_the_champion(report: Report) -
         assert line.replace("≤", "≤") in index
         problem_page = Page.read(report.root / "problems" / f"{slug}.html").html
         assert line in problem_page
-    verdicts = [meets_limit(r) for r in rows if r.ref == CANDIDATE]
+    verdicts = [r.meets_canary for r in rows if r.ref == CANDIDATE]
     assert f"<strong>{verdicts.count(True)}</strong> of 4 problems meet" in index
     failed = [g.problem for g in evaluate(report.registry, CANDIDATE) if not g.passed]
     assert f"{len(failed)}</strong> fail" in index
     assert "the gates of digits@v3 against champion digits@v2." in index
-    attention = {r.problem for r in rows if r.ref == CANDIDATE and meets_limit(r) is False}
+    attention = {r.problem for r in rows if r.ref == CANDIDATE and r.meets_canary is False}
     attention |= set(failed)
     assert ("listed first" in index) == bool(attention)
     links = Page.read(report.index).links

@@ -8,7 +8,6 @@ from problem_registry.metrics import PatternResult, PolarityMetrics, ProblemVers
 from problem_registry.status import (
     Change,
     changes,
-    meets_limit,
     percent,
     problem_status,
     status_line,
@@ -173,8 +172,8 @@ def test_problem_status_needs_at_least_one_version() -> None:
         problem_status([], [])
 
 
-def test_meets_limit_is_none_without_a_limit_or_answers_and_agrees_with_the_line() -> None:
-    assert meets_limit(metrics(max_error_rate=None)) is None
-    assert meets_limit(metrics(answered=0, wrong=0)) is None
-    assert meets_limit(metrics(wrong=2, max_error_rate=1 / 6)) is True  # 2/12 == 1/6
-    assert meets_limit(metrics(wrong=3)) is False
+def test_meets_canary_is_none_without_a_limit_or_answers_and_agrees_with_the_line() -> None:
+    assert metrics(max_error_rate=None).meets_canary is None
+    assert metrics(answered=0, wrong=0).meets_canary is None
+    assert metrics(wrong=2, max_error_rate=1 / 6).meets_canary is True  # 2/12 == 1/6
+    assert metrics(wrong=3).meets_canary is False

@@ -19,7 +19,7 @@ from problem_registry.metrics import (
 )
 from problem_registry.model_versions import parse_ref
 from problem_registry.registry import Registry
-from problem_registry.status import meets_limit, problem_status
+from problem_registry.status import problem_status
 from problem_registry.timeline import (
     PROBLEMS_PER_QUERY,
     ProblemTimeline,
@@ -118,7 +118,7 @@ class ReportData:
     def verdict(self, problem: ProblemReport) -> str:
         """``meets`` / ``misses`` the problem's limit on the focus version, or ``none``."""
         row = problem.row(self.focus)
-        met = meets_limit(row) if row is not None else None
+        met = row.meets_canary if row is not None else None
         return "none" if met is None else "meets" if met else "misses"
 
     def tally(self) -> dict[str, int]:
