@@ -150,7 +150,7 @@ def test_a_huge_jpeg_is_decoded_small_by_a_gallery_without_matplotlib(tmp_path: 
     """5000x4000 RGB is 60 MB decoded; draft mode decodes it at 1/8 scale, under 1 MB.
 
     (Without draft mode this probe grows by ~77 MB.) The same child process shows the gallery
-    loads no matplotlib: only charts.py may."""
+    loads no matplotlib: only charts/ may."""
     path = tmp_path / "huge.jpg"
     gradient = Image.linear_gradient("L").resize((5000, 4000))
     Image.merge("RGB", (gradient, gradient.transpose(Image.Transpose.ROTATE_180), gradient)).save(

@@ -1,0 +1,173 @@
+"""One problem across versions: its error rate, Wilson band, canary and champion.
+
+The chart a reader opens after the overview points at a problem: the error rate with its 95%
+interval, the positive and near-miss patterns apart, the points that miss the problem's
+``max_error_rate`` crossed out, and a status line saying where the last version stands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from problem_registry.charts.axis import (
+    _Axis,
+    _axis_from_rows,
+    _by_model,
+    _mark_champions,
+    _mark_unanswered,
+    _percent_axis,
+    _version_ticks,
+)
+from problem_registry.charts.rates import _problems_in_order, _unanswered_columns
+from problem_registry.charts.style import (
+    BLACK,
+    BLUE,
+    GREEN,
+    ORANGE,
+    PURPLE,
+    VERMILLION,
+    _message_figure,
+    _short,
+    _width_for,
+)
+from problem_registry.metrics import ProblemVersionMetrics
+
+
+def problem_chart(rows: Sequence[ProblemVersionMetrics], *, champion: str | None = None) -> Figure:
+    """One problem across versions: error rate, its 95% Wilson band, the canary, the champion.
+
+    ``rows``: that problem's rows, one per version in registration order. ``champion``: a
+    version (``v3``) or ref (``digits@v3``) to mark; by default the rows' own champion. Points
+    that miss ``max_error_rate`` are drawn in vermillion, with a cross; the positive and
+    negative (near-miss) patterns' error rates are the thin dotted lines.
+    """
+    problems = _problems_in_order(rows)
+    if len(problems) > 1:
+        raise ValueError(f"problem_chart draws one problem; got rows for {', '.join(problems)}")
+    if not rows:
+        return _message_figure("Error rate", "no rows: no model version registered yet")
+    first = rows[0]
+    axis = _axis_from_rows(rows)
+    if champion is not None:
+        axis = _Axis(
+            axis.keys,
+            axis.labels,
+            [i for i, (m, v) in enumerate(axis.keys) if champion in (v, f"{m}@{v}")],
+        )
+    by_key = {(r.model, r.version): r for r in rows}
+    ordered = [by_key[key] for key in axis.keys]
+    x = np.arange(axis.size)
+    rate = np.array([np.nan if r.error_rate is None else r.error_rate for r in ordered])
+    low = np.array([r.interval[0] if r.interval else np.nan for r in ordered])
+    high = np.array([r.interval[1] if r.interval else np.nan for r in ordered])
+    width = _width_for(axis.size, base=7.5, per_version=0.2)
+    figure = Figure(figsize=(width, 4.6), layout="constrained")
+    ax = figure.add_subplot()
+    _mark_champions(ax, axis)
+    band_x, band_low = _by_model(axis, low)
+    ax.fill_between(
+        band_x,
+        band_low,
+        _by_model(axis, high)[1],
+        color=BLUE,
+        alpha=0.18,
+        linewidth=0,
+        label="95% Wilson interval",
+    )
+    for name, colour, style in (("positive", PURPLE, ":"), ("negative", GREEN, "--")):
+        values = np.array(
+            [
+                np.nan if getattr(r, name).error_rate is None else getattr(r, name).error_rate
+                for r in ordered
+            ]
+        )
+        if np.isfinite(values).any() and any(getattr(r, name).patterns for r in ordered):
+            ax.plot(
+                *_by_model(axis, values),
+                color=colour,
+                linestyle=style,
+                linewidth=1.1,
+                label=f"{name} patterns only",
+            )
+    ax.plot(*_by_model(axis, rate), color=BLUE, linewidth=2.2, label="error rate", zorder=3)
+    misses = np.array([r.meets_canary is False for r in ordered])
+    meets = ~misses & np.isfinite(rate)
+    ax.plot(x[meets], rate[meets], "o", color=BLUE, markersize=5, zorder=4)
+    if misses.any():
+        ax.plot(
+            x[misses],
+            rate[misses],
+            "X",
+            color=VERMILLION,
+            markersize=7,
+            zorder=5,
+            label="misses max error rate",
+        )
+    for position in axis.champions:
+        if np.isfinite(rate[position]):
+            ax.plot(
+                position,
+                rate[position],
+                marker="*",
+                markersize=16,
+                color=ORANGE,
+                markeredgecolor=BLACK,
+                zorder=6,
+                label="champion",
+                linestyle="none",
+            )
+    if first.max_error_rate is not None:
+        ax.axhline(
+            first.max_error_rate,
+            color=VERMILLION,
+            linestyle="--",
+            linewidth=1.2,
+            label=f"max error rate {first.max_error_rate:.0%}",
+        )
+    if axis.size <= 16:
+        for i, row in enumerate(ordered):
+            if row.answered:
+                # Below the point, or above it near 0% where below is the x axis.
+                clearance = 11 if i in axis.champions else 7
+                below = rate[i] > 0.12
+                ax.annotate(
+                    f"{row.wrong}/{row.answered}",
+                    xy=(i, rate[i]),
+                    xytext=(0, -clearance if below else clearance),
+                    textcoords="offset points",
+                    ha="center",
+                    va="top" if below else "bottom",
+                    fontsize=7,
+                    color="#444444",
+                )
+    _mark_unanswered(ax, _unanswered_columns(rate[np.newaxis, :]), label=True)
+    _percent_axis(ax)
+    _version_ticks(ax, axis, width_inches=width)
+    xlabel = "model version, in registration order (★ champion)"
+    ax.set_xlabel(xlabel + ("; under each point: wrong/answered" if axis.size <= 16 else ""))
+    heading = first.problem
+    if first.title and first.title != first.problem:
+        heading += f": {_short(first.title, 60)}"
+    figure.suptitle(heading, x=0.01, ha="left", fontsize=11)
+    ax.set_title(_status_line(ordered), loc="left", fontsize=9, color="#333333")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    return figure
+
+
+def _status_line(rows: Sequence[ProblemVersionMetrics]) -> str:
+    """The last answered version in words: ``v8: 11 of 12 right, needs ≤ 20% error: meets it``."""
+    answered = [row for row in rows if row.answered]
+    if not answered:
+        return "no results yet: replay the model versions"
+    last = answered[-1]
+    name = last.version if len({row.model for row in rows}) == 1 else last.ref
+    text = f"{name}: {last.right} of {last.answered} right"
+    if last.max_error_rate is not None:
+        verdict = "meets it" if last.meets_canary else "misses it"
+        text += f", needs ≤ {last.max_error_rate:.0%} error: {verdict}"
+    if last.missing:
+        text += f" ({last.missing} without a result)"
+    return text

@@ -1,0 +1,51 @@
+"""How every chart looks: the palette, the size caps, and labels shortened to fit.
+
+The colours, markers and limits that all charts share live here, so a chart never picks a
+colour or a figure size of its own and the pictures of one report agree with each other; the
+Okabe-Ito palette (lines) and cividis (heatmap) are ones colour-blind readers can tell apart.
+Also the empty-state figure every chart returns when it has nothing to draw.
+"""
+
+from __future__ import annotations
+
+import math
+
+from matplotlib.figure import Figure
+
+# Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour-vision
+# deficiency. Yellow (#F0E442) is left out: it vanishes on white.
+OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+BLUE, VERMILLION, GREEN, PURPLE, ORANGE, SKY, BLACK = OKABE_ITO
+GREY = "#B8B8B8"
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+HEATMAP = "cividis_r"  # 0% light, 100% dark: the worst cells are the ones that stand out
+MISSING_COLOUR = "#EDEDED"
+
+MAX_WIDTH = 16.0  # inches: 1600 px at the default 100 dpi
+MAX_HEIGHT = 22.0
+LABEL_CHARS = 28  # problem slugs longer than this are shortened in legends and tick labels
+
+
+def _short(text: str, limit: int = LABEL_CHARS) -> str:
+    """Shortened in the middle: slugs often differ only at the end (``...-muffin-017``)."""
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2
+    return text[:head] + "…" + text[len(text) - (limit - 1 - head) :]
+
+
+def _width_for(versions: int, *, base: float = 7.0, per_version: float = 0.2) -> float:
+    return min(MAX_WIDTH, max(base, 3.5 + per_version * versions))
+
+
+def _message_figure(title: str, message: str) -> Figure:
+    figure = Figure(figsize=(7, 3), layout="constrained")
+    ax = figure.add_subplot()
+    ax.set_axis_off()
+    ax.set_title(title, loc="left", fontsize=11)
+    ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=10, color="#555555", wrap=True)
+    return figure
+
+
+def _pct(rate: float | None) -> str:
+    return "-" if rate is None or (isinstance(rate, float) and math.isnan(rate)) else f"{rate:.0%}"

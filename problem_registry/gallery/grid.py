@@ -1,0 +1,220 @@
+"""One problem's patterns x model versions: the outcome grid, and the cells it draws.
+
+The picture that answers "which version fixed which pattern, and which broke one": a row per
+pattern headed by its thumbnail, a column per version, each cell pass / fail / errored / no
+result (by a mark as well as a colour), framed where the outcome changed from the previous
+version that answered. :func:`grid_cells` is the same comparison as the timelines, as data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from PIL import Image, ImageDraw, ImageFont
+
+from problem_registry.gallery.cards import _fit, font
+from problem_registry.gallery.colours import ERRORED, FAIL, INK, MISSING, MUTED, PAPER, PASS
+from problem_registry.gallery.outcomes import Outcome, outcome_of
+from problem_registry.gallery.thumbnails import _paste_centred, _Thumbnails
+from problem_registry.gallery.versions import _all_versions, resolve_versions
+from problem_registry.metrics import PatternResult, pattern_results
+
+if TYPE_CHECKING:
+    from problem_registry.registry import Registry
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One pattern on one version, as the grid draws it."""
+
+    outcome: str
+    change: str | None  # "fixed" / "broken" vs the pattern's previous answered version
+    result: PatternResult
+
+
+def grid_cells(results: Sequence[PatternResult]) -> dict[tuple[int, str], Cell]:
+    """``(pattern id, "name@version")`` -> its :class:`Cell`, for results in version order.
+
+    A pattern is *fixed* (or *broken*) by a version when it is right (wrong) there and was wrong
+    (right) in the previous version that answered it: the same comparison as
+    :func:`problem_registry.timeline.timelines`, so the grid and the status line agree.
+    """
+    cells: dict[tuple[int, str], Cell] = {}
+    last: dict[int, bool] = {}
+    for result in results:
+        change = None
+        if result.correct is not None:
+            before = last.get(result.pattern_id)
+            if before is not None and before != result.correct:
+                change = "fixed" if result.correct else "broken"
+            last[result.pattern_id] = result.correct
+        ref = f"{result.model}@{result.version}"
+        cells[(result.pattern_id, ref)] = Cell(outcome_of(result), change, result)
+    return cells
+
+
+def outcome_grid(
+    registry: Registry, problem: str, *, versions: Sequence[str] | None = None
+) -> Image.Image:
+    """One problem's patterns x versions: pass / fail / errored / no result per cell.
+
+    Rows are the problem's patterns (positives first), each headed by its thumbnail, file name
+    and expectation; columns are ``versions`` (refs or bare versions; default every registered
+    version) in registration order, the champion's named. A cell whose outcome differs from the
+    same pattern's previous answered version is framed in black: green framed = fixed there,
+    vermillion framed = broken there. The bottom row counts the wrong answers per version.
+    """
+    refs = None if versions is None else resolve_versions(registry, versions)
+    patterns = sorted(
+        registry.patterns.list(problem), key=lambda p: (p.polarity != "positive", p.id)
+    )
+    results = pattern_results(registry, problems=[problem], versions=refs)
+    known = {v.ref: v for v in _all_versions(registry)}
+    columns = list(dict.fromkeys(f"{r.model}@{r.version}" for r in results))
+    if not columns:
+        columns = refs if refs is not None else list(known)
+    cells = grid_cells(results)
+    one_model = len({ref.split("@", 1)[0] for ref in columns}) <= 1
+    labels = [ref.split("@", 1)[1] if one_model else ref for ref in columns]
+    champions = {i for i, ref in enumerate(columns) if ref in known and known[ref].is_champion}
+
+    n = len(columns)
+    cell_w = 30 if n <= 12 else 22 if n <= 30 else 16
+    thumb = 48
+    row_h = thumb + 8
+    header_w = thumb + 12 + 190
+    small, normal, title_font = font(11), font(12), font(15)
+    label_texts = [
+        label + (" (champion)" if i in champions else "") for i, label in enumerate(labels)
+    ]
+    label_h = min(150, 12 + int(max((small.getlength(t) for t in label_texts), default=20)))
+    title_h, footer_h, legend_h = 34, 22, 58
+    grid_top = title_h + label_h
+    width = max(header_w + n * cell_w + 16, 560)
+    height = grid_top + max(1, len(patterns)) * row_h + footer_h + legend_h
+    canvas = Image.new("RGB", (width, height), PAPER)
+    draw = ImageDraw.Draw(canvas)
+
+    draw.text(
+        (10, 8),
+        _fit(f"{problem}: {len(patterns)} patterns x {n} versions", title_font, width - 20),
+        font=title_font,
+        fill=INK,
+    )
+    for i, text in enumerate(label_texts):  # column labels, written upwards
+        x = header_w + i * cell_w
+        if i in champions:
+            draw.rectangle(
+                (x, title_h, x + cell_w - 1, grid_top + len(patterns) * row_h), fill=(226, 242, 251)
+            )
+        strip = Image.new("RGBA", (label_h - 6, cell_w), (0, 0, 0, 0))
+        ImageDraw.Draw(strip).text(
+            (2, (cell_w - 12) // 2),
+            _fit(text, small, label_h - 10),
+            font=small,
+            fill=INK if i not in champions else (0, 90, 150),
+        )
+        rotated = strip.rotate(90, expand=True)
+        canvas.paste(rotated, (x, grid_top - rotated.height - 4), rotated)
+
+    thumbs = _Thumbnails(registry, thumb)
+    wrong = [0] * n
+    for row, pattern in enumerate(patterns):
+        top = grid_top + row * row_h
+        if row % 2:
+            draw.rectangle((0, top, header_w - 4, top + row_h - 1), fill=(247, 247, 247))
+        _paste_centred(canvas, thumbs(pattern), (6, top + 4, 6 + thumb, top + 4 + thumb))
+        text_x = thumb + 14
+        room = header_w - text_x - 6
+        draw.text(
+            (text_x, top + 6),
+            _fit(f"#{pattern.id} {pattern.original_name}", small, room),
+            font=small,
+            fill=INK,
+        )
+        draw.text(
+            (text_x, top + 24),
+            _fit(f"expects {pattern.expected}, {pattern.polarity}", small, room),
+            font=small,
+            fill=MUTED,
+        )
+        for i, ref in enumerate(columns):
+            cell = cells.get((pattern.id, ref))
+            box = (
+                header_w + i * cell_w + 2,
+                top + 4,
+                header_w + (i + 1) * cell_w - 2,
+                top + row_h - 4,
+            )
+            if cell is not None and cell.result.correct is False:
+                wrong[i] += 1
+            outcome = cell.outcome if cell is not None else Outcome.NO_RESULT
+            _cell(draw, box, outcome, changed=cell is not None and cell.change is not None)
+    footer_top = grid_top + len(patterns) * row_h + 4
+    draw.text((8, footer_top + 2), "wrong answers", font=small, fill=MUTED)
+    for i, count in enumerate(wrong):
+        text = str(count)
+        x = header_w + i * cell_w + (cell_w - small.getlength(text)) / 2
+        draw.text((x, footer_top + 2), text, font=small, fill=FAIL if count else MUTED)
+    _grid_legend(draw, (10, footer_top + footer_h + 6), normal)
+    return canvas
+
+
+def _cell(
+    draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], outcome: str, *, changed: bool
+) -> None:
+    left, top, right, bottom = box
+    colour = {
+        Outcome.PASS: PASS,
+        Outcome.FAIL: FAIL,
+        Outcome.NEWLY_FAILING: FAIL,
+        Outcome.ERRORED: ERRORED,
+    }.get(outcome, MISSING)
+    draw.rectangle(box, fill=colour)
+    middle_x, middle_y = (left + right) // 2, (top + bottom) // 2
+    half = max(2, min(right - left, bottom - top) // 2 - 3)
+    if outcome in (Outcome.FAIL, Outcome.NEWLY_FAILING):  # a cross: not told by colour alone
+        draw.line(
+            (middle_x - half, middle_y - half, middle_x + half, middle_y + half),
+            fill=PAPER,
+            width=2,
+        )
+        draw.line(
+            (middle_x - half, middle_y + half, middle_x + half, middle_y - half),
+            fill=PAPER,
+            width=2,
+        )
+    elif outcome == Outcome.ERRORED:  # a bar
+        draw.rectangle((left + 3, middle_y - 2, right - 3, middle_y + 2), fill=INK)
+    elif outcome == Outcome.NO_RESULT:
+        draw.line((left + 3, middle_y, right - 3, middle_y), fill=MUTED, width=1)
+    if changed:
+        draw.rectangle((left - 2, top - 2, right + 2, bottom + 2), outline=INK, width=3)
+
+
+def _grid_legend(
+    draw: ImageDraw.ImageDraw,
+    origin: tuple[int, int],
+    face: ImageFont.FreeTypeFont | ImageFont.ImageFont,
+) -> None:
+    x, y = origin
+    entries = [
+        (Outcome.PASS, False, "right"),
+        (Outcome.FAIL, False, "wrong"),
+        (Outcome.ERRORED, False, "model raised / no prediction"),
+        (Outcome.NO_RESULT, False, "not replayed"),
+    ]
+    for outcome, changed, text in entries:
+        _cell(draw, (x, y, x + 16, y + 16), outcome, changed=changed)
+        draw.text((x + 22, y + 1), text, font=face, fill=INK)
+        x += 30 + int(face.getlength(text)) + 14
+    x, y = origin[0], origin[1] + 26
+    for outcome, text in (
+        (Outcome.PASS, "fixed in this version"),
+        (Outcome.FAIL, "broken in this version (vs the previous version that answered it)"),
+    ):
+        _cell(draw, (x + 2, y + 2, x + 16, y + 16), outcome, changed=True)
+        draw.text((x + 24, y + 2), text, font=face, fill=INK)
+        x += 36 + int(face.getlength(text)) + 14
