@@ -8,8 +8,6 @@ Also the empty-state figure every chart returns when it has nothing to draw.
 
 from __future__ import annotations
 
-import math
-
 from matplotlib.figure import Figure
 
 # Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour-vision
@@ -45,7 +43,3 @@ def _message_figure(title: str, message: str) -> Figure:
     ax.set_title(title, loc="left", fontsize=11)
     ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=10, color="#555555", wrap=True)
     return figure
-
-
-def _pct(rate: float | None) -> str:
-    return "-" if rate is None or (isinstance(rate, float) and math.isnan(rate)) else f"{rate:.0%}"
