@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import typer
+from sqlalchemy.engine import Engine
 
 from problem_registry.cli.context import JsonOption, note, output, print_fields, state
 from problem_registry.db import create_registry_engine, redact, translate_connection_errors
@@ -39,13 +43,8 @@ def init(ctx: typer.Context, as_json: bool = JsonOption) -> None:
 @app.command("status")
 def status(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """Show the schema revision of the database and the one this version needs."""
-    url = state(ctx).settings().database_url
-    engine = create_registry_engine(url)
-    try:
-        with translate_connection_errors(engine.url):
-            current = schema_state(engine)
-    finally:
-        engine.dispose()
+    with _bare_engine(ctx) as engine:
+        current = schema_state(engine)
     info = {
         "database": redact(engine.url),
         "revision": current.current,
@@ -58,14 +57,21 @@ def status(ctx: typer.Context, as_json: bool = JsonOption) -> None:
 @app.command("upgrade")
 def upgrade_(ctx: typer.Context) -> None:
     """Upgrade the database schema to this version's; safe to run twice or concurrently."""
-    url = state(ctx).settings().database_url
-    engine = create_registry_engine(url)
-    try:
-        with translate_connection_errors(engine.url):
-            after = upgrade(engine)
-    finally:
-        engine.dispose()
+    with _bare_engine(ctx) as engine:
+        after = upgrade(engine)
     if after.migrated:
         note(f"upgraded {redact(engine.url)} from {after.previous or 'empty'} to {after.current}")
     else:
         note(f"{redact(engine.url)} is already at revision {after.current}")
+
+
+@contextmanager
+def _bare_engine(ctx: typer.Context) -> Iterator[Engine]:
+    """The configured database without Registry.open, which refuses an out-of-date schema:
+    these two commands exist to look at and fix exactly that."""
+    engine = create_registry_engine(state(ctx).settings().database_url)
+    try:
+        with translate_connection_errors(engine.url):
+            yield engine
+    finally:
+        engine.dispose()
