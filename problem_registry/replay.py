@@ -30,7 +30,8 @@ How it streams, so memory does not grow with the number of results (1.5 M at ful
 Pattern files missing or altered on disk are refused (reported in ``summary.refused``, never
 scored). Inputs handed to models are shared between versions within a replay: treat them as
 read-only. Every replay records a :class:`~problem_registry.models.Run` (or adds to the one the
-caller passes as ``run_id``). No typer, rich or pytest here: progress goes to a callback.
+caller passes as ``run_id``); a Run left ``running`` by a process killed outright is marked
+``interrupted`` by the next replay. No typer, rich or pytest here: progress goes to a callback.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ from problem_registry.model_versions import parse_ref
 from problem_registry.models import ModelVersion, PatternKind, Result, RunStatus
 from problem_registry.problems import find_problem
 from problem_registry.registry import Registry, insert_ignoring_conflicts
-from problem_registry.runs import finish_run, record_counts, start_run
+from problem_registry.runs import close_abandoned_runs, finish_run, record_counts, start_run
 
 DEFAULT_BATCH_SIZE = 256
 FLUSH_ROWS = 4096  # results per commit: bounded memory, and little lost to an interruption
@@ -168,6 +169,7 @@ def replay(
     started = time.perf_counter()
     selected, candidate_version = _resolve_versions(registry, versions, candidate)
     own_run = run_id is None
+    close_abandoned_runs(registry)
     if run_id is None:
         run_id = start_run(
             registry,

@@ -3,11 +3,18 @@
 :func:`problem_registry.replay.replay` opens and closes its own Run unless handed one; the pytest
 plugin opens one per session with :func:`start_run`, passes its id to every replay it makes
 (which only add their counts) and closes it with :func:`finish_run`.
+
+A Run still ``running`` holds ``running as pid N on HOST`` in its message (replaced when it is
+closed). A process killed outright (kill -9, a lost machine) never closes its Run:
+:func:`close_abandoned_runs`, called by every replay, marks ``interrupted`` the running Runs whose
+process on this host no longer exists. Runs opened on another host are left alone.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import socket
 import subprocess
 
 import sqlalchemy as sa
@@ -44,12 +51,63 @@ def start_run(
         triggered_by=(triggered_by or registry.user)[:100],
         git_commit=git_commit or current_git_commit(),
         candidate_id=candidate_id,
+        message=_running_as(os.getpid()),
     )
     with registry.writing() as session:
         session.add(run)
         session.flush()
         assert run.id is not None
         return run.id
+
+
+_RUNNING_AS = re.compile(r"^running as pid (\d+) on (.+)$")
+
+
+def _running_as(pid: int) -> str:
+    return f"running as pid {pid} on {socket.gethostname()}"
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    return True
+
+
+def close_abandoned_runs(registry: Registry) -> list[int]:
+    """Mark ``interrupted`` every running Run whose process (on this host) is gone; their ids.
+
+    Such a Run was left by a process killed before it could close it (SIGKILL, out of memory).
+    What it predicted is stored and the next replay resumes after it, so it is resumable like
+    any interrupted Run. A Run of another host, or of a live process, is left running.
+    """
+    table = Run.__table__  # type: ignore[attr-defined]
+    host = socket.gethostname()
+    with registry.reading() as session:
+        rows = session.execute(
+            sa.select(table.c.id, table.c.message).where(table.c.status == RunStatus.running.value)
+        ).all()
+    abandoned = []
+    for run_id, message in rows:
+        match = _RUNNING_AS.match(message or "")
+        if match and match.group(2) == host and not _process_exists(int(match.group(1))):
+            abandoned.append((run_id, int(match.group(1))))
+    for run_id, pid in abandoned:
+        with registry.writing() as session:
+            session.execute(
+                sa.update(table)
+                .where(table.c.id == run_id, table.c.status == RunStatus.running.value)
+                .values(
+                    status=RunStatus.interrupted.value,
+                    message=f"interrupted: process {pid} on {host} ended without closing this "
+                    "run (killed?); what it stored is kept, re-run to resume",
+                    finished_at=utcnow(),
+                )
+            )
+    return [run_id for run_id, _pid in abandoned]
 
 
 def record_counts(

@@ -6,7 +6,10 @@ The progress bar goes to stderr and never captures stdout (see ``cli.context.pro
 
 from __future__ import annotations
 
+import contextlib
+import signal
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -48,23 +51,30 @@ def replay(
     if model is not None and all_versions:
         raise typer.BadParameter("give --model NAME@VERSION or --all, not both")
     reg = registry(ctx)
-    try:
-        with progress_bar("replaying") as update:
+    # Held until the summary is printed: a signal arriving once the replay is done is ignored.
+    with _StopOnSignal() as stop:
+        try:
+            with progress_bar("replaying") as update:
 
-            def callback(event: engine.ReplayProgress) -> None:
-                update(event.done, event.total, f"replaying {event.version or ''}".strip())
+                def callback(event: engine.ReplayProgress) -> None:
+                    stop.check()
+                    update(event.done, event.total, f"replaying {event.version or ''}".strip())
 
-            summary = engine.replay(
-                reg,
-                versions=[] if model else None,
-                candidate=model,
-                batch_size=batch_size,
-                progress=callback,
-                trigger="cli",
-            )
-    except KeyboardInterrupt:
-        note("interrupted: what was predicted is stored; run replay again to resume")
-        raise typer.Exit(130) from None
+                summary = engine.replay(
+                    reg,
+                    versions=[] if model else None,
+                    candidate=model,
+                    batch_size=batch_size,
+                    progress=callback,
+                    trigger="cli",
+                )
+        except KeyboardInterrupt:
+            note("interrupted: what was predicted is stored; run replay again to resume")
+            raise typer.Exit(130) from None
+        _print_summary(summary, as_json)
+
+
+def _print_summary(summary: engine.ReplaySummary, as_json: bool) -> None:
     if as_json:
         print_json(summary.to_dict())
     for version in summary.versions:
@@ -80,6 +90,42 @@ def replay(
         f"run #{summary.run_id}: {summary.predicted} predicted, {summary.reused} already stored, "
         f"{summary.errored} errored, in {summary.seconds:.2f} s"
     )
+
+
+class _StopOnSignal:
+    """SIGINT (Ctrl-C) and SIGTERM (a CI job cancelled, `kill`) stop a replay between batches.
+
+    The first signal asks the replay to stop at the end of the current batch, so the stop never
+    lands inside a database call; a second one stops at once. Either way the replay's Run is
+    recorded ``interrupted`` and what was predicted is kept.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.requested = 0
+        self.stopping_twice = False
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopOnSignal:
+        with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+            for signum in self.SIGNALS:
+                self.previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.requested = signum
+        if self.stopping_twice:
+            raise KeyboardInterrupt(f"signal {signum}, twice")
+        self.stopping_twice = True
+
+    def check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt(f"signal {self.requested}")
 
 
 def report(

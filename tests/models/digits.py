@@ -85,6 +85,26 @@ def load_wrong_count(artifact_path: str) -> Any:
     return predict
 
 
+SLOW_SECONDS_ENV = "DIGITS_SLOW_SECONDS"
+
+
+def load_slow(artifact_path: str | None = None) -> Any:
+    """Sleeps ``$DIGITS_SLOW_SECONDS`` (default 0.01) per batch: a replay long enough to kill.
+
+    A toy rule in numpy (ink mod 10) rather than a scikit-learn model, so a process using it
+    starts without importing scikit-learn."""
+    import os
+    import time
+
+    pause = float(os.environ.get(SLOW_SECONDS_ENV, "0.01"))
+
+    def predict(images: Sequence[Image.Image]) -> list[int]:
+        time.sleep(pause)
+        return [int(features(image).sum()) % 10 for image in images]
+
+    return predict
+
+
 def load_broken(artifact_path: str | None = None) -> Any:
     raise RuntimeError("CUDA driver not found")
 

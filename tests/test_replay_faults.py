@@ -1,0 +1,170 @@
+"""`problem-registry replay --all` killed at random points (SIGINT, SIGTERM, SIGKILL), then resumed.
+
+Each replay is a real process on a real SQLite registry, with slow versions (a few milliseconds per
+batch of one) so that every kill lands mid-replay, once results have started to arrive. After each
+kill the registry must be consistent, and the replay that finally runs to its end must store every
+pair exactly once and predict only what no killed replay had stored.
+"""
+
+# The fixtures are imported from tests.digit_registry, and pytest passes them by name: F811.
+# ruff: noqa: F811
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from problem_registry.files import TEMP_PREFIX
+from problem_registry.replay import replay
+from tests.digit_registry import Digits, digits, trained  # noqa: F401
+from tests.models.digits import SLOW_SECONDS_ENV
+
+SCRIPT = str(Path(sys.executable).parent / "problem-registry")
+REPO = Path(__file__).resolve().parent.parent
+SLOW_VERSIONS = 12
+AT_ONCE = 2  # replays started together in each round
+KILLS = 22  # kills that landed on a running replay; the issue asks for at least 20
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
+
+
+def _connect(database: Path) -> sqlite3.Connection:
+    return sqlite3.connect(database, timeout=30)
+
+
+def _count(database: Path, sql: str) -> int:
+    connection = _connect(database)
+    try:
+        return int(connection.execute(sql).fetchone()[0])
+    finally:
+        connection.close()
+
+
+def _check_consistent(database: Path, store: Path) -> None:
+    connection = _connect(database)
+    try:
+        assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        orphans = connection.execute(
+            "SELECT count(*) FROM result WHERE file_id NOT IN (SELECT id FROM pattern_file)"
+        ).fetchone()[0]
+        assert orphans == 0
+        duplicates = connection.execute(
+            "SELECT count(*) FROM (SELECT model_version_id, file_id FROM result "
+            "GROUP BY model_version_id, file_id HAVING count(*) > 1)"
+        ).fetchone()[0]
+        assert duplicates == 0
+        shas = {row[0] for row in connection.execute("SELECT sha256 FROM pattern_file")}
+    finally:
+        connection.close()
+    files = [p for p in store.rglob("*") if p.is_file()]
+    assert not [p for p in files if p.name.startswith(TEMP_PREFIX)], "half-written file left"
+    assert {p.stem for p in files} >= shas, "a pattern_file row without its file"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_replay_killed_at_random_points_resumes_without_loss(
+    digits: Digits, database_url: str, tmp_path: Path
+) -> None:
+    registry = digits.registry
+    # The scikit-learn versions are replayed here, so the killed processes only load the slow
+    # ones (numpy only) and start in about a second.
+    replay(registry)
+    for index in range(1, SLOW_VERSIONS + 1):
+        registry.models.register("slow", f"s{index}", loader="tests.models.digits:load_slow")
+    database = Path(str(registry.engine.url.database))
+    store = registry.store.root
+    registry.engine.dispose()
+    files = _count(database, "SELECT count(*) FROM pattern_file")
+    versions = _count(database, "SELECT count(*) FROM model_version")
+    pairs = files * versions
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROBLEM_REGISTRY")}
+    env[SLOW_SECONDS_ENV] = "0.01"
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    command = [SCRIPT, "--url", database_url, "--patterns-dir", str(store)]
+    command += ["replay", "--all", "--batch-size", "1"]
+    chooser = random.Random(20261123)
+    landed: Counter[str] = Counter()
+    finished = 0
+    deadline = time.monotonic() + 70
+    while sum(landed.values()) < KILLS and time.monotonic() < deadline:
+        before = _count(database, "SELECT count(*) FROM result")
+        if before >= pairs:
+            break  # everything stored already: nothing left to interrupt
+        # A few replays at once (two CI runners on one registry), each killed at its own moment.
+        processes = [
+            subprocess.Popen(
+                command,
+                cwd=REPO,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(AT_ONCE)
+        ]
+        while all(p.poll() is None for p in processes) and (
+            _count(database, "SELECT count(*) FROM result") == before
+        ):
+            time.sleep(0.01)
+        killed_outright = 0
+        for process in processes:
+            time.sleep(chooser.uniform(0.0, 0.1))
+            chosen = chooser.choice(SIGNALS)
+            if process.poll() is None:
+                process.send_signal(chosen)
+                landed[chosen.name] += 1
+                killed_outright += chosen is signal.SIGKILL
+            else:
+                finished += 1
+        for process in processes:
+            _out, err = process.communicate(timeout=30)
+            if process.returncode in (-signal.SIGINT, -signal.SIGTERM):
+                # Landed as the process was exiting, its replay done and its summary printed.
+                assert "run #" in err, err
+            else:
+                assert "Traceback" not in err, err
+                assert process.returncode in (0, 130, -signal.SIGKILL), process.returncode
+        _check_consistent(database, store)
+        # Only a SIGKILLed replay leaves its Run running; the next replay marks it interrupted.
+        statuses = Counter(_statuses(database))
+        assert statuses["running"] <= killed_outright, statuses
+        assert set(statuses) <= {"completed", "interrupted", "running"}, statuses
+
+    print(f"kills landed: {dict(landed)}, replays that finished first: {finished}")
+    assert sum(landed.values()) >= 20, landed
+    assert set(landed) == {"SIGINT", "SIGTERM", "SIGKILL"}, landed
+    missing = pairs - _count(database, "SELECT count(*) FROM result")
+    assert missing > 0, "the kills should have left something to replay"
+    final = subprocess.run(
+        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert final.returncode == 0, final.stderr
+    _check_consistent(database, store)
+    assert _count(database, "SELECT count(*) FROM result") == pairs
+    connection = _connect(database)
+    try:
+        runs = connection.execute("SELECT status, predicted FROM run ORDER BY id").fetchall()
+    finally:
+        connection.close()
+    assert runs[-1] == ("completed", missing)  # predicted only what no killed replay stored
+    statuses = Counter(status for status, _predicted in runs)
+    assert set(statuses) <= {"completed", "interrupted"}, statuses
+    assert statuses["completed"] >= finished + 1
+    assert statuses["interrupted"] >= sum(landed.values()) // 2, (statuses, landed)
+
+
+def _statuses(database: Path) -> list[str]:
+    connection = _connect(database)
+    try:
+        return [row[0] for row in connection.execute("SELECT status FROM run ORDER BY id")]
+    finally:
+        connection.close()
