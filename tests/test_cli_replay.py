@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from problem_registry.cli import app
@@ -123,6 +124,27 @@ def test_a_refused_pattern_file_is_a_warning_naming_its_patterns(cli: Cli, digit
     out = cli("replay", "--model", "digits@v1")
     assert f"warning: refused pattern file {view.file}" in out.stderr
     assert f"(used by sevens-vs-ones/{view.original_name})" in out.stderr
+
+
+def test_an_altered_pattern_file_is_refused_not_scored(cli: Cli, digits: Digits) -> None:
+    altered, deleted = digits.registry.patterns.list("nines-not-fours")[:2]
+    (digits.registry.store.root / altered.file).write_bytes(b"not the digit that was added")
+    (digits.registry.store.root / deleted.file).unlink()
+    out = cli("replay", "--model", "digits@v1", "--json")
+    assert f"warning: refused pattern file {altered.file}" in out.stderr
+    assert "was altered on disk" in out.stderr
+    assert f"warning: refused pattern file {deleted.file}" in out.stderr
+    assert "is missing from" in out.stderr
+    summary = json.loads(out.stdout)
+    assert {r["sha256"] for r in summary["refused"]} == {altered.sha256, deleted.sha256}
+    with digits.registry.reading() as session:
+        scored = session.exec(
+            sa.text(
+                "SELECT count(*) FROM result JOIN pattern_file f ON f.id = result.file_id "
+                "WHERE f.sha256 IN (:a, :d)"
+            ).bindparams(a=altered.sha256, d=deleted.sha256)
+        ).one()[0]
+    assert scored == 0  # neither was scored
 
 
 def test_report_prints_a_table_and_names_an_unknown_model(cli: Cli) -> None:
