@@ -37,6 +37,7 @@ caller passes as ``run_id``); a Run left ``running`` by a process killed outrigh
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -72,6 +73,10 @@ FLUSH_ROWS = 4096  # results per commit: bounded memory, and little lost to an i
 MAX_ERROR_TEXT = 2000
 
 Ref = str | tuple[str, str]
+
+
+class BatchTimeout(ModelUnavailable):
+    """A model took longer than the replay's ``batch_timeout`` on one batch: it is cut off."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +159,7 @@ def replay(
     triggered_by: str | None = None,
     run_id: int | None = None,
     git_commit: str | None = None,
+    batch_timeout: float | None = None,
 ) -> ReplaySummary:
     """Predict every missing (version, pattern file) pair; return what was done.
 
@@ -163,9 +169,17 @@ def replay(
     version that cannot load is only reported in ``summary.unavailable``). ``problems`` restricts
     the replay to those slugs' patterns. ``run_id``: add to a Run the caller opened with
     :func:`start_run` (and will close with :func:`finish_run`) instead of recording a new one.
+
+    ``batch_timeout``: seconds one model call may take. A version that exceeds it is stopped for
+    the rest of the replay and reported in ``summary.unavailable`` (the candidate: raised as
+    :class:`BatchTimeout`); what it answered before is kept. The call runs in a worker thread,
+    and a hung call is abandoned there (Python cannot kill a thread), so use it for models that
+    wait (network, locks), not to reclaim their CPU.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if batch_timeout is not None and batch_timeout <= 0:
+        raise ValueError(f"batch_timeout must be positive, got {batch_timeout}")
     started = time.perf_counter()
     selected, candidate_version = _resolve_versions(registry, versions, candidate)
     own_run = run_id is None
@@ -181,6 +195,7 @@ def replay(
             git_commit=git_commit,
         )
     engine = _Replay(registry, selected, candidate_version, batch_size, progress, run_id)
+    engine.batch_timeout = batch_timeout
     status, message = RunStatus.completed, ""
     try:
         engine.run(_problem_ids(registry, problems))
@@ -242,6 +257,7 @@ class _Replay:
         self.reused = 0
         self.done = 0
         self.total = 0
+        self.batch_timeout: float | None = None
 
     # -- the plan ---------------------------------------------------------------------------
 
@@ -289,7 +305,15 @@ class _Replay:
             else:
                 usable = version_files
             if usable:
-                self._predict(version_id, model, usable, inputs)
+                try:
+                    self._predict(version_id, model, usable, inputs)
+                except BatchTimeout as exc:
+                    if self.candidate is not None and version_id == self.candidate.id:
+                        raise
+                    self.models[version_id] = None  # no further chunk calls it
+                    outcome = self.outcomes[version_id]
+                    outcome.status, outcome.reason = "unavailable", str(exc)
+                    self._advance(len(usable), version_id)
             if len(self.pending) >= FLUSH_ROWS:
                 self.flush()
         self.flush()
@@ -340,10 +364,10 @@ class _Replay:
         keys = [f.sha256 for f in files]
         began = time.perf_counter()
         try:
-            outputs = _call(model, batch, keys)
+            outputs = _call(model, batch, keys, self.batch_timeout)
             latency = (time.perf_counter() - began) * 1000 / len(files)
             answers = [(output, latency) for output in outputs]
-        except ModelOutputError:
+        except (ModelOutputError, BatchTimeout):
             raise
         except Exception as exc:
             if len(files) == 1:
@@ -364,8 +388,8 @@ class _Replay:
         """Retry one input of a batch that raised: its exception becomes its answer."""
         began = time.perf_counter()
         try:
-            output = _call(model, [item], [key])[0]
-        except ModelOutputError:
+            output = _call(model, [item], [key], self.batch_timeout)[0]
+        except (ModelOutputError, BatchTimeout):
             raise
         except Exception as exc:
             output = exc
@@ -410,8 +434,12 @@ class _Replay:
         )
 
 
-def _call(model: LoadedModel, batch: list[Any], keys: list[str]) -> list[Any]:
-    outputs = model.predict(batch, keys)
+def _call(
+    model: LoadedModel, batch: list[Any], keys: list[str], timeout: float | None = None
+) -> list[Any]:
+    outputs = (
+        model.predict(batch, keys) if timeout is None else _within(timeout, model, batch, keys)
+    )
     if outputs is None or isinstance(outputs, (str, bytes, dict)):
         raise ModelOutputError(
             f"model {model.ref} returned {type(outputs).__name__} for a batch of {len(batch)} "
@@ -434,6 +462,31 @@ def _call(model: LoadedModel, batch: list[Any], keys: list[str]) -> list[Any]:
             "inputs; its batch function must return exactly one output per input, in order"
         )
     return outputs
+
+
+def _within(timeout: float, model: LoadedModel, batch: list[Any], keys: list[str]) -> Any:
+    """``model.predict`` in a daemon thread, given ``timeout`` seconds; its exception re-raised."""
+    answer: list[Any] = []
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            answer.append(model.predict(batch, keys))
+        except BaseException as exc:  # handed to the caller's thread below
+            failure.append(exc)
+
+    worker = threading.Thread(target=work, name=f"predict {model.ref}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise BatchTimeout(
+            f"model {model.ref} timed out: a batch of {len(batch)} input(s) took longer than "
+            f"the batch timeout of {timeout:g} s; it was stopped and its remaining patterns "
+            "left unpredicted (re-run replay to retry, or raise --batch-timeout)"
+        )
+    if failure:
+        raise failure[0]
+    return answer[0]
 
 
 def _row(version_id: int, file_id: int, output: Any, latency: float, run_id: int) -> dict[str, Any]:

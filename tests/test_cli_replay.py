@@ -147,6 +147,16 @@ def test_an_altered_pattern_file_is_refused_not_scored(cli: Cli, digits: Digits)
     assert scored == 0  # neither was scored
 
 
+def test_batch_timeout_stops_a_hanging_version_and_replays_the_others(
+    cli: Cli, digits: Digits
+) -> None:
+    digits.registry.models.register("digits", "hangs", loader="tests.models.digits:load_hanging")
+    out = cli("replay", "--all", "--batch-timeout", "0.2")
+    assert "warning: model digits@hangs timed out" in out.stderr
+    assert "batch timeout of 0.2 s" in out.stderr
+    assert "digits@v3: " in out.stderr and " predicted" in out.stderr
+
+
 def test_report_prints_a_table_and_names_an_unknown_model(cli: Cli) -> None:
     cli("replay")
     table = cli("report", "--model", "digits").stdout

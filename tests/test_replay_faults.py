@@ -22,10 +22,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from problem_registry.files import TEMP_PREFIX
-from problem_registry.replay import replay
+from problem_registry.replay import BatchTimeout, replay
 from tests.digit_registry import Digits, digits, trained  # noqa: F401
+from tests.models import digits as digit_models
 from tests.models.digits import SLOW_SECONDS_ENV
 
 SCRIPT = str(Path(sys.executable).parent / "problem-registry")
@@ -168,3 +170,34 @@ def _statuses(database: Path) -> list[str]:
         return [row[0] for row in connection.execute("SELECT status FROM run ORDER BY id")]
     finally:
         connection.close()
+
+
+def test_a_hanging_model_is_cut_off_by_the_batch_timeout(digits: Digits) -> None:
+    registry = digits.registry
+    registry.models.register("digits", "hangs", loader="tests.models.digits:load_hanging")
+    began = time.monotonic()
+    summary = replay(registry, batch_timeout=0.3)
+    assert time.monotonic() - began < 20  # the hung calls were abandoned, not waited for
+    (hung,) = summary.unavailable
+    assert hung.ref == "digits@hangs"
+    assert "model digits@hangs timed out" in hung.reason and "0.3 s" in hung.reason
+    assert digit_models.CALLS["hanging_batches"] == 1  # stopped after its first batch
+    with registry.reading() as session:
+        files = session.exec(sa.text("SELECT count(*) FROM pattern_file")).one()[0]
+        stored = dict(
+            session.exec(
+                sa.text(
+                    "SELECT v.version, count(r.file_id) FROM model_version v "
+                    "LEFT JOIN result r ON r.model_version_id = v.id GROUP BY v.version"
+                )
+            ).all()
+        )
+        message = session.exec(sa.text("SELECT message FROM run ORDER BY id DESC")).first()[0]
+    assert stored == {"v1": files, "v2": files, "v3": files, "hangs": 0}
+    assert "digits@hangs unavailable: model digits@hangs timed out" in message
+
+
+def test_a_hanging_candidate_is_an_error(digits: Digits) -> None:
+    digits.registry.models.register("digits", "hangs", loader="tests.models.digits:load_hanging")
+    with pytest.raises(BatchTimeout, match="digits@hangs timed out"):
+        replay(digits.registry, versions=[], candidate="digits@hangs", batch_timeout=0.2)

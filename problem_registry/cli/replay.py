@@ -38,6 +38,14 @@ def replay(
     batch_size: int = typer.Option(
         engine.DEFAULT_BATCH_SIZE, "--batch-size", min=1, help="Inputs per model call."
     ),
+    batch_timeout: float | None = typer.Option(
+        None,
+        "--batch-timeout",
+        min=0.001,
+        help="Seconds one model call may take; a version that hangs longer is stopped and "
+        "reported, and the others go on.",
+        metavar="SECONDS",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
     """Predict every (model version, pattern) pair that has no stored result yet.
@@ -47,6 +55,8 @@ def replay(
     count. Interrupted? Run it again: it resumes where it stopped.
 
     Example: problem-registry replay --model digits@v3
+
+    Example: problem-registry replay --all --batch-timeout 30
     """
     if model is not None and all_versions:
         raise typer.BadParameter("give --model NAME@VERSION or --all, not both")
@@ -67,6 +77,7 @@ def replay(
                     batch_size=batch_size,
                     progress=callback,
                     trigger="cli",
+                    batch_timeout=batch_timeout,
                 )
         except KeyboardInterrupt:
             note("interrupted: what was predicted is stored; run replay again to resume")

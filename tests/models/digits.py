@@ -105,6 +105,17 @@ def load_slow(artifact_path: str | None = None) -> Any:
     return predict
 
 
+def load_hanging(artifact_path: str | None = None) -> Any:
+    """Never answers (a model stuck on a lock or a network call): for the batch timeout."""
+    import time
+
+    def predict(images: Sequence[Image.Image]) -> Any:
+        CALLS["hanging_batches"] += 1
+        time.sleep(3600)
+
+    return predict
+
+
 def load_broken(artifact_path: str | None = None) -> Any:
     raise RuntimeError("CUDA driver not found")
 
