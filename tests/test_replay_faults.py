@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -26,6 +27,7 @@ import sqlalchemy as sa
 
 from problem_registry.files import TEMP_PREFIX
 from problem_registry.replay import BatchTimeout, replay
+from problem_registry.runs import start_run
 from tests.digit_registry import Digits, digits, trained  # noqa: F401
 from tests.models import digits as digit_models
 from tests.models.digits import SLOW_SECONDS_ENV
@@ -201,3 +203,32 @@ def test_a_hanging_candidate_is_an_error(digits: Digits) -> None:
     digits.registry.models.register("digits", "hangs", loader="tests.models.digits:load_hanging")
     with pytest.raises(BatchTimeout, match="digits@hangs timed out"):
         replay(digits.registry, versions=[], candidate="digits@hangs", batch_timeout=0.2)
+
+
+def test_a_run_whose_process_died_is_marked_interrupted_by_the_next_replay(
+    digits: Digits,
+) -> None:
+    registry = digits.registry
+    gone = subprocess.Popen(["true"])  # once waited for, its pid names no process
+    gone.wait()
+    killed = start_run(registry, trigger="cli")
+    elsewhere = start_run(registry, trigger="cli")
+    alive = start_run(registry, trigger="cli")  # this very process: still running
+    with registry.writing() as session:
+        for run_id, message in (
+            (killed, f"running as pid {gone.pid} on {socket.gethostname()}"),
+            (elsewhere, f"running as pid {gone.pid} on another-host"),
+        ):
+            session.execute(
+                sa.text("UPDATE run SET message = :m WHERE id = :i").bindparams(m=message, i=run_id)
+            )
+    replay(registry)
+    with registry.reading() as session:
+        rows = dict(session.exec(sa.text("SELECT id, status FROM run")).all())  # type: ignore[call-overload]
+        message = session.exec(
+            sa.text("SELECT message FROM run WHERE id = :i").bindparams(i=killed)
+        ).one()[0]
+    assert rows[killed] == "interrupted"
+    assert f"process {gone.pid}" in message and "re-run to resume" in message
+    assert rows[elsewhere] == "running"  # another host's process cannot be checked from here
+    assert rows[alive] == "running"
