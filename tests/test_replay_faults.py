@@ -1,9 +1,9 @@
 """`problem-registry replay --all` killed at random points (SIGINT, SIGTERM, SIGKILL), then resumed.
 
-Each replay is a real process on a real SQLite registry, with slow versions (a few milliseconds per
-batch of one) so that every kill lands mid-replay, once results have started to arrive. After each
-kill the registry must be consistent, and the replay that finally runs to its end must store every
-pair exactly once and predict only what no killed replay had stored.
+Each replay is a real process on a real registry (SQLite and PostgreSQL), with slow versions (a
+few milliseconds per batch of one) so that every kill lands mid-replay, once results have started
+to arrive. After each kill the registry must be consistent, and the replay that finally runs to
+its end must store every pair exactly once and predict only what no killed replay had stored.
 """
 
 # The fixtures are imported from tests.digit_registry, and pytest passes them by name: F811.
@@ -15,12 +15,12 @@ import os
 import random
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -40,41 +40,32 @@ KILLS = 22  # kills that landed on a running replay; the issue asks for at least
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
 
 
-def _connect(database: Path) -> sqlite3.Connection:
-    return sqlite3.connect(database, timeout=30)
+def _query(database: sa.Engine, sql: str) -> list[Any]:
+    with database.connect() as connection:
+        return list(connection.exec_driver_sql(sql).all())
 
 
-def _count(database: Path, sql: str) -> int:
-    connection = _connect(database)
-    try:
-        return int(connection.execute(sql).fetchone()[0])
-    finally:
-        connection.close()
+def _count(database: sa.Engine, sql: str) -> int:
+    return int(_query(database, sql)[0][0])
 
 
-def _check_consistent(database: Path, store: Path) -> None:
-    connection = _connect(database)
-    try:
-        assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        orphans = connection.execute(
-            "SELECT count(*) FROM result WHERE file_id NOT IN (SELECT id FROM pattern_file)"
-        ).fetchone()[0]
-        assert orphans == 0
-        duplicates = connection.execute(
-            "SELECT count(*) FROM (SELECT model_version_id, file_id FROM result "
-            "GROUP BY model_version_id, file_id HAVING count(*) > 1)"
-        ).fetchone()[0]
-        assert duplicates == 0
-        shas = {row[0] for row in connection.execute("SELECT sha256 FROM pattern_file")}
-    finally:
-        connection.close()
+def _check_consistent(database: sa.Engine, store: Path) -> None:
+    if database.dialect.name == "sqlite":
+        assert _query(database, "PRAGMA integrity_check") == [("ok",)]
+    orphans = "SELECT count(*) FROM result WHERE file_id NOT IN (SELECT id FROM pattern_file)"
+    assert _count(database, orphans) == 0
+    duplicates = (
+        "SELECT count(*) FROM (SELECT model_version_id, file_id FROM result "
+        "GROUP BY model_version_id, file_id HAVING count(*) > 1) AS twice"
+    )
+    assert _count(database, duplicates) == 0
+    shas = {row[0] for row in _query(database, "SELECT sha256 FROM pattern_file")}
     files = [p for p in store.rglob("*") if p.is_file()]
     assert not [p for p in files if p.name.startswith(TEMP_PREFIX)], "half-written file left"
     assert {p.stem for p in files} >= shas, "a pattern_file row without its file"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_replay_killed_at_random_points_resumes_without_loss(
     digits: Digits, database_url: str, tmp_path: Path
 ) -> None:
@@ -84,7 +75,7 @@ def test_replay_killed_at_random_points_resumes_without_loss(
     replay(registry)
     for index in range(1, SLOW_VERSIONS + 1):
         registry.models.register("slow", f"s{index}", loader="tests.models.digits:load_slow")
-    database = Path(str(registry.engine.url.database))
+    database = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
     store = registry.store.root
     registry.engine.dispose()
     files = _count(database, "SELECT count(*) FROM pattern_file")
@@ -154,11 +145,7 @@ def test_replay_killed_at_random_points_resumes_without_loss(
     assert final.returncode == 0, final.stderr
     _check_consistent(database, store)
     assert _count(database, "SELECT count(*) FROM result") == pairs
-    connection = _connect(database)
-    try:
-        runs = connection.execute("SELECT status, predicted FROM run ORDER BY id").fetchall()
-    finally:
-        connection.close()
+    runs = _query(database, "SELECT status, predicted FROM run ORDER BY id")
     assert runs[-1] == ("completed", missing)  # predicted only what no killed replay stored
     statuses = Counter(status for status, _predicted in runs)
     assert set(statuses) <= {"completed", "interrupted"}, statuses
@@ -166,12 +153,8 @@ def test_replay_killed_at_random_points_resumes_without_loss(
     assert statuses["interrupted"] >= sum(landed.values()) // 2, (statuses, landed)
 
 
-def _statuses(database: Path) -> list[str]:
-    connection = _connect(database)
-    try:
-        return [row[0] for row in connection.execute("SELECT status FROM run ORDER BY id")]
-    finally:
-        connection.close()
+def _statuses(database: sa.Engine) -> list[str]:
+    return [row[0] for row in _query(database, "SELECT status FROM run ORDER BY id")]
 
 
 def test_a_hanging_model_is_cut_off_by_the_batch_timeout(digits: Digits) -> None:
