@@ -65,6 +65,18 @@ def _check_consistent(database: sa.Engine, store: Path) -> None:
     assert {p.stem for p in files} >= shas, "a pattern_file row without its file"
 
 
+def _wait_for_run_of(database: sa.Engine, process: subprocess.Popen[str]) -> None:
+    """Until the process has recorded its Run ("running as pid N ..."), or has ended."""
+    deadline = time.monotonic() + 30
+    # The exact message runs.py writes (no LIKE: psycopg reads a literal % as a placeholder).
+    message = f"running as pid {process.pid} on {socket.gethostname()}"
+    query = f"SELECT count(*) FROM run WHERE message = '{message}'"
+    while process.poll() is None and time.monotonic() < deadline:
+        if _count(database, query):
+            return
+        time.sleep(0.01)
+
+
 @pytest.mark.slow
 def test_replay_killed_at_random_points_resumes_without_loss(
     digits: Digits, database_url: str, tmp_path: Path
@@ -112,6 +124,9 @@ def test_replay_killed_at_random_points_resumes_without_loss(
             time.sleep(0.01)
         killed_outright = 0
         for process in processes:
+            # Only once this process has opened its Run: a signal that lands while Python is
+            # still importing kills it before it touched the registry, which proves nothing.
+            _wait_for_run_of(database, process)
             time.sleep(chooser.uniform(0.0, 0.1))
             chosen = chooser.choice(SIGNALS)
             if process.poll() is None:
