@@ -8,9 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-
-from problem_registry.migrations import head_revision
 
 SCRIPT = str(Path(sys.executable).parent / "problem-registry")
 
@@ -20,32 +17,6 @@ def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [SCRIPT, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
     )
-
-
-def test_db_upgrade_by_three_processes_at_once(database_url: str, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROBLEM_REGISTRY")}
-    processes = [
-        subprocess.Popen(
-            [SCRIPT, "--url", database_url, "db", "upgrade"],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(3)
-    ]
-    outcomes = [(p.wait(timeout=120), *p.communicate()) for p in processes]
-    assert [code for code, _out, _err in outcomes] == [0, 0, 0], outcomes
-    engine = sa.create_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            versions = connection.exec_driver_sql("SELECT version_num FROM alembic_version").all()
-    finally:
-        engine.dispose()
-    assert versions == [(head_revision(),)]
-    upgraded = [err for _code, _out, err in outcomes if "upgraded" in err]
-    assert len(upgraded) == 1, outcomes  # one migrated, the others found it done
 
 
 def test_user_error_is_one_line_without_traceback(tmp_path: Path) -> None:
