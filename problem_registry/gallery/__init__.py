@@ -6,6 +6,8 @@
 - :func:`contact_sheet`: one version's patterns as captioned thumbnails (expected / got, and the
   champion's answer), framed by outcome, newly failing ones (the champion got them right)
   flagged;
+- :func:`draw_outcome_grid`, :func:`sheet_from` and :func:`draw_contact_sheet`: the same pictures
+  from data already queried (the report's workers draw them with no database);
 - :func:`thumbnail`: one pattern's picture at a given size: images upscaled with nearest
   neighbour when tiny (an 8x8 digit stays a crisp digit, not a blur), reduced while decoding
   when huge; text and JSON drawn as small cards of their content.
@@ -23,24 +25,40 @@ the submodules are not an API.
 
 from __future__ import annotations
 
-from problem_registry.gallery.grid import Cell, grid_cells, outcome_grid
+from problem_registry.gallery.grid import Cell, draw_outcome_grid, grid_cells, outcome_grid
 from problem_registry.gallery.outcomes import Outcome
-from problem_registry.gallery.sheet import Sheet, Tile, contact_sheet, sheet_contents
-from problem_registry.gallery.thumbnails import MAX_THUMBNAIL_PIXELS, pattern_thumbnail, thumbnail
+from problem_registry.gallery.sheet import (
+    Sheet,
+    Tile,
+    contact_sheet,
+    draw_contact_sheet,
+    sheet_contents,
+    sheet_from,
+)
+from problem_registry.gallery.thumbnails import (
+    MAX_THUMBNAIL_PIXELS,
+    FileReader,
+    pattern_thumbnail,
+    thumbnail,
+)
 from problem_registry.gallery.versions import resolve_version, resolve_versions
 
 __all__ = [
     "MAX_THUMBNAIL_PIXELS",
     "Cell",
+    "FileReader",
     "Outcome",
     "Sheet",
     "Tile",
     "contact_sheet",
+    "draw_contact_sheet",
+    "draw_outcome_grid",
     "grid_cells",
     "outcome_grid",
     "pattern_thumbnail",
     "resolve_version",
     "resolve_versions",
     "sheet_contents",
+    "sheet_from",
     "thumbnail",
 ]

@@ -8,8 +8,9 @@ version that answered. :func:`grid_cells` is the same comparison as the timeline
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from PIL import Image, ImageDraw, ImageFont
@@ -17,9 +18,10 @@ from PIL import Image, ImageDraw, ImageFont
 from problem_registry.gallery.cards import _fit, font
 from problem_registry.gallery.colours import ERRORED, FAIL, INK, MISSING, MUTED, PAPER, PASS
 from problem_registry.gallery.outcomes import Outcome, outcome_of
-from problem_registry.gallery.thumbnails import _paste_centred, _Thumbnails
+from problem_registry.gallery.thumbnails import FileReader, _paste_centred, _Thumbnails
 from problem_registry.gallery.versions import _all_versions, resolve_versions
 from problem_registry.metrics import PatternResult, pattern_results
+from problem_registry.views import PatternView
 
 if TYPE_CHECKING:
     from problem_registry.registry import Registry
@@ -67,18 +69,40 @@ def outcome_grid(
     vermillion framed = broken there. The bottom row counts the wrong answers per version.
     """
     refs = None if versions is None else resolve_versions(registry, versions)
-    patterns = sorted(
-        registry.patterns.list(problem), key=lambda p: (p.polarity != "positive", p.id)
-    )
     results = pattern_results(registry, problems=[problem], versions=refs)
     known = {v.ref: v for v in _all_versions(registry)}
     columns = list(dict.fromkeys(f"{r.model}@{r.version}" for r in results))
     if not columns:
         columns = refs if refs is not None else list(known)
+    return draw_outcome_grid(
+        problem,
+        registry.patterns.list(problem),
+        results,
+        columns=columns,
+        champions={ref for ref in columns if ref in known and known[ref].is_champion},
+        store=registry.store,
+    )
+
+
+def draw_outcome_grid(
+    problem: str,
+    patterns: Sequence[PatternView],
+    results: Sequence[PatternResult],
+    *,
+    columns: Sequence[str],
+    champions: Collection[str],
+    store: FileReader,
+) -> Image.Image:
+    """:func:`outcome_grid` from plain data: ``results`` in version order, ``columns`` refs.
+
+    Reads nothing but the pattern files (through ``store``), so a report worker can draw it
+    from what the main process already queried.
+    """
+    patterns = sorted(patterns, key=lambda p: (p.polarity != "positive", p.id))
     cells = grid_cells(results)
     one_model = len({ref.split("@", 1)[0] for ref in columns}) <= 1
     labels = [ref.split("@", 1)[1] if one_model else ref for ref in columns]
-    champions = {i for i, ref in enumerate(columns) if ref in known and known[ref].is_champion}
+    starred = {i for i, ref in enumerate(columns) if ref in champions}
 
     n = len(columns)
     cell_w = 30 if n <= 12 else 22 if n <= 30 else 16
@@ -87,7 +111,7 @@ def outcome_grid(
     header_w = thumb + 12 + 190
     small, normal, title_font = font(11), font(12), font(15)
     label_texts = [
-        label + (" (champion)" if i in champions else "") for i, label in enumerate(labels)
+        label + (" (champion)" if i in starred else "") for i, label in enumerate(labels)
     ]
     label_h = min(150, 12 + int(max((small.getlength(t) for t in label_texts), default=20)))
     title_h, footer_h, legend_h = 34, 22, 58
@@ -105,21 +129,14 @@ def outcome_grid(
     )
     for i, text in enumerate(label_texts):  # column labels, written upwards
         x = header_w + i * cell_w
-        if i in champions:
+        if i in starred:
             draw.rectangle(
                 (x, title_h, x + cell_w - 1, grid_top + len(patterns) * row_h), fill=(226, 242, 251)
             )
-        strip = Image.new("RGBA", (label_h - 6, cell_w), (0, 0, 0, 0))
-        ImageDraw.Draw(strip).text(
-            (2, (cell_w - 12) // 2),
-            _fit(text, small, label_h - 10),
-            font=small,
-            fill=INK if i not in champions else (0, 90, 150),
-        )
-        rotated = strip.rotate(90, expand=True)
+        rotated = _column_label(text, label_h, cell_w, champion=i in starred)
         canvas.paste(rotated, (x, grid_top - rotated.height - 4), rotated)
 
-    thumbs = _Thumbnails(registry, thumb)
+    thumbs = _Thumbnails(store, thumb)
     wrong = [0] * n
     for row, pattern in enumerate(patterns):
         top = grid_top + row * row_h
@@ -160,6 +177,21 @@ def outcome_grid(
         draw.text((x, footer_top + 2), text, font=small, fill=FAIL if count else MUTED)
     _grid_legend(draw, (10, footer_top + footer_h + 6), normal)
     return canvas
+
+
+@lru_cache(maxsize=1024)
+def _column_label(text: str, height: int, width: int, *, champion: bool) -> Image.Image:
+    """A version's label written upwards: the same few strips serve every problem of a report,
+    so each is drawn and rotated once (callers only paste it, never change it)."""
+    strip = Image.new("RGBA", (height - 6, width), (0, 0, 0, 0))
+    small = font(11)
+    ImageDraw.Draw(strip).text(
+        (2, (width - 12) // 2),
+        _fit(text, small, height - 10),
+        font=small,
+        fill=(0, 90, 150) if champion else INK,
+    )
+    return strip.rotate(90, expand=True)
 
 
 def _cell(

@@ -9,6 +9,7 @@ data, for a caller that lists the tiles instead of drawing them.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,7 @@ from PIL import Image, ImageDraw, ImageFont
 from problem_registry.gallery.cards import _fit, font
 from problem_registry.gallery.colours import ERRORED, FAIL, INK, MISSING, MUTED, PAPER, PASS
 from problem_registry.gallery.outcomes import Outcome, outcome_of
-from problem_registry.gallery.thumbnails import _paste_centred, _Thumbnails
+from problem_registry.gallery.thumbnails import FileReader, _paste_centred, _Thumbnails
 from problem_registry.gallery.versions import resolve_version
 from problem_registry.metrics import PatternResult, pattern_results
 from problem_registry.views import PatternView
@@ -53,9 +54,30 @@ class Sheet:
     right: int
     tiles: list[Tile]
 
+    only_failing: bool = False
+
     @property
     def newly_failing(self) -> list[Tile]:
         return [t for t in self.tiles if t.outcome == Outcome.NEWLY_FAILING]
+
+    @property
+    def heading(self) -> str:
+        """``threes on digits@v3: 11 of 12 right``: the title, drawn or written beside it."""
+        text = f"{self.problem} on {self.version}: {self.right} of {self.answered} right"
+        if self.patterns > self.answered:
+            text += f", {self.patterns - self.answered} without a result"
+        return text
+
+    @property
+    def subheading(self) -> str:
+        text = (
+            f"vs champion {self.champion}: {len(self.newly_failing)} newly failing"
+            if self.champion
+            else "no champion to compare with"
+        )
+        if self.only_failing:
+            text += f"; showing the {len(self.tiles)} failing of {self.patterns} patterns"
+        return text
 
 
 def sheet_contents(
@@ -76,15 +98,38 @@ def sheet_contents(
         champion_ref = resolve_version(registry, champion)
         champion_ref = None if champion_ref == ref else champion_ref
     wanted = [ref] + ([champion_ref] if champion_ref else [])
-    patterns = sorted(
-        registry.patterns.list(problem), key=lambda p: (p.polarity != "positive", p.id)
-    )
     results = pattern_results(registry, problems=[problem], versions=wanted)
-    mine = {r.pattern_id: r for r in results if f"{r.model}@{r.version}" == ref}
-    theirs = {r.pattern_id: r for r in results if f"{r.model}@{r.version}" == champion_ref}
+    return sheet_from(
+        problem,
+        registry.patterns.list(problem),
+        results,
+        ref,
+        champion=champion_ref,
+        only_failing=only_failing,
+    )
+
+
+def sheet_from(
+    problem: str,
+    patterns: Sequence[PatternView],
+    results: Iterable[PatternResult],
+    ref: str,
+    *,
+    champion: str | None,
+    only_failing: bool = False,
+) -> Sheet:
+    """:func:`sheet_contents` from plain data: ``results`` may hold other versions too."""
+    mine: dict[int, PatternResult] = {}
+    theirs: dict[int, PatternResult] = {}
+    for result in results:
+        version = f"{result.model}@{result.version}"
+        if version == ref:
+            mine[result.pattern_id] = result
+        elif version == champion:
+            theirs[result.pattern_id] = result
     tiles = []
     answered = right = 0
-    for pattern in patterns:
+    for pattern in sorted(patterns, key=lambda p: (p.polarity != "positive", p.id)):
         result = mine.get(pattern.id)
         outcome = outcome_of(result)
         before = theirs.get(pattern.id)
@@ -95,8 +140,8 @@ def sheet_contents(
             right += bool(result.correct)
         if only_failing and outcome in (Outcome.PASS, Outcome.NO_RESULT):
             continue
-        tiles.append(Tile(pattern, result, before if champion_ref else None, outcome))
-    return Sheet(problem, ref, champion_ref, len(patterns), answered, right, tiles)
+        tiles.append(Tile(pattern, result, before if champion else None, outcome))
+    return Sheet(problem, ref, champion, len(patterns), answered, right, tiles, only_failing)
 
 
 def contact_sheet(
@@ -117,33 +162,34 @@ def contact_sheet(
     none). Tiles are positives first, then negatives, in the order they were added.
     """
     sheet = sheet_contents(registry, problem, version, champion=champion, only_failing=only_failing)
+    return draw_contact_sheet(sheet, registry.store)
+
+
+def draw_contact_sheet(sheet: Sheet, store: FileReader, *, heading: bool = True) -> Image.Image:
+    """:func:`contact_sheet` of a :class:`Sheet`, reading only the pattern files.
+
+    ``heading=False`` leaves out the title lines (:attr:`Sheet.heading`, :attr:`Sheet.subheading`)
+    for a page that writes them as text: the tiles alone stay the same picture when only the
+    version's name changed, so a report need not draw them again.
+    """
     tiles = sheet.tiles
     title_font, small, normal = font(15), font(11), font(12)
-    heading = f"{problem} on {sheet.version}: {sheet.right} of {sheet.answered} right"
-    if sheet.patterns > sheet.answered:
-        heading += f", {sheet.patterns - sheet.answered} without a result"
-    sub = (
-        f"vs champion {sheet.champion}: {len(sheet.newly_failing)} newly failing"
-        if sheet.champion
-        else "no champion to compare with"
-    )
-    if only_failing:
-        sub += f"; showing the {len(tiles)} failing of {sheet.patterns} patterns"
     columns = max(1, min(6, len(tiles)))
     rows = math.ceil(len(tiles) / columns) if tiles else 0
     caption_lines = 4 if sheet.champion else 3
     tile_h = TILE_THUMB + 2 * TILE_PAD + 16 + caption_lines * 15 + 6
-    header_h, legend_h = 52, 40
+    header_h, legend_h = (52 if heading else 8), 40
     width = max(560, columns * (TILE_W + TILE_PAD) + TILE_PAD)
     body_h = rows * (tile_h + TILE_PAD) if tiles else 40
     canvas = Image.new("RGB", (width, header_h + body_h + legend_h), PAPER)
     draw = ImageDraw.Draw(canvas)
-    draw.text((10, 8), _fit(heading, title_font, width - 20), font=title_font, fill=INK)
-    draw.text((10, 30), _fit(sub, normal, width - 20), font=normal, fill=MUTED)
+    if heading:
+        draw.text((10, 8), _fit(sheet.heading, title_font, width - 20), font=title_font, fill=INK)
+        draw.text((10, 30), _fit(sheet.subheading, normal, width - 20), font=normal, fill=MUTED)
     if not tiles:
-        empty = "no failing patterns" if only_failing else "this problem has no patterns yet"
+        empty = "no failing patterns" if sheet.only_failing else "this problem has no patterns yet"
         draw.text((10, header_h + 10), empty, font=normal, fill=INK)
-    thumbs = _Thumbnails(registry, TILE_THUMB)
+    thumbs = _Thumbnails(store, TILE_THUMB)
     for n, tile in enumerate(tiles):
         left = TILE_PAD + (n % columns) * (TILE_W + TILE_PAD)
         top = header_h + (n // columns) * (tile_h + TILE_PAD)

@@ -13,7 +13,7 @@ import contextlib
 import io
 import json
 import warnings
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from PIL import Image, ImageOps
 
@@ -23,9 +23,6 @@ from problem_registry.gallery.cards import _card
 from problem_registry.gallery.colours import PAPER
 from problem_registry.models import PatternKind
 from problem_registry.views import PatternView
-
-if TYPE_CHECKING:
-    from problem_registry.registry import Registry
 
 # Pixels a thumbnail may decode. Pattern files are refused past the same limit when added, so
 # this only bites on a file that was put in the store some other way; a JPEG is decoded at 1/2
@@ -104,11 +101,20 @@ def _rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def pattern_thumbnail(registry: Registry, pattern: PatternView, size: int) -> Image.Image:
+class FileReader(Protocol):
+    """Where thumbnails read pattern files: a :class:`~problem_registry.files.PatternStore`.
+
+    Only ``read`` is needed, so a report worker draws from the store's folder with no database.
+    """
+
+    def read(self, sha256: str, extension: str) -> bytes: ...
+
+
+def pattern_thumbnail(store: FileReader, pattern: PatternView, size: int) -> Image.Image:
     """``pattern``'s stored file as a thumbnail; a card if the file is missing or altered."""
     extension = pattern.file.rsplit(".", 1)[-1]
     try:
-        data = registry.store.read(pattern.sha256, extension)
+        data = store.read(pattern.sha256, extension)
     except CorruptPattern as exc:
         reason = "altered on disk" if "altered" in str(exc) else "missing from the store"
         return _card(f"pattern file {reason}", size, label="FILE")
@@ -118,13 +124,13 @@ def pattern_thumbnail(registry: Registry, pattern: PatternView, size: int) -> Im
 class _Thumbnails:
     """Each stored file read and drawn once per picture (a file can serve several patterns)."""
 
-    def __init__(self, registry: Registry, size: int) -> None:
-        self.registry, self.size = registry, size
+    def __init__(self, store: FileReader, size: int) -> None:
+        self.store, self.size = store, size
         self._cache: dict[str, Image.Image] = {}
 
     def __call__(self, pattern: PatternView) -> Image.Image:
         if pattern.sha256 not in self._cache:
-            self._cache[pattern.sha256] = pattern_thumbnail(self.registry, pattern, self.size)
+            self._cache[pattern.sha256] = pattern_thumbnail(self.store, pattern, self.size)
         return self._cache[pattern.sha256]
 
 
