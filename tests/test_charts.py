@@ -151,9 +151,9 @@ def test_problem_chart_has_the_wilson_band_the_threshold_and_the_champion(
 
     texts = legend_texts(figure)
     assert {"95% Wilson interval", "error rate", "max error rate 20%", "champion"} <= set(texts)
-    title = figure.axes[0].get_title(loc="left")
     last = rows[-1]
-    assert title.startswith(f"v3: {last.right} of {last.answered} right, needs ≤ 20% error")
+    status = f"v3: {last.right} of {last.answered} right, needs ≤ 20% error"
+    assert any(text.get_text().startswith(status) for text in figure.axes[0].texts), status
     assert_png(charts.save_figure(figure, tmp_path / "problem.png"))
     assert figure.axes == [], "save_figure frees the figure it rendered"
 
@@ -384,6 +384,23 @@ def test_problem_chart_at_50_versions_thins_its_labels(
     assert_no_overlap(labels)
     assert f"v{VERSIONS - 3} ★" in [t.get_text() for t in labels], "the champion keeps its label"
     assert_png(charts.save_figure(figure, tmp_path / "problem.png"), max_size=(1700, 800))
+
+
+def test_problem_charts_drawn_over_one_shared_frame_are_the_charts_drawn_alone(
+    synthetic: Synthetic,
+) -> None:
+    """The report's stamp (frame once, data per problem) gives problem_chart's very bytes, for
+    problems drawn one after another on the same frame, the unreplayed version's hatching and
+    the champion's star included, and for a champion given by the caller."""
+    stamp = charts.ProblemCharts()
+    slugs = list(dict.fromkeys(r.problem for r in synthetic.rows))[:4]
+    for slug in slugs + slugs[:1]:
+        rows = [r for r in synthetic.rows if r.problem == slug]
+        assert stamp.png(rows) == charts.figure_png(charts.problem_chart(rows)), slug
+    rows = [r for r in synthetic.rows if r.problem == slugs[1]]
+    alone = charts.figure_png(charts.problem_chart(rows, champion="v2"))
+    assert stamp.png(rows, champion="v2") == alone
+    assert stamp.png(rows) != alone
 
 
 # --- the CLI --------------------------------------------------------------------------------

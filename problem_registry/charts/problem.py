@@ -8,9 +8,13 @@ interval, the positive and near-miss patterns apart, the points that miss the pr
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from problem_registry.charts.axis import (
     _Axis,
@@ -35,6 +39,28 @@ from problem_registry.charts.style import (
 )
 from problem_registry.metrics import ProblemVersionMetrics
 
+FIGURE_HEIGHT = 4.6
+HEADING_SIZE, STATUS_SIZE = 11, 9
+_LEGEND: dict[str, Any] = {
+    "loc": "upper left",
+    "bbox_to_anchor": (1.01, 1.0),
+    "fontsize": 8,
+    "frameon": False,
+}
+# Every entry a problem's legend can hold, at its widest: the frame keeps room for them all.
+_LEGEND_ROOM = [
+    Line2D([], [], label=label, marker="X", linewidth=2)
+    for label in (
+        "95% Wilson interval",
+        "positive patterns only",
+        "negative patterns only",
+        "error rate",
+        "misses max error rate",
+        "champion",
+        "max error rate 100%",
+    )
+]
+
 
 def problem_chart(rows: Sequence[ProblemVersionMetrics], *, champion: str | None = None) -> Figure:
     """One problem across versions: error rate, its 95% Wilson band, the canary, the champion.
@@ -43,30 +69,71 @@ def problem_chart(rows: Sequence[ProblemVersionMetrics], *, champion: str | None
     version (``v3``) or ref (``digits@v3``) to mark; by default the rows' own champion. Points
     that miss ``max_error_rate`` are drawn in vermillion, with a cross; the positive and
     negative (near-miss) patterns' error rates are the thin dotted lines.
+
+    The figure is a :func:`problem_frame` (what every problem on the same versions shares)
+    with :func:`draw_problem` on it: a report draws the frame once and only the data per problem
+    (see :class:`problem_registry.charts.stamp.ProblemCharts`), and the two give the same picture.
     """
+    if not rows:
+        return _message_figure("Error rate", "no rows: no model version registered yet")
+    axis = problem_axis(rows, champion=champion)
+    figure, ax = problem_frame(axis)
+    draw_problem(figure, ax, axis, rows)
+    return figure
+
+
+def problem_axis(rows: Sequence[ProblemVersionMetrics], *, champion: str | None = None) -> _Axis:
+    """The version axis of one problem's rows, ``champion`` (version or ref) starred."""
     problems = _problems_in_order(rows)
     if len(problems) > 1:
         raise ValueError(f"problem_chart draws one problem; got rows for {', '.join(problems)}")
-    if not rows:
-        return _message_figure("Error rate", "no rows: no model version registered yet")
-    first = rows[0]
     axis = _axis_from_rows(rows)
-    if champion is not None:
-        axis = _Axis(
-            axis.keys,
-            axis.labels,
-            [i for i, (m, v) in enumerate(axis.keys) if champion in (v, f"{m}@{v}")],
-        )
+    if champion is None:
+        return axis
+    starred = [i for i, (m, v) in enumerate(axis.keys) if champion in (v, f"{m}@{v}")]
+    return _Axis(axis.keys, axis.labels, starred)
+
+
+def problem_frame(axis: _Axis) -> tuple[Figure, Axes]:
+    """What every problem's chart on ``axis`` shares: size, axes, ticks, labels, champion shade.
+
+    Laid out once (constrained) around the widest legend and the titles a problem can have,
+    then frozen, so that drawing a problem's data never moves anything: the frame can be drawn
+    once and reused under every problem's data.
+    """
+    width = _width_for(axis.size, base=7.5, per_version=0.2)
+    figure = Figure(figsize=(width, FIGURE_HEIGHT), layout="constrained")
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    _mark_champions(ax, axis)
+    _percent_axis(ax)
+    _version_ticks(ax, axis, width_inches=width)
+    xlabel = "model version, in registration order (★ champion)"
+    ax.set_xlabel(xlabel + ("; under each point: wrong/answered" if axis.size <= 16 else ""))
+    heading = figure.suptitle("Xg", x=0.01, ha="left", fontsize=HEADING_SIZE)
+    status = ax.set_title("Xg", loc="left", fontsize=STATUS_SIZE)
+    room = ax.legend(handles=_LEGEND_ROOM, **_LEGEND)
+    layout = figure.get_layout_engine()
+    assert layout is not None
+    layout.execute(figure)
+    figure.set_layout_engine("none")
+    room.remove()
+    heading.set_text("")
+    status.set_text("")
+    return figure, ax
+
+
+def draw_problem(
+    figure: Figure, ax: Axes, axis: _Axis, rows: Sequence[ProblemVersionMetrics]
+) -> None:
+    """One problem's data on its :func:`problem_frame`: every artist here is the problem's own."""
+    first = rows[0]
     by_key = {(r.model, r.version): r for r in rows}
     ordered = [by_key[key] for key in axis.keys]
     x = np.arange(axis.size)
     rate = np.array([np.nan if r.error_rate is None else r.error_rate for r in ordered])
     low = np.array([r.interval[0] if r.interval else np.nan for r in ordered])
     high = np.array([r.interval[1] if r.interval else np.nan for r in ordered])
-    width = _width_for(axis.size, base=7.5, per_version=0.2)
-    figure = Figure(figsize=(width, 4.6), layout="constrained")
-    ax = figure.add_subplot()
-    _mark_champions(ax, axis)
     band_x, band_low = _by_model(axis, low)
     ax.fill_between(
         band_x,
@@ -144,17 +211,23 @@ def problem_chart(rows: Sequence[ProblemVersionMetrics], *, champion: str | None
                     color="#444444",
                 )
     _mark_unanswered(ax, _unanswered_columns(rate[np.newaxis, :]), label=True)
-    _percent_axis(ax)
-    _version_ticks(ax, axis, width_inches=width)
-    xlabel = "model version, in registration order (★ champion)"
-    ax.set_xlabel(xlabel + ("; under each point: wrong/answered" if axis.size <= 16 else ""))
     heading = first.problem
     if first.title and first.title != first.problem:
         heading += f": {_short(first.title, 60)}"
-    figure.suptitle(heading, x=0.01, ha="left", fontsize=11)
-    ax.set_title(_status_line(ordered), loc="left", fontsize=9, color="#333333")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
-    return figure
+    # Where suptitle and a left title would stand, as plain texts: the frame owns those two.
+    figure.text(0.01, 0.98, heading, ha="left", va="top", fontsize=HEADING_SIZE)
+    ax.annotate(
+        _status_line(ordered),
+        xy=(0, 1),
+        xycoords="axes fraction",
+        xytext=(0, 6),
+        textcoords="offset points",
+        ha="left",
+        va="baseline",
+        fontsize=STATUS_SIZE,
+        color="#333333",
+    )
+    ax.legend(**_LEGEND)
 
 
 def _status_line(rows: Sequence[ProblemVersionMetrics]) -> str:
