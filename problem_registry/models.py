@@ -134,6 +134,19 @@ class Pattern(SQLModel, table=True):
             " AND expect_min <= expect_max)",
             name="expect_range_bounds",
         ),
+        # Everything scoring reads from a pattern, in problem order: SQLite's error-rate query
+        # walks versions x this index and looks each result up by its primary key, so it needs
+        # neither a table lookup per pattern nor a sort of 1.5 M rows (issue 7).
+        sa.Index(
+            "ix_pattern_scoring",
+            "problem_id",
+            "polarity",
+            "file_id",
+            "id",
+            "expect_kind",
+            "expect_min",
+            "expect_max",
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
