@@ -37,31 +37,31 @@ def active_files(session: Session, problem_ids: list[int] | None) -> list[Active
     return [ActiveFile(*row) for row in session.execute(query)]
 
 
-def incomplete_versions(
+def stored_counts(
     session: Session, version_ids: list[int], n_active: int, problem_ids: list[int] | None
-) -> list[int]:
-    """The versions that may lack a result.
+) -> dict[int, int]:
+    """How many of the replayed files each version holds a result for (0 when none).
 
-    Fast path, without the anti-join: when every stored file is in use (the usual case), a version
-    is complete exactly when it holds as many results as there are files, and counting a version's
-    results is a range scan of the result table's primary key. This is what makes a CI run with
-    nothing new cost almost nothing at 1.5 M results.
+    Replay reads from these counts which versions are complete (nothing to do: a CI run with
+    nothing new), which hold nothing (everything missing: no anti-join needed) and which are
+    partial (only these need the anti-join). Fast path, when every stored file is in use (the
+    usual case): a version's results are counted by a range scan of the result table's primary
+    key, without looking at files at all; this keeps a warm replay cheap at 1.5 M results.
     """
+    counts = dict.fromkeys(version_ids, 0)
     if not version_ids or not n_active:
-        return []
-    if problem_ids is not None:
-        return version_ids
-    stored = session.execute(sa.select(sa.func.count()).select_from(PatternFile)).scalar_one()
-    if stored != n_active:
-        return version_ids
-    counts = dict(
-        session.execute(  # type: ignore[arg-type]
-            sa.select(Result.model_version_id, sa.func.count())
-            .where(col(Result.model_version_id).in_(version_ids))
-            .group_by(Result.model_version_id)
-        ).all()
+        return counts
+    query = (
+        sa.select(Result.model_version_id, sa.func.count())
+        .where(col(Result.model_version_id).in_(version_ids))
+        .group_by(Result.model_version_id)
     )
-    return [v for v in version_ids if counts.get(v, 0) < n_active]
+    stored = session.execute(sa.select(sa.func.count()).select_from(PatternFile)).scalar_one()
+    if problem_ids is not None or stored != n_active:
+        active = _active_file_ids(problem_ids).subquery()
+        query = query.where(col(Result.file_id).in_(sa.select(active.c.file_id)))
+    counts.update(session.execute(query).all())  # type: ignore[arg-type]
+    return counts
 
 
 def files_with_missing(

@@ -13,8 +13,10 @@ pattern file. The API the CLI and the pytest plugin call::
 
 How it streams, so memory does not grow with the number of results (1.5 M at full scale):
 
-1. The missing pairs are found in SQL (an anti-join of versions x files against ``result``), with
-   a fast path that skips even that when every version holds a result for every file.
+1. Each version's stored results are counted first (a range scan of ``result``'s primary key):
+   a complete version needs nothing, a version with no result at all needs every file (no
+   anti-join), and only a partly replayed one has its missing pairs found in SQL, by an anti-join
+   of its versions x files against ``result``, one chunk of files at a time.
 2. Files with something missing are visited in chunks of ``batch_size``; each chunk's files are
    read, hash-checked and decoded **once**, for every version that needs them, then dropped.
    Models are loaded on first need and kept until the replay ends (trade-off: a cold replay of
@@ -23,9 +25,10 @@ How it streams, so memory does not grow with the number of results (1.5 M at ful
    one bad input only marks its own pattern as errored (counted wrong). A batch answered with the
    wrong number of outputs is a :class:`~problem_registry.adapters.ModelOutputError` naming the
    model. An output that is an ``Exception`` instance marks that input as errored too.
-4. Results are bulk-inserted with ``ON CONFLICT DO NOTHING`` and committed every few thousand
-   rows, so an interrupted replay resumes where it stopped and two runners replaying the same
-   version at once store each pair once.
+4. Results are stored as plain tuples by one ``executemany`` per flush (see
+   :mod:`problem_registry.result_rows`) with ``ON CONFLICT DO NOTHING``, committed every few
+   thousand rows, so an interrupted replay resumes where it stopped and two runners replaying
+   the same version at once store each pair once.
 
 Pattern files missing or altered on disk are refused (reported in ``summary.refused``, never
 scored). Inputs handed to models are shared between versions within a replay: treat them as
@@ -45,32 +48,26 @@ from typing import Any
 
 from sqlmodel import select
 
-from problem_registry.adapters import (
-    LoadedModel,
-    ModelOutputError,
-    ModelUnavailable,
-    load_model,
-    normalise,
-)
+from problem_registry.adapters import LoadedModel, ModelOutputError, ModelUnavailable, load_model
 from problem_registry.errors import CorruptPattern, ModelNotFound
 from problem_registry.files import decode
 from problem_registry.missing import (
     ActiveFile,
     active_files,
     files_with_missing,
-    incomplete_versions,
     missing_pairs,
     pattern_names,
+    stored_counts,
 )
 from problem_registry.model_versions import parse_ref
-from problem_registry.models import ModelVersion, PatternKind, Result, RunStatus
+from problem_registry.models import ModelVersion, PatternKind, RunStatus
 from problem_registry.problems import find_problem
-from problem_registry.registry import Registry, insert_ignoring_conflicts
+from problem_registry.registry import Registry
+from problem_registry.result_rows import Row, insert_results, is_error, result_row
 from problem_registry.runs import close_abandoned_runs, finish_run, record_counts, start_run
 
 DEFAULT_BATCH_SIZE = 256
 FLUSH_ROWS = 4096  # results per commit: bounded memory, and little lost to an interruption
-MAX_ERROR_TEXT = 2000
 
 Ref = str | tuple[str, str]
 
@@ -253,7 +250,8 @@ class _Replay:
         self.outcomes = {v.id: VersionReplay(v.ref, v.name, v.version) for v in versions}
         self.models: dict[int, LoadedModel | None] = {}  # None: unavailable
         self.refused: dict[int, RefusedPattern] = {}
-        self.pending: list[dict[str, Any]] = []
+        self.pending: list[Row] = []
+        self.empty: set[int] = set()  # versions without any result: everything is missing
         self.reused = 0
         self.done = 0
         self.total = 0
@@ -264,8 +262,16 @@ class _Replay:
     def run(self, problem_ids: list[int] | None) -> None:
         with self.registry.reading() as session:
             files = active_files(session, problem_ids)
-            incomplete = incomplete_versions(session, list(self.versions), len(files), problem_ids)
-            todo, self.total = files_with_missing(session, incomplete, problem_ids)
+            counts = stored_counts(session, list(self.versions), len(files), problem_ids)
+            incomplete = [v for v in self.versions if counts[v] < len(files)]
+            # A version with no result at all lacks every file: no anti-join needed, now or per
+            # chunk (this is every version of a cold replay).
+            self.empty = {v for v in incomplete if counts[v] == 0}
+            partial = [v for v in incomplete if v not in self.empty]
+            todo, missing = files_with_missing(session, partial, problem_ids)
+        if self.empty:
+            todo = [f.id for f in files]
+        self.total = missing + len(self.empty) * len(files)
         self.reused = len(files) * len(self.versions) - self.total
         self._report(None)
         if not self.total:
@@ -279,12 +285,14 @@ class _Replay:
     def _chunk(self, files: list[ActiveFile], incomplete: list[int]) -> None:
         wanted = {f.id: f for f in files}
         live = [v for v in incomplete if self.models.get(v, True) is not None]
-        with self.registry.reading() as session:
-            pairs = missing_pairs(session, live, files[0].id, files[-1].id)
-        by_version: dict[int, list[ActiveFile]] = {}
-        for version_id, file_id in pairs:
-            if file_id in wanted:
-                by_version.setdefault(version_id, []).append(wanted[file_id])
+        by_version: dict[int, list[ActiveFile]] = {v: list(files) for v in live if v in self.empty}
+        partial = [v for v in live if v not in self.empty]
+        if partial:
+            with self.registry.reading() as session:
+                pairs = missing_pairs(session, partial, files[0].id, files[-1].id)
+            for version_id, file_id in pairs:
+                if file_id in wanted:
+                    by_version.setdefault(version_id, []).append(wanted[file_id])
         models = {v: self._model(v) for v in sorted(by_version)}
         needs_inputs = {
             f.id
@@ -365,23 +373,26 @@ class _Replay:
         began = time.perf_counter()
         try:
             outputs = _call(model, batch, keys, self.batch_timeout)
-            latency = (time.perf_counter() - began) * 1000 / len(files)
+            latency = round((time.perf_counter() - began) * 1000 / len(files), 4)
             answers = [(output, latency) for output in outputs]
         except (ModelOutputError, BatchTimeout):
             raise
         except Exception as exc:
             if len(files) == 1:
-                answers = [(exc, (time.perf_counter() - began) * 1000)]
+                answers = [(exc, round((time.perf_counter() - began) * 1000, 4))]
             else:
                 answers = [
                     self._one(model, item, key) for item, key in zip(batch, keys, strict=True)
                 ]
+        run_id = self.run_id
+        rows = [
+            result_row(version_id, f.id, output, latency, run_id)
+            for f, (output, latency) in zip(files, answers, strict=True)
+        ]
         outcome = self.outcomes[version_id]
-        for f, (output, latency) in zip(files, answers, strict=True):
-            row = _row(version_id, f.id, output, latency, self.run_id)
-            outcome.predicted += 1
-            outcome.errored += row["error"] is not None
-            self.pending.append(row)
+        outcome.predicted += len(rows)
+        outcome.errored += sum(map(is_error, rows))
+        self.pending.extend(rows)
         self._advance(len(files), version_id)
 
     def _one(self, model: LoadedModel, item: Any, key: str) -> tuple[Any, float]:
@@ -393,15 +404,13 @@ class _Replay:
             raise
         except Exception as exc:
             output = exc
-        return output, (time.perf_counter() - began) * 1000
+        return output, round((time.perf_counter() - began) * 1000, 4)
 
     def flush(self) -> None:
         if not self.pending:
             return
         with self.registry.writing() as session:
-            insert_ignoring_conflicts(
-                session, Result.__table__, self.pending, ["model_version_id", "file_id"]
-            )
+            insert_results(session, self.pending)
         self.pending = []
 
     def _advance(self, count: int, version_id: int | None) -> None:
@@ -487,34 +496,6 @@ def _within(timeout: float, model: LoadedModel, batch: list[Any], keys: list[str
     if failure:
         raise failure[0]
     return answer[0]
-
-
-def _row(version_id: int, file_id: int, output: Any, latency: float, run_id: int) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "model_version_id": version_id,
-        "file_id": file_id,
-        "predicted": None,
-        "value": None,
-        "confidence": None,
-        "latency_ms": round(latency, 4),
-        "error": None,
-        "run_id": run_id,
-    }
-    if isinstance(output, BaseException):
-        row["error"] = _error_text(output)
-        return row
-    try:
-        row["predicted"], row["value"], row["confidence"] = normalise(output)
-    except ValueError as exc:
-        row["error"] = f"unusable output: {exc}"[:MAX_ERROR_TEXT]
-    return row
-
-
-def _error_text(exc: BaseException) -> str:
-    text = str(exc)
-    if type(exc).__name__ != "MissingPrediction":
-        text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    return text[:MAX_ERROR_TEXT]
 
 
 def _message(summary: ReplaySummary) -> str:
