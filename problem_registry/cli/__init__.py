@@ -2,19 +2,79 @@
 
 One Typer app per command group, composed here. Exit codes: 0 ok, 1 a user error (one line on
 stderr naming the thing and the fix), 2 a usage error.
+
+Command modules are imported only when their command runs (issue 7): importing all of them
+eagerly cost ~0.75 s of a ~1.3 s start-up (``bundle_format``, charts, the demo), paid by every
+``replay`` in CI. :data:`COMMANDS` names where each command lives; ``--help`` imports them all.
 """
 
 from __future__ import annotations
 
-import typer
+from importlib import import_module
+from typing import Any
 
-from problem_registry.cli import bundle, database, demo, models, patterns, problems, replay
-from problem_registry.cli import charts as chart_command
+import typer
+from typer.models import CommandInfo, TyperInfo
+
+from problem_registry import __version__
 from problem_registry.cli.context import RegistryGroup, state
+
+# command name -> (module under problem_registry.cli, attribute): a function is one command, a
+# Typer app a group of them. In the order --help lists them.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("database", "init"),
+    "problem": ("problems", "app"),
+    "pattern": ("patterns", "app"),
+    "model": ("models", "app"),
+    "db": ("database", "app"),
+    "replay": ("replay", "replay"),
+    "report": ("replay", "report"),
+    "export": ("bundle", "export"),
+    "import": ("bundle", "import_"),
+    "check": ("bundle", "check_"),
+    "chart": ("charts", "chart"),
+    "demo": ("demo", "demo"),
+}
+
+
+class LazyRegistryGroup(RegistryGroup):
+    """The root group: builds a command from its module the first time it is asked for."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*COMMANDS, *(name for name in super().list_commands(ctx) if name not in COMMANDS)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            self.commands[cmd_name] = _load(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+def _load(name: str) -> Any:
+    module, attribute = COMMANDS[name]
+    target = getattr(import_module(f"problem_registry.cli.{module}"), attribute)
+    if isinstance(target, typer.Typer):
+        return typer.main.get_group_from_info(
+            TyperInfo(target, name=name),
+            pretty_exceptions_short=app.pretty_exceptions_short,
+            rich_markup_mode=app.rich_markup_mode,
+            suggest_commands=app.suggest_commands,
+        )
+    return typer.main.get_command_from_info(
+        CommandInfo(name=name, callback=target),
+        pretty_exceptions_short=app.pretty_exceptions_short,
+        rich_markup_mode=app.rich_markup_mode,
+    )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"problem-registry {__version__}")
+        raise typer.Exit()
+
 
 app = typer.Typer(
     name="problem-registry",
-    cls=RegistryGroup,
+    cls=LazyRegistryGroup,
     no_args_is_help=True,
     # Locals can hold database URLs with passwords: never print them in a traceback.
     pretty_exceptions_show_locals=False,
@@ -42,24 +102,17 @@ def _global_options(
     user: str | None = typer.Option(
         None, "--user", help="Who is writing (default: $PROBLEM_REGISTRY_USER, then $USER)."
     ),
+    _version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the version and exit.",
+    ),
 ) -> None:
     app_state = state(ctx)
     app_state.url, app_state.patterns_dir, app_state.user = url, patterns_dir, user
     ctx.call_on_close(app_state.close)
-
-
-app.command("init")(database.init)
-app.add_typer(problems.app, name="problem")
-app.add_typer(patterns.app, name="pattern")
-app.add_typer(models.app, name="model")
-app.add_typer(database.app, name="db")
-app.command("replay")(replay.replay)
-app.command("report")(replay.report)
-app.command("export")(bundle.export)
-app.command("import")(bundle.import_)
-app.command("check")(bundle.check_)
-app.command("chart")(chart_command.chart)
-app.command("demo")(demo.demo)
 
 
 def main() -> None:

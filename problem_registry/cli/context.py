@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -20,7 +20,11 @@ from typer.core import TyperGroup
 
 from problem_registry.config import Settings, resolve_settings
 from problem_registry.errors import RegistryError
-from problem_registry.registry import Registry
+
+if TYPE_CHECKING:
+    # Imported when a command first opens the registry: SQLAlchemy, SQLModel and Alembic are most
+    # of the start-up, and --help or --version need none of them (issue 7).
+    from problem_registry.registry import Registry
 
 stdout = Console(soft_wrap=False)
 if not stdout.is_terminal:
@@ -42,8 +46,18 @@ class RegistryGroup(TyperGroup):
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    stderr.print(f"error: {message}", markup=False, highlight=False)
+    stderr.print(f"error: {one_line(message)}", markup=False, highlight=False, emoji=False)
     raise typer.Exit(code)
+
+
+def one_line(text: str) -> str:
+    """``text`` with what a terminal would not show as itself escaped, as ``repr`` writes it.
+
+    A message quotes what the user gave (a file name, a label, a bundle's field), which can hold a
+    newline, an escape sequence, a right-to-left override or, from bytes that are not UTF-8, a
+    lone surrogate: the error must still be one line, and must not rewrite the terminal.
+    """
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 @dataclass
@@ -60,6 +74,8 @@ class AppState:
 
     def registry(self) -> Registry:
         if self._registry is None:
+            from problem_registry.registry import Registry
+
             self._registry = Registry.open(self.settings())
         return self._registry
 
