@@ -1,0 +1,91 @@
+"""The benchmark of issue 7 keeps working: a tiny run, checked for structure, never for speed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+TINY = {
+    "--problems": 2,
+    "--versions": 2,
+    "--history-problems": 2,
+    "--history-versions": 2,
+    "--memory-problems": 1,
+    "--memory-versions": "1,2",
+    "--slice-problems": 1,
+    "--slice-versions": 1,
+    "--repeats": 1,
+    "--plugin-runs": 1,
+}
+MEASURED = [
+    "startup_python",
+    "startup_sqlalchemy",
+    "startup_cli",
+    "startup_model",
+    "a_raw_predict",
+    "b_decode_plus_raw",
+    "c_cold_replay",
+    "d_warm_replay",
+    "e_handwritten_slice",
+    "e_handwritten_scaled",
+    "f_executemany",
+    "g_raw_group_by",
+    "g_report_json",
+    "h_report_html",
+    "i_pytest_registry",
+    "j_peak_rss_m1",
+    "j_peak_rss_m2",
+    "plugin_unused",
+    "plugin_unused_isolated",
+]
+
+
+@pytest.fixture(scope="module")
+def document(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("bench") / "results.json"
+    args = [str(item) for pair in TINY.items() for item in pair]
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "run.py"), *args, "--json-out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| (c) cold replay" in done.stdout  # the table went to stdout
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def test_every_measurement_is_present_with_its_parameters(document: dict) -> None:
+    measurements = document["measurements"]
+    assert set(MEASURED) <= set(measurements)
+    for key in MEASURED:
+        m = measurements[key]
+        assert m["key"] == key and m["label"] and m["unit"] in {"s", "ms", "MB", "us"}
+        assert isinstance(m["value"], (int, float)), m
+        # A difference of two timings (the plugin's cost) may come out below zero in the noise.
+        assert m["value"] >= 0 or key.startswith("plugin_"), m
+    assert measurements["c_cold_replay"]["parameters"] == {"P": 2, "M": 2, "cost_ms": 0.2}
+    assert "SCALED" in measurements["e_handwritten_scaled"]["label"]
+
+
+def test_every_target_has_a_verdict_computed_from_the_run(document: dict) -> None:
+    targets = document["targets"]
+    assert len(targets) >= 10
+    for target in targets:
+        assert target["name"] and target["detail"] and target["limit"] > 0
+        assert target["met"] in (True, False), target
+        assert target["met"] == (target["measured"] <= target["limit"])
+    assert document["headline_times_faster_than_handwritten"] > 0
+
+
+def test_the_machine_and_the_sizes_are_recorded(document: dict) -> None:
+    machine = document["machine"]
+    assert machine["nproc"] >= 1 and machine["python"] and machine["sqlite"]
+    assert document["parameters"]["problems"] == 2
+    assert document["parameters"]["memory_versions"] == "1,2"
