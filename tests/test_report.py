@@ -9,6 +9,7 @@ several models) and the two ways a user asks for it (the CLI and the pytest plug
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -26,9 +27,8 @@ from problem_registry.metrics import pattern_results, problem_metrics
 from problem_registry.patterns import NewPattern
 from problem_registry.registry import Registry
 from problem_registry.replay import replay
-from problem_registry.report import build_report
-from problem_registry.report.builder import MULTIPLES_FROM, _index_pictures
-from problem_registry.report.data import gather
+from problem_registry.report import build_report, write_report
+from problem_registry.report.builder import MULTIPLES_FROM
 from problem_registry.status import problem_status
 from tests.digit_registry import build, register_answers, trained  # noqa: F401
 from tests.models.digits import Trained, write_digit
@@ -147,12 +147,11 @@ def test_every_image_is_a_png_of_sensible_size_with_alt_text(report: Report) -> 
                 assert 100 <= opened.width <= 6000 and 50 <= opened.height <= 6000, opened.size
             sources.add(path.relative_to(report.root.resolve()).as_posix())
     assert {"images/overview.png", "images/heatmap.png"} <= sources
-    for slug in ("threes-vs-eights", "sevens-vs-ones"):  # exact labels: a confusion matrix too
+    for slug in ("threes-vs-eights", "sevens-vs-ones"):
         assert {
             f"problems/{slug}/{name}.png"
-            for name in ("error-rate", "outcomes", "sheet-candidate", "sheet-champion", "confusion")
+            for name in ("error-rate", "outcomes", "sheet-candidate", "sheet-champion")
         } <= sources
-    assert "problems/threes-as-numbers/confusion.png" not in sources  # ranges have no labels
     written = {p.relative_to(report.root).as_posix() for p in report.root.rglob("*.png")}
     assert written == sources, "every image written is shown, and every image shown is written"
 
@@ -277,12 +276,123 @@ def test_many_problems_add_one_small_chart_each_to_the_index(tmp_path: Path) -> 
     try:
         for number in range(MULTIPLES_FROM):
             registry.problems.add(f"extra-{number}", max_error_rate=0.5)
-        pictures = _index_pictures(gather(registry), tmp_path / "site")
+        build_report(registry, tmp_path / "site")
     finally:
         registry.close()
-    assert set(pictures) == {"overview", "heatmap", "multiples"}
+    index = Page.read(tmp_path / "site" / "index.html")
+    assert {str(image["src"]) for image in index.images} == {
+        f"images/{name}.png" for name in ("overview", "heatmap", "multiples")
+    }
     with Image.open(tmp_path / "site" / "images" / "multiples.png") as image:
         assert image.format == "PNG" and image.width >= 400
+
+
+def test_a_classification_problem_shows_its_confusion_as_a_table(report: Report) -> None:
+    (row,) = problem_metrics(
+        report.registry, versions=[CANDIDATE], problems=["sevens-vs-ones"], confusion=True
+    )
+    assert row.confusion is not None and row.confusion.labels
+    page = Page.read(report.root / "problems" / "sevens-vs-ones.html").html
+    assert f"Confusion on {CANDIDATE}" in page and '<table class="confusion">' in page
+    for label in row.confusion.labels:
+        assert f"<td>{label}</td>" in page  # its precision / recall / F1 row
+    ranges = Page.read(report.root / "problems" / "threes-as-numbers.html").html
+    assert "Confusion on" not in ranges  # range expectations have no labels to confuse
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder``, by relative path, with its bytes."""
+    return {
+        path.relative_to(folder).as_posix(): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_a_rebuild_draws_again_only_what_changed(tmp_path: Path) -> None:
+    """Nothing new: nothing drawn. A new version answering as the last one: the chart, the grid
+    and the page change; both contact sheets (same tiles, the version named on the page) and
+    nothing else are kept. The folder is then the one a fresh build writes."""
+    registry = small_registry(tmp_path, versions=2)
+    try:
+        registry.models.promote("pets", "v1")
+        first = write_report(registry, tmp_path / "site")
+        unchanged = write_report(registry, tmp_path / "site")
+        answers = {view.sha256: "cat" for view in registry.patterns.list("cats-vs-dogs")}
+        register_answers(registry, "pets", "v3", answers, tmp_path / "answers")
+        replay(registry, trigger="test")
+        after = write_report(registry, tmp_path / "site")
+        fresh = build_report(registry, tmp_path / "fresh").parent
+    finally:
+        registry.close()
+    page = "problems/cats-vs-dogs"
+    sheets = {f"{page}/sheet-latest.png", f"{page}/sheet-champion.png"}
+    assert first.kept == [] and first.deleted == [] and sheets <= set(first.drawn)
+    assert unchanged.drawn == [] and unchanged.deleted == []
+    assert sorted(unchanged.kept) == sorted(first.drawn)
+    assert set(after.drawn) == {
+        f"{page}.html",
+        f"{page}/error-rate.png",
+        f"{page}/outcomes.png",
+        "images/overview.png",
+        "images/heatmap.png",
+    }
+    assert set(after.kept) == sheets and after.deleted == []
+    html = (tmp_path / "site" / f"{page}.html").read_text(encoding="utf-8")
+    assert "cats-vs-dogs on pets@v3: 2 of 3 right; vs champion pets@v1: 1 newly failing" in html
+    assert tree(tmp_path / "site") == tree(fresh)
+
+
+def test_a_rebuild_deletes_what_the_registry_no_longer_has(tmp_path: Path) -> None:
+    """A deleted problem's page and pictures go, and so do pages left by a report written before
+    reports kept a manifest; a problem whose patterns were removed loses its pictures."""
+    registry = small_registry(tmp_path)
+    try:
+        registry.problems.add("birds", max_error_rate=0.5)
+        path = tmp_path / "inputs" / "robin.txt"
+        path.write_text("a robin\n", encoding="utf-8")
+        (robin,) = registry.patterns.add(
+            "birds", [NewPattern(path, Expectation.exact("bird"))]
+        ).added
+        replay(registry, trigger="test")
+        site = tmp_path / "site"
+        write_report(registry, site)
+        assert (site / "problems" / "birds" / "error-rate.png").is_file()
+        (site / "problems" / "older").mkdir()
+        (site / "problems" / "older.html").write_text("from an older report", encoding="utf-8")
+        (site / "problems" / "older" / "error-rate.png").write_bytes(b"stale")
+        registry.patterns.remove(robin.id)
+        emptied = write_report(registry, site)
+        with sqlite3.connect(tmp_path / "registry.db") as connection:
+            connection.execute("PRAGMA foreign_keys = ON")
+            connection.execute("DELETE FROM problem WHERE slug = 'birds'")
+        gone = write_report(registry, site)
+    finally:
+        registry.close()
+    assert set(emptied.deleted) == {
+        "problems/older.html",
+        "problems/older/error-rate.png",
+        *(f"problems/birds/{name}.png" for name in ("error-rate", "outcomes", "sheet-latest")),
+    }
+    assert gone.deleted == ["problems/birds.html"]
+    assert sorted(p.name for p in (site / "problems").iterdir()) == [
+        "cats-vs-dogs",
+        "cats-vs-dogs.html",
+    ]
+    assert "birds" not in (site / "index.html").read_text(encoding="utf-8")
+
+
+def test_two_worker_processes_write_the_same_report_as_one(tmp_path: Path) -> None:
+    registry = small_registry(tmp_path, versions=3)
+    try:
+        for number in range(MULTIPLES_FROM + 1):  # the index's small multiples too
+            registry.problems.add(f"extra-{number}", max_error_rate=0.5)
+        one = write_report(registry, tmp_path / "one", jobs=1)
+        two = write_report(registry, tmp_path / "two", jobs=2)
+    finally:
+        registry.close()
+    assert sorted(one.drawn) == sorted(two.drawn) and len(one.drawn) > 10
+    assert tree(tmp_path / "one") == tree(tmp_path / "two")
 
 
 def test_a_registry_of_several_models_needs_to_be_told_which(tmp_path: Path) -> None:

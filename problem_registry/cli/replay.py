@@ -7,6 +7,7 @@ The progress bar goes to stderr and never captures stdout (see ``cli.context.pro
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,13 @@ def report(
         help="Also write the static HTML report (charts, galleries, status lines) into DIR.",
         metavar="DIR",
     ),
+    jobs: int | None = typer.Option(
+        None,
+        "--jobs",
+        min=1,
+        help="Processes that draw the HTML report (default: one per CPU; 1 draws in this one).",
+        metavar="N",
+    ),
 ) -> None:
     """Error rate of every problem on every model version, from stored results.
 
@@ -159,13 +167,17 @@ def report(
     Example: problem-registry report --model digits --json
 
     Example: problem-registry report --html report/   (then open report/index.html)
+
+    Built again into the same DIR, the report draws only what changed since, and deletes the
+    pages of problems that are gone.
     """
     rows = problem_metrics(registry(ctx), model=model)
     output(as_json, [row.to_dict() for row in rows], lambda: _print_report(rows))
     if html is not None:
-        from problem_registry.report import build_report  # matplotlib and Jinja2: only when asked
+        from problem_registry.report import write_report  # matplotlib and Jinja2: only when asked
 
-        note(f"report written to {build_report(registry(ctx), html, model=model)}")
+        build = write_report(registry(ctx), html, model=model, jobs=jobs or os.cpu_count() or 1)
+        note(f"report written to {build.index} ({build.describe()})")
 
 
 def _print_report(rows: list[ProblemVersionMetrics]) -> None:

@@ -6,41 +6,53 @@ Templates autoescape, so a problem title or a label such as ``<script>`` stays t
 
     DIR/index.html               overview chart, heatmap, versions, one row per problem
     DIR/style.css
-    DIR/images/overview.png, heatmap.png
-    DIR/problems/<slug>.html     chart, timeline, outcome grid, contact sheets, patterns
+    DIR/images/overview.png, heatmap.png, multiples.png
+    DIR/problems/<slug>.html     chart, timeline, outcome grid, contact sheets, confusion, patterns
     DIR/problems/<slug>/*.png
+    DIR/.report-manifest.json    each file's content key (see keys.py)
 
 File names come from problem slugs (lowercase letters, digits and hyphens, validated when the
 problem was added) and fixed words, never from titles or labels. Nothing in the pages depends on
-the clock, so the same registry gives the same HTML.
+the clock or on how many processes drew them, so the same registry gives the same bytes.
+
+Built into a folder that holds an earlier report, only the files whose data changed are drawn
+again, and the files the new report no longer has (a deleted problem's page) are removed
+(issue 7). The main process reads the registry a chunk of problems at a time and hands each
+page's plain data to ``jobs`` worker processes (:mod:`.workers`).
 """
 
 from __future__ import annotations
 
-import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-
-from problem_registry import charts, gallery
 from problem_registry.registry import Registry
-from problem_registry.report.data import ProblemReport, ReportData, gather
-from problem_registry.status import percent
+from problem_registry.report.data import ReportData, read_overview, read_problems
+from problem_registry.report.html import TEMPLATES, render
+from problem_registry.report.keys import Manifest, content_key, write_atomically
+from problem_registry.report.pages import Picture, Site, plan_page
+from problem_registry.report.workers import Workers
 
-TEMPLATES = Path(__file__).parent / "templates"
 STYLESHEET = "style.css"
 MULTIPLES_FROM = 6  # more problems than the overview colours: add one small chart per problem
+# What a report writes besides index.html and the stylesheet: the files it may delete again.
+OWNED = ("images/*.png", "problems/*.html", "problems/*/*.png")
 
 
-@dataclass(frozen=True)
-class Picture:
-    """An image written beside a page: ``src`` is relative to the page that shows it."""
+@dataclass
+class ReportBuild:
+    """What a build did to its folder, by path relative to it."""
 
-    src: str
-    alt: str
-    caption: str = ""
+    index: Path
+    drawn: list[str] = field(default_factory=list)  # written: new, or their data changed
+    kept: list[str] = field(default_factory=list)  # left as they were: their data did not change
+    deleted: list[str] = field(default_factory=list)  # the previous report's, gone from this one
+
+    def describe(self) -> str:
+        return (
+            f"{len(self.drawn)} files drawn, {len(self.kept)} unchanged, "
+            f"{len(self.deleted)} deleted"
+        )
 
 
 def build_report(
@@ -49,151 +61,120 @@ def build_report(
     *,
     model: str | None = None,
     candidate: str | None = None,
+    jobs: int = 1,
 ) -> Path:
     """Write the report for ``model`` (or the candidate's model) into ``directory``; index.html.
 
     ``candidate`` (``NAME@VERSION``) is the version the status lines, contact sheets and gates
     describe, compared with the champion; without it, the latest version compared with the one
-    before it. A registry holding several models needs ``model`` or ``candidate``.
+    before it. A registry holding several models needs ``model`` or ``candidate``. ``jobs``:
+    processes that draw (1: this one); with more, a script that calls this needs the usual
+    ``if __name__ == "__main__":`` guard, as any program starting processes without ``fork``.
+    See :func:`write_report` for what was drawn again.
     """
-    data = gather(registry, model=model, candidate=candidate)
+    return write_report(registry, directory, model=model, candidate=candidate, jobs=jobs).index
+
+
+def write_report(
+    registry: Registry,
+    directory: str | Path,
+    *,
+    model: str | None = None,
+    candidate: str | None = None,
+    jobs: int = 1,
+) -> ReportBuild:
+    """:func:`build_report`, saying which files were drawn, kept as they were, or deleted."""
+    data = read_overview(registry, model=model, candidate=candidate)
     root = Path(directory)
-    (root / "images").mkdir(parents=True, exist_ok=True)
-    (root / "problems").mkdir(exist_ok=True)
-    shutil.copyfile(TEMPLATES / STYLESHEET, root / STYLESHEET)
-    environment = _environment()
+    root.mkdir(parents=True, exist_ok=True)
+    previous, current = Manifest.load(root), Manifest()
+    build = ReportBuild(root / "index.html")
 
-    overview = _index_pictures(data, root)
-    for problem in data.problems:
-        pictures = _problem_pictures(registry, data, problem, root / "problems" / problem.slug)
-        page = environment.get_template("problem.html.j2").render(
-            data=data, problem=problem, pictures=pictures, root="../", title=problem.problem.title
-        )
-        _write(root / "problems" / f"{problem.slug}.html", page)
-    index = environment.get_template("index.html.j2").render(
-        data=data, pictures=overview, root="", title="Problem registry report"
+    def wanted(path: str, key: str) -> bool:
+        current.files[path] = key
+        fresh = not previous.is_current(root, path, key)
+        (build.drawn if fresh else build.kept).append(path)
+        return fresh
+
+    site = Site.of(data, registry.store)
+    site_key = site.key()
+    with Workers(jobs, site, root) as workers:
+        # The index's charts first: each is one long task, drawn while the pages are read.
+        overview = _index_pictures(data)
+        index_key = _rows_key(data)
+        for kind, picture in overview.items():
+            if wanted(picture.src, content_key(kind, index_key)):
+                workers.index_picture(kind, data.rows, data.versions, root / picture.src)
+        for chunk in read_problems(registry, data):
+            for problem, results in chunk:
+                data.problems.append(problem)
+                page = plan_page(site, site_key, problem, results)
+                stale = [o.path for o in page.outputs if wanted(o.path, o.key)]
+                if stale:
+                    workers.page(page, stale)
+        workers.wait()
+    _write_if_changed(root / STYLESHEET, (TEMPLATES / STYLESHEET).read_bytes())
+    index = render(
+        "index.html.j2", data=data, pictures=overview, root="", title="Problem registry report"
     )
-    _write(root / "index.html", index)
-    return root / "index.html"
+    _write_if_changed(build.index, index.encode("utf-8"))
+    build.deleted = _remove_stale(root, previous, current)
+    current.save(root)
+    return build
 
 
-def _environment() -> Environment:
-    environment = Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        # Every template is HTML: escape by default, including names that select_autoescape's
-        # extension list would miss (Jinja2 does not autoescape unless told).
-        autoescape=select_autoescape(enabled_extensions=("html", "j2"), default=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    environment.filters["percent"] = lambda rate: "–" if rate is None else percent(rate)
-    return environment
-
-
-def _index_pictures(data: ReportData, root: Path) -> dict[str, Picture]:
+def _index_pictures(data: ReportData) -> dict[str, Picture]:
     if not data.rows:
         return {}
-    folder = root / "images"
     pictures = {
-        "overview": _figure(
-            charts.overview_chart(data.rows, data.versions),
-            folder / "overview.png",
+        "overview": Picture(
             "images/overview.png",
             "Error rate of every problem across model versions, beside the headline metrics",
         ),
-        "heatmap": _figure(
-            charts.heatmap_chart(data.rows),
-            folder / "heatmap.png",
-            "images/heatmap.png",
-            "Problems × versions heatmap of error rates",
-        ),
+        "heatmap": Picture("images/heatmap.png", "Problems × versions heatmap of error rates"),
     }
-    if len(data.problems) > MULTIPLES_FROM:
+    if len({row.problem for row in data.rows}) > MULTIPLES_FROM:
         # The overview colours only the worst few and greys the rest: one panel each as well.
-        pictures["multiples"] = _figure(
-            charts.small_multiples(data.rows),
-            folder / "multiples.png",
+        pictures["multiples"] = Picture(
             "images/multiples.png",
             "One small chart per problem: error rate across versions against its limit",
         )
     return pictures
 
 
-def _problem_pictures(
-    registry: Registry, data: ReportData, problem: ProblemReport, folder: Path
-) -> dict[str, Any]:
-    """The images of one problem's page; a picture with nothing to show is left out."""
-    pictures: dict[str, Any] = {"sheets": []}
-    if not problem.rows or not any(row.answered for row in problem.rows):
-        return pictures
-    folder.mkdir(parents=True, exist_ok=True)
-    base = f"{problem.slug}/"
-    champion = data.champion
-    pictures["chart"] = _figure(
-        charts.problem_chart(problem.rows, champion=champion),
-        folder / "error-rate.png",
-        base + "error-rate.png",
-        f"Error rate of {problem.slug} across versions, with its 95% Wilson band",
+def _rows_key(data: ReportData) -> str:
+    """What the index's charts draw: every row's counts, and the versions' headline metrics."""
+    return content_key(
+        "rows",
+        [(v.ref, v.is_champion, sorted(v.metrics.items())) for v in data.versions],
+        [
+            (r.problem, r.ref, r.is_champion, r.max_error_rate, r.patterns, r.answered, r.wrong)
+            for r in data.rows
+        ],
     )
-    if problem.patterns:
-        pictures["grid"] = _image(
-            # Every version by default; naming them costs a lookup each, so only when needed.
-            gallery.outcome_grid(
-                registry,
-                problem.slug,
-                versions=None if data.only_model else [v.ref for v in data.versions],
-            ),
-            folder / "outcomes.png",
-            base + "outcomes.png",
-            f"Pass or fail of each pattern of {problem.slug} in each version",
-        )
-    # The version the report is about, every pattern; then the champion's wrong answers only,
-    # to hold against it (the outcome grid above already compares every version).
-    sheets = [("candidate" if data.candidate else "latest", data.focus, False)]
-    if champion is not None and champion != data.focus:
-        sheets.append(("champion", champion, True))
-    for role, ref, only_failing in sheets:
-        row = problem.row(ref)
-        if ref is None or row is None or not row.answered:
-            continue
-        pictures["sheets"].append(
-            _image(
-                gallery.contact_sheet(
-                    registry,
-                    problem.slug,
-                    ref,
-                    champion=champion if ref != champion else None,
-                    only_failing=only_failing,
-                ),
-                folder / f"sheet-{role}.png",
-                base + f"sheet-{role}.png",
-                f"{'Wrong answers' if only_failing else 'Patterns'} of {problem.slug} on {ref}, "
-                "captioned expected / got",
-                caption=f"The {role}, {ref}" + (": its wrong answers only" if only_failing else ""),
-            )
-        )
-    focus = problem.row(data.focus)
-    if focus is not None and focus.confusion is not None and focus.confusion.labels:
-        pictures["confusion"] = _figure(
-            charts.confusion_chart(focus),
-            folder / "confusion.png",
-            base + "confusion.png",
-            f"Confusion matrix of {problem.slug} on {focus.ref}",
-        )
-    return pictures
 
 
-def _figure(figure: Any, path: Path, src: str, alt: str, caption: str = "") -> Picture:
-    charts.save_figure(figure, path)
-    return Picture(src, alt, caption)
+def _write_if_changed(path: Path, data: bytes) -> None:
+    if not path.is_file() or path.read_bytes() != data:
+        write_atomically(path, data)
 
 
-def _image(image: Any, path: Path, src: str, alt: str, caption: str = "") -> Picture:
-    image.save(path, format="PNG")
-    return Picture(src, alt, caption)
+def _remove_stale(root: Path, previous: Manifest, current: Manifest) -> list[str]:
+    """Delete what the report wrote before and no longer has, and folders left empty.
 
-
-def _write(path: Path, text: str) -> None:
-    path.write_text(text, encoding="utf-8")
+    Besides the previous manifest's files, any file in the report's own places (:data:`OWNED`)
+    that this build did not write: a folder written before reports kept a manifest still loses
+    the pages of deleted problems.
+    """
+    found = set(previous.files)
+    for pattern in OWNED:
+        found.update(path.relative_to(root).as_posix() for path in root.glob(pattern))
+    deleted = sorted(path for path in found if path not in current.files)
+    for path in deleted:
+        (root / path).unlink(missing_ok=True)
+    problems = root / "problems"
+    if problems.is_dir():
+        for folder in problems.iterdir():
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+    return deleted

@@ -6,7 +6,7 @@ functions take, so what the report says can be tested without rendering it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from problem_registry.errors import InvalidValue
@@ -156,6 +156,21 @@ def choose_model(
 def gather(
     registry: Registry, *, model: str | None = None, candidate: str | None = None
 ) -> ReportData:
+    """Everything the report shows, every problem included (their pattern results dropped)."""
+    data = read_overview(registry, model=model, candidate=candidate)
+    for chunk in read_problems(registry, data):
+        data.problems.extend(problem for problem, _results in chunk)
+    return data
+
+
+def read_overview(
+    registry: Registry, *, model: str | None = None, candidate: str | None = None
+) -> ReportData:
+    """The versions and every problem x version row; ``problems`` left to :func:`read_problems`.
+
+    The confusion matrix is read for the focus version only: it is the one the pages show, and
+    counting it for every version costs more than the rest of the aggregation (issue 7).
+    """
     everything = registry.models.list()
     model = choose_model(everything, model, candidate)
     versions = [v for v in everything if v.name == model]
@@ -167,32 +182,48 @@ def gather(
     # A candidate is judged against the champion, as CI's gates judge it; otherwise each version
     # is compared with the one before it.
     since = champion if candidate is not None and champion != candidate else None
-    rows = problem_metrics(registry, model=model, confusion=True) if model is not None else []
-    data = ReportData(
+    rows = problem_metrics(registry, model=model) if model is not None else []
+    if focus is not None:
+        confusions = {
+            row.problem: row.confusion
+            for row in problem_metrics(registry, versions=[focus], confusion=True)
+        }
+        for row in rows:
+            if row.ref == focus:
+                row.confusion = confusions.get(row.problem)
+    return ReportData(
         model, versions, focus, candidate, champion, since, rows, len(versions) == len(everything)
     )
 
+
+def read_problems(
+    registry: Registry, data: ReportData
+) -> Iterator[list[tuple[ProblemReport, list[PatternResult]]]]:
+    """Each problem's report with its pattern x version results, a chunk of problems at a time.
+
+    The pattern x version grid is the one large read (15 patterns x 100 versions per problem):
+    it is read :data:`PROBLEMS_PER_QUERY` problems at a time, so a caller that draws each chunk
+    and lets it go never holds the whole registry's results.
+    """
     by_problem: dict[str, list[ProblemVersionMetrics]] = {}
-    for row in rows:
+    for row in data.rows:
         by_problem.setdefault(row.problem, []).append(row)
-    gates = {g.problem: g for g in evaluate(registry, candidate)} if candidate else {}
+    gates = {g.problem: g for g in evaluate(registry, data.candidate)} if data.candidate else {}
     patterns: dict[str, list[PatternView]] = {}
     for view in registry.patterns.list():
         patterns.setdefault(view.problem, []).append(view)
     problems = registry.problems.list()
-    # The pattern x version grid is the one large read (15 patterns x 100 versions per problem):
-    # read it a chunk of problems at a time and keep only what the pages show.
     for start in range(0, len(problems), PROBLEMS_PER_QUERY):
         chunk = problems[start : start + PROBLEMS_PER_QUERY]
         slugs = [p.slug for p in chunk]
         results: dict[str, list[PatternResult]] = {}
         stories: dict[str, ProblemTimeline] = {}
-        if model is not None:
-            for result in pattern_results(registry, problems=slugs, model=model):
+        if data.model is not None:
+            for result in pattern_results(registry, problems=slugs, model=data.model):
                 results.setdefault(result.problem, []).append(result)
-            stories = {t.problem: t for t in timelines(registry, model=model, problems=slugs)}
-        for problem in chunk:
-            data.problems.append(
+            stories = {t.problem: t for t in timelines(registry, model=data.model, problems=slugs)}
+        yield [
+            (
                 _problem_report(
                     data,
                     problem,
@@ -201,9 +232,11 @@ def gather(
                     patterns.get(problem.slug, []),
                     stories.get(problem.slug),
                     gates.get(problem.slug),
-                )
+                ),
+                results.get(problem.slug, []),
             )
-    return data
+            for problem in chunk
+        ]
 
 
 def _problem_report(

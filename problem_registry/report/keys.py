@@ -1,0 +1,84 @@
+"""What a report folder already holds: a content key per file, and the manifest that keeps them.
+
+A file's key is a hash of everything it is drawn from, salted with the versions of the code
+that draws it (this package, matplotlib, Pillow, Jinja2) and :data:`LAYOUT`. A report rebuilt
+into the same folder redraws a file only when its key changed, and deletes the files the new
+report no longer has (the pages of deleted problems). The contract: a key never stays the same
+when the picture would differ; it may change when the picture would not (a redraw too many,
+never one too few), so keys are built from ``repr`` of plain data, never from a ``set``, whose
+order changes between processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+MANIFEST = ".report-manifest.json"
+LAYOUT = 1  # bump when a change to the drawing code should redraw every report
+
+
+def _salt() -> str:
+    found = []
+    for package in ("problem-registry", "matplotlib", "pillow", "jinja2"):
+        try:
+            found.append(f"{package}={version(package)}")
+        except PackageNotFoundError:
+            found.append(f"{package}=?")
+    return f"layout={LAYOUT};" + ";".join(found)
+
+
+SALT = _salt()
+
+
+def content_key(kind: str, *parts: Any) -> str:
+    """A file's key: ``kind`` and the plain data it is drawn from (see the module's contract)."""
+    return hashlib.sha256(repr((SALT, kind, parts)).encode("utf-8")).hexdigest()
+
+
+@dataclass
+class Manifest:
+    """``files``: each file the report wrote, by path relative to its folder, with its key."""
+
+    files: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, root: Path) -> Manifest:
+        """The folder's manifest; an empty one when it has none or it cannot be read."""
+        try:
+            document = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+            files = document["files"]
+            if document.get("salt") != SALT or not isinstance(files, dict):
+                return cls()
+            return cls({str(path): str(key) for path, key in files.items()})
+        except (OSError, ValueError, KeyError, TypeError):
+            return cls()
+
+    def is_current(self, root: Path, path: str, key: str) -> bool:
+        """``path`` holds what ``key`` describes: same key, and the file still there."""
+        return self.files.get(path) == key and (root / path).is_file()
+
+    def save(self, root: Path) -> None:
+        document = {"salt": SALT, "files": dict(sorted(self.files.items()))}
+        write_atomically(root / MANIFEST, (json.dumps(document, indent=1) + "\n").encode())
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write through a temporary file and a rename: a killed build never leaves half a file
+    under a name the manifest vouches for."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        Path(temporary).chmod(0o644)  # mkstemp makes it private; a report is meant to be read
+        Path(temporary).replace(path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

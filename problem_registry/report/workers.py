@@ -1,0 +1,131 @@
+"""Where a report is drawn: in this process (``jobs=1``) or in a pool of worker processes.
+
+Workers are started with ``forkserver`` (``spawn`` where there is none), never ``fork``: the
+main process holds a database engine, maybe its connection pool's threads, and forking those
+is unsafe. A worker gets the report's :class:`~problem_registry.report.pages.Site` once, when
+it starts, then plain data per page (a :class:`~problem_registry.report.pages.Page`); it reads
+no database, only pattern files. Each worker keeps its own chart frame
+(:class:`~problem_registry.charts.ProblemCharts`), so the version axis is drawn once per
+worker, not once per problem.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from problem_registry import charts
+from problem_registry.metrics import ProblemVersionMetrics
+from problem_registry.report.keys import write_atomically
+from problem_registry.report.pages import Page, PageDrawer, Site
+from problem_registry.views import ModelVersionView
+
+PENDING_PER_WORKER = 8  # queued per worker: enough to keep it busy, few to bound memory
+
+_drawer: PageDrawer | None = None  # in a worker: set once by _start
+
+
+def _start(site: Site, root: Path) -> None:
+    global _drawer
+    _drawer = PageDrawer(site, root)
+
+
+def _draw_page(page: Page, paths: list[str]) -> list[str]:
+    assert _drawer is not None, "a worker draws pages only once started"
+    return _drawer.draw(page, paths)
+
+
+def draw_index_picture(
+    kind: str,
+    rows: Sequence[ProblemVersionMetrics],
+    versions: Sequence[ModelVersionView],
+    path: Path,
+) -> str:
+    """One of the index's charts: ``overview``, ``heatmap`` or ``multiples``."""
+    if kind == "overview":
+        figure = charts.overview_chart(rows, versions)
+    elif kind == "heatmap":
+        figure = charts.heatmap_chart(rows)
+    else:
+        figure = charts.small_multiples(rows)
+    write_atomically(path, charts.figure_png(figure))
+    return str(path)
+
+
+class _InProcess(Executor):
+    """An executor that runs each task at once, here: ``jobs=1``, and what tests use."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            future.set_exception(exc)
+        return future
+
+
+class Workers:
+    """Draws pages and index charts with ``jobs`` processes; :meth:`wait` raises what failed."""
+
+    def __init__(self, jobs: int, site: Site, root: Path) -> None:
+        self.jobs = max(1, jobs)
+        self._pending: set[Future[Any]] = set()
+        self._drawer: PageDrawer | None = None
+        self._executor: Executor
+        if self.jobs == 1:
+            self._drawer = PageDrawer(site, root)
+            self._executor = _InProcess()
+        else:
+            methods = multiprocessing.get_all_start_methods()
+            context = multiprocessing.get_context(
+                "forkserver" if "forkserver" in methods else "spawn"
+            )
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.jobs, mp_context=context, initializer=_start, initargs=(site, root)
+            )
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=error is not None)
+
+    def page(self, page: Page, paths: list[str]) -> None:
+        """Draw ``paths`` of ``page``; waits for older pages once enough are queued."""
+        if self._drawer is not None:
+            self._drawer.draw(page, paths)
+            return
+        self._queue(self._executor.submit(_draw_page, page, paths))
+
+    def index_picture(
+        self,
+        kind: str,
+        rows: Sequence[ProblemVersionMetrics],
+        versions: Sequence[ModelVersionView],
+        path: Path,
+    ) -> None:
+        self._queue(self._executor.submit(draw_index_picture, kind, rows, versions, path))
+
+    def wait(self) -> None:
+        """Until everything queued is drawn; the first failure is raised here."""
+        for future in wait(self._pending).done:
+            future.result()
+        self._pending.clear()
+
+    def _queue(self, future: Future[Any]) -> None:
+        # Bounded, so the main process never reads far ahead of the workers (each queued page
+        # holds its results); it waits for whichever finishes first, not for the oldest.
+        self._pending.add(future)
+        while len(self._pending) > PENDING_PER_WORKER * self.jobs:
+            done, self._pending = wait(self._pending, return_when=FIRST_COMPLETED)
+            for finished in done:
+                finished.result()
