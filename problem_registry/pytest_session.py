@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlmodel import select
 
 from problem_registry.config import resolve_settings
 from problem_registry.errors import InvalidValue, RegistryError
 from problem_registry.gates import GateResult, evaluate
 from problem_registry.model_versions import parse_ref
-from problem_registry.models import LoaderKind, RunStatus
+from problem_registry.models import LoaderKind, Problem, ProblemStatus, RunStatus
 from problem_registry.plugin import WORKER_SNAPSHOT
 from problem_registry.registry import Registry
 from problem_registry.replay import ReplaySummary, prior_versions, replay
@@ -60,6 +61,7 @@ class RegistrySession:
         self.replay_summary: ReplaySummary | None = None
         self._gates: dict[str, GateResult] | None = None
         self.outcomes: dict[str, str] = {}
+        self._all_slugs: list[str] = []
 
     @property
     def is_worker(self) -> bool:
@@ -98,7 +100,8 @@ class RegistrySession:
                 registry,
                 versions=history,
                 candidate=candidate,
-                problems=problems,
+                # Every problem: say so, and replay takes its fast path (no per-file filter).
+                problems=None if problems == self._all_slugs else problems,
                 run_id=run_id,
             )
         except BaseException as exc:
@@ -151,7 +154,11 @@ class RegistrySession:
 
     def _problems(self, registry: Registry) -> list[str]:
         wanted = self.setting(self.config, "registry_problems")
-        active = [p.slug for p in registry.problems.list() if p.status != "retired"]
+        # Slugs and statuses only: building every problem's full view cost ~1 ms per problem.
+        with registry.reading() as session:
+            rows = session.exec(select(Problem.slug, Problem.status).order_by(Problem.slug)).all()
+        self._all_slugs = [slug for slug, _status in rows]
+        active = [slug for slug, status in rows if status != ProblemStatus.retired.value]
         if not wanted:
             return active
         chosen = sorted({slug.strip() for slug in wanted.split(",") if slug.strip()})

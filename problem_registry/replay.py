@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from problem_registry.adapters import LoadedModel, ModelOutputError, ModelUnavailable, load_model
 from problem_registry.errors import CorruptPattern, ModelNotFound
@@ -60,7 +60,7 @@ from problem_registry.missing import (
     stored_counts,
 )
 from problem_registry.model_versions import parse_ref
-from problem_registry.models import ModelVersion, PatternKind, RunStatus
+from problem_registry.models import ModelVersion, PatternKind, Problem, RunStatus
 from problem_registry.problems import find_problem
 from problem_registry.registry import Registry
 from problem_registry.result_rows import Row, insert_results, is_error, result_row
@@ -547,5 +547,12 @@ def _resolve_versions(
 def _problem_ids(registry: Registry, problems: Sequence[str] | None) -> list[int] | None:
     if problems is None:
         return None
+    wanted = set(problems)
     with registry.reading() as session:
-        return [find_problem(session, slug).id for slug in problems]  # type: ignore[misc]
+        # One query for every slug (pytest --registry passes them all), not one per slug.
+        query = select(Problem.slug, Problem.id).where(col(Problem.slug).in_(wanted))
+        found = dict(session.exec(query).all()) if wanted else {}
+        for slug in problems:
+            if slug not in found:
+                find_problem(session, slug)  # raises ProblemNotFound, worded once, there
+    return [found[slug] for slug in problems]
