@@ -7,6 +7,7 @@ The progress bar goes to stderr and never captures stdout (see ``cli.context.pro
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 from pathlib import Path
@@ -18,7 +19,6 @@ from problem_registry import replay as engine
 from problem_registry.cli.context import (
     JsonOption,
     note,
-    output,
     percent,
     print_json,
     print_table,
@@ -172,12 +172,27 @@ def report(
     pages of problems that are gone.
     """
     rows = problem_metrics(registry(ctx), model=model)
-    output(as_json, [row.to_dict() for row in rows], lambda: _print_report(rows))
+    if as_json:
+        _print_json_rows(rows)
+    else:
+        _print_report(rows)
     if html is not None:
         from problem_registry.report import write_report  # matplotlib and Jinja2: only when asked
 
         build = write_report(registry(ctx), html, model=model, jobs=jobs or os.cpu_count() or 1)
         note(f"report written to {build.index} ({build.describe()})")
+
+
+def _print_json_rows(rows: list[ProblemVersionMetrics]) -> None:
+    """The rows as one JSON array on stdout, one compact row per line, keys sorted.
+
+    The same data as ``print_json``, but ``print_json`` indents, and indenting turns the json
+    module's C encoder off: at 1,000 problems x 100 versions (100,000 rows, 78 MB indented) it
+    was ~25 s of a 31 s ``report --json`` (issue 7). A row per line stays greppable and diffable.
+    """
+    encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+    lines = [encode(row.to_dict()) for row in rows]
+    typer.echo("[\n" + ",\n".join(lines) + "\n]" if lines else "[]")
 
 
 def _print_report(rows: list[ProblemVersionMetrics]) -> None:
