@@ -25,8 +25,10 @@ How a result is scored (the one definition, shared with the gates):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -98,6 +100,13 @@ class PolarityMetrics:
             "wrong": self.wrong,
             "error_rate": self.error_rate,
         }
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as compact JSON, keys sorted; see ProblemVersionMetrics.to_json."""
+        return (
+            f'{{"answered":{self.answered},"error_rate":{_json_scalar(self.error_rate)},'
+            f'"patterns":{self.patterns},"wrong":{self.wrong}}}'
+        )
 
 
 @dataclass
@@ -182,6 +191,51 @@ class ProblemVersionMetrics:
         if self.confusion is not None:
             data["confusion"] = self.confusion.to_dict()
         return data
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as compact JSON with sorted keys, written out directly.
+
+        The same text as ``json.dumps(row.to_dict(), sort_keys=True, separators=(",", ":"),
+        ensure_ascii=False)`` (tests/test_metrics.py holds them equal) at a fraction of the cost:
+        ``report --json`` writes 100,000 rows at 1,000 problems x 100 versions, where building
+        the dicts and encoding them cost more than the SQL aggregation itself (issue 7).
+        """
+        if self.confusion is not None:  # rare (charts, the HTML report): the general way
+            return _compact_json(self.to_dict())
+        interval = self.interval
+        low_high = (
+            "null" if interval is None else f'{{"high":{interval[1]!r},"low":{interval[0]!r}}}'
+        )
+        return (
+            f'{{"allowed_regressions":{self.allowed_regressions},'
+            f'"champion":{_json_scalar(self.is_champion)},'
+            f'"counts":{{"answered":{self.answered},"errored":{self.errored},'
+            f'"missing":{self.missing},"patterns":{self.patterns},"right":{self.right},'
+            f'"wrong":{self.wrong}}},'
+            f'"error_rate":{_json_scalar(self.error_rate)},"interval":{low_high},'
+            f'"max_error_rate":{_json_scalar(self.max_error_rate)},'
+            f'"meets_canary":{_json_scalar(self.meets_canary)},"model":{_json_text(self.model)},'
+            f'"polarity":{{"negative":{self.negative.to_json()},'
+            f'"positive":{self.positive.to_json()}}},'
+            f'"problem":{_json_text(self.problem)},"status":{_json_text(self.status)},'
+            f'"title":{_json_text(self.title)},"version":{_json_text(self.version)}}}'
+        )
+
+
+_compact_json = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+# A slug, title or version recurs on every row of its problem or version: encode each once.
+_json_text = lru_cache(maxsize=8192)(_compact_json)
+
+
+def _json_scalar(value: bool | float | None) -> str:
+    """What :mod:`json` writes for None, a bool, an int or a (finite) float."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return repr(value)
 
 
 @dataclass

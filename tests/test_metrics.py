@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 from itertools import cycle
 from pathlib import Path
 
@@ -165,6 +166,34 @@ def test_errored_results_count_as_wrong_and_missing_ones_are_left_out_of_the_rat
     assert (never.answered, never.missing, never.error_rate, never.interval) == (0, 12, None, None)  # type: ignore[attr-defined]
     data = never.to_dict()  # type: ignore[attr-defined]
     assert data["counts"]["missing"] == 12 and data["interval"] is None
+
+
+def test_a_rows_json_is_exactly_what_json_writes_for_its_dict(
+    digits: Digits, tmp_path: Path
+) -> None:
+    """``to_json`` (what ``report --json`` writes, issue 7) is hand-written for speed: it must be
+    the json module's own text for ``to_dict``, with no answers, a champion, no canary, quotes and
+    non-ASCII in a title, and with a confusion matrix."""
+    registry = digits.registry
+    registry.problems.add(
+        "odd-one", title='A "quoted" titre, 12\u00b0 \u2014 <b>', max_error_rate=None
+    )
+    registry.models.promote("digits", "v2")
+    views = registry.patterns.list("sevens-vs-ones")
+    answers = {v.sha256: v.expect["labels"][0] for v in views[:-3]}
+    register_answers(registry, "partial", "v1", answers, tmp_path)
+    replay(registry, versions=["partial@v1"], problems=["sevens-vs-ones"])
+
+    rows = problem_metrics(registry) + problem_metrics(registry, model="digits", confusion=True)
+    shapes = {
+        (r.answered > 0, r.is_champion, r.max_error_rate is None, r.confusion is None) for r in rows
+    }
+    assert len(shapes) >= 5, shapes
+    for row in rows:
+        written = json.dumps(
+            row.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
+        assert row.to_json() == written
 
 
 def test_the_timeline_says_when_a_problem_was_first_fixed_and_broken_again(

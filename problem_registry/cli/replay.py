@@ -7,7 +7,6 @@ The progress bar goes to stderr and never captures stdout (see ``cli.context.pro
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 from pathlib import Path
@@ -188,10 +187,10 @@ def _print_json_rows(rows: list[ProblemVersionMetrics]) -> None:
 
     The same data as ``print_json``, but ``print_json`` indents, and indenting turns the json
     module's C encoder off: at 1,000 problems x 100 versions (100,000 rows, 78 MB indented) it
-    was ~25 s of a 31 s ``report --json`` (issue 7). A row per line stays greppable and diffable.
+    was ~25 s of a 31 s ``report --json`` (issue 7). Each row is written by its own ``to_json``,
+    faster still than the C encoder. A row per line stays greppable and diffable.
     """
-    encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
-    lines = [encode(row.to_dict()) for row in rows]
+    lines = [row.to_json() for row in rows]
     typer.echo("[\n" + ",\n".join(lines) + "\n]" if lines else "[]")
 
 
