@@ -17,10 +17,12 @@ How it streams, so memory does not grow with the number of results (1.5 M at ful
    a complete version needs nothing, a version with no result at all needs every file (no
    anti-join), and only a partly replayed one has its missing pairs found in SQL, by an anti-join
    of its versions x files against ``result``, one chunk of files at a time.
-2. Files with something missing are visited in chunks of ``batch_size``; each chunk's files are
-   read, hash-checked and decoded **once**, for every version that needs them, then dropped.
-   Models are loaded on first need and kept until the replay ends (trade-off: a cold replay of
-   M versions holds M models at once, so that no file is decoded twice).
+2. Versions are replayed a group of ``MAX_LOADED_MODELS`` at a time (the candidate's first, so a
+   candidate that cannot load fails before any history is replayed); within a group, files with
+   something missing are visited in chunks of ``batch_size``, each chunk read, hash-checked and
+   decoded once for every version of the group. A group's models are dropped before the next
+   loads, so memory does not grow with the number of versions. Decoded inputs are kept across
+   groups when at most ``KEPT_INPUTS`` files are replayed, else decoded again per group.
 3. Each version gets one batch call per chunk. A batch that raises is retried input by input, so
    one bad input only marks its own pattern as errored (counted wrong). A batch answered with the
    wrong number of outputs is a :class:`~problem_registry.adapters.ModelOutputError` naming the
@@ -68,6 +70,12 @@ from problem_registry.runs import close_abandoned_runs, finish_run, record_count
 
 DEFAULT_BATCH_SIZE = 256
 FLUSH_ROWS = 4096  # results per commit: bounded memory, and little lost to an interruption
+# Models held at once. Versions are replayed a group at a time, so memory does not grow with the
+# number of versions (100 versions of a 1 GB model would not fit); each group reads the files.
+MAX_LOADED_MODELS = 8
+# Decoded inputs kept for the next group when at most this many files are replayed (adding one
+# problem and replaying every version: 15 files, decoded once). More are decoded once per group.
+KEPT_INPUTS = 4096
 
 Ref = str | tuple[str, str]
 
@@ -252,6 +260,8 @@ class _Replay:
         self.refused: dict[int, RefusedPattern] = {}
         self.pending: list[Row] = []
         self.empty: set[int] = set()  # versions without any result: everything is missing
+        self.keep_inputs = False
+        self.kept: dict[int, Any] = {}  # decoded inputs kept across groups of versions
         self.reused = 0
         self.done = 0
         self.total = 0
@@ -278,13 +288,25 @@ class _Replay:
             return
         by_id = {f.id: f for f in files}
         todo_files = [by_id[file_id] for file_id in todo if file_id in by_id]
-        for start in range(0, len(todo_files), self.batch_size):
-            self._chunk(todo_files[start : start + self.batch_size], incomplete)
+        self.keep_inputs = len(todo_files) <= KEPT_INPUTS
+        # The candidate first: if it cannot load, say so before replaying any history.
+        order = sorted(
+            incomplete, key=lambda v: (self.candidate is None or v != self.candidate.id, v)
+        )
+        for first in range(0, len(order), MAX_LOADED_MODELS):
+            group = order[first : first + MAX_LOADED_MODELS]
+            for start in range(0, len(todo_files), self.batch_size):
+                self._chunk(todo_files[start : start + self.batch_size], group)
+            self.flush()
+            for version_id in group:  # done with these: let their memory go
+                if self.models.get(version_id) is not None:
+                    del self.models[version_id]
         self.flush()
 
-    def _chunk(self, files: list[ActiveFile], incomplete: list[int]) -> None:
+    def _chunk(self, files: list[ActiveFile], group: list[int]) -> None:
+        """Predict this chunk of files for every version of the group that lacks them."""
         wanted = {f.id: f for f in files}
-        live = [v for v in incomplete if self.models.get(v, True) is not None]
+        live = [v for v in group if self.models.get(v, True) is not None]
         by_version: dict[int, list[ActiveFile]] = {v: list(files) for v in live if v in self.empty}
         partial = [v for v in live if v not in self.empty]
         if partial:
@@ -348,9 +370,18 @@ class _Replay:
         return self.models[version_id]
 
     def _decode(self, files: list[ActiveFile]) -> dict[int, Any]:
-        """Read, verify and decode each file once; a refused file is reported, not scored."""
+        """Read, verify and decode each file; a refused file is reported, not scored.
+
+        With ``keep_inputs`` (few enough files to replay) each input is decoded once for the
+        whole replay; otherwise once per group of versions.
+        """
         inputs: dict[int, Any] = {}
         for f in files:
+            if f.id in self.refused:
+                continue
+            if f.id in self.kept:
+                inputs[f.id] = self.kept[f.id]
+                continue
             try:
                 data = self.registry.store.read(f.sha256, f.extension)
             except CorruptPattern as exc:
@@ -361,6 +392,9 @@ class _Replay:
             except Exception as exc:
                 reason = f"pattern file {f.sha256[:12]} cannot be decoded as {f.kind}: {exc}"
                 self.refused[f.id] = RefusedPattern(f.sha256, reason)
+                continue
+            if self.keep_inputs:
+                self.kept[f.id] = inputs[f.id]
         return inputs
 
     # -- predicting -------------------------------------------------------------------------

@@ -343,3 +343,60 @@ def test_negative_patterns_keep_their_polarity_in_results(digits: Digits) -> Non
     )
     assert (row.positive.patterns, row.negative.patterns) == (7, 5)
     assert row.positive.answered + row.negative.answered == row.answered
+
+
+COUNTED_MODELS = """
+import weakref
+
+ALIVE = 0
+PEAK = 0
+
+
+def _gone():
+    global ALIVE
+    ALIVE -= 1
+
+
+class Model:
+    def __call__(self, inputs):
+        return ["0"] * len(inputs)
+
+
+def load(artifact=None):
+    global ALIVE, PEAK
+    ALIVE += 1
+    PEAK = max(PEAK, ALIVE)
+    model = Model()
+    weakref.finalize(model, _gone)
+    return model
+"""
+
+
+def test_a_cold_replay_of_many_versions_holds_a_bounded_number_of_models(
+    digits: Digits, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 7: memory must not grow with the number of versions (100 versions of a big model).
+    module = f"counted_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{module}.py").write_text(COUNTED_MODELS, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    versions = 2 * replay_module.MAX_LOADED_MODELS + 1
+    for index in range(versions):
+        digits.registry.models.register("counted", f"c{index}", loader=f"{module}:load")
+    refs = [f"counted@c{index}" for index in range(versions)]
+
+    summary = replay(digits.registry, versions=refs, batch_size=5)
+
+    counted = sys.modules[module]
+    assert summary.predicted == versions * files_in_use(digits)
+    assert counted.PEAK == replay_module.MAX_LOADED_MODELS  # type: ignore[attr-defined]
+    assert counted.ALIVE == 0  # type: ignore[attr-defined]
+
+
+def test_a_candidate_that_cannot_load_fails_before_any_history_is_replayed(
+    digits: Digits,
+) -> None:
+    digits.registry.models.register("digits", "v9", loader="tests.models.digits:load_broken")
+    with pytest.raises(ModelUnavailable):
+        replay(digits.registry, candidate="digits@v9")
+    assert models.CALLS["items"] == 0
+    assert stored(digits) == []
