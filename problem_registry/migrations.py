@@ -4,6 +4,11 @@ Several processes may open a new registry at once (CI runners, xdist workers), a
 guard of its own against concurrent upgrades (MLflow users hit "duplicate column" that way). So an
 upgrade runs under a lock: ``pg_advisory_xact_lock`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite,
 and re-reads the revision once it holds the lock.
+
+Every command opens the registry, and almost always its schema is already at head. That check is
+one plain ``SELECT`` against :data:`HEAD_REVISION`; Alembic (which pulls in Mako and Pygments,
+~0.1 s of a command's start-up, more on a loaded machine) is imported only when the schema is not
+current: to create, upgrade, or explain a refusal (issue 7).
 """
 
 from __future__ import annotations
@@ -11,16 +16,21 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
 from problem_registry.db import writer_engine
 from problem_registry.errors import SchemaMismatch
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+# The newest revision in alembic/versions/, known without importing Alembic; a new migration must
+# update it (tests/test_migrations.py holds it equal to the scripts' head).
+HEAD_REVISION = "0002"
 
 # Any constant works; it only has to be the same in every process that migrates this database.
 _PG_MIGRATION_LOCK = 0x70726567  # "preg"
@@ -38,6 +48,8 @@ def alembic_dir() -> Path:
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(alembic_dir()))
     return config
@@ -45,6 +57,8 @@ def alembic_config() -> Config:
 
 @cache
 def _scripts() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config())
 
 
@@ -69,14 +83,26 @@ class SchemaState:
 
 
 def current_revision(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(connection).get_current_revision()
 
 
 def schema_state(engine: Engine) -> SchemaState:
     with engine.connect() as connection:
+        if _stamped_revisions(connection) == [HEAD_REVISION]:
+            # The common case, answered without importing Alembic: nothing to refuse or migrate.
+            return SchemaState(HEAD_REVISION, HEAD_REVISION)
         state = SchemaState(current_revision(connection), head_revision())
     _refuse_unknown(state.current)
     return state
+
+
+def _stamped_revisions(connection: Connection) -> list[str] | None:
+    """The revisions in ``alembic_version``, read with plain SQL; None when there is no table."""
+    if not sa.inspect(connection).has_table("alembic_version"):
+        return None
+    return [row[0] for row in connection.exec_driver_sql("SELECT version_num FROM alembic_version")]
 
 
 def _refuse_unknown(revision: str | None) -> None:
@@ -117,6 +143,8 @@ def upgrade(engine: Engine, revision: str = "head") -> SchemaState:
                 target = head_revision() if revision == "head" else revision
                 migrated = previous != target
                 if migrated:
+                    from alembic import command
+
                     config = alembic_config()
                     config.attributes["connection"] = connection
                     command.upgrade(config, revision)
@@ -138,6 +166,8 @@ def downgrade(engine: Engine, revision: str) -> SchemaState:
             connection.execute(
                 sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
             )
+        from alembic import command
+
         config = alembic_config()
         config.attributes["connection"] = connection
         command.downgrade(config, revision)

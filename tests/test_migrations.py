@@ -238,6 +238,31 @@ def test_migrations_are_found_in_the_checkout_or_the_wheel() -> None:
     assert migrations.head_revision()
 
 
+def test_head_revision_constant_is_the_scripts_head() -> None:
+    """The constant that lets a command skip importing Alembic names the newest migration."""
+    assert migrations.HEAD_REVISION == migrations.head_revision()
+
+
+def test_opening_a_current_registry_does_not_import_alembic(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Start-up of every command: a schema already at head is checked with plain SQL (issue 7)."""
+    open_registry(database_url, tmp_path).close()
+    probe = (
+        "import sys\n"
+        "from problem_registry.registry import Registry\n"
+        f"Registry.open(url={database_url!r}, patterns_dir={str(tmp_path / 'p')!r}, user='t')"
+        ".problems.list()\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'alembic', 'mako', 'pygments'}))\n"
+    )
+    outcome = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False
+    )
+
+    assert outcome.returncode == 0, outcome.stderr
+    assert outcome.stdout.strip() == "[]"
+
+
 # --- the core stays free of UI, plotting and test libraries ----------------------------------
 
 BANNED = ("typer", "rich", "pytest", "matplotlib", "_pytest", "click")
