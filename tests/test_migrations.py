@@ -240,7 +240,7 @@ def test_migrations_are_found_in_the_checkout_or_the_wheel() -> None:
 
 def test_head_revision_constant_is_the_scripts_head() -> None:
     """The constant that lets a command skip importing Alembic names the newest migration."""
-    assert migrations.HEAD_REVISION == migrations.head_revision()
+    assert migrations.head_revision() == migrations.HEAD_REVISION
 
 
 def test_opening_a_current_registry_does_not_import_alembic(
