@@ -22,9 +22,13 @@ from problem_registry import charts
 from problem_registry.metrics import ProblemVersionMetrics
 from problem_registry.report.keys import write_atomically
 from problem_registry.report.pages import Page, PageDrawer, Site
+from problem_registry.timeline import PROBLEMS_PER_QUERY
 from problem_registry.views import ModelVersionView
 
-PENDING_PER_WORKER = 8  # queued per worker: enough to keep it busy, few to bound memory
+# Pages queued at most: two chunks of the registry's read, so the main process reads the next
+# chunk while the workers draw the last one (a smaller bound has it wait for the workers, then
+# them wait for its read), and never holds more than two chunks' results.
+PENDING_PAGES = 2 * PROBLEMS_PER_QUERY
 
 _drawer: PageDrawer | None = None  # in a worker: set once by _start
 
@@ -122,10 +126,9 @@ class Workers:
         self._pending.clear()
 
     def _queue(self, future: Future[Any]) -> None:
-        # Bounded, so the main process never reads far ahead of the workers (each queued page
-        # holds its results); it waits for whichever finishes first, not for the oldest.
+        # Bounded (see PENDING_PAGES); it waits for whichever finishes first, not the oldest.
         self._pending.add(future)
-        while len(self._pending) > PENDING_PER_WORKER * self.jobs:
+        while len(self._pending) > PENDING_PAGES:
             done, self._pending = wait(self._pending, return_when=FIRST_COMPLETED)
             for finished in done:
                 finished.result()
