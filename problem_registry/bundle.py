@@ -67,6 +67,7 @@ from problem_registry.models import (
     utcnow,
 )
 from problem_registry.patterns import (
+    author,
     expectation_columns,
     expectation_of,
     file_ids_for,
@@ -423,7 +424,7 @@ def _upsert_patterns(
             row = Pattern(
                 problem_id=problem_row.id,
                 file_id=file_ids[entry.sha256],
-                **{"added_by": registry.user, **columns},
+                **{"added_by": author(registry), **columns},
                 **({"added_at": entry.added_at} if entry.added_at is not None else {}),
             )
             created.append((row, entry.expectation))

@@ -35,11 +35,13 @@ from problem_registry.patterns import inside
 from problem_registry.problems import (
     normalise_tags,
     validate_allowed_regressions,
+    validate_description,
     validate_error_rate,
     validate_slug,
     validate_status,
     validate_title,
 )
+from problem_registry.text import storable
 
 FORMAT = "problem-registry-bundle"
 VERSION = 1
@@ -146,7 +148,9 @@ def _read_problem(directory: Path, slug: str) -> BundledProblem:
         raise BundleError(f"{what} holds slug {manifest['slug']!r}; it must match its file name")
     fields = {
         "title": _valid(what, validate_title, _get(manifest, "title", what, "text", ""), slug),
-        "description": _get(manifest, "description", what, "text", ""),
+        "description": _valid(
+            what, validate_description, _get(manifest, "description", what, "text", "")
+        ),
         "status": _valid(what, validate_status, _get(manifest, "status", what, "text", "open")),
         "tags": _valid(what, normalise_tags, _strings(manifest, "tags", what, [])),
         "max_error_rate": _valid(
@@ -177,8 +181,12 @@ def _read_pattern(what: str, item: object) -> BundledPattern:
     relative = _get(entry, "file", what, "text")
     if not relative or any(ord(ch) < 32 for ch in relative):
         raise BundleError(f"{what}: file {relative!r} is empty or holds control characters")
+    _valid(what, storable, relative, "file")  # a lone surrogate would fail in the OS call
     name = _get(entry, "original_name", what, "text", PurePosixPath(relative).name)
     added_by = _get(entry, "added_by", what, "text", None)
+    note = _get(entry, "note", what, "text", "")
+    for value, key in ((name, "original_name"), (added_by or "", "added_by"), (note, "note")):
+        _valid(what, storable, value, key)
     added_at = _get(entry, "added_at", what, "text", None)
     polarity = _choice(entry, "polarity", what, Polarity, Polarity.positive)
     source = _choice(entry, "source", what, Source, Source.contrived)
@@ -195,7 +203,7 @@ def _read_pattern(what: str, item: object) -> BundledPattern:
     if len(name) > 255 or (added_by is not None and len(added_by) > 100):
         raise BundleError(f"{what}: original_name (255) or added_by (100) is too long")
     return BundledPattern(sha, relative, kind, name, expectation, polarity.value, source.value,
-                          _get(entry, "note", what, "text", ""), added_by, when)  # fmt: skip
+                          note, added_by, when)  # fmt: skip
 
 
 def _verify_files(

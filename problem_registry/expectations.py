@@ -11,8 +11,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from problem_registry.errors import InvalidExpectation
+from problem_registry.errors import InvalidExpectation, InvalidValue
 from problem_registry.models import ExpectKind
+from problem_registry.text import storable
 
 MAX_LABEL_LENGTH = 200
 _TEXT_PREFIXES = {"any:": ExpectKind.any, "not:": ExpectKind.not_, "range:": ExpectKind.range}
@@ -180,7 +181,10 @@ def _label(label: str) -> str:
         raise InvalidExpectation(f"a label is at most {MAX_LABEL_LENGTH} characters")
     if any(ord(ch) < 32 for ch in cleaned):
         raise InvalidExpectation(f"label {cleaned!r} contains control characters")
-    return cleaned
+    try:
+        return storable(cleaned, f"label {cleaned!r}")
+    except InvalidValue as exc:
+        raise InvalidExpectation(str(exc)) from None
 
 
 def _number(value: float | None) -> str:

@@ -33,6 +33,7 @@ from problem_registry.models import (
 )
 from problem_registry.problems import find_problem
 from problem_registry.registry import insert_ignoring_conflicts
+from problem_registry.text import file_name, storable
 from problem_registry.views import PatternView, iso
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
 CSV_COLUMNS = ("path", "expected", "polarity", "note")
 MIN_HASH_PREFIX = 6
+MAX_USER_LENGTH = 100  # Pattern.added_by
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,11 @@ class Patterns:
         without it, it is refused.
         """
         existing = {view.sha256: view for view in self.list(slug)}  # unknown slug: refused first
+        added_by = author(self._registry)
+        for item in new:  # every row's fields before any file: a refusal writes nothing
+            storable(item.note, f"the note for {item.path}")
+            _member(Polarity, item.polarity, f"the polarity for {item.path}")
+            _member(Source, item.source, f"the source for {item.path}")
         contents = [(item, inspect_content(read_input(item.path), str(item.path))) for item in new]
         seen: dict[str, Path] = {}
         fresh: list[tuple[NewPattern, InspectedContent]] = []
@@ -106,11 +113,11 @@ class Patterns:
                         Pattern(
                             problem_id=problem.id,
                             file_id=file_ids[content.sha256],
-                            original_name=item.path.name[:255],
+                            original_name=file_name(item.path),
                             polarity=Polarity(item.polarity).value,
                             source=Source(item.source).value,
                             note=item.note,
-                            added_by=self._registry.user,
+                            added_by=added_by,
                             **expectation_columns(item.expectation),
                         ),
                         item.expectation,
@@ -173,7 +180,8 @@ class Patterns:
             )
             if problem is not None:
                 query = query.where(Pattern.problem_id == find_problem(session, problem).id)
-            if text.isdigit() and len(text) < MIN_HASH_PREFIX:
+            # isascii: str.isdigit also takes "²" and "٣", which int() refuses or reads as 3.
+            if text.isascii() and text.isdigit() and len(text) < MIN_HASH_PREFIX:
                 query = query.where(Pattern.id == int(text))
             elif len(text) >= MIN_HASH_PREFIX and all(ch in "0123456789abcdef" for ch in text):
                 query = query.where(col(PatternFile.sha256).startswith(text))
@@ -279,6 +287,12 @@ class Patterns:
         )
 
 
+def author(registry: Registry) -> str:
+    """Who is adding, as a pattern records it; checked where it is stored, like any user text."""
+    what = "the user name (--user, $PROBLEM_REGISTRY_USER or $USER)"
+    return storable(registry.user, what, max_length=MAX_USER_LENGTH)
+
+
 def labelled_files(folder: Path) -> list[Path]:
     """The files of a ``label/file`` folder, sorted; links and stray files are refused."""
     if not folder.is_dir():
@@ -346,6 +360,14 @@ def inside(base: Path, relative: Path, *, what: str) -> Path:
     if not candidate.is_relative_to(base.resolve()):
         raise UnsafePath(f"{what} resolves outside {base}; keep the files beside it")
     return candidate
+
+
+def _member(enum: type[Polarity] | type[Source], value: object, what: str) -> None:
+    try:
+        enum(value)
+    except ValueError:
+        choices = ", ".join(member.value for member in enum)
+        raise InvalidValue(f"{what} is {value!r}; use one of {choices}") from None
 
 
 def _refuse_link(path: Path) -> None:

@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 
 from problem_registry.errors import DuplicateProblem, InvalidValue, ProblemNotFound
 from problem_registry.models import Pattern, Polarity, Problem, ProblemStatus, utcnow
+from problem_registry.text import is_storable, storable
 from problem_registry.views import ProblemView, iso
 
 if TYPE_CHECKING:
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MAX_SLUG_LENGTH = 100
+MAX_ALLOWED_REGRESSIONS = 2**31 - 1
 _UNSET: Any = object()
 
 
@@ -40,7 +42,7 @@ class Problems:
         problem = Problem(
             slug=slug,
             title=validate_title(title, slug),
-            description=description,
+            description=validate_description(description),
             tags=normalise_tags(tags),
             max_error_rate=validate_error_rate(max_error_rate),
             allowed_regressions=validate_allowed_regressions(allowed_regressions),
@@ -85,7 +87,7 @@ class Problems:
         if title is not _UNSET:
             changes["title"] = validate_title(title, slug)
         if description is not _UNSET:
-            changes["description"] = description
+            changes["description"] = validate_description(description)
         if status is not _UNSET:
             changes["status"] = validate_status(status)
         if tags is not _UNSET:
@@ -110,7 +112,11 @@ class Problems:
 
 
 def find_problem(session: Session, slug: str | None) -> Problem:
-    problem = session.exec(select(Problem).where(Problem.slug == slug)).first()
+    # A slug no backend can store (NUL, a lone surrogate) names no problem, and must not reach
+    # the driver, which would fail with a traceback.
+    problem = None
+    if slug is not None and is_storable(slug):
+        problem = session.exec(select(Problem).where(Problem.slug == slug)).first()
     if problem is None:
         raise ProblemNotFound(
             f"no problem {slug!r}; see `problem-registry problem list`, or add it with "
@@ -120,7 +126,8 @@ def find_problem(session: Session, slug: str | None) -> Problem:
 
 
 def validate_slug(slug: str) -> str:
-    if not SLUG_PATTERN.match(slug or "") or len(slug) > MAX_SLUG_LENGTH:
+    # fullmatch: with match, "$" also accepts a slug ending in a newline.
+    if not SLUG_PATTERN.fullmatch(slug or "") or len(slug) > MAX_SLUG_LENGTH:
         raise InvalidValue(
             f"{slug!r} is not a valid problem slug; use lowercase letters, digits and single "
             "hyphens, e.g. chihuahua-vs-muffin"
@@ -147,9 +154,17 @@ def validate_error_rate(value: float | None) -> float | None:
 
 
 def validate_allowed_regressions(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidValue(f"allowed regressions {value!r} is not a whole number; give 0 or more")
     if value < 0:
         raise InvalidValue(f"allowed regressions {value} is negative; give 0 or more")
-    return int(value)
+    if value > MAX_ALLOWED_REGRESSIONS:
+        # PostgreSQL's INTEGER holds no more; a larger number would fail inside the transaction.
+        raise InvalidValue(
+            f"allowed regressions {value} is over {MAX_ALLOWED_REGRESSIONS:,}; to gate nothing, "
+            "retire the problem instead"
+        )
+    return value
 
 
 def normalise_tags(tags: Sequence[str]) -> list[str]:
@@ -157,6 +172,7 @@ def normalise_tags(tags: Sequence[str]) -> list[str]:
     for tag in cleaned:
         if len(tag) > 50 or any(ord(ch) < 32 for ch in tag):
             raise InvalidValue(f"tag {tag!r} is too long or holds control characters")
+        storable(tag, f"tag {tag!r}")
     return cleaned
 
 
@@ -165,7 +181,11 @@ def validate_title(title: str | None, slug: str) -> str:
     chosen = (title or "").strip() or slug.replace("-", " ").capitalize()
     if len(chosen) > 200:
         raise InvalidValue("a problem title is at most 200 characters")
-    return chosen
+    return storable(chosen, "the problem title")
+
+
+def validate_description(description: str) -> str:
+    return storable(description, "the problem description")
 
 
 def _duplicate(slug: str) -> DuplicateProblem:

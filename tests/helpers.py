@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
+import struct
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,30 @@ def write_png(
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.new("RGB", size, color).save(path, format="PNG")
     return path
+
+
+def png_bytes(color: tuple[int, int, int] = (255, 0, 0), size: tuple[int, int] = (8, 8)) -> bytes:
+    """What :func:`write_png` writes, as bytes."""
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A well-formed PNG (valid CRCs) whose header claims ``width`` x ``height`` 1-bit pixels,
+    with a few bytes of pixel data: what a decompression bomb looks like before it is decoded."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 def write_text(path: Path, text: str) -> Path:
@@ -52,3 +79,10 @@ def stored_files(root: Path) -> list[str]:
 def snapshot(registry: Any) -> tuple[dict[str, int], list[str]]:
     """What a refusal must leave unchanged: the rows of every table and the files of the store."""
     return row_counts(registry), stored_files(registry.store.root)
+
+
+def assert_one_clear_error(stderr: str, stdout: str = "") -> None:
+    """A user error as the CLI must print it: one line ``error: ...`` on stderr, no traceback."""
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert stderr.startswith("error: "), stderr
+    assert "Traceback" not in stderr + stdout

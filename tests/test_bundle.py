@@ -600,6 +600,16 @@ REFUSALS = [
      "not a timestamp"),
     ("same-file-twice", _edit(lambda d: d["patterns"].append(dict(_first_image(d)))), BundleError,
      "twice"),
+    # Found by the hostile-input fuzz: JSON's "\udce9" escape gives a lone surrogate, which no
+    # driver encodes and no OS call takes; PostgreSQL refuses NUL. Each was a traceback.
+    ("surrogate-description", _edit(lambda d: d.update(description="caf\udce9")), BundleError,
+     "description is not valid UTF-8"),
+    ("surrogate-name", _edit(lambda d: _first_image(d).update(original_name="\udce9.png")),
+     BundleError, "original_name is not valid UTF-8"),
+    ("surrogate-path", _edit(lambda d: _first_image(d).update(file="files/\ud800.png")),
+     BundleError, "file is not valid UTF-8"),
+    ("nul-note", _edit(lambda d: _first_image(d).update(note="nul\x00")), BundleError,
+     "note contains a NUL"),
 ]  # fmt: skip
 
 

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from problem_registry.cli import app
-from tests.helpers import write_json, write_png, write_text
+from tests.helpers import assert_one_clear_error, write_json, write_png, write_text
 
 
 @dataclass
@@ -44,9 +44,7 @@ def cli(database_url: str, tmp_path: Path) -> Cli:
         assert outcome.exit_code == code, (args, outcome)
         if code == 1 and one_line:
             # A user error: exactly one line, naming the problem, and never a traceback.
-            assert len(outcome.stderr.strip().splitlines()) == 1, outcome.stderr
-            assert outcome.stderr.startswith("error: ")
-            assert "Traceback" not in outcome.stderr + outcome.stdout
+            assert_one_clear_error(outcome.stderr, outcome.stdout)
         return outcome
 
     return run
@@ -209,6 +207,25 @@ def test_bad_pattern_input_is_refused_and_nothing_written(
     outcome = cli("pattern", "add", "colours", str(files["blue"]), str(bad), *extra, code=1)
     assert message in outcome.stderr
     assert _snapshot(cli, tmp_path / "patterns") == before
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [("two\nlines.png", "two\\nlines.png"), ("\x1b[2Jwiped.png", "\\x1b[2Jwiped.png"),
+     ("\u202egnp.txt", "\\u202egnp.txt")],
+)  # fmt: skip
+def test_an_error_quoting_a_hostile_file_name_stays_one_line_and_inert(
+    cli: Cli, tmp_path: Path, name: str, shown: str
+) -> None:
+    """Found by the hostile-input fuzz: a file name with a newline split the error in two lines;
+    an escape sequence or a right-to-left override would act on the terminal. Shown escaped."""
+    cli("problem", "add", "p")
+    bad = tmp_path / name
+    bad.write_bytes(b"")
+
+    outcome = cli("pattern", "add", "p", str(bad), "--expect", "x", code=1)
+
+    assert shown in outcome.stderr and "the file is empty" in outcome.stderr
 
 
 def test_duplicate_pattern_is_refused_and_nothing_written(

@@ -128,6 +128,9 @@ def test_none_or_several_cli_flags_are_refused_naming_them() -> None:
         (lambda: Expectation.exact("   "), "cannot be empty"),
         (lambda: Expectation.exact("x" * 201), "at most 200"),
         (lambda: Expectation.exact("tab\there"), "control characters"),
+        # Found by the hostile-input fuzz: a non-UTF-8 argument, which no database driver encodes.
+        (lambda: Expectation.exact("caf\udce9"), "not valid UTF-8"),
+        (lambda: Expectation.from_options(expect_any="a,\udcff"), "not valid UTF-8"),
         (lambda: Expectation.any_of([]), "at least one label"),
         (lambda: Expectation.any_of([" ", ""]), "cannot be empty"),
         (lambda: Expectation.none_of([]), "needs a label"),

@@ -6,9 +6,7 @@ import hashlib
 import io
 import json
 import re
-import struct
 import warnings
-import zlib
 from pathlib import Path
 
 import pytest
@@ -28,31 +26,15 @@ from problem_registry.files import (
 from problem_registry.models import PatternKind
 from problem_registry.patterns import NewPattern
 from problem_registry.registry import Registry
-from tests.helpers import snapshot, stored_files, write_json, write_png, write_text
-
-
-def png_bytes(color: tuple[int, int, int] = (255, 0, 0), size: tuple[int, int] = (8, 8)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, color).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A well-formed PNG (valid CRCs) whose header claims ``width`` x ``height`` 1-bit pixels,
-    with a few bytes of pixel data: what a decompression bomb looks like before it is decoded."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-        + chunk(b"IEND", b"")
-    )
-
+from tests.helpers import (
+    png_bytes,
+    png_claiming,
+    snapshot,
+    stored_files,
+    write_json,
+    write_png,
+    write_text,
+)
 
 # --- kind detection and verification -------------------------------------------------------
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -200,6 +202,54 @@ def test_one_corrupt_file_refuses_the_whole_batch(
     assert stored_files(registry.store.root) == []
 
 
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        (lambda path: NewPattern(path, Expectation.exact("x"), note="nul\x00"), "contains a NUL"),
+        (lambda path: NewPattern(path, Expectation.exact("x"), note="\udce9"), "not valid UTF-8"),
+        (lambda path: NewPattern(path, Expectation.exact("x"), "sideways"), "the polarity"),  # type: ignore[arg-type]
+    ],
+)
+def test_a_row_field_that_cannot_be_stored_refuses_the_add_before_any_file_is_written(
+    registry: Registry, hats: str, tmp_path: Path, pattern: Any, message: str
+) -> None:
+    """Found by the hostile-input fuzz: the file entered the store, then the row failed inside
+    the transaction (a driver's traceback) and left the file behind as an orphan."""
+    image = write_png(tmp_path / "in" / "a.png")
+    before = snapshot(registry)
+
+    with pytest.raises(InvalidValue, match=message):
+        registry.patterns.add(hats, [pattern(image)])
+
+    assert snapshot(registry) == before
+
+
+@pytest.mark.parametrize("user", ["x" * 101, "nul\x00", "\udce9"])
+def test_a_user_name_that_cannot_be_stored_refuses_the_add_and_writes_nothing(
+    registry: Registry, hats: str, tmp_path: Path, user: str
+) -> None:
+    image = write_png(tmp_path / "in" / "a.png")
+    before = snapshot(registry)
+    registry.user = user
+
+    with pytest.raises(InvalidValue, match="the user name"):
+        registry.patterns.add(hats, [NewPattern(image, Expectation.exact("x"))])
+
+    assert snapshot(registry) == before
+
+
+def test_a_file_whose_name_is_not_utf8_is_added_under_a_readable_name(
+    registry: Registry, hats: str, tmp_path: Path
+) -> None:
+    """Found by the hostile-input fuzz: Python names such a file with lone surrogates, which no
+    driver can store; the name is only shown, so it is kept with U+FFFD rather than refused."""
+    path = write_png(tmp_path / "in" / os.fsdecode(b"caf\xe9.png"))
+
+    [view] = registry.patterns.add(hats, [NewPattern(path, Expectation.exact("x"))]).added
+
+    assert view.original_name == "caf\ufffd.png"
+
+
 def test_unknown_problem_is_refused_before_any_file_is_stored(
     registry: Registry, tmp_path: Path
 ) -> None:
@@ -246,6 +296,11 @@ def test_patterns_are_found_by_id_or_hash_prefix(
         registry.patterns.get("abc")  # too short to be a hash prefix, not a number
     with pytest.raises(InvalidValue):
         registry.patterns.get("zzzzzzzz")
+    # Found by the hostile-input fuzz: str.isdigit() takes these, int() refused "²" (a traceback)
+    # and read "٣" as pattern 3.
+    for other_digits in ("²", "٣", "\u0663\u0661"):
+        with pytest.raises(InvalidValue, match="not a pattern id"):
+            registry.patterns.get(other_digits)
 
 
 def test_a_hash_prefix_shared_by_two_problems_is_ambiguous(

@@ -67,6 +67,7 @@ MALFORMED_SLUGS = [
     "trailing-",
     "a/b",
     "x" * 101,
+    "hats\n",  # found by the hostile-input fuzz: re's "$" also matches before a final newline
 ]
 
 
@@ -97,6 +98,42 @@ def test_impossible_gate_is_refused_and_nothing_written(
         registry.problems.add("hats", **gates)  # type: ignore[arg-type]
 
     assert snapshot(registry) == before
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"title": "nul\x00here"}, "title contains a NUL"),
+        ({"description": "caf\udce9"}, "description is not valid UTF-8"),
+        ({"tags": ["caf\udce9"]}, "is not valid UTF-8"),
+        ({"allowed_regressions": 2**31}, "is over 2,147,483,647"),
+        ({"allowed_regressions": 10**30}, "is over"),
+        ({"allowed_regressions": float("inf")}, "not a whole number"),
+    ],
+)
+def test_a_value_one_backend_cannot_store_is_refused_on_both(
+    registry: Registry, fields: dict[str, object], message: str
+) -> None:
+    """Found by the hostile-input fuzz: PostgreSQL refuses NUL and its INTEGER ends at 2**31 - 1,
+    no driver encodes a lone surrogate (a non-UTF-8 argument), SQLite stops at 2**63: each ended in
+    a driver's traceback, on one backend or both, instead of one clear error."""
+    registry.problems.add("hats")
+    before = snapshot(registry)
+
+    with pytest.raises(InvalidValue, match=message):
+        registry.problems.add("cowboys", **fields)  # type: ignore[arg-type]
+    with pytest.raises(InvalidValue, match=message):
+        registry.problems.edit("hats", **fields)  # type: ignore[arg-type]
+
+    assert snapshot(registry) == before
+
+
+def test_a_slug_no_backend_can_store_names_no_problem(registry: Registry) -> None:
+    """Found by the hostile-input fuzz: the lookup sent a lone surrogate to the driver."""
+    with pytest.raises(ProblemNotFound):
+        registry.problems.get("caf\udce9")
+    with pytest.raises(ProblemNotFound):
+        registry.patterns.list("nul\x00")
 
 
 def test_unknown_slug_is_named_in_the_error_with_the_fix(registry: Registry) -> None:
