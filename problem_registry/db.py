@@ -124,6 +124,29 @@ def _enable_wal(cursor: Any) -> None:
             delay = min(delay * 2, 0.25)
 
 
+def driver_rows(connection: Connection, statement: sa.Executable) -> list[tuple[Any, ...]]:
+    """Every row of ``statement`` as the driver's own tuples, on ``connection``'s transaction.
+
+    For the few queries whose rows outnumber everything else a command does (issue 7: the error
+    rates, 100,000 rows at 1,000 problems x 100 versions): SQLAlchemy's result processing costs
+    more per row than the driver's fetch. The statement is compiled by SQLAlchemy as usual (IN
+    lists expanded), so only plain column values can come back: no ORM entities, no type
+    conversion beyond the driver's.
+    """
+    compiled = statement.compile(
+        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+    )
+    parameters: Any = compiled.params
+    if compiled.positional:
+        parameters = tuple(parameters[name] for name in compiled.positiontup or ())
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(str(compiled), parameters)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
 def writer_engine(engine: Engine) -> Engine:
     """The same engine, but its transactions take SQLite's write lock up front."""
     if engine.dialect.name != "sqlite":

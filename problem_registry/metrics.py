@@ -35,6 +35,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from problem_registry.confusion import Confusion, confusions
+from problem_registry.db import driver_rows
 from problem_registry.errors import ModelNotFound
 from problem_registry.model_versions import parse_ref
 from problem_registry.models import (
@@ -59,6 +60,7 @@ __all__ = [
     "correct_expression",
     "pattern_results",
     "problem_metrics",
+    "problem_metrics_json",
     "select_versions",
 ]
 
@@ -202,29 +204,67 @@ class ProblemVersionMetrics:
         """
         if self.confusion is not None:  # rare (charts, the HTML report): the general way
             return _compact_json(self.to_dict())
+        scores, polarity = self._scores_json()
+        return _assemble_json(
+            _problem_json(self.problem, self.title, self.status, self.allowed_regressions),
+            _version_json(self.model, self.version, self.is_champion),
+            scores,
+            polarity,
+        )
+
+    def _scores_json(self) -> tuple[str, str]:
+        """The parts of :meth:`to_json` that follow from the counts: ``"counts"`` to
+        ``"meets_canary"``, and ``"polarity"``, each with its trailing comma.
+
+        The only place these numbers are written as JSON; :func:`problem_metrics_json` reuses
+        the text for every row with the same counts (see :func:`_scores_json_for`).
+        """
         interval = self.interval
         low_high = (
             "null" if interval is None else f'{{"high":{interval[1]!r},"low":{interval[0]!r}}}'
         )
-        return (
-            f'{{"allowed_regressions":{self.allowed_regressions},'
-            f'"champion":{_json_scalar(self.is_champion)},'
+        scores = (
             f'"counts":{{"answered":{self.answered},"errored":{self.errored},'
             f'"missing":{self.missing},"patterns":{self.patterns},"right":{self.right},'
             f'"wrong":{self.wrong}}},'
             f'"error_rate":{_json_scalar(self.error_rate)},"interval":{low_high},'
             f'"max_error_rate":{_json_scalar(self.max_error_rate)},'
-            f'"meets_canary":{_json_scalar(self.meets_canary)},"model":{_json_text(self.model)},'
+            f'"meets_canary":{_json_scalar(self.meets_canary)},'
+        )
+        polarity = (
             f'"polarity":{{"negative":{self.negative.to_json()},'
             f'"positive":{self.positive.to_json()}}},'
-            f'"problem":{_json_text(self.problem)},"status":{_json_text(self.status)},'
-            f'"title":{_json_text(self.title)},"version":{_json_text(self.version)}}}'
         )
+        return scores, polarity
 
 
 _compact_json = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
 # A slug, title or version recurs on every row of its problem or version: encode each once.
 _json_text = lru_cache(maxsize=8192)(_compact_json)
+
+
+def _problem_json(slug: str, title: str, status: str, allowed_regressions: int) -> tuple[str, str]:
+    """A problem's keys of a row, before and after the scores (keys sorted)."""
+    return (
+        f'{{"allowed_regressions":{allowed_regressions},',
+        f'"problem":{_json_text(slug)},"status":{_json_text(status)},"title":{_json_text(title)},',
+    )
+
+
+def _version_json(model: str, version: str, is_champion: bool) -> tuple[str, str, str]:
+    """A version's keys of a row: before the scores, before the polarity, and the last."""
+    return (
+        f'"champion":{_json_scalar(is_champion)},',
+        f'"model":{_json_text(model)},',
+        f'"version":{_json_text(version)}}}',
+    )
+
+
+def _assemble_json(
+    problem: tuple[str, str], version: tuple[str, str, str], scores: str, polarity: str
+) -> str:
+    """One row of ``report --json``: its parts in sorted-key order."""
+    return f"{problem[0]}{version[0]}{scores}{version[1]}{polarity}{problem[1]}{version[2]}"
 
 
 def _json_scalar(value: bool | float | None) -> str:
@@ -312,6 +352,34 @@ def select_versions(
     return rows
 
 
+Tally = tuple[int, int, int, int, int]
+"""answered, errored, right, positives answered, positives right: one problem on one version."""
+
+_NO_RESULTS: Tally = (0, 0, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class _ProblemRow:
+    id: int
+    slug: str
+    title: str
+    status: str
+    max_error_rate: float | None
+    allowed_regressions: int
+    positives: int  # patterns
+    negatives: int
+
+
+@dataclass
+class _Gathered:
+    """Everything the rows are made of, read in one transaction."""
+
+    problems: list[_ProblemRow]
+    versions: list[VersionRow]
+    tallies: dict[tuple[int, int], Tally]  # (problem id, version id)
+    matrices: dict[tuple[int, int], Confusion] | None
+
+
 def problem_metrics(
     registry: Registry,
     *,
@@ -321,6 +389,102 @@ def problem_metrics(
     confusion: bool = False,
 ) -> list[ProblemVersionMetrics]:
     """Every problem (by slug) x every selected version (in registration order), one GROUP BY."""
+    data = _gather(registry, model, versions, problems, confusion=confusion)
+    matrices = data.matrices
+    return [
+        _row(
+            problem,
+            version,
+            data.tallies.get((problem.id, version.id), _NO_RESULTS),
+            None if matrices is None else matrices.get((problem.id, version.id), Confusion.empty()),
+        )
+        for problem in data.problems
+        for version in data.versions
+    ]
+
+
+def problem_metrics_json(
+    registry: Registry,
+    *,
+    model: str | None = None,
+    versions: Sequence[str] | None = None,
+    problems: Sequence[str] | None = None,
+) -> list[str]:
+    """``[row.to_json() for row in problem_metrics(...)]``, without building the rows.
+
+    What ``report --json`` writes (issue 7: 100,000 rows at 1,000 problems x 100 versions). Each
+    line is put together from its problem's and its version's text, encoded once, and the text
+    of its counts, which a registry repeats on many rows: written once per distinct counts by a
+    real :class:`ProblemVersionMetrics` (:func:`_scores_json_for`), so there is no second copy of
+    any number's definition (tests/test_metrics.py holds the lines equal).
+    """
+    data = _gather(registry, model, versions, problems, confusion=False)
+    tallies = data.tallies
+    parts = [(v.id, _version_json(v.name, v.version, v.is_champion)) for v in data.versions]
+    lines: list[str] = []
+    add = lines.append
+    for problem in data.problems:
+        problem_id, limit = problem.id, problem.max_error_rate
+        positives, negatives = problem.positives, problem.negatives
+        texts = _problem_json(
+            problem.slug, problem.title, problem.status, problem.allowed_regressions
+        )
+        for version_id, version_texts in parts:
+            tally = tallies.get((problem_id, version_id), _NO_RESULTS)
+            scores, polarity = _scores_json_for(limit, positives, negatives, tally)
+            add(_assemble_json(texts, version_texts, scores, polarity))
+    return lines
+
+
+def _row(
+    problem: _ProblemRow, version: VersionRow, tally: Tally, confusion: Confusion | None
+) -> ProblemVersionMetrics:
+    """The one place a tally becomes a row's numbers."""
+    answered, errored, right, pos_answered, pos_right = tally
+    neg_answered, neg_right = answered - pos_answered, right - pos_right
+    return ProblemVersionMetrics(
+        problem=problem.slug,
+        title=problem.title,
+        status=problem.status,
+        model=version.name,
+        version=version.version,
+        is_champion=version.is_champion,
+        max_error_rate=problem.max_error_rate,
+        allowed_regressions=problem.allowed_regressions,
+        patterns=problem.positives + problem.negatives,
+        answered=answered,
+        wrong=answered - right,
+        errored=errored,
+        positive=PolarityMetrics(problem.positives, pos_answered, pos_answered - pos_right),
+        negative=PolarityMetrics(problem.negatives, neg_answered, neg_answered - neg_right),
+        confusion=confusion,
+    )
+
+
+_NO_VERSION = VersionRow(0, "", "", False)
+
+
+@lru_cache(maxsize=65536)
+def _scores_json_for(
+    max_error_rate: float | None, positives: int, negatives: int, tally: Tally
+) -> tuple[str, str]:
+    """:meth:`ProblemVersionMetrics._scores_json` of any row with these counts and this canary.
+
+    The scores depend on nothing else (not the problem's name, nor the version's), so the text
+    is written once by a real row and reused: 15 patterns allow a few thousand distinct counts.
+    """
+    problem = _ProblemRow(0, "", "", "", max_error_rate, 0, positives, negatives)
+    return _row(problem, _NO_VERSION, tally, None)._scores_json()
+
+
+def _gather(
+    registry: Registry,
+    model: str | None,
+    versions: Sequence[str] | None,
+    problems: Sequence[str] | None,
+    *,
+    confusion: bool,
+) -> _Gathered:
     with registry.reading() as session:
         chosen = select_versions(session, model=model, versions=versions)
         problem_rows = _problems(session, problems)
@@ -329,41 +493,24 @@ def problem_metrics(
         version_ids = [v.id for v in chosen]
         # Every version: no IN list for the database to check on each of 1.5 M rows.
         wanted = None if model is None and versions is None else version_ids
-        aggregates = _aggregates(session, wanted, problem_ids) if version_ids else {}
-        matrices = confusions(session, version_ids, problem_ids) if confusion else {}
-    out: list[ProblemVersionMetrics] = []
-    nothing = (0, 0, 0, 0, 0)
+        tallies = _aggregates(session, wanted, problem_ids) if version_ids else {}
+        matrices = confusions(session, version_ids, problem_ids) if confusion else None
+    rows = []
     for problem in problem_rows:
-        # Read the ORM attributes once per problem, not once per problem x version.
-        problem_id, slug, title, status = problem.id, problem.slug, problem.title, problem.status
-        max_error_rate, allowed = problem.max_error_rate, problem.allowed_regressions
-        positives, negatives = counts.get(problem_id, (0, 0))  # type: ignore[arg-type]
-        for version in chosen:
-            key = (problem_id, version.id)
-            answered, errored, right, pos_answered, pos_right = aggregates.get(key, nothing)  # type: ignore[arg-type]
-            neg_answered, neg_right = answered - pos_answered, right - pos_right
-            out.append(
-                ProblemVersionMetrics(
-                    problem=slug,
-                    title=title,
-                    status=status,
-                    model=version.name,
-                    version=version.version,
-                    is_champion=version.is_champion,
-                    max_error_rate=max_error_rate,
-                    allowed_regressions=allowed,
-                    patterns=positives + negatives,
-                    answered=answered,
-                    wrong=answered - right,
-                    errored=errored,
-                    positive=PolarityMetrics(positives, pos_answered, pos_answered - pos_right),
-                    negative=PolarityMetrics(negatives, neg_answered, neg_answered - neg_right),
-                    confusion=matrices.get(key, Confusion.empty())  # type: ignore[arg-type]
-                    if confusion
-                    else None,
-                )
+        positives, negatives = counts.get(problem.id, (0, 0))  # type: ignore[arg-type]
+        rows.append(
+            _ProblemRow(
+                problem.id,  # type: ignore[arg-type]
+                problem.slug,
+                problem.title,
+                problem.status,
+                problem.max_error_rate,
+                problem.allowed_regressions,
+                positives,
+                negatives,
             )
-    return out
+        )
+    return _Gathered(rows, chosen, tallies, matrices)
 
 
 def pattern_results(
@@ -474,22 +621,29 @@ def _pattern_counts(session: Session, problem_ids: list[int] | None) -> dict[int
 
 def _aggregates(
     session: Session, version_ids: list[int] | None, problem_ids: list[int] | None
-) -> dict[tuple[int, int], tuple[int, int, int, int, int]]:
+) -> dict[tuple[int, int], Tally]:
     """(problem, version) -> answered, errored, right, positives answered, positives right.
 
-    One GROUP BY over every result, driven the way each backend is fast (issue 7: 1.5 M results):
+    One aggregation over every result, driven the way each backend is fast (issue 7: 1.5 M
+    results), its rows fetched as the driver's tuples (:func:`~problem_registry.db.driver_rows`):
 
-    - PostgreSQL hash-joins the results to their patterns and hash-aggregates, in parallel, so
-      the query starts from the results;
+    - PostgreSQL hash-joins the results to their patterns, in parallel, and groups by problem
+      and version, the positives counted by conditional sums (grouping by polarity too sorts
+      1.5 M rows on a text key: ~1.3x slower). It is given the memory to group 100,000
+      (problem, version) pairs in a hash table rather than by an on-disk sort (~0.8x the time);
     - SQLite has neither hash joins nor hash aggregation: started from the results it looks each
       pattern up and then sorts 1.5 M rows to group them. Instead it walks versions x patterns
       along ``ix_pattern_scoring`` (problem order, every column scoring reads), so the groups
-      arrive already in GROUP BY order, and finds each result by its primary key. A pair without
-      a result meets the LEFT JOIN with NULLs: ``count(file_id)`` does not count it, and every
-      sum adds 0 for it, exactly as when the row was never joined.
+      arrive already in GROUP BY (version, problem, polarity) order, and finds each result by its
+      primary key; an outer GROUP BY folds the two polarities (200,000 rows, not 1.5 M). A pair
+      without a result meets the LEFT JOIN with NULLs: ``count(file_id)`` does not count it, and
+      every sum adds 0 for it, exactly as when the row was never joined.
     """
     label = _label.alias("el")
-    if session.get_bind().dialect.name == "sqlite":
+    errored = sa.case((_result.c.error.is_not(None), 1), else_=0)
+    correct = correct_expression(_pattern, _result, label)
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    if sqlite:
         versions = ModelVersion.__table__  # type: ignore[attr-defined]
         version_id = versions.c.id
         source = versions.join(_pattern, sa.true()).outerjoin(
@@ -504,38 +658,68 @@ def _aggregates(
     source = source.outerjoin(
         label, sa.and_(label.c.pattern_id == _pattern.c.id, label.c.label == _result.c.predicted)
     )
-    query = (
-        sa.select(
-            _pattern.c.problem_id,
-            version_id,
-            _pattern.c.polarity,
-            sa.func.count(_result.c.file_id),
-            sa.func.sum(sa.case((_result.c.error.is_not(None), 1), else_=0)),
-            sa.func.sum(correct_expression(_pattern, _result, label)),
+    if sqlite:
+        inner = (
+            sa.select(
+                _pattern.c.problem_id.label("problem_id"),
+                version_id.label("version_id"),
+                (_pattern.c.polarity == Polarity.positive.value).label("positive"),
+                sa.func.count(_result.c.file_id).label("answered"),
+                sa.func.sum(errored).label("errored"),
+                sa.func.sum(correct).label("right"),
+            )
+            .select_from(source)
+            # The order of the walk: no sort, and one correctness sum per row.
+            .group_by(version_id, _pattern.c.problem_id, _pattern.c.polarity)
         )
-        .select_from(source)
-        # The order of SQLite's walk (only ix_pattern_scoring gives problem, then polarity), so
-        # it needs no sort; and one correctness sum per row, not a second for the positives.
-        .group_by(version_id, _pattern.c.problem_id, _pattern.c.polarity)
-    )
+        by_polarity = _filtered(inner, version_id, version_ids, problem_ids).subquery()
+        positive = by_polarity.c.positive == sa.true()
+        query = sa.select(
+            by_polarity.c.problem_id,
+            by_polarity.c.version_id,
+            sa.func.sum(by_polarity.c.answered),
+            sa.func.sum(by_polarity.c.errored),
+            sa.func.sum(by_polarity.c.right),
+            sa.func.sum(sa.case((positive, by_polarity.c.answered), else_=0)),
+            sa.func.sum(sa.case((positive, by_polarity.c.right), else_=0)),
+        ).group_by(by_polarity.c.version_id, by_polarity.c.problem_id)
+    else:
+        positive = _pattern.c.polarity == Polarity.positive.value
+        sums = [errored, correct, sa.case((positive, 1), else_=0), sa.case((positive, correct))]
+        query = _filtered(
+            sa.select(
+                _pattern.c.problem_id,
+                version_id,
+                sa.func.count(),
+                # Cast: PostgreSQL sums integers as numeric, which psycopg would hand over as
+                # Decimal; and a problem without positives sums NULLs.
+                *(sa.cast(sa.func.coalesce(sa.func.sum(n), 0), sa.Integer) for n in sums),
+            )
+            .select_from(source)
+            .group_by(version_id, _pattern.c.problem_id),
+            version_id,
+            version_ids,
+            problem_ids,
+        )
+    connection = session.connection()
+    if not sqlite:
+        # 100,000 groups need ~30 MB; PostgreSQL's default work_mem (4 MB) makes it sort 1.5 M
+        # rows on disk instead. Only for this transaction, and never lowered.
+        connection.exec_driver_sql(
+            "SELECT set_config('work_mem', '64MB', true) WHERE"
+            " pg_size_bytes(current_setting('work_mem')) < pg_size_bytes('64MB')"
+        )
+    return {(row[0], row[1]): row[2:] for row in driver_rows(connection, query)}
+
+
+def _filtered(
+    query: Any, version_id: Any, version_ids: list[int] | None, problem_ids: list[int] | None
+) -> Any:
     if version_ids is not None:
         query = query.where(version_id.in_(version_ids))
     if problem_ids is not None:
         query = query.where(_pattern.c.problem_id.in_(problem_ids))
-    out: dict[tuple[int, int], tuple[int, int, int, int, int]] = {}
-    positive = Polarity.positive.value
-    for problem, version, polarity, answered, errored, right in session.execute(query):
-        key = (problem, version)
-        # The other polarity's row, if any, came first: add this one to it.
-        before = out.get(key, (0, 0, 0, 0, 0))
-        out[key] = (
-            before[0] + answered,
-            before[1] + errored,
-            before[2] + right,
-            before[3] + (answered if polarity == positive else 0),
-            before[4] + (right if polarity == positive else 0),
-        )
-    return out
+    return query
 
 
 def _expected_texts(session: Session, problem_ids: list[int]) -> dict[int, str]:

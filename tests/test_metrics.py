@@ -15,7 +15,7 @@ from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_
 
 from problem_registry.errors import ModelNotFound
 from problem_registry.expectations import Expectation
-from problem_registry.metrics import pattern_results, problem_metrics
+from problem_registry.metrics import pattern_results, problem_metrics, problem_metrics_json
 from problem_registry.replay import replay
 from problem_registry.timeline import ProblemTimeline, TimelinePoint, timelines
 from tests.digit_registry import Digits, digits, register_answers, trained  # noqa: F401
@@ -194,6 +194,13 @@ def test_a_rows_json_is_exactly_what_json_writes_for_its_dict(
             row.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
         )
         assert row.to_json() == written
+    # What report --json writes, put together without the rows, is the same text.
+    assert problem_metrics_json(registry) == [r.to_json() for r in problem_metrics(registry)]
+    chosen = {"model": "digits", "problems": ["odd-one", "sevens-vs-ones"]}
+    assert problem_metrics_json(registry, **chosen) == [  # type: ignore[arg-type]
+        r.to_json()
+        for r in problem_metrics(registry, **chosen)  # type: ignore[arg-type]
+    ]
 
 
 def test_the_timeline_says_when_a_problem_was_first_fixed_and_broken_again(
