@@ -26,6 +26,7 @@ import json
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -172,7 +173,8 @@ def export_bundle(
     keep = {*files, BUNDLE_FILE, *(f"{MANIFEST_DIR}/{p.slug}.json" for p in problems)}
     removed = [relative for relative in sorted(_owned(directory)) if relative not in keep]
     for relative in removed:
-        (directory / relative).unlink(missing_ok=True)
+        with _writing(directory / relative):
+            (directory / relative).unlink(missing_ok=True)
     _remove_empty_fan_out(directory)
     total = len(keep)
     return ExportSummary(
@@ -231,7 +233,7 @@ def _prepare_target(directory: Path) -> None:
             )
         try:
             version = json.loads(data).get("version", VERSION)
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             version = VERSION
         if isinstance(version, int) and version > VERSION:
             raise BundleError(
@@ -283,25 +285,41 @@ def _write_if_changed(directory: Path, relative: str, data: bytes) -> bool:
         folder = folder / part
         if folder.is_symlink():
             raise UnsafePath(f"{folder} is a symbolic link; a bundle holds only real folders")
-    folder.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(OSError):
         info = destination.lstat()
         # A hard-linked copy is rewritten as a plain file: import refuses hard links.
         plain = stat.S_ISREG(info.st_mode) and info.st_nlink == 1
         if plain and info.st_size == len(data) and destination.read_bytes() == data:
             return False
-    handle, temporary = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        Path(temporary).chmod(0o644)  # mkstemp's 0600 would hide the bundle from the team
-        Path(temporary).replace(destination)  # replaces a link itself, never its target
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with _writing(destination):
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=folder)
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(data)
+                stream.flush()
+                os.fsync(stream.fileno())
+            Path(temporary).chmod(0o644)  # mkstemp's 0600 would hide the bundle from the team
+            Path(temporary).replace(destination)  # replaces a link itself, never its target
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
     return True
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """One clear error when the export folder cannot take ``path``: a file where a folder must
+    be (``files``, ``problems``, a fan-out folder), a folder where a file must be, no space or no
+    permission. Found by the hostile-input fuzz (issue 6): each was a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        where = exc.filename2 or exc.filename or path  # a rename's is its destination
+        raise BundleError(
+            f"cannot write {path} ({exc.strerror or exc}: {where}); export into a new folder, or "
+            "move what is in the way"
+        ) from None
 
 
 # --------------------------------------------------------------------------------------------

@@ -196,7 +196,7 @@ def _read_pattern(what: str, item: object) -> BundledPattern:
         when = _timestamp(added_at) if added_at is not None else None
     except InvalidValue as exc:
         raise BundleError(f"{what}: {exc}") from None
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: out of range once in UTC
         raise BundleError(
             f"{what}: added_at {added_at!r} is not a timestamp like 2024-05-01T12:00:00Z"
         ) from None
@@ -258,8 +258,10 @@ def read_plain(path: Path, what: str, *, max_bytes: int, listed_by: object = Non
                 "with a copy of the file"
             ) from None
         raise BundleError(f"{what}: cannot read ({exc.strerror or exc})") from None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
+    try:
+        # Checked on the descriptor, before fdopen: fdopen itself raises on a folder (issue 6,
+        # found by the hostile-input fuzz: a manifest naming "files" was a traceback).
+        info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise BundleError(f"{what} is not a regular file; a bundle holds only plain files")
         if info.st_nlink > 1:
@@ -267,6 +269,10 @@ def read_plain(path: Path, what: str, *, max_bytes: int, listed_by: object = Non
                 f"{what} is a hard link ({info.st_nlink} names for one file); a bundle holds only "
                 "plain files: replace it with a copy (cp FILE FILE.new && mv FILE.new FILE)"
             )
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as handle:
         data = handle.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise BundleError(f"{what} is over the {max_bytes:,}-byte limit")
@@ -313,7 +319,7 @@ def _load(path: Path, *, listed_by: object = None) -> Any:
             object_pairs_hook=refuse_duplicates,
             parse_constant=refuse_constant,
         )
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # "[[[[...": nested too deep
         raise BundleError(f"{path} is not valid JSON ({exc}); fix it, or export again") from None
 
 
@@ -382,4 +388,6 @@ def _timestamp(text: str) -> datetime:
     moment = datetime.fromisoformat(
         text.removesuffix("Z") + ("+00:00" if text.endswith("Z") else "")
     )
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    # In UTC now, so a date that only exists in its own offset (0001-01-01T00:00+01:00) is
+    # refused here rather than overflowing when stored or compared.
+    return moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -336,8 +336,13 @@ def read_csv(csv_path: Path, *, source: Source = Source.contrived) -> list[NewPa
         raise InvalidValue(f"cannot read CSV {csv_path}: {exc}") from None
     new: list[NewPattern] = []
     for line, row in enumerate(rows, start=2):
-        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
         where = f"{csv_path} line {line}"
+        if None in row:  # DictReader's key for the fields past the header's (their values: a list)
+            raise InvalidValue(
+                f"{where} has more fields than the header ({', '.join(header)}); quote a field "
+                'that holds a comma: "a,b"'
+            )
+        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
         if not row.get("path"):
             raise InvalidValue(f"{where}: empty path")
         path = inside(base, Path(row["path"]), what=f"{where}: path {row['path']!r}")

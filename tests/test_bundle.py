@@ -231,6 +231,40 @@ def test_export_refuses_a_folder_that_holds_manifests_but_is_not_a_bundle(
     }
 
 
+def _in_the_way(path: Path, make: Callable[[Path], object]) -> None:
+    """Replace ``path`` (a file or a folder of a bundle) by what ``make`` puts there."""
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+    make(path)
+
+
+EXPORT_BLOCKED: list[tuple[str, Callable[[Path], None]]] = [
+    ("files-is-a-file", lambda b: _in_the_way(b / "files", lambda p: p.write_text("x"))),
+    ("problems-is-a-file", lambda b: _in_the_way(b / "problems", lambda p: p.write_text("x"))),
+    ("fan-out-is-a-file", lambda b: _in_the_way(_file_of(b).parent, lambda p: p.write_text("x"))),
+    ("manifest-is-a-folder",
+     lambda b: _in_the_way(b / "problems" / f"{SLUG}.json", Path.mkdir)),
+    ("index-is-a-folder", lambda b: _in_the_way(b / "bundle.json", Path.mkdir)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("block", [pytest.param(block, id=name) for name, block in EXPORT_BLOCKED])
+def test_export_into_a_folder_it_cannot_write_is_one_clear_error(
+    registry: Registry, exported: Path, tmp_path: Path, block: Callable[[Path], None]
+) -> None:
+    """Found by the hostile-input fuzz: a file where export needs a folder (or the reverse), and
+    a target below a file, were tracebacks (OSError from mkdir, fdopen or rename)."""
+    block(exported)
+    with pytest.raises(BundleError, match=r"cannot write|not a regular file") as refused:
+        export_bundle(registry, exported)
+    assert "\n" not in str(refused.value)
+    under_a_file = write_text(tmp_path / "a-file", "x") / "bundle"
+    with pytest.raises(BundleError, match=r"cannot write .*Not a directory"):
+        export_bundle(registry, under_a_file)
+
+
 def test_export_refuses_a_registry_whose_pattern_file_is_missing(
     registry: Registry, tmp_path: Path
 ) -> None:
@@ -610,6 +644,13 @@ REFUSALS = [
      BundleError, "file is not valid UTF-8"),
     ("nul-note", _edit(lambda d: _first_image(d).update(note="nul\x00")), BundleError,
      "note contains a NUL"),
+    ("nested-too-deep", lambda b, o: (b / "problems" / f"{SLUG}.json").write_text("[" * 100_000),
+     BundleError, "not valid JSON"),
+    ("timestamp-out-of-range",
+     _edit(lambda d: _first_image(d).update(added_at="0001-01-01T00:00:00+01:00")), BundleError,
+     "not a timestamp"),
+    ("file-is-a-folder", _edit(lambda d: _first_image(d).update(file="files")), BundleError,
+     "not a regular file"),
 ]  # fmt: skip
 
 

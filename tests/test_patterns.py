@@ -479,7 +479,10 @@ BAD_CSV_ROWS: list[tuple[str, type[Exception], str]] = [
     ("a.png,\n", InvalidValue, "line {line}: an expected label cannot be empty"),
     (",x\n", InvalidValue, "line {line}: empty path"),
     ("missing.png,x\n", CorruptPattern, "missing.png: missing"),
-]
+    # Found by the hostile-input fuzz: the fields past the header's came as a list (a traceback).
+    ("a.png,x,positive,a note,a comma,unquoted\n", InvalidValue,
+     "line {line} has more fields than the header"),
+]  # fmt: skip
 
 
 def test_bad_csv_row_is_refused_naming_its_line_and_nothing_written(
