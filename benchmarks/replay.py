@@ -2,7 +2,9 @@
 
 The model is a linear classifier over an input's numbers (an 8x8 PNG's pixels, or a JSON input's
 ``features`` tiled to 64), plus an optional busy cost per input that stands in for a real model.
-It is written beside the registry as ``bench_model.py`` and registered as ``bench_model:load``,
+With ``ballast_mb`` each loaded version also holds that much memory, as a real model holds its
+parameters, so peak memory shows how many versions a replay keeps loaded. It is written beside
+the registry as ``bench_model.py`` and registered as ``bench_model:load``,
 so replay imports it from the working directory exactly as it would import a user's
 ``my_models.py``. The registry itself comes from ``synthetic.build_registry`` (patterns through
 the API, results left to replay).
@@ -47,6 +49,8 @@ def load(artifact_path):
     LOADS += 1
     data = np.load(artifact_path)
     weights, cost = data["weights"], float(data["cost_s"])
+    # What a real model holds in memory (its parameters), touched so the pages are resident.
+    ballast = np.ones(int(float(data["ballast_mb"]) * 2**20 / 8))
 
     def predict(inputs):
         scores = features(inputs) @ weights
@@ -56,6 +60,7 @@ def load(artifact_path):
                 pass
         return scores.argmax(axis=1)
 
+    predict.parameters = ballast  # held as long as the model is
     return predict
 """
 
@@ -74,7 +79,9 @@ class Floors:
         return self.decode_s + self.raw_predict_s
 
 
-def write_model(workdir: Path, versions: int, cost_ms: float, seed: int = 4) -> list[Path]:
+def write_model(
+    workdir: Path, versions: int, cost_ms: float, ballast_mb: float = 0.0, seed: int = 4
+) -> list[Path]:
     """``bench_model.py`` and one weights file per version in ``workdir``; the weights' paths."""
     (workdir / "bench_model.py").write_text(MODEL_MODULE, encoding="utf-8")
     rng = np.random.default_rng(seed)
@@ -82,17 +89,29 @@ def write_model(workdir: Path, versions: int, cost_ms: float, seed: int = 4) -> 
     for v in range(versions):
         path = workdir / f"weights-v{v}.npz"
         weights = rng.normal(size=(64, LABELS)).astype(np.float32)
-        np.savez(path, weights=weights, cost_s=np.float64(cost_ms / 1000))
+        np.savez(
+            path,
+            weights=weights,
+            cost_s=np.float64(cost_ms / 1000),
+            ballast_mb=np.float64(ballast_mb),
+        )
         paths.append(path)
     return paths
 
 
-def build(workdir: Path, url: str, problems: int, versions: int, cost_ms: float) -> Any:
+def build(
+    workdir: Path,
+    url: str,
+    problems: int,
+    versions: int,
+    cost_ms: float,
+    ballast_mb: float = 0.0,
+) -> Any:
     """A registry of ``problems`` x 15 patterns and ``versions`` versions of the bench model,
     with no result stored: what a cold replay starts from. Returns ``SyntheticRegistry``."""
     from synthetic import build_registry
 
-    weights = write_model(workdir, versions, cost_ms)
+    weights = write_model(workdir, versions, cost_ms, ballast_mb)
     return build_registry(
         workdir,
         url,

@@ -11,7 +11,8 @@ Measures, in one run and side by side (each row of the table states its paramete
   (g) the raw SQL GROUP BY of error rates, against ``problem-registry report --json``;
   (h) ``problem-registry report --html`` of the big history;
   (i) ``pytest --registry`` against (c), from the same empty registry;
-  (j) peak memory (max RSS) of a cold replay at two numbers of versions;
+  (j) peak memory (max RSS) of a cold replay at two numbers of versions, each version of the
+      model holding --model-mb of memory, as a real model holds its parameters;
 
 plus start-up (bare Python, Python + SQLAlchemy, the CLI, the model's own load) and the pytest
 plugin's cost when installed but unused; then the issue's targets (``targets.py``), each computed
@@ -51,11 +52,12 @@ SIZES: dict[str, tuple[Any, Any]] = {
     "history_problems": (10, 1000),
     "history_versions": (5, 100),
     "memory_problems": (5, 100),
-    "memory_versions": ("2,6", "10,100"),
+    "memory_versions": ("2,10", "10,100"),
+    "model_mb": (2.0, 8.0),
     "slice_problems": (1, 2),
     "slice_versions": (2, 10),
     "repeats": (2, 5),
-    "plugin_runs": (4, 21),
+    "plugin_runs": (4, 31),
 }
 
 
@@ -193,11 +195,12 @@ def _memory(args: argparse.Namespace, workdir: Path, run: Run) -> None:
         folder = workdir / f"memory-{versions}"
         folder.mkdir()
         database = folder / "registry.db"
-        built = replay.build(folder, f"sqlite:///{database}", args.memory_problems, versions, 0.0)
+        url = f"sqlite:///{database}"
+        built = replay.build(folder, url, args.memory_problems, versions, 0.0, args.model_mb)
         built.registry.close()
         child = _cold_replay(f"sqlite:///{database}", folder, args.batch_size)
         note = f"os.wait4 of the CLI child; {child.seconds:.2f} s"
-        params = {"P": args.memory_problems, "M": versions, "cost_ms": 0.0}
+        params = {"P": args.memory_problems, "M": versions, "model_mb": args.model_mb}
         run.measurements.append(
             Measurement(
                 f"j_peak_rss_m{versions}",
@@ -272,13 +275,17 @@ def _pytest_registry(database: Path, folder: Path, versions: int, *, isolated: b
     about a second here, a cost of the environment, not of the work compared with replay)."""
     args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--registry"]
     args += ["--registry-url", f"sqlite:///{database}"]
-    args += ["--candidate", f"{replay.MODEL_NAME}@v{versions - 1}", "--rootdir", str(folder)]
-    env = {}
+    # An empty folder to run in, so pytest collects nothing but the problems; the loader's
+    # module is found through PYTHONPATH instead of the working directory.
+    empty = folder / f"pytest-{database.stem}"
+    empty.mkdir()
+    args += ["--candidate", f"{replay.MODEL_NAME}@v{versions - 1}", "--rootdir", str(empty)]
+    env = {"PYTHONPATH": str(folder)}
     if isolated:
         args += ["-p", "problem_registry.plugin"]
         env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     # Exit 1: problems fail their gates, as they do with a random model; the work is the same.
-    return run_child(args, cwd=folder, ok=(0, 1), env=env)
+    return run_child(args, cwd=empty, ok=(0, 1), env=env)
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:

@@ -1,7 +1,8 @@
 """Start-up: what a process pays before doing any work, and what the pytest plugin costs unused.
 
 Each figure is the median of ``repeats`` child processes. The plugin's cost is measured on a
-one-test project, two ways, the runs alternated so drift in the machine's load hits both alike:
+one-test project, two ways, the runs alternated (ABBA) so drift in the machine's load hits both
+alike:
 
 * as a user meets it: ``pytest`` with every installed plugin, against the same run with
   ``-p no:problem_registry``. Other plugins (Hypothesis's alone imports for ~1 s here) make this
@@ -62,10 +63,13 @@ def plugin_cost(folder: Path, runs: int, *, isolated: bool) -> PluginCost:
     else:
         env = {}
         enabled, disabled = base, [*base, "-p", "no:problem_registry"]
-    with_plugin, without = [], []
-    for _ in range(runs):
-        with_plugin.append(run_child(enabled, cwd=project, env=env).seconds)
-        without.append(run_child(disabled, cwd=project, env=env).seconds)
+    with_plugin: list[float] = []
+    without: list[float] = []
+    for index in range(runs):
+        # ABBA order: whichever runs second in a pair must not always be the same one.
+        pair = [(enabled, with_plugin), (disabled, without)]
+        for args, into in pair if index % 2 == 0 else reversed(pair):
+            into.append(run_child(args, cwd=project, env=env).seconds)
     return PluginCost(
         statistics.median(with_plugin),
         statistics.median(without),

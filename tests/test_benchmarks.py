@@ -17,6 +17,7 @@ TINY = {
     "--history-versions": 2,
     "--memory-problems": 1,
     "--memory-versions": "1,2",
+    "--model-mb": 1.0,
     "--slice-problems": 1,
     "--slice-versions": 1,
     "--repeats": 1,
