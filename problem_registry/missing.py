@@ -37,6 +37,12 @@ def active_files(session: Session, problem_ids: list[int] | None) -> list[Active
     return [ActiveFile(*row) for row in session.execute(query)]
 
 
+def count_active_files(session: Session, problem_ids: list[int] | None) -> int:
+    """How many files the patterns of these problems (all when None) use."""
+    active = _active_file_ids(problem_ids).subquery()
+    return int(session.execute(sa.select(sa.func.count()).select_from(active)).scalar_one())
+
+
 def stored_counts(
     session: Session, version_ids: list[int], n_active: int, problem_ids: list[int] | None
 ) -> dict[int, int]:
