@@ -68,13 +68,13 @@ from problem_registry.models import (
     utcnow,
 )
 from problem_registry.patterns import (
-    author,
     expectation_columns,
     expectation_of,
     file_ids_for,
     write_labels,
 )
 from problem_registry.problems import SLUG_PATTERN
+from problem_registry.text import user_name
 from problem_registry.views import PatternView, ProblemView, iso
 
 if TYPE_CHECKING:
@@ -442,7 +442,7 @@ def _upsert_patterns(
             row = Pattern(
                 problem_id=problem_row.id,
                 file_id=file_ids[entry.sha256],
-                **{"added_by": author(registry), **columns},
+                **{"added_by": user_name(registry.user), **columns},
                 **({"added_at": entry.added_at} if entry.added_at is not None else {}),
             )
             created.append((row, entry.expectation))

@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from problem_registry.errors import DuplicateModel, InvalidValue, ModelNotFound
 from problem_registry.files import sha256_of_file
 from problem_registry.models import LoaderKind, ModelMetric, ModelVersion
+from problem_registry.text import storable, user_name
 from problem_registry.views import ModelVersionView, iso
 
 if TYPE_CHECKING:
@@ -55,6 +56,8 @@ class ModelVersions:
             raise InvalidValue(
                 f"--loader {loader!r} is not module:callable, e.g. my_models.digits:load"
             )
+        storable(note, "the note")
+        registered_by = user_name(self._registry.user)
         metric_rows = {key: _metric(key, value) for key, value in (metrics or {}).items()}
         artifact_sha256 = None
         if artifact is not None:
@@ -76,7 +79,7 @@ class ModelVersions:
             artifact_path=str(artifact.resolve()) if artifact is not None else None,
             artifact_sha256=artifact_sha256,
             note=note,
-            registered_by=self._registry.user,
+            registered_by=registered_by,
         )
         try:
             with self._registry.writing() as session:

@@ -33,7 +33,7 @@ from problem_registry.models import (
 )
 from problem_registry.problems import find_problem
 from problem_registry.registry import insert_ignoring_conflicts
-from problem_registry.text import file_name, storable
+from problem_registry.text import file_name, storable, user_name
 from problem_registry.views import PatternView, iso
 
 if TYPE_CHECKING:
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 
 CSV_COLUMNS = ("path", "expected", "polarity", "note")
 MIN_HASH_PREFIX = 6
-MAX_USER_LENGTH = 100  # Pattern.added_by
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,7 @@ class Patterns:
         without it, it is refused.
         """
         existing = {view.sha256: view for view in self.list(slug)}  # unknown slug: refused first
-        added_by = author(self._registry)
+        added_by = user_name(self._registry.user)
         for item in new:  # every row's fields before any file: a refusal writes nothing
             storable(item.note, f"the note for {item.path}")
             _member(Polarity, item.polarity, f"the polarity for {item.path}")
@@ -285,12 +284,6 @@ class Patterns:
             added_by=pattern.added_by,
             added_at=iso(pattern.added_at),
         )
-
-
-def author(registry: Registry) -> str:
-    """Who is adding, as a pattern records it; checked where it is stored, like any user text."""
-    what = "the user name (--user, $PROBLEM_REGISTRY_USER or $USER)"
-    return storable(registry.user, what, max_length=MAX_USER_LENGTH)
 
 
 def labelled_files(folder: Path) -> list[Path]:

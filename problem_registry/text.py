@@ -29,6 +29,19 @@ def storable(text: str, what: str, *, max_length: int | None = None) -> str:
     return text
 
 
+MAX_USER_LENGTH = 100  # Pattern.added_by, ModelVersion.registered_by
+
+
+def user_name(user: str) -> str:
+    """Who is writing, as a pattern or model version records it: checked like any user text.
+
+    Checked where it is stored rather than when settings are read, so a read-only command still
+    works with a name that could not be stored.
+    """
+    what = "the user name (--user, $PROBLEM_REGISTRY_USER or $USER)"
+    return storable(user, what, max_length=MAX_USER_LENGTH)
+
+
 def is_storable(text: str) -> bool:
     """Whether a lookup may send ``text`` to the database at all (else it names nothing there)."""
     try:

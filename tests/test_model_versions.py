@@ -89,6 +89,29 @@ def test_malformed_registration_is_refused_and_nothing_written(registry: Registr
     assert snapshot(registry) == before
 
 
+@pytest.mark.parametrize(
+    ("note", "user", "message"),
+    [
+        ("a\x00b", "tester", "the note contains a NUL character"),
+        ("trained on \udcff", "tester", "the note is not valid UTF-8"),
+        ("", "bad\udcffname", "the user name .* is not valid UTF-8"),
+        ("", "x" * 101, "the user name .* the most is 100"),
+    ],
+)
+def test_text_no_backend_can_store_is_refused_and_nothing_written(
+    registry: Registry, note: str, user: str, message: str
+) -> None:
+    # Found by the hostile-input fuzz on patterns: PostgreSQL refuses NUL, neither driver
+    # encodes a lone surrogate, and the failure used to surface as the driver's traceback.
+    before = snapshot(registry)
+    writer = Registry(registry.engine, registry.store, user=user)
+
+    with pytest.raises(InvalidValue, match=message):
+        writer.models.register("digits", "v1", loader="my_models.digits:load", note=note)
+
+    assert snapshot(registry) == before
+
+
 def test_predictions_loader_need_not_be_a_python_callable(registry: Registry) -> None:
     view = registry.models.register(
         "digits", "v1", loader="predictions/v1.csv", loader_kind=LoaderKind.predictions
