@@ -45,6 +45,8 @@ MEASURED = [
     "plugin_unused_isolated",
 ]
 
+DIFFERENCES = {"plugin_unused", "plugin_unused_isolated", "e_handwritten_scaled"}
+
 
 @pytest.fixture(scope="module")
 def document(tmp_path_factory: pytest.TempPathFactory) -> dict:
@@ -69,8 +71,9 @@ def test_every_measurement_is_present_with_its_parameters(document: dict) -> Non
         m = measurements[key]
         assert m["key"] == key and m["label"] and m["unit"] in {"s", "ms", "MB", "us"}
         assert isinstance(m["value"], (int, float)), m
-        # A difference of two timings (the plugin's cost) may come out below zero in the noise.
-        assert m["value"] >= 0 or key.startswith("plugin_"), m
+        # A difference of two timings (the plugin's cost; the per-test time of a 15-test slice
+        # over the same file without tests) may come out below zero in a tiny run's noise.
+        assert m["value"] >= 0 or key in DIFFERENCES, m
     assert measurements["c_cold_replay"]["parameters"] == {"P": 2, "M": 2, "cost_ms": 0.2}
     assert "SCALED" in measurements["e_handwritten_scaled"]["label"]
 
@@ -82,7 +85,7 @@ def test_every_target_has_a_verdict_computed_from_the_run(document: dict) -> Non
         assert target["name"] and target["detail"] and target["limit"] > 0
         assert target["met"] in (True, False), target
         assert target["met"] == (target["measured"] <= target["limit"])
-    assert document["headline_times_faster_than_handwritten"] > 0
+    assert isinstance(document["headline_times_faster_than_handwritten"], float)
 
 
 def test_the_machine_and_the_sizes_are_recorded(document: dict) -> None:
