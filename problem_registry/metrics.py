@@ -336,10 +336,18 @@ def select_versions(
     session: Session, *, model: str | None = None, versions: Sequence[str] | None = None
 ) -> list[VersionRow]:
     """Versions in registration order: all, one model's, or the refs given."""
-    query = select(ModelVersion).order_by(ModelVersion.id)
+    # Columns, not ORM entities: a SQLModel instance costs ~60 us to load (pydantic's private
+    # attributes), and every report reads every version and every problem (issue 7).
+    versions_table = ModelVersion.__table__  # type: ignore[attr-defined]
+    query = sa.select(
+        versions_table.c.id,
+        versions_table.c.name,
+        versions_table.c.version,
+        versions_table.c.is_champion,
+    ).order_by(versions_table.c.id)
     if model is not None:
-        query = query.where(ModelVersion.name == model)
-    rows = [VersionRow(r.id, r.name, r.version, r.is_champion) for r in session.exec(query)]  # type: ignore[arg-type]
+        query = query.where(versions_table.c.name == model)
+    rows = [VersionRow(*row) for row in session.execute(query)]
     if model is not None and not rows:
         raise ModelNotFound(f"no model named {model!r}; see `problem-registry model list`")
     if versions is not None:
@@ -600,10 +608,15 @@ def _grid_query(version_ids: list[int], problem_ids: list[int]) -> Any:
 # -- queries ---------------------------------------------------------------------------------
 
 
-def _problems(session: Session, slugs: Sequence[str] | None) -> list[Problem]:
+def _problems(session: Session, slugs: Sequence[str] | None) -> list[Any]:
+    """Problems by slug, as rows with a Problem's attributes (columns, not ORM entities: see
+    :func:`select_versions`); a slug that names no problem raises ProblemNotFound."""
     if slugs is not None:
         return sorted((find_problem(session, slug) for slug in slugs), key=lambda p: p.slug)
-    return list(session.exec(select(Problem).order_by(Problem.slug)))
+    problems = Problem.__table__  # type: ignore[attr-defined]
+    columns = ("id", "slug", "title", "status", "max_error_rate", "allowed_regressions")
+    query = sa.select(*(problems.c[name] for name in columns)).order_by(problems.c.slug)
+    return list(session.execute(query))
 
 
 def _pattern_counts(session: Session, problem_ids: list[int] | None) -> dict[int, tuple[int, int]]:
