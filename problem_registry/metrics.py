@@ -6,6 +6,7 @@ of a 1.5 M-result registry is one aggregation query, not 1.5 M Python objects. T
 
     rows = problem_metrics(registry, model="digits")      # one row per problem x version
     rows = problem_metrics(registry, confusion=True)      # + confusion matrix, precision/recall/F1
+    lines = problem_metrics_json(registry)                # [row.to_json() ...], without the rows
     grid = pattern_results(registry, problems=["hats"])   # one row per pattern x version
     # and in problem_registry.timeline: timelines(registry, model="digits")
 
