@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from problem_registry.errors import ConfigError, DatabaseUnavailable
@@ -160,9 +160,24 @@ def translate_connection_errors(url: URL | str) -> Iterator[None]:
     try:
         yield
     except OperationalError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        reason = _first_line(exc)
         if "locked" in reason:
             hint = "another process holds the write lock; retry, or raise busy_timeout"
+        elif make_url(url).get_backend_name() == "sqlite":
+            hint = "check the path in PROBLEM_REGISTRY_URL or --url"
         else:
             hint = "check PROBLEM_REGISTRY_URL or --url, and that the server is running"
         raise DatabaseUnavailable(f"cannot use database {redact(url)}: {reason} ({hint})") from None
+    except DatabaseError as exc:
+        # sqlite3 raises its base DatabaseError (not a subclass such as IntegrityError, which
+        # would be a bug of ours) for a file that is not a database or is damaged beyond use.
+        if type(exc.orig) is not sqlite3.DatabaseError:
+            raise
+        hint = "point --url at a registry file, or at a new path to create one"
+        raise DatabaseUnavailable(
+            f"cannot use database {redact(url)}: {_first_line(exc)} ({hint})"
+        ) from None
+
+
+def _first_line(exc: DatabaseError) -> str:
+    return str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)

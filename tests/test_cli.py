@@ -499,3 +499,24 @@ def test_check_catches_a_tampered_and_a_missing_file(
     assert report["ok"] is False
     assert sorted(e["code"] for e in report["errors"]) == ["altered-file", "missing-file"]
     assert "2 error(s)" in cli("check", code=1, one_line=False).stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "command"),
+    [
+        (b"hello, not a database\n", ["problem", "list"]),
+        (bytes(range(256)) * 8, ["db", "upgrade"]),
+        (b"SQLite format 3\x00" + b"\xff" * 200, ["pattern", "add", "x", "y", "--expect", "z"]),
+    ],
+)
+def test_a_file_that_is_not_a_registry_is_one_line_and_left_as_it_was(
+    tmp_path: Path, content: bytes, command: list[str]
+) -> None:
+    # A --url mistyped onto some other file: a clear refusal, and never a write to that file.
+    other = tmp_path / "notes.db"
+    other.write_bytes(content)
+    result = CliRunner().invoke(app, ["--url", f"sqlite:///{other}", *command])
+    assert result.exit_code == 1, result.output
+    assert_one_clear_error(result.stderr, result.stdout)
+    assert "file is not a database" in result.stderr and str(other) in result.stderr
+    assert other.read_bytes() == content
