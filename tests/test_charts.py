@@ -13,6 +13,7 @@ tested on both backends in test_metrics); the CLI reads through the same library
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import math
@@ -21,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -384,6 +386,16 @@ def test_problem_chart_at_50_versions_thins_its_labels(
     assert_no_overlap(labels)
     assert f"v{VERSIONS - 3} ★" in [t.get_text() for t in labels], "the champion keeps its label"
     assert_png(charts.save_figure(figure, tmp_path / "problem.png"), max_size=(1700, 800))
+
+
+def test_pictures_are_written_as_png_that_give_back_every_pixel() -> None:
+    rng = np.random.default_rng(7)
+    noise = Image.fromarray(rng.integers(0, 256, size=(37, 53, 3), dtype=np.uint8), "RGB")
+    grey = Image.fromarray(rng.integers(0, 256, size=(9, 4), dtype=np.uint8), "L")
+    for picture in (noise, grey, Image.new("RGB", (1, 1), (1, 2, 3))):
+        with Image.open(io.BytesIO(charts.image_png(picture))) as decoded:
+            assert decoded.format == "PNG" and decoded.mode == "RGB"
+            assert np.array_equal(np.asarray(decoded), np.asarray(picture.convert("RGB")))
 
 
 def test_problem_charts_drawn_over_one_shared_frame_are_the_charts_drawn_alone(
