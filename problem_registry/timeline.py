@@ -12,8 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import attrgetter
 
-from problem_registry.metrics import PatternResult, pattern_results, problem_metrics
+from problem_registry.metrics import (
+    PatternResult,
+    ProblemVersionMetrics,
+    pattern_results,
+    problem_metrics,
+)
 from problem_registry.registry import Registry
 
 PROBLEMS_PER_QUERY = 50  # bounds the pattern grid held at once for a whole-registry timeline
@@ -88,13 +95,35 @@ class ProblemTimeline:
 def timelines(
     registry: Registry, *, model: str, problems: Sequence[str] | None = None
 ) -> list[ProblemTimeline]:
-    """One timeline per problem (by slug) over every version of ``model``, oldest first."""
+    """One timeline per problem (by slug) over every version of ``model``, oldest first.
+
+    Reads the rows :func:`timelines_from` needs, :data:`PROBLEMS_PER_QUERY` problems' pattern
+    results at a time; a caller that has read them already (the HTML report) calls that instead.
+    """
     metrics = problem_metrics(registry, model=model, problems=problems)
-    slugs = sorted({m.problem for m in metrics})
-    changes: dict[tuple[str, str], tuple[str | None, list[str], list[str]]] = {}
+    by_problem: dict[str, list[ProblemVersionMetrics]] = {}
+    for row in metrics:
+        by_problem.setdefault(row.problem, []).append(row)
+    slugs = sorted(by_problem)
+    out: list[ProblemTimeline] = []
     for start in range(0, len(slugs), PROBLEMS_PER_QUERY):
         chunk = slugs[start : start + PROBLEMS_PER_QUERY]
-        changes.update(_changes(registry, model, chunk))
+        results = pattern_results(registry, problems=chunk, model=model)
+        out.extend(timelines_from(model, [m for s in chunk for m in by_problem[s]], results))
+    return out
+
+
+def timelines_from(
+    model: str, metrics: Sequence[ProblemVersionMetrics], results: Sequence[PatternResult]
+) -> list[ProblemTimeline]:
+    """:func:`timelines` from rows already read: one timeline per problem in ``metrics``.
+
+    ``metrics`` are :func:`~problem_registry.metrics.problem_metrics` rows of ``model`` (one per
+    version, in registration order); ``results`` are those problems' pattern results on the same
+    versions, in the order :func:`~problem_registry.metrics.pattern_results` returns them. The
+    HTML report holds both already; reading them again was most of its data read (issue 7).
+    """
+    changes = _changes(results)
     out: dict[str, ProblemTimeline] = {}
     for m in metrics:
         timeline = out.setdefault(m.problem, ProblemTimeline(m.problem, model, []))
@@ -115,34 +144,45 @@ def timelines(
                 broken=broken,
             )
         )
-    return [out[slug] for slug in slugs]
+    return [out[slug] for slug in sorted(out)]
 
 
-def _changes(
-    registry: Registry, model: str, slugs: list[str]
-) -> dict[tuple[str, str], tuple[str | None, list[str], list[str]]]:
+Change = tuple[str | None, list[str], list[str]]
+"""The previous answered version, the pattern files fixed and those broken since it."""
+
+
+def _changes(results: Sequence[PatternResult]) -> dict[tuple[str, str], Change]:
     """(problem, version) -> (previous answered version, patterns fixed, patterns broken).
 
     Each pattern is compared with its own last answer, so a pattern added after some versions
-    ran is neither fixed nor broken until a second version has answered it.
+    ran is neither fixed nor broken until a second version has answered it. ``results`` come in
+    :func:`~problem_registry.metrics.pattern_results` order (problem, pattern, version), so one
+    walk, with no sort, sees each pattern's answers oldest first.
     """
-    by_problem: dict[str, list[PatternResult]] = {}
-    for row in pattern_results(registry, problems=slugs, model=model):
-        by_problem.setdefault(row.problem, []).append(row)
-    out: dict[tuple[str, str], tuple[str | None, list[str], list[str]]] = {}
-    for problem, rows in by_problem.items():
-        rows.sort(key=lambda r: (r.version_id, r.pattern_id))
-        answered = list(dict.fromkeys(r.version for r in rows if r.answered))
-        previous = {v: answered[i - 1] if i else None for i, v in enumerate(answered)}
-        last: dict[int, bool] = {}
+    out: dict[tuple[str, str], Change] = {}
+    for problem, rows in groupby(results, key=attrgetter("problem")):
+        # version id -> (version, fixed, broken); ids are registration order.
+        versions: dict[int, tuple[str, list[str], list[str]]] = {}
+        answered: set[int] = set()
+        pattern, before = None, None
         for row in rows:
-            _, fixed, broken = out.setdefault(
-                (problem, row.version), (previous.get(row.version), [], [])
-            )
-            if row.correct is None:
+            entry = versions.get(row.version_id)
+            if entry is None:
+                entry = versions[row.version_id] = (row.version, [], [])
+            if row.pattern_id != pattern:
+                pattern, before = row.pattern_id, None
+            correct = row.correct
+            if correct is None:
                 continue
-            before = last.get(row.pattern_id)
-            if before is not None and before != row.correct:
-                (fixed if row.correct else broken).append(row.file)
-            last[row.pattern_id] = row.correct
+            answered.add(row.version_id)
+            if before is not None and before != correct:
+                (entry[1] if correct else entry[2]).append(row.file)
+            before = correct
+        previous = None
+        for version_id in sorted(versions):
+            version, fixed, broken = versions[version_id]
+            is_answered = version_id in answered
+            out[(problem, version)] = (previous if is_answered else None, fixed, broken)
+            if is_answered:
+                previous = version
     return out

@@ -17,7 +17,7 @@ from problem_registry.errors import ModelNotFound
 from problem_registry.expectations import Expectation
 from problem_registry.metrics import pattern_results, problem_metrics, problem_metrics_json
 from problem_registry.replay import replay
-from problem_registry.timeline import ProblemTimeline, TimelinePoint, timelines
+from problem_registry.timeline import ProblemTimeline, TimelinePoint, timelines, timelines_from
 from tests.digit_registry import Digits, digits, register_answers, trained  # noqa: F401
 from tests.models import digits as models
 
@@ -233,6 +233,10 @@ def test_the_timeline_says_when_a_problem_was_first_fixed_and_broken_again(
     )
     untouched = [t for t in timelines(registry, model="story") if t.problem == "sevens-vs-ones"]
     assert untouched[0].describe() == "no results yet"
+    # The report builds the same timelines from the rows it has already read.
+    assert timelines_from(
+        "story", problem_metrics(registry, model="story"), pattern_results(registry, model="story")
+    ) == timelines(registry, model="story")
 
 
 def test_an_unknown_model_is_named(digits: Digits) -> None:

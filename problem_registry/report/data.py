@@ -24,7 +24,7 @@ from problem_registry.timeline import (
     PROBLEMS_PER_QUERY,
     ProblemTimeline,
     TimelinePoint,
-    timelines,
+    timelines_from,
 )
 from problem_registry.views import ModelVersionView, PatternView, ProblemView
 
@@ -219,9 +219,13 @@ def read_problems(
         results: dict[str, list[PatternResult]] = {}
         stories: dict[str, ProblemTimeline] = {}
         if data.model is not None:
-            for result in pattern_results(registry, problems=slugs, model=data.model):
+            read = pattern_results(registry, problems=slugs, model=data.model)
+            for result in read:
                 results.setdefault(result.problem, []).append(result)
-            stories = {t.problem: t for t in timelines(registry, model=data.model, problems=slugs)}
+            # From the rows in hand: reading them again was 2.2 s of every 3.5 s chunk at
+            # 1,000 problems x 100 versions (issue 7).
+            rows = [row for slug in slugs for row in by_problem.get(slug, [])]
+            stories = {t.problem: t for t in timelines_from(data.model, rows, read)}
         yield [
             (
                 _problem_report(
