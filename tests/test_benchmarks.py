@@ -31,6 +31,8 @@ MEASURED = [
     "a_raw_predict",
     "b_decode_plus_raw",
     "c_cold_replay",
+    "b0_decode_plus_raw",
+    "c0_cold_replay",
     "d_warm_replay",
     "e_handwritten_slice",
     "e_handwritten_scaled",
