@@ -427,6 +427,19 @@ def test_cli_report_html_writes_the_same_report_as_the_library(tmp_path: Path) -
     page = Page.read(tmp_path / "cli" / "problems" / "cats-vs-dogs.html").html
     assert "v2: 2 of 3 right, needs ≤ 34% error: meets it; 2 fixed, 1 broken since v1" in page
 
+    without_json = CliRunner().invoke(
+        app,
+        [
+            "--url", f"sqlite:///{tmp_path}/registry.db",
+            "--patterns-dir", str(tmp_path / "patterns"),
+            "report", "--html", str(tmp_path / "cli"),
+        ],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert without_json.exit_code == 0, without_json.stderr
+    assert without_json.stdout == ""  # the pages are the report: no table of every row
+    assert "0 files drawn" in without_json.stderr  # nothing changed since the build above
+
     # The same registry gives the same report, byte for byte (images too): it can be diffed.
     with Registry.open(
         url=f"sqlite:///{tmp_path}/registry.db", patterns_dir=tmp_path / "patterns"

@@ -151,7 +151,7 @@ def report(
     html: Path | None = typer.Option(
         None,
         "--html",
-        help="Also write the static HTML report (charts, galleries, status lines) into DIR.",
+        help="Write the HTML report (charts, galleries, status) into DIR instead of the table.",
         metavar="DIR",
     ),
     jobs: int | None = typer.Option(
@@ -177,7 +177,9 @@ def report(
     """
     if as_json:
         _print_json_rows(problem_metrics_json(registry(ctx), model=model))
-    else:
+    elif html is None:
+        # With --html the pages are the report: a terminal table of every problem x version
+        # would only scroll by (100,000 rows at 1,000 problems x 100 versions).
         _print_report(problem_metrics(registry(ctx), model=model))
     if html is not None:
         from problem_registry.report import write_report  # matplotlib and Jinja2: only when asked
