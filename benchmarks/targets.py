@@ -80,14 +80,14 @@ def _history(v: Values) -> list[Target]:
             _ratio(v["g_report_json"], v["g_raw_group_by"]),
             1.5,
             "x",
-            "CLI wall, start-up included, over the raw GROUP BY (owned by the report-SQL work)",
+            "CLI wall, start-up included, over the raw GROUP BY",
         ),
         Target(
             "whole HTML report < 60 s",
             v["h_report_html"],
             60.0,
             "s",
-            "CLI wall (owned by the HTML work)",
+            "CLI wall",
         ),
     ]
 
