@@ -15,15 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-COLUMNS = (
-    "model_version_id",
-    "file_id",
-    "predicted",
-    "value",
-    "confidence",
-    "latency_ms",
-    "error",
-)
+from problem_registry.result_rows import COLUMNS as STORED_COLUMNS
+
+COLUMNS = tuple(column for column in STORED_COLUMNS if column != "run_id")
 
 
 @dataclass(frozen=True)
