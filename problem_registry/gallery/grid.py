@@ -19,7 +19,7 @@ from problem_registry.gallery.cards import _fit, font
 from problem_registry.gallery.colours import ERRORED, FAIL, INK, MISSING, MUTED, PAPER, PASS
 from problem_registry.gallery.outcomes import Outcome, outcome_of
 from problem_registry.gallery.thumbnails import FileReader, _paste_centred, _Thumbnails
-from problem_registry.gallery.versions import _all_versions, resolve_versions
+from problem_registry.gallery.versions import resolve_versions
 from problem_registry.metrics import PatternResult, pattern_results
 from problem_registry.views import PatternView
 
@@ -70,7 +70,7 @@ def outcome_grid(
     """
     refs = None if versions is None else resolve_versions(registry, versions)
     results = pattern_results(registry, problems=[problem], versions=refs)
-    known = {v.ref: v for v in _all_versions(registry)}
+    known = {v.ref: v for v in registry.models.list()}
     columns = list(dict.fromkeys(f"{r.model}@{r.version}" for r in results))
     if not columns:
         columns = refs if refs is not None else list(known)

@@ -8,28 +8,12 @@ the wrong model's ``v3`` in a shared one.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from problem_registry.errors import AmbiguousReference, ModelNotFound
 
 if TYPE_CHECKING:
     from problem_registry.registry import Registry
-
-
-@dataclass(frozen=True)
-class _Version:
-    name: str
-    version: str
-    is_champion: bool
-
-    @property
-    def ref(self) -> str:
-        return f"{self.name}@{self.version}"
-
-
-def _all_versions(registry: Registry) -> list[_Version]:
-    return [_Version(v.name, v.version, v.is_champion) for v in registry.models.list()]
 
 
 def resolve_version(registry: Registry, text: str) -> str:
@@ -39,7 +23,7 @@ def resolve_version(registry: Registry, text: str) -> str:
 
 def resolve_versions(registry: Registry, texts: Sequence[str]) -> list[str]:
     """:func:`resolve_version` for many, reading the registered versions once."""
-    known = _all_versions(registry)
+    known = registry.models.list()
     refs = {v.ref for v in known}
     out = []
     for text in texts:
