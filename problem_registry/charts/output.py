@@ -14,12 +14,14 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+from isal import isal_zlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
-# zlib level: on report pictures, 3 costs about what 1 does and gives smaller files.
-PNG_COMPRESSION = 3
+# ISA-L's deflate level (0-3): on report pictures 1 is as fast as 0 and ~20% smaller; zlib at
+# any level took 5-6x as long for files ~20% smaller still (outcome grid: 2.6 ms vs 15 ms).
+PNG_COMPRESSION = 1
 FACE = "white"
 
 
@@ -51,7 +53,7 @@ def canvas_png(canvas: FigureCanvasAgg) -> bytes:
 
 
 def image_png(image: Image.Image) -> bytes:
-    """A Pillow picture as PNG bytes: RGB, 8 bits, unfiltered rows, zlib at one fixed level.
+    """A Pillow picture as PNG bytes: RGB, 8 bits, unfiltered rows, deflated at one fixed level.
 
     Written here rather than by ``Image.save``: Pillow tries every PNG filter on every row of an
     RGB image, which is most of the cost of a report's pictures (a 1600 x 460 chart: 26 ms, and
@@ -70,7 +72,7 @@ def _png(pixels: np.ndarray) -> bytes:
         (
             b"\x89PNG\r\n\x1a\n",
             _chunk(b"IHDR", header),
-            _chunk(b"IDAT", zlib.compress(rows.tobytes(), PNG_COMPRESSION)),
+            _chunk(b"IDAT", isal_zlib.compress(rows.data, PNG_COMPRESSION)),
             _chunk(b"IEND", b""),
         )
     )
