@@ -52,7 +52,8 @@ def stored_counts(
     nothing new), which hold nothing (everything missing: no anti-join needed) and which are
     partial (only these need the anti-join). Fast path, when every stored file is in use (the
     usual case): a version's results are counted by a range scan of the result table's primary
-    key, without looking at files at all; this keeps a warm replay cheap at 1.5 M results.
+    key, without looking at files at all. Faster still when the registry is complete (a warm
+    replay, every CI run with nothing new): see :func:`_every_version_complete`.
     """
     counts = dict.fromkeys(version_ids, 0)
     if not version_ids or not n_active:
@@ -62,12 +63,35 @@ def stored_counts(
         .where(col(Result.model_version_id).in_(version_ids))
         .group_by(Result.model_version_id)
     )
-    stored = session.execute(sa.select(sa.func.count()).select_from(PatternFile)).scalar_one()
+    stored, complete = _every_version_complete(session)
+    if problem_ids is None and stored == n_active and complete:
+        return dict.fromkeys(version_ids, n_active)
     if problem_ids is not None or stored != n_active:
         active = _active_file_ids(problem_ids).subquery()
         query = query.where(col(Result.file_id).in_(sa.select(active.c.file_id)))
     counts.update(session.execute(query).all())  # type: ignore[arg-type]
     return counts
+
+
+def _every_version_complete(session: Session) -> tuple[int, bool]:
+    """The number of stored files, and whether every version has a result for every one of them.
+
+    A result's key is (version, file), and both are foreign keys, so no version holds more than
+    one result per stored file: the results number versions x files exactly when no version lacks
+    any. One ``count(*)`` of the whole table tells that: SQLite answers it from the smallest
+    index (~4 ms at 1.5 M results) where counting per version scans the table (~120 ms, most of
+    a warm replay's work; issue 7). The three counts are one statement, so one snapshot even on
+    PostgreSQL's read committed: a version registered meanwhile cannot make them agree falsely.
+    """
+    count = sa.select(sa.func.count())
+    files, versions, results = session.execute(
+        sa.select(
+            count.select_from(PatternFile).scalar_subquery(),
+            count.select_from(ModelVersion).scalar_subquery(),
+            count.select_from(Result).scalar_subquery(),
+        )
+    ).one()
+    return int(files), int(results) == int(versions) * int(files)
 
 
 def files_with_missing(
