@@ -8,7 +8,9 @@ Measures, in one run and side by side (each row of the table states its paramete
   (d) a warm replay of the big history (nothing missing, no model loaded);
   (e) hand-written pytest tests, one per pattern per version, run on a slice and scaled;
   (f) raw ``sqlite3`` ``executemany`` of the rows (c) stored, in one transaction;
-  (g) the raw SQL GROUP BY of error rates, against ``problem-registry report --json``;
+  (g) the raw SQL GROUP BY of error rates, against ``problem-registry report --json``; on SQLite,
+      and on a throwaway PostgreSQL server holding a copy of the same history when PostgreSQL is
+      installed (``postgres.py``; --no-postgres skips it);
   (h) ``problem-registry report --html`` of the big history;
   (i) ``pytest --registry`` against (c), from the same empty registry;
   (j) peak memory (max RSS) of a cold replay at two numbers of versions, each version of the
@@ -37,6 +39,7 @@ from typing import Any
 
 import handwritten
 import history
+import postgres
 import replay
 import startup
 import storage
@@ -98,6 +101,10 @@ LABELS = {
     "g_raw_group_by": "(g) raw SQL GROUP BY of error rates",
     "g_report_json": "(g) problem-registry report --json",
     "h_report_html": "(h) problem-registry report --html",
+    "g_pg_copy": "PostgreSQL: copying the history in (not a target)",
+    "g_pg_raw_group_by": "(g) PostgreSQL: raw SQL GROUP BY of error rates",
+    "g_pg_report_json": "(g) PostgreSQL: problem-registry report --json",
+    "g_pg_report_json_empty": "(g) PostgreSQL: report --json of an empty registry (start-up)",
     "plugin_unused": "pytest: plugin installed, unused (vs -p no:problem_registry)",
     "plugin_unused_isolated": "pytest: plugin alone, unused (autoload off, vs bare pytest)",
 }
@@ -260,6 +267,31 @@ def _history_side(args: argparse.Namespace, folder: Path, run: Run) -> None:
     run.add("g_raw_group_by", times.raw_group_by_s, "s", note, **params)
     run.add("g_report_json", times.report_json_s, "s", "CLI; median; start-up included", **params)
     run.add("h_report_html", times.report_html_s, "s", f"CLI; once; {times.html_note}", **params)
+    if args.no_postgres:
+        _postgres_missing(run, "skipped (--no-postgres)", params)
+    else:
+        _postgres_side(built, args.repeats, run, params)
+
+
+def _postgres_side(built: history.History, repeats: int, run: Run, params: dict[str, Any]) -> None:
+    """(g) again on PostgreSQL, the same history copied into a throwaway server."""
+    found = postgres.measure(built, repeats)
+    if isinstance(found, str):
+        _postgres_missing(run, found, params)
+        return
+    server = f"PostgreSQL {found.server_version}"
+    run.add("g_pg_copy", found.copy_s, "s", f"{server}; COPY of {found.rows_copied} rows", **params)
+    note = f"{server}; psycopg, in-process; median; {found.groups} groups; same work_mem as the CLI"
+    run.add("g_pg_raw_group_by", found.raw_group_by_s, "s", note, **params)
+    note = f"{server}; CLI; median, interleaved with the raw GROUP BY; start-up included"
+    run.add("g_pg_report_json", found.report_json_s, "s", note, **params)
+    note = f"{server}; CLI; median; the same command, the same server, no rows"
+    run.add("g_pg_report_json_empty", found.report_json_empty_s, "s", note)
+
+
+def _postgres_missing(run: Run, why: str, params: dict[str, Any]) -> None:
+    for key in ("g_pg_raw_group_by", "g_pg_report_json", "g_pg_report_json_empty"):
+        run.add(key, None, "s", why, **params)
 
 
 def _plugin(args: argparse.Namespace, workdir: Path, run: Run) -> None:
@@ -320,6 +352,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         parser.add_argument(flag, type=type(small), help=f"default {small}, --full {full}")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--no-html", action="store_true", help="skip (h)")
+    parser.add_argument(
+        "--no-postgres", action="store_true", help="skip (g) on PostgreSQL (a throwaway server)"
+    )
     parser.add_argument("--html-timeout", type=float, default=1800.0, metavar="SECONDS")
     parser.add_argument("--json-out", type=Path, help="also write the results as JSON here")
     parser.add_argument("--workdir", type=Path, help="build here and keep it (default: temporary)")

@@ -76,11 +76,20 @@ def _history(v: Values) -> list[Target]:
             "(d) - problem-registry --version",
         ),
         Target(
-            "report --json <= 1.5 x (g)",
+            "report --json <= 1.5 x (g), SQLite",
             _ratio(v["g_report_json"], v["g_raw_group_by"]),
             1.5,
             "x",
             "CLI wall, start-up included, over the raw GROUP BY",
+        ),
+        Target(
+            "report --json <= 1.5 x (g), PostgreSQL",
+            _ratio(v.get("g_pg_report_json"), v.get("g_pg_raw_group_by")),
+            1.5,
+            "x",
+            "the same on a throwaway PostgreSQL server holding a copy of the history; "
+            "start-up alone (report --json, no rows): "
+            + _share(v.get("g_pg_report_json_empty"), v.get("g_pg_raw_group_by")),
         ),
         Target(
             "whole HTML report < 60 s",
@@ -139,6 +148,13 @@ def _results(v: Values) -> float:
     executemany, per_row = v["f_executemany"], v["f_per_row_us"]
     assert executemany is not None and per_row
     return executemany / per_row * 1e6
+
+
+def _share(part: float | None, whole: float | None) -> str:
+    """``part`` in seconds and as a share of ``whole``, for a target's detail."""
+    if part is None or not whole:
+        return "-"
+    return f"{part:.3f} s, {part / whole:.2f} x (g)"
 
 
 def _ratio(top: float | None, bottom: float | None) -> float | None:
