@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.legend import Legend
 from matplotlib.lines import Line2D
 
 from problem_registry.charts.axis import (
@@ -124,9 +125,18 @@ def problem_frame(axis: _Axis) -> tuple[Figure, Axes]:
 
 
 def draw_problem(
-    figure: Figure, ax: Axes, axis: _Axis, rows: Sequence[ProblemVersionMetrics]
+    figure: Figure,
+    ax: Axes,
+    axis: _Axis,
+    rows: Sequence[ProblemVersionMetrics],
+    *,
+    legend: bool = True,
 ) -> None:
-    """One problem's data on its :func:`problem_frame`: every artist here is the problem's own."""
+    """One problem's data on its :func:`problem_frame`: every artist here is the problem's own.
+
+    ``legend=False`` leaves the legend to the caller (:func:`add_legend`), who may already have
+    its pixels: it depends only on which lines the problem has.
+    """
     first = rows[0]
     by_key = {(r.model, r.version): r for r in rows}
     ordered = [by_key[key] for key in axis.keys]
@@ -227,7 +237,13 @@ def draw_problem(
         fontsize=STATUS_SIZE,
         color="#333333",
     )
-    ax.legend(**_LEGEND)
+    if legend:
+        add_legend(ax)
+
+
+def add_legend(ax: Axes) -> Legend:
+    """The legend of a problem's chart, beside its axes, from the labelled artists on ``ax``."""
+    return ax.legend(**_LEGEND)
 
 
 def _status_line(rows: Sequence[ProblemVersionMetrics]) -> str:

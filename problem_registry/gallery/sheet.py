@@ -13,9 +13,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
-from problem_registry.gallery.cards import _fit, font
+from problem_registry.gallery.cards import Face, _fit, _text_width, font, write
 from problem_registry.gallery.colours import ERRORED, FAIL, INK, MISSING, MUTED, PAPER, PASS
 from problem_registry.gallery.outcomes import Outcome, outcome_of
 from problem_registry.gallery.thumbnails import FileReader, _paste_centred, _Thumbnails
@@ -184,11 +184,11 @@ def draw_contact_sheet(sheet: Sheet, store: FileReader, *, heading: bool = True)
     canvas = Image.new("RGB", (width, header_h + body_h + legend_h), PAPER)
     draw = ImageDraw.Draw(canvas)
     if heading:
-        draw.text((10, 8), _fit(sheet.heading, title_font, width - 20), font=title_font, fill=INK)
-        draw.text((10, 30), _fit(sheet.subheading, normal, width - 20), font=normal, fill=MUTED)
+        write(canvas, (10, 8), _fit(sheet.heading, title_font, width - 20), title_font, INK)
+        write(canvas, (10, 30), _fit(sheet.subheading, normal, width - 20), normal, MUTED)
     if not tiles:
         empty = "no failing patterns" if sheet.only_failing else "this problem has no patterns yet"
-        draw.text((10, header_h + 10), empty, font=normal, fill=INK)
+        write(canvas, (10, header_h + 10), empty, normal, INK)
     thumbs = _Thumbnails(store, TILE_THUMB)
     for n, tile in enumerate(tiles):
         left = TILE_PAD + (n % columns) * (TILE_W + TILE_PAD)
@@ -201,7 +201,7 @@ def draw_contact_sheet(sheet: Sheet, store: FileReader, *, heading: bool = True)
             thumbs(tile.pattern),
             small,
         )
-    _sheet_legend(draw, (10, header_h + body_h + 10), normal)
+    _sheet_legend(canvas, draw, (10, header_h + body_h + 10), normal)
     return canvas
 
 
@@ -220,7 +220,7 @@ def _tile(
     box: tuple[int, int, int, int],
     tile: Tile,
     picture: Image.Image,
-    face: ImageFont.FreeTypeFont | ImageFont.ImageFont,
+    face: Face,
 ) -> None:
     pattern, result, champion, outcome = tile.pattern, tile.result, tile.champion, tile.outcome
     left, top, right, bottom = box
@@ -238,18 +238,13 @@ def _tile(
     _paste_centred(canvas, picture, thumb_box)
     x, y = left + 8, thumb_box[3] + 6
     room = right - left - 16
-    badge_w = int(face.getlength(word)) + 8
+    badge_w = int(_text_width(word, face)) + 8
     draw.rectangle((x, y, x + badge_w, y + 14), fill=colour)
-    draw.text((x + 4, y + 1), word, font=face, fill=INK if outcome == Outcome.NO_RESULT else PAPER)
+    write(canvas, (x + 4, y + 1), word, face, INK if outcome == Outcome.NO_RESULT else PAPER)
     label = f"#{pattern.id} {pattern.polarity}"
-    if face.getlength(label) > room - badge_w - 6:
+    if _text_width(label, face) > room - badge_w - 6:
         label = f"#{pattern.id}"  # the polarity whole or not at all
-    draw.text(
-        (x + badge_w + 6, y + 1),
-        _fit(label, face, room - badge_w - 6),
-        font=face,
-        fill=MUTED,
-    )
+    write(canvas, (x + badge_w + 6, y + 1), _fit(label, face, room - badge_w - 6), face, MUTED)
     y += 18
     got = "(no result)" if result is None else result.got
     if result is not None and result.confidence is not None and result.error is None:
@@ -262,14 +257,15 @@ def _tile(
     if champion is not None or outcome == Outcome.NEWLY_FAILING:
         lines.append((f"champion: {champion.got if champion else '(no result)'}", MUTED))
     for text, fill in lines:
-        draw.text((x, y), _fit(text, face, room), font=face, fill=fill)
+        write(canvas, (x, y), _fit(text, face, room), face, fill)
         y += 15
 
 
 def _sheet_legend(
+    canvas: Image.Image,
     draw: ImageDraw.ImageDraw,
     origin: tuple[int, int],
-    face: ImageFont.FreeTypeFont | ImageFont.ImageFont,
+    face: Face,
 ) -> None:
     x, y = origin
     for outcome in (Outcome.PASS, Outcome.FAIL, Outcome.NEWLY_FAILING, Outcome.ERRORED):
@@ -283,5 +279,5 @@ def _sheet_legend(
             Outcome.NEWLY_FAILING: "wrong, and the champion got it right",
             Outcome.ERRORED: "model raised / no prediction",
         }[outcome]
-        draw.text((x + 26, y + 1), text, font=face, fill=INK)
-        x += 26 + int(face.getlength(text)) + 22
+        write(canvas, (x + 26, y + 1), text, face, INK)
+        x += 26 + int(_text_width(text, face)) + 22
