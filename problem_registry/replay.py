@@ -63,9 +63,7 @@ from problem_registry.missing import (
     pattern_names,
     stored_counts,
 )
-from problem_registry.model_versions import parse_ref
 from problem_registry.models import ModelVersion, PatternKind, Problem, RunStatus
-from problem_registry.problems import find_problem
 from problem_registry.registry import Registry
 from problem_registry.result_rows import Row, insert_results, is_error, result_row
 from problem_registry.runs import close_abandoned_runs, finish_run, record_counts, start_run
@@ -546,6 +544,10 @@ def _message(summary: ReplaySummary) -> str:
 
 
 def _split(ref: Ref) -> tuple[str, str]:
+    # model_versions and problems (below) are imported where a ref or a slug is given: with
+    # their pydantic views they are ~10 ms of the start-up of `replay --all` (issue 7).
+    from problem_registry.model_versions import parse_ref
+
     return parse_ref(ref) if isinstance(ref, str) else (ref[0], ref[1])
 
 
@@ -589,6 +591,8 @@ def _resolve_versions(
 def _problem_ids(registry: Registry, problems: Sequence[str] | None) -> list[int] | None:
     if problems is None:
         return None
+    from problem_registry.problems import find_problem
+
     wanted = set(problems)
     with registry.reading() as session:
         # One query for every slug (pytest --registry passes them all), not one per slug.
