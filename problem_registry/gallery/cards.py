@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 from problem_registry.gallery.colours import INK, MUTED
 
 Face = ImageFont.FreeTypeFont | ImageFont.ImageFont
+Ink = tuple[int, int, int]
 TEXTS_KEPT = 4096  # rasterised strings per process: a report's recurring labels, counts, captions
 
 
@@ -30,17 +31,27 @@ def _text_width(text: str, face: Face) -> float:
     return face.getlength(text)
 
 
-def write(
-    canvas: Image.Image, xy: tuple[float, float], text: str, face: Face, fill: tuple[int, ...]
-) -> None:
-    """``ImageDraw.text`` at whole pixels, each string rasterised once per process.
+def write(canvas: Image.Image, xy: tuple[float, float], text: str, face: Face, fill: Ink) -> None:
+    """``ImageDraw.text`` at whole pixels; a string written before is pasted, not rendered.
 
-    FreeType renders a short caption in ~0.1-0.4 ms, and a report writes the same strings on
+    FreeType renders a short caption in ~0.1-0.3 ms, and a report writes the same strings on
     every page (counts under a grid's columns, "expected: 7", badges, legends): kept as masks
-    and pasted, they cost a paste; a string seen once costs what drawing it did.
+    once they recur, they cost a paste. A string seen once (a pattern's file name) is drawn as
+    it is, since keeping it would cost a measure and a render for nothing.
     """
+    x, y = round(xy[0]), round(xy[1])
+    key = (text, face)
+    if key not in _SEEN:
+        if len(_SEEN) >= TEXTS_KEPT:
+            _SEEN.clear()
+        _SEEN[key] = None
+        ImageDraw.Draw(canvas).text((x, y), text, font=face, fill=fill)
+        return
     mask, left, top = _text_mask(text, face)
-    canvas.paste(fill, (round(xy[0]) + left, round(xy[1]) + top), mask)
+    canvas.paste(fill, (x + left, y + top), mask)
+
+
+_SEEN: dict[tuple[str, Face], None] = {}
 
 
 @lru_cache(maxsize=TEXTS_KEPT)
