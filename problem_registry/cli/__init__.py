@@ -52,7 +52,7 @@ class LazyRegistryGroup(RegistryGroup):
 
 def _load(name: str) -> Any:
     module, attribute = COMMANDS[name]
-    target = getattr(_import_paused(f"problem_registry.cli.{module}"), attribute)
+    target = getattr(import_module(f"problem_registry.cli.{module}"), attribute)
     if isinstance(target, typer.Typer):
         return typer.main.get_group_from_info(
             TyperInfo(target, name=name),
@@ -65,23 +65,6 @@ def _load(name: str) -> Any:
         pretty_exceptions_short=app.pretty_exceptions_short,
         rich_markup_mode=app.rich_markup_mode,
     )
-
-
-def _import_paused(module: str) -> Any:
-    """Import ``module`` with the garbage collector paused.
-
-    A command's imports (SQLAlchemy, SQLModel, pydantic, the tables) build ~70,000 objects that
-    live as long as the process; meanwhile the collector would run ~190 times, walking them over
-    and over to free nothing (~50 ms of a warm replay's start-up, issue 7). It resumes as it was
-    once they are built.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return import_module(module)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _print_version(value: bool) -> None:
