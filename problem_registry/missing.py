@@ -11,9 +11,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from problem_registry.models import ModelVersion, Pattern, PatternFile, Problem, Result
+
+# The tables, not the ORM classes: a query naming a mapped class or attribute makes SQLAlchemy
+# configure every mapper first (~5 ms of a warm replay, issue 7), and nothing here reads an ORM
+# object back.
+_FILE: sa.Table = PatternFile.__table__  # type: ignore[attr-defined]
+_PATTERN: sa.Table = Pattern.__table__  # type: ignore[attr-defined]
+_PROBLEM: sa.Table = Problem.__table__  # type: ignore[attr-defined]
+_RESULT: sa.Table = Result.__table__  # type: ignore[attr-defined]
+_VERSION: sa.Table = ModelVersion.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -30,9 +39,9 @@ def active_files(session: Session, problem_ids: list[int] | None) -> list[Active
     """The files the patterns of these problems (all when None) use, in id order."""
     active = _active_file_ids(problem_ids).subquery()
     query = (
-        sa.select(PatternFile.id, PatternFile.sha256, PatternFile.kind, PatternFile.extension)
-        .where(col(PatternFile.id).in_(sa.select(active.c.file_id)))
-        .order_by(PatternFile.id)
+        sa.select(_FILE.c.id, _FILE.c.sha256, _FILE.c.kind, _FILE.c.extension)
+        .where(_FILE.c.id.in_(sa.select(active.c.file_id)))
+        .order_by(_FILE.c.id)
     )
     return [ActiveFile(*row) for row in session.execute(query)]
 
@@ -59,16 +68,16 @@ def stored_counts(
     if not version_ids or not n_active:
         return counts
     query = (
-        sa.select(Result.model_version_id, sa.func.count())
-        .where(col(Result.model_version_id).in_(version_ids))
-        .group_by(Result.model_version_id)
+        sa.select(_RESULT.c.model_version_id, sa.func.count())
+        .where(_RESULT.c.model_version_id.in_(version_ids))
+        .group_by(_RESULT.c.model_version_id)
     )
     stored, complete = _every_version_complete(session)
     if problem_ids is None and stored == n_active and complete:
         return dict.fromkeys(version_ids, n_active)
     if problem_ids is not None or stored != n_active:
         active = _active_file_ids(problem_ids).subquery()
-        query = query.where(col(Result.file_id).in_(sa.select(active.c.file_id)))
+        query = query.where(_RESULT.c.file_id.in_(sa.select(active.c.file_id)))
     counts.update(session.execute(query).all())  # type: ignore[arg-type]
     return counts
 
@@ -86,9 +95,9 @@ def _every_version_complete(session: Session) -> tuple[int, bool]:
     count = sa.select(sa.func.count())
     files, versions, results = session.execute(
         sa.select(
-            count.select_from(PatternFile).scalar_subquery(),
-            count.select_from(ModelVersion).scalar_subquery(),
-            count.select_from(Result).scalar_subquery(),
+            count.select_from(_FILE).scalar_subquery(),
+            count.select_from(_VERSION).scalar_subquery(),
+            count.select_from(_RESULT).scalar_subquery(),
         )
     ).one()
     return int(files), int(results) == int(versions) * int(files)
@@ -103,12 +112,12 @@ def files_with_missing(
     versions, missing = _anti_join(version_ids)
     active = _active_file_ids(problem_ids).subquery()
     query = (
-        sa.select(PatternFile.id, sa.func.count())
-        .select_from(PatternFile)
+        sa.select(_FILE.c.id, sa.func.count())
+        .select_from(_FILE)
         .join(versions, sa.true())
-        .where(col(PatternFile.id).in_(sa.select(active.c.file_id)), missing)
-        .group_by(PatternFile.id)
-        .order_by(PatternFile.id)
+        .where(_FILE.c.id.in_(sa.select(active.c.file_id)), missing)
+        .group_by(_FILE.c.id)
+        .order_by(_FILE.c.id)
     )
     rows = session.execute(query).all()
     return [file_id for file_id, _ in rows], sum(count for _, count in rows)
@@ -126,11 +135,11 @@ def missing_pairs(
         return []
     versions, missing = _anti_join(version_ids)
     query = (
-        sa.select(versions.c.id, PatternFile.id)
-        .select_from(PatternFile)
+        sa.select(versions.c.id, _FILE.c.id)
+        .select_from(_FILE)
         .join(versions, sa.true())
-        .where(col(PatternFile.id).between(low, high), missing)
-        .order_by(PatternFile.id, versions.c.id)
+        .where(_FILE.c.id.between(low, high), missing)
+        .order_by(_FILE.c.id, versions.c.id)
     )
     return [(v, f) for v, f in session.execute(query)]
 
@@ -138,10 +147,10 @@ def missing_pairs(
 def pattern_names(session: Session, file_ids: list[int]) -> dict[int, list[str]]:
     """``slug/original_name`` of every pattern using each file: how a refusal names them."""
     query = (
-        sa.select(Pattern.file_id, Problem.slug, Pattern.original_name)
-        .join(Problem, col(Problem.id) == Pattern.problem_id)
-        .where(col(Pattern.file_id).in_(file_ids))
-        .order_by(Problem.slug, Pattern.id)
+        sa.select(_PATTERN.c.file_id, _PROBLEM.c.slug, _PATTERN.c.original_name)
+        .join(_PROBLEM, _PROBLEM.c.id == _PATTERN.c.problem_id)
+        .where(_PATTERN.c.file_id.in_(file_ids))
+        .order_by(_PROBLEM.c.slug, _PATTERN.c.id)
     )
     names: dict[int, list[str]] = {}
     for file_id, slug, original in session.execute(query):
@@ -150,16 +159,15 @@ def pattern_names(session: Session, file_ids: list[int]) -> dict[int, list[str]]
 
 
 def _active_file_ids(problem_ids: list[int] | None) -> Any:
-    query = sa.select(col(Pattern.file_id)).distinct()
+    query = sa.select(_PATTERN.c.file_id).distinct()
     if problem_ids is not None:
-        query = query.where(col(Pattern.problem_id).in_(problem_ids))
+        query = query.where(_PATTERN.c.problem_id.in_(problem_ids))
     return query
 
 
 def _anti_join(version_ids: list[int]) -> tuple[Any, Any]:
-    versions = sa.select(ModelVersion.id).where(col(ModelVersion.id).in_(version_ids)).subquery()
-    result = Result.__table__  # type: ignore[attr-defined]
+    versions = sa.select(_VERSION.c.id).where(_VERSION.c.id.in_(version_ids)).subquery()
     missing = ~sa.exists().where(
-        result.c.model_version_id == versions.c.id, result.c.file_id == PatternFile.id
+        _RESULT.c.model_version_id == versions.c.id, _RESULT.c.file_id == _FILE.c.id
     )
     return versions, missing
