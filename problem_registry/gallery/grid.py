@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, ImageDraw
 
-from problem_registry.gallery.cards import Face, _fit, _text_width, font, write
+from problem_registry.gallery.cards import _fit
 from problem_registry.gallery.colours import ERRORED, FAIL, INK, MISSING, MUTED, PAPER, PASS
+from problem_registry.gallery.glyphs import Face, font, text_width, write
 from problem_registry.gallery.outcomes import Outcome, outcome_of
 from problem_registry.gallery.thumbnails import FileReader, _paste_centred, _Thumbnails
 from problem_registry.gallery.versions import resolve_versions
@@ -116,7 +117,7 @@ def draw_outcome_grid(
     label_texts = [
         label + (" (champion)" if i in starred else "") for i, label in enumerate(labels)
     ]
-    label_h = min(150, 12 + int(max((_text_width(t, small) for t in label_texts), default=20)))
+    label_h = min(150, 12 + int(max((text_width(t, small) for t in label_texts), default=20)))
     title_h, footer_h, legend_h = 34, 22, 58
     grid_top = title_h + label_h
     width = max(header_w + n * cell_w + 16, 560)
@@ -178,7 +179,7 @@ def draw_outcome_grid(
     write(canvas, (8, footer_top + 2), "wrong answers", small, MUTED)
     for i, count in enumerate(wrong):
         text = str(count)
-        x = header_w + i * cell_w + (cell_w - _text_width(text, small)) / 2
+        x = header_w + i * cell_w + (cell_w - text_width(text, small)) / 2
         write(canvas, (x, footer_top + 2), text, small, FAIL if count else MUTED)
     _grid_legend(canvas, draw, (10, footer_top + footer_h + 6), normal)
     return canvas
@@ -287,7 +288,7 @@ def _grid_legend(
     for outcome, changed, text in entries:
         _cell(draw, (x, y, x + 16, y + 16), outcome, changed=changed)
         write(canvas, (x + 22, y + 1), text, face, INK)
-        x += 30 + int(_text_width(text, face)) + 14
+        x += 30 + int(text_width(text, face)) + 14
     x, y = origin[0], origin[1] + 26
     for outcome, text in (
         (Outcome.PASS, "fixed in this version"),
@@ -295,4 +296,4 @@ def _grid_legend(
     ):
         _cell(draw, (x + 2, y + 2, x + 16, y + 16), outcome, changed=True)
         write(canvas, (x + 24, y + 2), text, face, INK)
-        x += 36 + int(_text_width(text, face)) + 14
+        x += 36 + int(text_width(text, face)) + 14

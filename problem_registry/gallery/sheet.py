@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 
 from PIL import Image, ImageDraw
 
-from problem_registry.gallery.cards import Face, _fit, _text_width, font, write
+from problem_registry.gallery.cards import _fit
 from problem_registry.gallery.colours import ERRORED, FAIL, INK, MISSING, MUTED, PAPER, PASS
+from problem_registry.gallery.glyphs import Face, font, text_width, write
 from problem_registry.gallery.outcomes import Outcome, outcome_of
 from problem_registry.gallery.thumbnails import FileReader, _paste_centred, _Thumbnails
 from problem_registry.gallery.versions import resolve_version
@@ -238,11 +239,11 @@ def _tile(
     _paste_centred(canvas, picture, thumb_box)
     x, y = left + 8, thumb_box[3] + 6
     room = right - left - 16
-    badge_w = int(_text_width(word, face)) + 8
+    badge_w = int(text_width(word, face)) + 8
     draw.rectangle((x, y, x + badge_w, y + 14), fill=colour)
     write(canvas, (x + 4, y + 1), word, face, INK if outcome == Outcome.NO_RESULT else PAPER)
     label = f"#{pattern.id} {pattern.polarity}"
-    if _text_width(label, face) > room - badge_w - 6:
+    if text_width(label, face) > room - badge_w - 6:
         label = f"#{pattern.id}"  # the polarity whole or not at all
     write(canvas, (x + badge_w + 6, y + 1), _fit(label, face, room - badge_w - 6), face, MUTED)
     y += 18
@@ -280,4 +281,4 @@ def _sheet_legend(
             Outcome.ERRORED: "model raised / no prediction",
         }[outcome]
         write(canvas, (x + 26, y + 1), text, face, INK)
-        x += 26 + int(_text_width(text, face)) + 22
+        x += 26 + int(text_width(text, face)) + 22
