@@ -374,6 +374,9 @@ Tally = tuple[int, int, int, int, int]
 
 _NO_RESULTS: Tally = (0, 0, 0, 0, 0)
 
+_Shape = tuple[float | None, int, int]
+"""A problem's max_error_rate, positive and negative patterns: all its scores text depends on."""
+
 
 @dataclass(frozen=True)
 class _ProblemRow:
@@ -393,7 +396,7 @@ class _Gathered:
 
     problems: list[_ProblemRow]
     versions: list[VersionRow]
-    tallies: dict[tuple[int, int], Tally]  # (problem id, version id)
+    tallies: list[tuple[Any, ...]]  # (problem id, version id, *Tally), in no particular order
     matrices: dict[tuple[int, int], Confusion] | None
 
 
@@ -408,11 +411,12 @@ def problem_metrics(
     """Every problem (by slug) x every selected version (in registration order), one GROUP BY."""
     data = _gather(registry, model, versions, problems, confusion=confusion)
     matrices = data.matrices
+    tallies = {(row[0], row[1]): row[2:] for row in data.tallies}
     return [
         _row(
             problem,
             version,
-            data.tallies.get((problem.id, version.id), _NO_RESULTS),
+            tallies.get((problem.id, version.id), _NO_RESULTS),
             None if matrices is None else matrices.get((problem.id, version.id), Confusion.empty()),
         )
         for problem in data.problems
@@ -431,26 +435,59 @@ def problem_metrics_json(
 
     What ``report --json`` writes (issue 7: 100,000 rows at 1,000 problems x 100 versions). Each
     line is put together from its problem's and its version's text, encoded once, and the text
-    of its counts, which a registry repeats on many rows: written once per distinct counts by a
-    real :class:`ProblemVersionMetrics` (:func:`_scores_json_for`), so there is no second copy of
-    any number's definition (tests/test_metrics.py holds the lines equal).
+    of its counts, which a registry repeats on many rows: written once per distinct counts and
+    problem shape by a real :class:`ProblemVersionMetrics` (:func:`_scores_json_for`), so there
+    is no second copy of any number's definition (tests/test_metrics.py holds the lines equal).
     """
     data = _gather(registry, model, versions, problems, confusion=False)
-    tallies = data.tallies
+    # Keyed by one int, problem id x stride + version id, not a (problem, version) tuple whose
+    # hash is computed again on each of the 100,000 look-ups; with the memo of _scores_texts
+    # this is about half the CPU time it was at 1,000 problems x 100 versions (issue 7).
+    stride = max((v.id for v in data.versions), default=0) + 1
+    texts = _scores_texts(data.problems, data.tallies, stride)
     parts = [(v.id, _version_json(v.name, v.version, v.is_champion)) for v in data.versions]
     lines: list[str] = []
     add = lines.append
     for problem in data.problems:
-        problem_id, limit = problem.id, problem.max_error_rate
-        positives, negatives = problem.positives, problem.negatives
-        texts = _problem_json(
+        problem_texts = _problem_json(
             problem.slug, problem.title, problem.status, problem.allowed_regressions
         )
+        unanswered = _scores_json_for(
+            problem.max_error_rate, problem.positives, problem.negatives, _NO_RESULTS
+        )
+        base = problem.id * stride
+        get = texts.get
         for version_id, version_texts in parts:
-            tally = tallies.get((problem_id, version_id), _NO_RESULTS)
-            scores, polarity = _scores_json_for(limit, positives, negatives, tally)
-            add(_assemble_json(texts, version_texts, scores, polarity))
+            scores, polarity = get(base + version_id, unanswered)
+            add(_assemble_json(problem_texts, version_texts, scores, polarity))
     return lines
+
+
+def _scores_texts(
+    problems: list[_ProblemRow], tallies: list[tuple[Any, ...]], stride: int
+) -> dict[int, tuple[str, str]]:
+    """Each fetched tally's scores text, by problem id x ``stride`` + version id.
+
+    The text depends only on the counts and the problem's canary and pattern counts, so it is
+    written once per distinct (shape, counts): 15 patterns allow a few thousand, not 100,000.
+    """
+    memos: dict[_Shape, dict[Tally, tuple[str, str]]] = {}
+    shape_of: dict[int, tuple[_Shape, dict[Tally, tuple[str, str]]]] = {}
+    for problem in problems:
+        shape = (problem.max_error_rate, problem.positives, problem.negatives)
+        shape_of[problem.id] = (shape, memos.setdefault(shape, {}))
+    texts: dict[int, tuple[str, str]] = {}
+    for row in tallies:
+        found = shape_of.get(row[0])
+        if found is None:  # added since its problem's row was read: not in this report
+            continue
+        shape, memo = found
+        tally = row[2:]
+        pair = memo.get(tally)
+        if pair is None:
+            pair = memo[tally] = _scores_json_for(*shape, tally)
+        texts[row[0] * stride + row[1]] = pair
+    return texts
 
 
 def _row(
@@ -481,14 +518,13 @@ def _row(
 _NO_VERSION = VersionRow(0, "", "", False)
 
 
-@lru_cache(maxsize=65536)
 def _scores_json_for(
     max_error_rate: float | None, positives: int, negatives: int, tally: Tally
 ) -> tuple[str, str]:
     """:meth:`ProblemVersionMetrics._scores_json` of any row with these counts and this canary.
 
     The scores depend on nothing else (not the problem's name, nor the version's), so the text
-    is written once by a real row and reused: 15 patterns allow a few thousand distinct counts.
+    is written by a real row and reused for every row with the same (see :func:`_scores_texts`).
     """
     problem = _ProblemRow(0, "", "", "", max_error_rate, 0, positives, negatives)
     return _row(problem, _NO_VERSION, tally, None)._scores_json()
@@ -510,7 +546,7 @@ def _gather(
         version_ids = [v.id for v in chosen]
         # Every version: no IN list for the database to check on each of 1.5 M rows.
         wanted = None if model is None and versions is None else version_ids
-        tallies = _aggregates(session, wanted, problem_ids) if version_ids else {}
+        tallies = _aggregates(session, wanted, problem_ids) if version_ids else []
         matrices = confusions(session, version_ids, problem_ids) if confusion else None
     rows = []
     for problem in problem_rows:
@@ -677,8 +713,8 @@ def _pattern_counts(session: Session, problem_ids: list[int] | None) -> dict[int
 
 def _aggregates(
     session: Session, version_ids: list[int] | None, problem_ids: list[int] | None
-) -> dict[tuple[int, int], Tally]:
-    """(problem, version) -> answered, errored, right, positives answered, positives right.
+) -> list[tuple[Any, ...]]:
+    """(problem, version, answered, errored, right, positives answered, positives right) rows.
 
     One aggregation over every result, driven the way each backend is fast (issue 7: 1.5 M
     results), its rows fetched as the driver's tuples (:func:`~problem_registry.db.driver_rows`):
@@ -766,7 +802,7 @@ def _aggregates(
             " pg_size_bytes(current_setting('work_mem')) < pg_size_bytes(%(mem)s)",
             {"mem": POSTGRES_WORK_MEM},
         )
-    return {(row[0], row[1]): row[2:] for row in driver_rows(connection, query)}
+    return driver_rows(connection, query)
 
 
 def _filtered(
