@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw, ImageFont
 Face = ImageFont.FreeTypeFont | ImageFont.ImageFont
 Ink = tuple[int, int, int]
 KERNING_KEPT = 100_000  # letter pairs measured per process before the table starts again
+TEXTS_KEPT = 4096  # strings kept set per process
 
 
 @lru_cache(maxsize=16)
@@ -44,11 +45,23 @@ def text_width(text: str, face: Face) -> float:
 
 def write(canvas: Image.Image, xy: tuple[float, float], text: str, face: Face, fill: Ink) -> None:
     """``ImageDraw.Draw(canvas).text(xy, text, font=face, fill=fill)``, at whole pixels."""
+    mask = _mask(text, face)
+    if mask is not None:
+        image, left, top = mask
+        canvas.paste(fill, (round(xy[0]) + left, round(xy[1]) + top), image)
+
+
+@lru_cache(maxsize=TEXTS_KEPT)
+def _mask(text: str, face: Face) -> tuple[Image.Image, int, int] | None:
+    """The coverage of ``text`` set from its glyphs, and its offset from the pen; kept, as a
+    page writes many strings again (counts, expectations, badges, legends)."""
     placed = [
-        (int(pen) + g.left, g.top, g.coverage) for pen, g in _set(text, face) if g.coverage.size
+        (int(pen) + glyph.left, glyph.top, glyph.coverage)
+        for pen, glyph in _set(text, face)
+        if glyph.coverage.size
     ]
     if not placed:
-        return
+        return None
     left = min(x for x, _, _ in placed)
     top = min(y for _, y, _ in placed)
     right = max(x + coverage.shape[1] for x, _, coverage in placed)
@@ -58,7 +71,7 @@ def write(canvas: Image.Image, xy: tuple[float, float], text: str, face: Face, f
         height, width = coverage.shape
         region = mask[y - top : y - top + height, x - left : x - left + width]
         np.maximum(region, coverage, out=region)
-    canvas.paste(fill, (round(xy[0]) + left, round(xy[1]) + top), Image.fromarray(mask))
+    return Image.fromarray(mask), left, top
 
 
 def _set(text: str, face: Face) -> list[tuple[float, _Glyph]]:
