@@ -16,6 +16,7 @@ start-up, connecting and the empty queries cost on their own.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import statistics
 import time
@@ -46,6 +47,7 @@ class PostgresTimes:
     report_json_s: float
     report_json_empty_s: float
     rounds: dict[str, list[float]]
+    load: tuple[float, float]  # 1-minute load average before and after the rounds
 
 
 def measure(history: History, repeats: int) -> PostgresTimes | str:
@@ -76,6 +78,7 @@ def _timed(
         groups = len(connection.execute(ERROR_RATES_SQL).fetchall())  # warm: every page cached
         _report(url, folder, groups)
         # Interleaved, so a neighbour's burst of work slows one round of each, not one column.
+        load_before = os.getloadavg()[0]
         for _ in range(max(repeats, 1)):
             started = time.perf_counter()
             connection.execute(ERROR_RATES_SQL).fetchall()
@@ -92,6 +95,7 @@ def _timed(
         median["report"],
         median["empty"],
         rounds,
+        (load_before, os.getloadavg()[0]),
     )
 
 

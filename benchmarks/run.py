@@ -283,15 +283,17 @@ def _postgres_side(built: history.History, repeats: int, run: Run, params: dict[
     run.add("g_pg_copy", found.copy_s, "s", f"{server}; COPY of {found.rows_copied} rows", **params)
     note = f"{server}; psycopg, in-process; median; {found.groups} groups; same work_mem as the CLI"
     run.add("g_pg_raw_group_by", found.raw_group_by_s, "s", note, **params)
-    note = f"{server}; CLI; median, interleaved with the raw GROUP BY; start-up included"
+    load = "load {:.2f} before, {:.2f} after".format(*found.load)
+    note = f"{server}; CLI; median, interleaved with the raw GROUP BY; start-up included; {load}"
     run.add("g_pg_report_json", found.report_json_s, "s", note, **params)
     note = f"{server}; CLI; median; the same command, the same server, no rows"
-    run.add("g_pg_report_json_empty", found.report_json_empty_s, "s", note)
+    run.add("g_pg_report_json_empty", found.report_json_empty_s, "s", note, P=0, M=0)
 
 
 def _postgres_missing(run: Run, why: str, params: dict[str, Any]) -> None:
-    for key in ("g_pg_raw_group_by", "g_pg_report_json", "g_pg_report_json_empty"):
+    for key in ("g_pg_raw_group_by", "g_pg_report_json"):
         run.add(key, None, "s", why, **params)
+    run.add("g_pg_report_json_empty", None, "s", why, P=0, M=0)
 
 
 def _plugin(args: argparse.Namespace, workdir: Path, run: Run) -> None:
