@@ -48,8 +48,14 @@ def figure_png(figure: Figure, *, dpi: int = 100) -> bytes:
 
 
 def canvas_png(canvas: FigureCanvasAgg) -> bytes:
-    """What an Agg canvas holds now, as PNG bytes (RGB: every chart is drawn on white)."""
-    return _png(np.asarray(canvas.buffer_rgba())[:, :, :3])
+    """What an Agg canvas holds now, as PNG bytes (RGB: every chart is drawn on white).
+
+    Pillow drops the alpha channel in ~3 ms for a 1600 x 460 chart; numpy's strided copy of
+    three bytes in four took ~9 (issue 7).
+    """
+    width, height = canvas.get_width_height(physical=True)
+    rgba = Image.frombuffer("RGBA", (width, height), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+    return image_png(rgba.convert("RGB"))
 
 
 def image_png(image: Image.Image) -> bytes:
