@@ -413,6 +413,16 @@ def test_problem_charts_drawn_over_one_shared_frame_are_the_charts_drawn_alone(
     alone = charts.figure_png(charts.problem_chart(rows, champion="v2"))
     assert stamp.png(rows, champion="v2") == alone
     assert stamp.png(rows) != alone
+    # The report's charts: untitled, as the page writes the title and status line.
+    untitled, titled = charts.problem_chart(rows, titled=False), charts.problem_chart(rows)
+    headings = [t.get_text() for t in titled.texts if t.get_text()]
+    assert not untitled.texts and len(headings) == 1 and headings[0].startswith(slugs[1])
+    status = {t.get_text() for t in titled.axes[0].texts} - {
+        t.get_text() for t in untitled.axes[0].texts
+    }
+    assert len(status) == 1 and " right" in status.pop()
+    assert stamp.png(rows, titled=False) == charts.figure_png(untitled)
+    assert stamp.png(rows, titled=False) != stamp.png(rows)
 
 
 # --- the CLI --------------------------------------------------------------------------------

@@ -63,13 +63,16 @@ _LEGEND_ROOM = [
 ]
 
 
-def problem_chart(rows: Sequence[ProblemVersionMetrics], *, champion: str | None = None) -> Figure:
+def problem_chart(
+    rows: Sequence[ProblemVersionMetrics], *, champion: str | None = None, titled: bool = True
+) -> Figure:
     """One problem across versions: error rate, its 95% Wilson band, the canary, the champion.
 
     ``rows``: that problem's rows, one per version in registration order. ``champion``: a
     version (``v3``) or ref (``digits@v3``) to mark; by default the rows' own champion. Points
     that miss ``max_error_rate`` are drawn in vermillion, with a cross; the positive and
-    negative (near-miss) patterns' error rates are the thin dotted lines.
+    negative (near-miss) patterns' error rates are the thin dotted lines. ``titled=False``
+    leaves out the heading (slug and title) and the status line, for a page that writes both.
 
     The figure is a :func:`problem_frame` (what every problem on the same versions shares)
     with :func:`draw_problem` on it: a report draws the frame once and only the data per problem
@@ -78,8 +81,8 @@ def problem_chart(rows: Sequence[ProblemVersionMetrics], *, champion: str | None
     if not rows:
         return _message_figure("Error rate", "no rows: no model version registered yet")
     axis = problem_axis(rows, champion=champion)
-    figure, ax = problem_frame(axis)
-    draw_problem(figure, ax, axis, rows)
+    figure, ax = problem_frame(axis, titled=titled)
+    draw_problem(figure, ax, axis, rows, titled=titled)
     return figure
 
 
@@ -95,7 +98,7 @@ def problem_axis(rows: Sequence[ProblemVersionMetrics], *, champion: str | None 
     return _Axis(axis.keys, axis.labels, starred)
 
 
-def problem_frame(axis: _Axis) -> tuple[Figure, Axes]:
+def problem_frame(axis: _Axis, *, titled: bool = True) -> tuple[Figure, Axes]:
     """What every problem's chart on ``axis`` shares: size, axes, ticks, labels, champion shade.
 
     Laid out once (constrained) around the widest legend and the titles a problem can have,
@@ -111,16 +114,18 @@ def problem_frame(axis: _Axis) -> tuple[Figure, Axes]:
     _version_ticks(ax, axis, width_inches=width)
     xlabel = "model version, in registration order (★ champion)"
     ax.set_xlabel(xlabel + ("; under each point: wrong/answered" if axis.size <= 16 else ""))
-    heading = figure.suptitle("Xg", x=0.01, ha="left", fontsize=HEADING_SIZE)
-    status = ax.set_title("Xg", loc="left", fontsize=STATUS_SIZE)
+    if titled:
+        heading = figure.suptitle("Xg", x=0.01, ha="left", fontsize=HEADING_SIZE)
+        status = ax.set_title("Xg", loc="left", fontsize=STATUS_SIZE)
     room = ax.legend(handles=_LEGEND_ROOM, **_LEGEND)
     layout = figure.get_layout_engine()
     assert layout is not None
     layout.execute(figure)
     figure.set_layout_engine("none")
     room.remove()
-    heading.set_text("")
-    status.set_text("")
+    if titled:
+        heading.set_text("")
+        status.set_text("")
     return figure, ax
 
 
@@ -131,6 +136,7 @@ def draw_problem(
     rows: Sequence[ProblemVersionMetrics],
     *,
     legend: bool = True,
+    titled: bool = True,
 ) -> None:
     """One problem's data on its :func:`problem_frame`: every artist here is the problem's own.
 
@@ -221,13 +227,21 @@ def draw_problem(
                     color="#444444",
                 )
     _mark_unanswered(ax, _unanswered_columns(rate[np.newaxis, :]), label=True)
+    if titled:
+        _write_titles(figure, ax, ordered)
+    if legend:
+        add_legend(ax)
+
+
+def _write_titles(figure: Figure, ax: Axes, rows: Sequence[ProblemVersionMetrics]) -> None:
+    first = rows[0]
     heading = first.problem
     if first.title and first.title != first.problem:
         heading += f": {_short(first.title, 60)}"
     # Where suptitle and a left title would stand, as plain texts: the frame owns those two.
     figure.text(0.01, 0.98, heading, ha="left", va="top", fontsize=HEADING_SIZE)
     ax.annotate(
-        _status_line(ordered),
+        _status_line(rows),
         xy=(0, 1),
         xycoords="axes fraction",
         xytext=(0, 6),
@@ -237,8 +251,6 @@ def draw_problem(
         fontsize=STATUS_SIZE,
         color="#333333",
     )
-    if legend:
-        add_legend(ax)
 
 
 def add_legend(ax: Axes) -> Legend:

@@ -65,15 +65,22 @@ class ProblemCharts:
         self.dpi = dpi
         self._frames: OrderedDict[tuple[Any, ...], _Frame] = OrderedDict()
 
-    def png(self, rows: Sequence[ProblemVersionMetrics], *, champion: str | None = None) -> bytes:
-        """``problem_chart(rows, champion=champion)`` as PNG bytes."""
+    def png(
+        self,
+        rows: Sequence[ProblemVersionMetrics],
+        *,
+        champion: str | None = None,
+        titled: bool = True,
+    ) -> bytes:
+        """``problem_chart(rows, champion=champion, titled=titled)`` as PNG bytes."""
         if not rows:
             return figure_png(problem_chart(rows), dpi=self.dpi)
         axis = problem_axis(rows, champion=champion)
-        frame = self._frame((tuple(axis.keys), tuple(axis.labels), tuple(axis.champions)), axis)
+        key = (tuple(axis.keys), tuple(axis.labels), tuple(axis.champions), titled)
+        frame = self._frame(key, axis, titled=titled)
         frame.canvas.restore_region(frame.background)
         before = set(frame.ax.get_children()) | set(frame.figure.get_children())
-        draw_problem(frame.figure, frame.ax, axis, rows, legend=False)
+        draw_problem(frame.figure, frame.ax, axis, rows, legend=False, titled=titled)
         labels = tuple(frame.ax.get_legend_handles_labels()[1])
         drawn_legend = frame.legends.get(labels)
         legend = add_legend(frame.ax) if drawn_legend is None else None
@@ -99,11 +106,11 @@ class ProblemCharts:
             for artist in added:
                 artist.remove()
 
-    def _frame(self, key: tuple[Any, ...], axis: Any) -> _Frame:
+    def _frame(self, key: tuple[Any, ...], axis: Any, *, titled: bool) -> _Frame:
         if key in self._frames:
             self._frames.move_to_end(key)
             return self._frames[key]
-        figure, ax = problem_frame(axis)
+        figure, ax = problem_frame(axis, titled=titled)
         figure.set_dpi(self.dpi)
         figure.patch.set_facecolor(FACE)
         canvas = FigureCanvasAgg(figure)

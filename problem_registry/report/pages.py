@@ -182,14 +182,13 @@ def _plan_sheets(site: Site, page: Page) -> None:
 
 
 def _chart_key(champion: str | None, rows: list[ProblemVersionMetrics]) -> str:
-    # Every field the chart draws, none it does not (the confusion matrix is on the page).
+    # Every field the chart draws, none it does not (the title, the status line and the
+    # confusion matrix are on the page).
     return content_key(
         "chart",
         champion,
         [
             (
-                r.problem,
-                r.title,
                 r.ref,
                 r.is_champion,
                 r.max_error_rate,
@@ -238,7 +237,8 @@ class PageDrawer:
             )
             return html.encode("utf-8")
         if output.kind == "chart":
-            return self.charts.png(problem.rows, champion=data.champion)
+            # Untitled: the page writes the problem's title and status line above it.
+            return self.charts.png(problem.rows, champion=data.champion, titled=False)
         if output.kind == "grid":
             image = gallery.draw_outcome_grid(
                 page.slug,
