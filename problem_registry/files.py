@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
-
 from problem_registry.errors import CorruptPattern, UnsafePath
 from problem_registry.models import PatternKind
 
@@ -113,6 +111,8 @@ def inspect_content(data: bytes, name: str) -> InspectedContent:
 
 def _image_format(data: bytes) -> str | None:
     """Pillow's guess from the header alone, without decoding pixels."""
+    from PIL import Image  # here, not at the top: a warm replay reads no image (~10 ms)
+
     try:
         with warnings.catch_warnings():
             # The size is judged (and refused) by _verify_image; don't warn on the user's stderr.
@@ -128,6 +128,8 @@ def _image_format(data: bytes) -> str | None:
 
 
 def _verify_image(data: bytes, name: str) -> str:
+    from PIL import Image, UnidentifiedImageError
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -171,6 +173,8 @@ def _utf8(data: bytes, name: str) -> str:
 def decode(data: bytes, kind: PatternKind) -> Any:
     """A pattern's input as the model receives it: a PIL image, a str, or a parsed JSON value."""
     if kind is PatternKind.image:
+        from PIL import Image
+
         image = Image.open(io.BytesIO(data))
         image.load()
         return image
