@@ -11,7 +11,8 @@ The server is ``problem_registry.throwaway_postgres`` (the test suite's): initdb
 folder, loopback only, stopped and deleted at the end. The floor is ``history.ERROR_RATES_SQL``
 through psycopg alone, with the ``work_mem`` the report gives itself; the report is the CLI as a
 child, start-up included, and the same CLI on an empty registry of the same server measures what
-start-up, connecting and the empty queries cost on their own.
+start-up, connecting and the empty queries cost on their own; importing the libraries the CLI
+needs there (SQLAlchemy, SQLModel, psycopg) is timed alone too, the part no code of ours can cut.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import statistics
+import sys
 import time
 from contextlib import closing
 from dataclasses import dataclass
@@ -46,6 +48,7 @@ class PostgresTimes:
     groups: int
     report_json_s: float
     report_json_empty_s: float
+    imports_s: float
     rounds: dict[str, list[float]]
     load: tuple[float, float]  # 1-minute load average before and after the rounds
 
@@ -70,7 +73,7 @@ def measure(history: History, repeats: int) -> PostgresTimes | str:
 def _timed(
     url: str, empty: str, folder: Path, repeats: int, copy_s: float, copied: int
 ) -> PostgresTimes:
-    rounds: dict[str, list[float]] = {"raw": [], "report": [], "empty": []}
+    rounds: dict[str, list[float]] = {"raw": [], "report": [], "empty": [], "imports": []}
     with psycopg.connect(conninfo(url), autocommit=True) as connection:
         row = connection.execute("SHOW server_version").fetchone()
         version = str(row[0]).split()[0] if row else "?"  # "15.18", without the distribution's
@@ -85,6 +88,7 @@ def _timed(
             rounds["raw"].append(time.perf_counter() - started)
             rounds["report"].append(_report(url, folder, groups).seconds)
             rounds["empty"].append(_report(empty, folder, 0).seconds)
+            rounds["imports"].append(run_child(LIBRARIES, cwd=folder).seconds)
     median = {key: statistics.median(values) for key, values in rounds.items()}
     return PostgresTimes(
         version,
@@ -94,9 +98,13 @@ def _timed(
         groups,
         median["report"],
         median["empty"],
+        median["imports"],
         rounds,
         (load_before, os.getloadavg()[0]),
     )
+
+
+LIBRARIES = [sys.executable, "-c", "import sqlalchemy, sqlmodel, psycopg"]
 
 
 def _report(url: str, folder: Path, rows: int) -> Child:

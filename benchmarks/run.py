@@ -105,6 +105,7 @@ LABELS = {
     "g_pg_raw_group_by": "(g) PostgreSQL: raw SQL GROUP BY of error rates",
     "g_pg_report_json": "(g) PostgreSQL: problem-registry report --json",
     "g_pg_report_json_empty": "(g) PostgreSQL: report --json of an empty registry (start-up)",
+    "g_pg_imports": "(g) PostgreSQL: python -c 'import sqlalchemy, sqlmodel, psycopg'",
     "plugin_unused": "pytest: plugin installed, unused (vs -p no:problem_registry)",
     "plugin_unused_isolated": "pytest: plugin alone, unused (autoload off, vs bare pytest)",
 }
@@ -288,12 +289,15 @@ def _postgres_side(built: history.History, repeats: int, run: Run, params: dict[
     run.add("g_pg_report_json", found.report_json_s, "s", note, **params)
     note = f"{server}; CLI; median; the same command, the same server, no rows"
     run.add("g_pg_report_json_empty", found.report_json_empty_s, "s", note, P=0, M=0)
+    note = "child; median, in the same rounds; the libraries' own start-up"
+    run.add("g_pg_imports", found.imports_s, "s", note)
 
 
 def _postgres_missing(run: Run, why: str, params: dict[str, Any]) -> None:
     for key in ("g_pg_raw_group_by", "g_pg_report_json"):
         run.add(key, None, "s", why, **params)
     run.add("g_pg_report_json_empty", None, "s", why, P=0, M=0)
+    run.add("g_pg_imports", None, "s", why)
 
 
 def _plugin(args: argparse.Namespace, workdir: Path, run: Run) -> None:

@@ -89,7 +89,9 @@ def _history(v: Values) -> list[Target]:
             "x",
             "the same on a throwaway PostgreSQL server holding a copy of the history; "
             "start-up alone (report --json, no rows): "
-            + _share(v.get("g_pg_report_json_empty"), v.get("g_pg_raw_group_by")),
+            + _share(v.get("g_pg_report_json_empty"), v.get("g_pg_raw_group_by"))
+            + "; importing SQLAlchemy, SQLModel and psycopg alone: "
+            + _share(v.get("g_pg_imports"), v.get("g_pg_raw_group_by")),
         ),
         Target(
             "whole HTML report < 60 s",

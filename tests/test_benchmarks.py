@@ -53,7 +53,7 @@ MEASURED = [
 # (g) on PostgreSQL, measured where it is installed: CI installs it, so CI must measure it.
 ON_POSTGRES = unavailable_reason() is None or bool(os.environ.get("CI"))
 if ON_POSTGRES:
-    MEASURED += ["g_pg_raw_group_by", "g_pg_report_json", "g_pg_report_json_empty"]
+    MEASURED += ["g_pg_raw_group_by", "g_pg_report_json", "g_pg_report_json_empty", "g_pg_imports"]
 
 DIFFERENCES = {"plugin_unused", "plugin_unused_isolated", "e_handwritten_scaled"}
 
