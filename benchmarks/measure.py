@@ -28,9 +28,10 @@ class ChildFailed(RuntimeError):
 
 @dataclass(frozen=True)
 class Child:
-    """One finished child: wall seconds, peak resident memory (MB), status and output."""
+    """One finished child: wall seconds, CPU seconds, peak resident memory (MB), status, output."""
 
     seconds: float
+    cpu_seconds: float  # user + system: what the child itself spent, whatever else ran
     max_rss_mb: float
     returncode: int
     stdout: str
@@ -75,6 +76,7 @@ def run_child(
         err.seek(0)
         child = Child(
             seconds,
+            usage.ru_utime + usage.ru_stime,
             usage.ru_maxrss / 1024,  # kilobytes on Linux
             process.returncode,
             out.read().decode("utf-8", "replace"),

@@ -304,8 +304,8 @@ def _plugin(args: argparse.Namespace, workdir: Path, run: Run) -> None:
     for key, isolated in (("plugin_unused", False), ("plugin_unused_isolated", True)):
         cost = startup.plugin_cost(workdir, args.plugin_runs, isolated=isolated)
         note = (
-            f"median of {cost.runs} paired differences; medians {cost.with_plugin_s:.3f} s "
-            f"vs {cost.without_plugin_s:.3f} s"
+            f"median of {cost.runs} paired differences of CPU time; medians "
+            f"{cost.with_plugin_s:.3f} s vs {cost.without_plugin_s:.3f} s"
         )
         run.add(key, cost.difference_s * 1000, "ms", note, runs=cost.runs)
 

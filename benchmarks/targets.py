@@ -118,14 +118,14 @@ def _pytest(v: Values) -> list[Target]:
             v["plugin_unused"],
             20.0,
             "ms",
-            "median paired difference, every installed plugin loaded",
+            "median paired difference of CPU time, every installed plugin loaded",
         ),
         Target(
             "plugin installed, unused < 20 ms (isolated)",
             v["plugin_unused_isolated"],
             20.0,
             "ms",
-            "median paired difference, autoload off: our plugin alone against bare pytest",
+            "median paired difference of CPU time, autoload off: our plugin alone, bare pytest",
         ),
     ]
 
