@@ -13,9 +13,7 @@ from functools import lru_cache
 from PIL import Image, ImageDraw
 
 from problem_registry.gallery.colours import INK, MUTED
-from problem_registry.gallery.glyphs import Face, font, text_width, write
-
-TEXTS_KEPT = 4096  # captions fitted per process: a report's recurring labels and captions
+from problem_registry.gallery.glyphs import TEXTS_KEPT, Face, font, text_width, write
 
 
 @lru_cache(maxsize=TEXTS_KEPT)
