@@ -340,3 +340,34 @@ def test_contact_sheet_of_mixed_inputs(mixed: Mixed, tmp_path: Path) -> None:
         mixed.registry, mixed.problem, f"mix@v{VERSIONS}", champion="v1", only_failing=True
     )
     assert failing.height < picture.height
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "#16 problem-0001-00.png",
+        "expected: one of 5, 6",
+        "AVAVA Wolf, Ty. fixed",
+        "café ñandú — 1/2 ½",
+        "",
+        "   ",
+    ],
+)
+def test_text_set_from_glyphs_measures_and_looks_like_pillows(text: str) -> None:
+    """Gallery text is set from glyphs rendered once (gallery/glyphs.py) rather than by Pillow
+    per string: the same width as ``getlength``, and the same pixels but for pen rounding."""
+    from PIL import ImageDraw
+
+    from problem_registry.gallery.glyphs import font, text_width, write
+
+    for size in (8, 11, 15):
+        face = font(size)
+        assert text_width(text, face) == face.getlength(text)
+        pillow = Image.new("RGB", (420, 40))
+        ImageDraw.Draw(pillow).text((5, 5), text, font=face, fill=(255, 255, 255))
+        ours = Image.new("RGB", (420, 40))
+        write(ours, (5, 5), text, face, (255, 255, 255))
+        theirs, mine = pillow.convert("L").tobytes(), ours.convert("L").tobytes()
+        inked = sum(1 for value in theirs if value)
+        differing = sum(1 for a, b in zip(theirs, mine, strict=True) if a != b)
+        assert differing <= max(2, inked // 20), (text, size, differing, inked)
