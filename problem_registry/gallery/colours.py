@@ -14,3 +14,4 @@ MISSING = (215, 215, 215)
 INK = (34, 34, 34)
 MUTED = (110, 110, 110)
 PAPER = (255, 255, 255)
+CHAMPION_SHADE = (226, 242, 251)  # behind a champion's column: the charts' pale sky blue

@@ -17,7 +17,16 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from problem_registry.gallery.cards import _fit
-from problem_registry.gallery.colours import ERRORED, FAIL, INK, MISSING, MUTED, PAPER, PASS
+from problem_registry.gallery.colours import (
+    CHAMPION_SHADE,
+    ERRORED,
+    FAIL,
+    INK,
+    MISSING,
+    MUTED,
+    PAPER,
+    PASS,
+)
 from problem_registry.gallery.glyphs import Face, font, text_width, write
 from problem_registry.gallery.outcomes import Outcome, outcome_of
 from problem_registry.gallery.thumbnails import FileReader, _paste_centred, _Thumbnails
@@ -27,8 +36,6 @@ from problem_registry.views import PatternView
 
 if TYPE_CHECKING:
     from problem_registry.registry import Registry
-
-CHAMPION_SHADE = (226, 242, 251)  # behind a champion's column, as the charts shade it
 
 
 @dataclass(frozen=True)
