@@ -36,7 +36,7 @@ from problem_registry.metrics import (
 from problem_registry.model_versions import parse_ref
 from problem_registry.models import ModelVersion, ProblemStatus
 from problem_registry.registry import Registry
-from problem_registry.stats import mcnemar_exact
+from problem_registry.verdicts.stats import mcnemar_exact
 
 SIGNIFICANCE = 0.05
 

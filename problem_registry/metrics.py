@@ -51,7 +51,7 @@ from problem_registry.models import (
 from problem_registry.patterns import expectation_of
 from problem_registry.problems import find_problem
 from problem_registry.registry import Registry
-from problem_registry.stats import wilson_interval
+from problem_registry.verdicts.stats import wilson_interval
 
 __all__ = [
     "Confusion",

@@ -1,0 +1,1 @@
+"""Verdicts: from stored results to per-problem error rates, statistics, gates and status lines."""
