@@ -6,7 +6,7 @@ import sqlmodel  # noqa: F401  (migration scripts use sqlmodel types)
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from problem_registry import models
+from problem_registry.store import tables as models
 
 config = context.config
 target_metadata = models.SQLModel.metadata
@@ -27,8 +27,8 @@ def _configure_and_run(connection: object) -> None:
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
-        # Called from problem_registry.migrations: the caller owns the connection, its transaction
-        # and its lock, and logging is left alone (no fileConfig in a library).
+        # Called from problem_registry.store.migrations: the caller owns the connection, its
+        # transaction and its lock, and logging is left alone (no fileConfig in a library).
         _configure_and_run(connection)
         return
     url = config.get_main_option("sqlalchemy.url")

@@ -29,7 +29,7 @@ from PIL import Image
 from sqlmodel import Session, create_engine
 
 import bench_model
-from problem_registry.models import Result
+from problem_registry.store.tables import Result
 
 ENGINE = create_engine({url!r})
 CASES = {cases!r}

@@ -64,7 +64,7 @@ def build(workdir: Path, problems: int, versions: int) -> History:
     """The complete history registry in ``workdir`` (see the module's docstring)."""
     from synthetic import build_registry
 
-    from problem_registry.replay import replay
+    from problem_registry.replay.engine import replay
 
     started = time.perf_counter()
     workdir.mkdir(parents=True, exist_ok=True)

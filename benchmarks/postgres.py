@@ -7,7 +7,7 @@ in foreign-key order, and each ``id`` sequence is moved past the copied rows so 
 writable. Building the history a second time through the API would take minutes and could differ
 in the ~1% replayed; a copy takes seconds per million results and cannot differ.
 
-The server is ``problem_registry.throwaway_postgres`` (the test suite's): initdb into a temporary
+The server is ``tests.throwaway_postgres`` (the test suite's): initdb into a temporary
 folder, loopback only, stopped and deleted at the end. The floor is ``history.ERROR_RATES_SQL``
 through psycopg alone, with the ``work_mem`` the report gives itself; the report is the CLI as a
 child, start-up included, and the same CLI on an empty registry of the same server measures what
@@ -31,10 +31,13 @@ import sqlalchemy as sa
 from history import ERROR_RATES_SQL, History
 from measure import Child, ChildFailed, cli, run_child
 
-from problem_registry.metrics import POSTGRES_WORK_MEM
-from problem_registry.models import SQLModel
-from problem_registry.registry import Registry
-from problem_registry.throwaway_postgres import ServerUnavailable, throwaway_server
+from problem_registry.store.registry import Registry
+from problem_registry.store.tables import SQLModel
+from problem_registry.verdicts.metrics import POSTGRES_WORK_MEM
+
+# The throwaway server is test tooling (tests/), found from the checkout the benchmark runs in.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.throwaway_postgres import ServerUnavailable, throwaway_server
 
 
 @dataclass(frozen=True)

@@ -136,8 +136,8 @@ def floors(registry: Any, workdir: Path, batch_size: int) -> Floors:
     """
     import bench_model  # type: ignore[import-not-found]
 
-    from problem_registry.files import decode
-    from problem_registry.models import PatternKind
+    from problem_registry.enums import PatternKind
+    from problem_registry.store.content import decode
 
     views = {view.sha256: view for view in registry.patterns.list()}
     started = time.perf_counter()

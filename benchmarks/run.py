@@ -343,7 +343,7 @@ def _pytest_registry(database: Path, folder: Path, versions: int, *, isolated: b
     args += ["--candidate", f"{replay.MODEL_NAME}@v{versions - 1}", "--rootdir", str(empty)]
     env = {"PYTHONPATH": str(folder)}
     if isolated:
-        args += ["-p", "problem_registry.plugin"]
+        args += ["-p", "problem_registry.pytest_plugin.hooks"]
         env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     # Exit 1: problems fail their gates, as they do with a random model; the work is the same.
     return run_child(args, cwd=empty, ok=(0, 1), env=env)

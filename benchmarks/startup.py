@@ -9,7 +9,7 @@ varies by tens of milliseconds from one run to the next, more than the cost bein
   ``-p no:problem_registry``. Other plugins (Hypothesis's alone imports for ~1 s here) make this
   difference noisy;
 * isolated: with ``PYTEST_DISABLE_PLUGIN_AUTOLOAD=1``, bare pytest against bare pytest plus
-  ``-p problem_registry.plugin``: the same hooks and import, without the others' noise.
+  ``-p problem_registry.pytest_plugin.hooks``: the same hooks and import, without the others' noise.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def plugin_cost(folder: Path, runs: int, *, isolated: bool) -> PluginCost:
     env = {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(project / "pycache")}
     if isolated:
         env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-        enabled, disabled = [*base, "-p", "problem_registry.plugin"], base
+        enabled, disabled = [*base, "-p", "problem_registry.pytest_plugin.hooks"], base
     else:
         enabled, disabled = base, [*base, "-p", "no:problem_registry"]
     for args in (enabled, disabled):  # the first runs write the bytecode

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from problem_registry.result_rows import COLUMNS as STORED_COLUMNS
+from problem_registry.replay.results import COLUMNS as STORED_COLUMNS
 
 COLUMNS = tuple(column for column in STORED_COLUMNS if column != "run_id")
 

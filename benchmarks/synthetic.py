@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from problem_registry.enums import Polarity
 from problem_registry.expectations import Expectation
-from problem_registry.models import Polarity
-from problem_registry.patterns import NewPattern
-from problem_registry.registry import Registry
+from problem_registry.store.patterns import NewPattern
+from problem_registry.store.registry import Registry
 
 PATTERNS_PER_PROBLEM = 15
 LABELS = tuple(str(n) for n in range(10))

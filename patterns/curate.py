@@ -40,7 +40,6 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy as sa
 
-from problem_registry.bundle import export_bundle
 from problem_registry.demo.digits import (
     SHIFTS,
     Split,
@@ -51,10 +50,12 @@ from problem_registry.demo.digits import (
     write_digit,
 )
 from problem_registry.demo.models import TrainedVersion, train_versions
+from problem_registry.enums import Polarity, Source
 from problem_registry.expectations import Expectation
-from problem_registry.models import Pattern, Polarity, Source
-from problem_registry.patterns import NewPattern
-from problem_registry.registry import Registry
+from problem_registry.store.bundle import export_bundle
+from problem_registry.store.patterns import NewPattern
+from problem_registry.store.registry import Registry
+from problem_registry.store.tables import Pattern
 
 HERE = Path(__file__).resolve().parent
 CURATOR = "patterns/curate.py"

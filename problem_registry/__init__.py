@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "Registry": "problem_registry.registry",
-    "NewPattern": "problem_registry.patterns",
+    "Registry": "problem_registry.store.registry",
+    "NewPattern": "problem_registry.store.patterns",
     "Expectation": "problem_registry.expectations",
     "RegistryError": "problem_registry.errors",
 }
@@ -21,8 +21,8 @@ _LAZY = {
 if TYPE_CHECKING:
     from problem_registry.errors import RegistryError
     from problem_registry.expectations import Expectation
-    from problem_registry.patterns import NewPattern
-    from problem_registry.registry import Registry
+    from problem_registry.store.patterns import NewPattern
+    from problem_registry.store.registry import Registry
 
 __all__ = ["Expectation", "NewPattern", "Registry", "RegistryError", "__version__"]
 

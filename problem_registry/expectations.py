@@ -11,8 +11,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from problem_registry.enums import ExpectKind
 from problem_registry.errors import InvalidExpectation, InvalidValue
-from problem_registry.models import ExpectKind
 from problem_registry.text import storable
 
 MAX_LABEL_LENGTH = 200

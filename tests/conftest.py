@@ -19,8 +19,8 @@ import pytest
 # Imported here, once, at collection: pytester restores sys.modules after each test, and a module
 # imported afresh inside one test (SQLModel's metadata, Alembic's env) breaks the next test that
 # migrates. See also the session fixture below for the modules imported lazily by the library.
-import problem_registry.registry
-from problem_registry.throwaway_postgres import (
+import problem_registry.store.registry
+from tests.throwaway_postgres import (
     PostgresServer,
     ServerUnavailable,
     throwaway_server,
@@ -28,17 +28,17 @@ from problem_registry.throwaway_postgres import (
 
 CORE_MODULES = (
     "problem_registry.config",
-    "problem_registry.db",
+    "problem_registry.store.engines",
     "problem_registry.errors",
     "problem_registry.expectations",
-    "problem_registry.files",
-    "problem_registry.migrations",
-    "problem_registry.model_versions",
-    "problem_registry.models",
-    "problem_registry.patterns",
-    "problem_registry.problems",
-    "problem_registry.registry",
-    "problem_registry.views",
+    "problem_registry.store.content",
+    "problem_registry.store.migrations",
+    "problem_registry.store.model_versions",
+    "problem_registry.store.tables",
+    "problem_registry.store.patterns",
+    "problem_registry.store.problems",
+    "problem_registry.store.registry",
+    "problem_registry.store.views",
 )
 
 
@@ -50,7 +50,7 @@ def _core_imported_once() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# A throwaway PostgreSQL server (problem_registry.throwaway_postgres, shared with the benchmark)
+# A throwaway PostgreSQL server (tests.throwaway_postgres, shared with the benchmark)
 
 
 def _postgres_unavailable(reason: str) -> None:
@@ -92,8 +92,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def registry(database_url: str, tmp_path: Path) -> Iterator[problem_registry.registry.Registry]:
-    from problem_registry.registry import Registry
+def registry(
+    database_url: str, tmp_path: Path
+) -> Iterator[problem_registry.store.registry.Registry]:
+    from problem_registry.store.registry import Registry
 
     opened = Registry.open(url=database_url, patterns_dir=tmp_path / "patterns", user="tester")
     try:

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 from sqlalchemy.engine import make_url
 
+from problem_registry.enums import LoaderKind, Polarity
 from problem_registry.expectations import Expectation
-from problem_registry.models import LoaderKind, Polarity
-from problem_registry.patterns import NewPattern
-from problem_registry.registry import Registry
+from problem_registry.store.patterns import NewPattern
+from problem_registry.store.registry import Registry
 from tests.models import digits as digit_models
 from tests.models.digits import Trained, train, write_digit
 

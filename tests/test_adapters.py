@@ -22,9 +22,9 @@ from problem_registry.adapters import (
 )
 from problem_registry.adapters.predictions import read_predictions
 from problem_registry.adapters.python import import_callable
+from problem_registry.enums import LoaderKind
 from problem_registry.errors import DuplicateModel, InvalidValue
-from problem_registry.models import LoaderKind
-from problem_registry.registry import Registry
+from problem_registry.store.registry import Registry
 
 SHA_A = "a" * 64
 SHA_B = "b" * 64

@@ -20,11 +20,12 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
 
+from problem_registry.enums import Polarity
 from problem_registry.errors import RegistryError
 from problem_registry.expectations import Expectation
-from problem_registry.models import Polarity, SQLModel
-from problem_registry.patterns import NewPattern
-from problem_registry.registry import Registry
+from problem_registry.store.patterns import NewPattern
+from problem_registry.store.registry import Registry
+from problem_registry.store.tables import SQLModel
 from tests.conftest import PostgresServer
 from tests.helpers import write_json, write_png, write_text
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from problem_registry.throwaway_postgres import unavailable_reason
+from tests.throwaway_postgres import unavailable_reason
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = {

@@ -18,14 +18,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from problem_registry import bundle as bundle_module
-from problem_registry.bundle import export_bundle, import_bundle, read_bundle
+from problem_registry.enums import Polarity, Source
 from problem_registry.errors import BundleError, CorruptPattern, RegistryError, UnsafePath
 from problem_registry.expectations import Expectation
-from problem_registry.files import PatternStore
-from problem_registry.models import Polarity, Source
-from problem_registry.patterns import NewPattern
-from problem_registry.registry import Registry
+from problem_registry.store import bundle as bundle_module
+from problem_registry.store.bundle import export_bundle, import_bundle, read_bundle
+from problem_registry.store.content import PatternStore
+from problem_registry.store.patterns import NewPattern
+from problem_registry.store.registry import Registry
 from tests.helpers import row_counts, snapshot, stored_files, write_json, write_png, write_text
 
 SLUG = "chihuahua-vs-muffin"

@@ -30,15 +30,19 @@ from matplotlib.text import Text
 from PIL import Image
 from typer.testing import CliRunner
 
-from problem_registry import charts
 from problem_registry.cli import app
+from problem_registry.enums import LoaderKind, Polarity
 from problem_registry.expectations import Expectation
-from problem_registry.metrics import PolarityMetrics, ProblemVersionMetrics, problem_metrics
-from problem_registry.models import LoaderKind, Polarity
-from problem_registry.patterns import NewPattern
-from problem_registry.registry import Registry
-from problem_registry.replay import replay
-from problem_registry.views import ModelVersionView
+from problem_registry.replay.engine import replay
+from problem_registry.report import charts
+from problem_registry.store.patterns import NewPattern
+from problem_registry.store.registry import Registry
+from problem_registry.store.views import ModelVersionView
+from problem_registry.verdicts.metrics import (
+    PolarityMetrics,
+    ProblemVersionMetrics,
+    problem_metrics,
+)
 from tests.digit_registry import Digits, digits, trained  # noqa: F401
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

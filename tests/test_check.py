@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from problem_registry.bundle import export_bundle, import_bundle
+from problem_registry.enums import Polarity
 from problem_registry.expectations import Expectation
-from problem_registry.integrity import check
-from problem_registry.models import Polarity
-from problem_registry.patterns import NewPattern
-from problem_registry.registry import Registry
-from problem_registry.views import PatternView
+from problem_registry.store.bundle import export_bundle, import_bundle
+from problem_registry.store.integrity import check
+from problem_registry.store.patterns import NewPattern
+from problem_registry.store.registry import Registry
+from problem_registry.store.views import PatternView
 from tests.helpers import write_json, write_png, write_text
 
 SHARED = "shared.png"

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from problem_registry.cli import app
-from problem_registry.metrics import problem_metrics
+from problem_registry.verdicts.metrics import problem_metrics
 from tests.digit_registry import Digits, digits, trained  # noqa: F401
 from tests.models import digits as models
 

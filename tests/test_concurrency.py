@@ -24,10 +24,10 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from problem_registry.integrity import check
-from problem_registry.migrations import head_revision
-from problem_registry.registry import Registry
-from problem_registry.replay import replay
+from problem_registry.replay.engine import replay
+from problem_registry.store.integrity import check
+from problem_registry.store.migrations import head_revision
+from problem_registry.store.registry import Registry
 from tests.digit_registry import trained  # noqa: F401 - a fixture
 from tests.models.digits import PIXEL_SCALE, Trained, write_digit
 
@@ -54,10 +54,10 @@ import json, sys, time
 from pathlib import Path
 from problem_registry.errors import DuplicatePattern
 from problem_registry.expectations import Expectation
-from problem_registry.models import Polarity
-from problem_registry.patterns import NewPattern
-from problem_registry.registry import Registry
-from problem_registry.replay import replay
+from problem_registry.enums import Polarity
+from problem_registry.store.patterns import NewPattern
+from problem_registry.store.registry import Registry
+from problem_registry.replay.engine import replay
 
 plan = json.loads(Path(sys.argv[1]).read_text())
 folder = Path(plan["folder"])

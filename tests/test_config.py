@@ -8,7 +8,7 @@ import pytest
 
 from problem_registry.config import find_project_root, resolve_settings
 from problem_registry.errors import ConfigError
-from problem_registry.registry import Registry
+from problem_registry.store.registry import Registry
 from tests.helpers import write_text
 
 

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from problem_registry.registry import Registry
+from problem_registry.store.registry import Registry
 from tests.helpers import row_counts
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)

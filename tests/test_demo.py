@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from problem_registry.bundle import export_bundle, import_bundle
 from problem_registry.cli import app
 from problem_registry.demo.folder import MARKER, demo_patterns_dir
-from problem_registry.metrics import problem_metrics
-from problem_registry.registry import Registry
+from problem_registry.store.bundle import export_bundle, import_bundle
+from problem_registry.store.registry import Registry
+from problem_registry.verdicts.metrics import problem_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 PATTERNS = ROOT / "patterns"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from problem_registry.enums import ExpectKind
 from problem_registry.errors import InvalidExpectation
 from problem_registry.expectations import Expectation, split_labels
-from problem_registry.models import ExpectKind
 
 EXAMPLES = [
     Expectation.exact("muffin"),

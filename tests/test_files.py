@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from problem_registry.enums import PatternKind
 from problem_registry.errors import CorruptPattern, UnsafePath
 from problem_registry.expectations import Expectation
-from problem_registry.files import (
+from problem_registry.store.content import (
     MAX_IMAGE_PIXELS,
     InspectedContent,
     PatternStore,
@@ -23,9 +24,8 @@ from problem_registry.files import (
     read_input,
     sha256_of_file,
 )
-from problem_registry.models import PatternKind
-from problem_registry.patterns import NewPattern
-from problem_registry.registry import Registry
+from problem_registry.store.patterns import NewPattern
+from problem_registry.store.registry import Registry
 from tests.helpers import (
     png_bytes,
     png_claiming,

@@ -23,16 +23,16 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from problem_registry import gallery
+from problem_registry.enums import PatternKind, Polarity
 from problem_registry.errors import AmbiguousReference, ModelNotFound
 from problem_registry.expectations import Expectation
-from problem_registry.gates import evaluate
-from problem_registry.metrics import pattern_results
-from problem_registry.models import PatternKind, Polarity
-from problem_registry.patterns import NewPattern
-from problem_registry.registry import Registry
-from problem_registry.replay import replay
-from problem_registry.timeline import timelines
+from problem_registry.replay.engine import replay
+from problem_registry.report import gallery
+from problem_registry.store.patterns import NewPattern
+from problem_registry.store.registry import Registry
+from problem_registry.verdicts.gates import evaluate
+from problem_registry.verdicts.metrics import pattern_results
+from problem_registry.verdicts.timeline import timelines
 from tests.digit_registry import Digits, digits, register_answers, trained  # noqa: F401
 from tests.helpers import write_json, write_text
 
@@ -159,7 +159,7 @@ def test_a_huge_jpeg_is_decoded_small_by_a_gallery_without_matplotlib(tmp_path: 
     probe = (
         "import resource, sys\n"
         "from pathlib import Path\n"
-        "from problem_registry.gallery import thumbnail\n"
+        "from problem_registry.report.gallery import thumbnail\n"
         f"data = Path({str(path)!r}).read_bytes()\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "thumb = thumbnail(data, 'image', 160)\n"
@@ -358,7 +358,7 @@ def test_text_set_from_glyphs_measures_and_looks_like_pillows(text: str) -> None
     per string: the same width as ``getlength``, and the same pixels but for pen rounding."""
     from PIL import ImageDraw
 
-    from problem_registry.gallery.glyphs import font, text_width, write
+    from problem_registry.report.gallery.glyphs import font, text_width, write
 
     for size in (8, 11, 15):
         face = font(size)

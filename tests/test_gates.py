@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from problem_registry.gates import GateResult, evaluate
-from problem_registry.replay import replay
-from problem_registry.stats import mcnemar_exact
+from problem_registry.replay.engine import replay
+from problem_registry.verdicts.gates import GateResult, evaluate
+from problem_registry.verdicts.stats import mcnemar_exact
 from tests.digit_registry import Digits, digits, register_answers, trained  # noqa: F401
 
 

@@ -49,16 +49,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from problem_registry.bundle import export_bundle, import_bundle
 from problem_registry.cli import app
+from problem_registry.enums import Polarity, Source
 from problem_registry.errors import BundleError, CorruptPattern, RegistryError, UnsafePath
 from problem_registry.expectations import Expectation
-from problem_registry.files import MAX_PATTERN_BYTES
-from problem_registry.integrity import check
-from problem_registry.models import Polarity, Source
-from problem_registry.patterns import NewPattern
-from problem_registry.problems import SLUG_PATTERN
-from problem_registry.registry import Registry
+from problem_registry.store.bundle import export_bundle, import_bundle
+from problem_registry.store.content import MAX_PATTERN_BYTES
+from problem_registry.store.integrity import check
+from problem_registry.store.patterns import NewPattern
+from problem_registry.store.problems import SLUG_PATTERN
+from problem_registry.store.registry import Registry
 from tests.helpers import assert_one_clear_error, png_bytes, png_claiming, write_text
 
 # Tallies for the closing note: examples per category, and how each ended.

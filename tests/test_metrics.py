@@ -15,9 +15,14 @@ from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_
 
 from problem_registry.errors import ModelNotFound
 from problem_registry.expectations import Expectation
-from problem_registry.metrics import pattern_results, problem_metrics, problem_metrics_json
-from problem_registry.replay import replay
-from problem_registry.timeline import ProblemTimeline, TimelinePoint, timelines, timelines_from
+from problem_registry.replay.engine import replay
+from problem_registry.verdicts.metrics import pattern_results, problem_metrics, problem_metrics_json
+from problem_registry.verdicts.timeline import (
+    ProblemTimeline,
+    TimelinePoint,
+    timelines,
+    timelines_from,
+)
 from tests.digit_registry import Digits, digits, register_answers, trained  # noqa: F401
 from tests.models import digits as models
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from problem_registry import migrations
-from problem_registry.db import create_registry_engine
-from problem_registry.integrity import check
-from problem_registry.registry import Registry
+from problem_registry.store import migrations
+from problem_registry.store.engines import create_registry_engine
+from problem_registry.store.integrity import check
+from problem_registry.store.registry import Registry
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SCRIPT = str(Path(sys.executable).parent / "problem-registry")

@@ -19,11 +19,11 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine
 
 import problem_registry
-from problem_registry import migrations
-from problem_registry.db import create_registry_engine
 from problem_registry.errors import SchemaMismatch
-from problem_registry.models import SQLModel
-from problem_registry.registry import Registry
+from problem_registry.store import migrations
+from problem_registry.store.engines import create_registry_engine
+from problem_registry.store.registry import Registry
+from problem_registry.store.tables import SQLModel
 
 TABLES = set(SQLModel.metadata.tables)
 
@@ -105,8 +105,8 @@ def test_sqlite_foreign_keys_are_back_on_after_a_migration(tmp_path: Path) -> No
 _UPGRADER = """
 import sys, time
 from pathlib import Path
-from problem_registry.db import create_registry_engine
-from problem_registry.migrations import upgrade
+from problem_registry.store.engines import create_registry_engine
+from problem_registry.store.migrations import upgrade
 
 url, ready, go = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 engine = create_registry_engine(url)
@@ -250,7 +250,7 @@ def test_opening_a_current_registry_does_not_import_alembic(
     open_registry(database_url, tmp_path).close()
     probe = (
         "import sys\n"
-        "from problem_registry.registry import Registry\n"
+        "from problem_registry.store.registry import Registry\n"
         f"Registry.open(url={database_url!r}, patterns_dir={str(tmp_path / 'p')!r}, user='t')"
         ".problems.list()\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'alembic', 'mako', 'pygments'}))\n"
@@ -283,7 +283,7 @@ def core_modules() -> list[str]:
 
 def test_core_modules_import_no_ui_plotting_or_test_library() -> None:
     modules = core_modules()
-    assert {"problem_registry.registry", "problem_registry.patterns"} <= set(modules)
+    assert {"problem_registry.store.registry", "problem_registry.store.patterns"} <= set(modules)
     probe = (
         "import importlib, json, sys\n"
         f"for name in {modules!r}:\n"

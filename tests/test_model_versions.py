@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from problem_registry.enums import LoaderKind
 from problem_registry.errors import DuplicateModel, InvalidValue, ModelNotFound
-from problem_registry.model_versions import parse_metrics, parse_ref
-from problem_registry.models import LoaderKind
-from problem_registry.registry import Registry
+from problem_registry.store.model_versions import parse_metrics, parse_ref
+from problem_registry.store.registry import Registry
 from tests.helpers import snapshot, write_text
 
 

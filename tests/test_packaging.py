@@ -87,7 +87,7 @@ def test_wheel_install_in_a_fresh_venv_can_init_a_registry(
     project = tmp_path / "project"
     project.mkdir()
     probe = installed.run(
-        "import problem_registry.migrations as m; print(m.alembic_dir()); "
+        "import problem_registry.store.migrations as m; print(m.alembic_dir()); "
         "import sys; from problem_registry.cli import main; "
         "sys.argv = ['problem-registry', 'init']; main()",
         cwd=project,

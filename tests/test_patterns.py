@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from problem_registry.enums import Polarity, Source
 from problem_registry.errors import (
     AmbiguousReference,
     CorruptPattern,
@@ -20,9 +21,8 @@ from problem_registry.errors import (
     UnsafePath,
 )
 from problem_registry.expectations import Expectation
-from problem_registry.models import Polarity, Source
-from problem_registry.patterns import NewPattern
-from problem_registry.registry import Registry
+from problem_registry.store.patterns import NewPattern
+from problem_registry.store.registry import Registry
 from tests.helpers import snapshot, stored_files, write_json, write_png, write_text
 
 

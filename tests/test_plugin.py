@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-import problem_registry.gates
-import problem_registry.plugin
-import problem_registry.pytest_session
-import problem_registry.replay
-import problem_registry.report  # --registry-report builds it; matplotlib cannot be imported twice
-import problem_registry.summary  # noqa: F401  (imported once: pytester restores sys.modules)
+import problem_registry.pytest_plugin.hooks
+import problem_registry.pytest_plugin.session
+import problem_registry.replay.engine
+import problem_registry.report.builder  # matplotlib cannot be imported twice
+import problem_registry.verdicts.gates
+import problem_registry.verdicts.summary  # noqa: F401  (imported once: pytester restores sys.modules)
 from problem_registry.expectations import Expectation
 from tests.digit_registry import Digits, digits, trained  # noqa: F401  (fixtures)
 from tests.models import digits as digit_models

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from problem_registry.enums import Polarity
 from problem_registry.errors import DuplicateProblem, InvalidValue, ProblemNotFound
 from problem_registry.expectations import Expectation
-from problem_registry.models import Polarity
-from problem_registry.patterns import NewPattern
-from problem_registry.registry import Registry
+from problem_registry.store.patterns import NewPattern
+from problem_registry.store.registry import Registry
 from tests.helpers import snapshot, write_png
 
 

@@ -14,14 +14,15 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-import problem_registry.replay as replay_module
+import problem_registry.replay.engine as replay_module
 from problem_registry.adapters import ModelOutputError, ModelUnavailable
+from problem_registry.enums import LoaderKind
 from problem_registry.expectations import Expectation
-from problem_registry.metrics import problem_metrics
-from problem_registry.models import LoaderKind, Result, Run
-from problem_registry.patterns import NewPattern
-from problem_registry.replay import ReplayProgress, prior_versions, replay
-from problem_registry.runs import finish_run, start_run
+from problem_registry.replay.engine import ReplayProgress, prior_versions, replay
+from problem_registry.store.patterns import NewPattern
+from problem_registry.store.runs import finish_run, start_run
+from problem_registry.store.tables import Result, Run
+from problem_registry.verdicts.metrics import problem_metrics
 from tests.digit_registry import Digits, digits, trained  # noqa: F401
 from tests.models import digits as models
 from tests.models.digits import write_digit
@@ -324,8 +325,9 @@ def test_the_git_commit_of_the_working_directory_is_recorded(digits: Digits) -> 
 def test_the_core_imports_no_cli_test_or_plotting_library() -> None:
     code = (
         "import sys\n"
-        "import problem_registry.replay, problem_registry.metrics, problem_registry.gates\n"
-        "import problem_registry.timeline, problem_registry.adapters.python\n"
+        "import problem_registry.replay.engine, problem_registry.verdicts.metrics\n"
+        "import problem_registry.verdicts.gates\n"
+        "import problem_registry.verdicts.timeline, problem_registry.adapters.python\n"
         "import problem_registry.adapters.predictions\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & "
         "{'typer', 'rich', 'pytest', 'matplotlib', 'click'}))\n"

@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from problem_registry.files import TEMP_PREFIX
-from problem_registry.replay import BatchTimeout, replay
-from problem_registry.runs import start_run
+from problem_registry.replay.engine import BatchTimeout, replay
+from problem_registry.store.content import TEMP_PREFIX
+from problem_registry.store.runs import start_run
 from tests.digit_registry import Digits, digits, trained  # noqa: F401
 from tests.models import digits as digit_models
 from tests.models.digits import SLOW_SECONDS_ENV

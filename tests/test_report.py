@@ -22,14 +22,13 @@ from typer.testing import CliRunner
 from problem_registry.cli import app
 from problem_registry.errors import InvalidValue, RegistryError
 from problem_registry.expectations import Expectation
-from problem_registry.gates import evaluate
-from problem_registry.metrics import pattern_results, problem_metrics
-from problem_registry.patterns import NewPattern
-from problem_registry.registry import Registry
-from problem_registry.replay import replay
-from problem_registry.report import build_report, write_report
-from problem_registry.report.builder import MULTIPLES_FROM
-from problem_registry.status import problem_status
+from problem_registry.replay.engine import replay
+from problem_registry.report.builder import MULTIPLES_FROM, build_report, write_report
+from problem_registry.store.patterns import NewPattern
+from problem_registry.store.registry import Registry
+from problem_registry.verdicts.gates import evaluate
+from problem_registry.verdicts.metrics import pattern_results, problem_metrics
+from problem_registry.verdicts.status import problem_status
 from tests.digit_registry import build, register_answers, trained  # noqa: F401
 from tests.models.digits import Trained, write_digit
 

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.stats import binomtest
 
-from problem_registry.stats import mcnemar_exact, wilson_interval
+from problem_registry.verdicts.stats import mcnemar_exact, wilson_interval
 
 
 @given(

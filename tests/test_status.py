@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from problem_registry.metrics import PatternResult, PolarityMetrics, ProblemVersionMetrics
-from problem_registry.status import (
+from problem_registry.verdicts.metrics import PatternResult, PolarityMetrics, ProblemVersionMetrics
+from problem_registry.verdicts.status import (
     Change,
     changes,
     percent,

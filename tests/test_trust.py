@@ -20,10 +20,10 @@ from urllib.parse import quote
 import pytest
 from typer.testing import CliRunner
 
-import problem_registry.plugin
-import problem_registry.pytest_session
-import problem_registry.report  # --registry-report builds it; matplotlib cannot be imported twice
-import problem_registry.summary  # noqa: F401  (imported once: pytester restores sys.modules)
+import problem_registry.pytest_plugin.hooks
+import problem_registry.pytest_plugin.session
+import problem_registry.report.builder  # matplotlib cannot be imported twice
+import problem_registry.verdicts.summary  # noqa: F401  (imported once: pytester restores sys.modules)
 from problem_registry.cli import app
 from tests.digit_registry import Digits, digits, trained  # noqa: F401
 

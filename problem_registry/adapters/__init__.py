@@ -5,7 +5,7 @@ inputs (PIL image, str, parsed JSON) and their pattern sha256s, and returns one 
 input. Python loaders use the inputs; a predictions file uses the keys only, so replay never even
 reads the pattern files for it (``needs_inputs`` is False).
 
-Raw outputs are turned into what a :class:`~problem_registry.models.Result` stores by
+Raw outputs are turned into what a :class:`~problem_registry.store.tables.Result` stores by
 :func:`normalise`: a label, a number, ``(label, confidence)`` or ``{"label": ..., "confidence":
 ...}`` become ``(predicted text, numeric value or None, confidence or None)``. Keeping the model's
 contract this loose is deliberate: a scikit-learn ``predict`` already returns a valid batch.
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from problem_registry.enums import LoaderKind
 from problem_registry.errors import InvalidValue, RegistryError
-from problem_registry.models import LoaderKind
 
 __all__ = [
     "LoadedModel",

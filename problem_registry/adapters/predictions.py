@@ -25,7 +25,7 @@ from typing import Any
 from problem_registry.adapters import LoadedModel, ModelUnavailable, normalise
 from problem_registry.adapters.python import verify_artifact
 from problem_registry.errors import InvalidValue
-from problem_registry.files import is_sha256
+from problem_registry.store.content import is_sha256
 
 JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 CSV_SUFFIXES = {".csv"}

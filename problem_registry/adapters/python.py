@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from problem_registry.adapters import LoadedModel, ModelUnavailable
-from problem_registry.files import sha256_of_file
+from problem_registry.store.content import sha256_of_file
 
 
 def import_callable(spec: str) -> Callable[..., Any]:

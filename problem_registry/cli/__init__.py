@@ -1,4 +1,4 @@
-"""The ``problem-registry`` command: a thin layer over :class:`problem_registry.registry.Registry`.
+"""The ``problem-registry`` command: a thin layer over the library's ``Registry``.
 
 One Typer app per command group, composed here. Exit codes: 0 ok, 1 a user error (one line on
 stderr naming the thing and the fix), 2 a usage error.

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import typer
 
-from problem_registry.bundle import export_bundle, import_bundle
 from problem_registry.cli.context import (
     JsonOption,
     note,
@@ -15,7 +14,8 @@ from problem_registry.cli.context import (
     progress_bar,
     registry,
 )
-from problem_registry.integrity import CheckReport, check
+from problem_registry.store.bundle import export_bundle, import_bundle
+from problem_registry.store.integrity import CheckReport, check
 
 
 def export(

@@ -13,7 +13,7 @@ import typer
 
 from problem_registry.cli.context import fail, note, registry
 from problem_registry.errors import InvalidValue
-from problem_registry.registry import Registry
+from problem_registry.store.registry import Registry
 
 
 class Kind(str, Enum):
@@ -112,8 +112,8 @@ def _draw(
     out: Path,
     dpi: int,
 ) -> tuple[int, int] | None:
-    from problem_registry import charts, gallery
-    from problem_registry.metrics import problem_metrics
+    from problem_registry.report import charts, gallery
+    from problem_registry.verdicts.metrics import problem_metrics
 
     if kind is Kind.grid:
         image = gallery.outcome_grid(reg, slugs[0], versions=[v.ref for v in versions])  # type: ignore[index]

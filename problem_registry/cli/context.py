@@ -25,7 +25,7 @@ from problem_registry.errors import RegistryError
 if TYPE_CHECKING:
     # Imported when a command first opens the registry: SQLAlchemy, SQLModel and Alembic are most
     # of the start-up, and --help or --version need none of them (issue 7).
-    from problem_registry.registry import Registry
+    from problem_registry.store.registry import Registry
 
 stdout = Console(soft_wrap=False)
 if not stdout.is_terminal:
@@ -75,7 +75,7 @@ class AppState:
 
     def registry(self) -> Registry:
         if self._registry is None:
-            from problem_registry.registry import Registry
+            from problem_registry.store.registry import Registry
 
             self._registry = Registry.open(self.settings())
         return self._registry

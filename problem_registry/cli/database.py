@@ -9,8 +9,12 @@ import typer
 from sqlalchemy.engine import Engine
 
 from problem_registry.cli.context import JsonOption, note, output, print_fields, state
-from problem_registry.db import create_registry_engine, redact, translate_connection_errors
-from problem_registry.migrations import schema_state, upgrade
+from problem_registry.store.engines import (
+    create_registry_engine,
+    redact,
+    translate_connection_errors,
+)
+from problem_registry.store.migrations import schema_state, upgrade
 
 app = typer.Typer(help="Database schema: status and upgrade.", no_args_is_help=True)
 

@@ -38,7 +38,7 @@ def demo(
     """
     # Imported here: numpy, Pillow and the replay engine would slow every other command.
     from problem_registry.demo.run import run_demo
-    from problem_registry.summary import terminal_rows
+    from problem_registry.verdicts.summary import terminal_rows
 
     with progress_bar("demo") as update:
         result = run_demo(

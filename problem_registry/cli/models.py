@@ -7,9 +7,9 @@ from pathlib import Path
 import typer
 
 from problem_registry.cli.context import JsonOption, note, output, print_table, registry
-from problem_registry.model_versions import parse_metrics
-from problem_registry.models import LoaderKind
-from problem_registry.views import ModelVersionView
+from problem_registry.enums import LoaderKind
+from problem_registry.store.model_versions import parse_metrics
+from problem_registry.store.views import ModelVersionView
 
 app = typer.Typer(help="Register, list and promote model versions.", no_args_is_help=True)
 

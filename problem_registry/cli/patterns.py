@@ -14,10 +14,10 @@ from problem_registry.cli.context import (
     print_table,
     registry,
 )
+from problem_registry.enums import Polarity, Source
 from problem_registry.expectations import Expectation
-from problem_registry.models import Polarity, Source
-from problem_registry.patterns import AddedPatterns, NewPattern
-from problem_registry.views import PatternView
+from problem_registry.store.patterns import AddedPatterns, NewPattern
+from problem_registry.store.views import PatternView
 
 app = typer.Typer(
     help="Add, list, show, relabel, remove and import test patterns.", no_args_is_help=True

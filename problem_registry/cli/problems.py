@@ -16,7 +16,7 @@ from problem_registry.cli.context import (
     registry,
 )
 from problem_registry.cli.patterns import print_patterns
-from problem_registry.views import ProblemView
+from problem_registry.store.views import ProblemView
 
 app = typer.Typer(help="Add, list, show, edit and retire problems.", no_args_is_help=True)
 

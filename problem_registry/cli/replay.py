@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from problem_registry import replay as engine
 from problem_registry.cli.context import (
     JsonOption,
     note,
@@ -25,9 +24,10 @@ from problem_registry.cli.context import (
     progress_bar,
     registry,
 )
+from problem_registry.replay import engine
 
 if TYPE_CHECKING:
-    from problem_registry.metrics import ProblemVersionMetrics
+    from problem_registry.verdicts.metrics import ProblemVersionMetrics
 
 
 def replay(
@@ -175,7 +175,7 @@ def report(
     """
     # Imported here, not with the module: `replay` lives in this module too and needs none of it
     # (~10 ms of a warm replay's start-up, issue 7).
-    from problem_registry.metrics import problem_metrics, problem_metrics_json
+    from problem_registry.verdicts.metrics import problem_metrics, problem_metrics_json
 
     if as_json:
         _print_json_rows(problem_metrics_json(registry(ctx), model=model))
@@ -184,7 +184,9 @@ def report(
         # would only scroll by (100,000 rows at 1,000 problems x 100 versions).
         _print_report(problem_metrics(registry(ctx), model=model))
     if html is not None:
-        from problem_registry.report import write_report  # matplotlib and Jinja2: only when asked
+        from problem_registry.report.builder import (
+            write_report,
+        )  # matplotlib and Jinja2: only when asked
 
         build = write_report(registry(ctx), html, model=model, jobs=jobs or os.cpu_count() or 1)
         note(f"report written to {build.index} ({build.describe()})")

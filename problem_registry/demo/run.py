@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 
-from problem_registry.bundle import ImportSummary, import_bundle
 from problem_registry.demo import DemoError
 from problem_registry.demo.folder import DEFAULT_DIRECTORY, demo_patterns_dir, prepare_folder
 from problem_registry.demo.models import (
@@ -28,11 +27,12 @@ from problem_registry.demo.models import (
     TrainedVersion,
     train_versions,
 )
-from problem_registry.gates import GateResult, evaluate
-from problem_registry.metrics import ProblemVersionMetrics, problem_metrics
-from problem_registry.registry import Registry
-from problem_registry.replay import ProgressCallback, ReplaySummary, replay
-from problem_registry.views import ModelVersionView
+from problem_registry.replay.engine import ProgressCallback, ReplaySummary, replay
+from problem_registry.store.bundle import ImportSummary, import_bundle
+from problem_registry.store.registry import Registry
+from problem_registry.store.views import ModelVersionView
+from problem_registry.verdicts.gates import GateResult, evaluate
+from problem_registry.verdicts.metrics import ProblemVersionMetrics, problem_metrics
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,7 @@ def _report(
     """The HTML report when this installation has it, else the same numbers as JSON."""
     if find_spec("problem_registry.report") is not None:
         try:
-            from problem_registry.report import build_report
+            from problem_registry.report.builder import build_report
         except ImportError as exc:  # a dependency of the report is missing: say so, keep going
             log(f"warning: the HTML report cannot be built ({exc}); writing report.json instead")
         else:

@@ -1,11 +1,8 @@
-"""The static HTML report: ``build_report(registry, DIR)`` writes DIR/index.html and its pages.
+"""The static HTML report, with the pictures it is made of: ``charts/`` (matplotlib) and
+``gallery/`` (Pillow).
 
-Not part of the core: it imports Jinja2, matplotlib (through :mod:`problem_registry.charts`) and
-Pillow, and is imported only by the commands and the pytest session that write a report.
-:func:`write_report` does the same and says which files it drew, kept, or deleted: a report
-rebuilt into its folder draws again only what changed.
+Not part of the core, and imported only by the commands and the pytest session that write a
+report: :func:`~problem_registry.report.builder.build_report` writes DIR/index.html and its pages,
+:func:`~problem_registry.report.builder.write_report` also says which files it drew, kept or
+deleted. This package imports nothing itself, so a gallery is drawn without loading matplotlib.
 """
-
-from problem_registry.report.builder import ReportBuild, build_report, write_report
-
-__all__ = ["ReportBuild", "build_report", "write_report"]

@@ -26,12 +26,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from problem_registry.registry import Registry
 from problem_registry.report.data import ReportData, read_overview, read_problems
 from problem_registry.report.html import TEMPLATES, render
 from problem_registry.report.keys import Manifest, content_key, write_atomically
 from problem_registry.report.pages import Picture, Site, plan_page
 from problem_registry.report.workers import Workers
+from problem_registry.store.registry import Registry
 
 STYLESHEET = "style.css"
 MULTIPLES_FROM = 6  # more problems than the overview colours: add one small chart per problem

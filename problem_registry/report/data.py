@@ -10,23 +10,23 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from problem_registry.errors import InvalidValue
-from problem_registry.gates import GateResult, evaluate
-from problem_registry.metrics import (
+from problem_registry.store.model_versions import parse_ref
+from problem_registry.store.registry import Registry
+from problem_registry.store.views import ModelVersionView, PatternView, ProblemView
+from problem_registry.verdicts.gates import GateResult, evaluate
+from problem_registry.verdicts.metrics import (
     PatternResult,
     ProblemVersionMetrics,
     pattern_results,
     problem_metrics,
 )
-from problem_registry.model_versions import parse_ref
-from problem_registry.registry import Registry
-from problem_registry.status import problem_status
-from problem_registry.timeline import (
+from problem_registry.verdicts.status import problem_status
+from problem_registry.verdicts.timeline import (
     PROBLEMS_PER_QUERY,
     ProblemTimeline,
     TimelinePoint,
     timelines_from,
 )
-from problem_registry.views import ModelVersionView, PatternView, ProblemView
 
 SHORT_STORY_EVENTS = 3  # more changes than this: the index says only the last one
 ALL_TIMELINE_ROWS = 12  # more versions than this: the timeline table keeps the telling ones

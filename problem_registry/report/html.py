@@ -11,7 +11,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from problem_registry.status import percent
+from problem_registry.verdicts.status import percent
 
 TEMPLATES = Path(__file__).parent / "templates"
 SHADES = 6  # confusion cells: classes shade-0 (none) .. shade-5 (the most), in style.css

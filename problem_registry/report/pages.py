@@ -14,13 +14,13 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
-from problem_registry import charts, gallery
-from problem_registry.files import PatternStore
-from problem_registry.gallery import Sheet
-from problem_registry.metrics import PatternResult, ProblemVersionMetrics
+from problem_registry.report import charts, gallery
 from problem_registry.report.data import ProblemReport, ReportData
+from problem_registry.report.gallery import Sheet
 from problem_registry.report.html import render
 from problem_registry.report.keys import content_key, write_atomically
+from problem_registry.store.content import PatternStore
+from problem_registry.verdicts.metrics import PatternResult, ProblemVersionMetrics
 
 
 @dataclass(frozen=True)

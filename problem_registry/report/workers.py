@@ -5,7 +5,7 @@ main process holds a database engine, maybe its connection pool's threads, and f
 is unsafe. A worker gets the report's :class:`~problem_registry.report.pages.Site` once, when
 it starts, then plain data per page (a :class:`~problem_registry.report.pages.Page`); it reads
 no database, only pattern files. Each worker keeps its own chart frame
-(:class:`~problem_registry.charts.ProblemCharts`), so the version axis is drawn once per
+(:class:`~problem_registry.report.charts.ProblemCharts`), so the version axis is drawn once per
 worker, not once per problem.
 """
 
@@ -18,12 +18,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from problem_registry import charts
-from problem_registry.metrics import ProblemVersionMetrics
+from problem_registry.report import charts
 from problem_registry.report.keys import write_atomically
 from problem_registry.report.pages import Page, PageDrawer, Site
-from problem_registry.timeline import PROBLEMS_PER_QUERY
-from problem_registry.views import ModelVersionView
+from problem_registry.store.views import ModelVersionView
+from problem_registry.verdicts.metrics import ProblemVersionMetrics
+from problem_registry.verdicts.timeline import PROBLEMS_PER_QUERY
 
 # Pages queued at most: two chunks of the registry's read, so the main process reads the next
 # chunk while the workers draw the last one (a smaller bound has it wait for the workers, then

@@ -1,0 +1,1 @@
+"""The pytest plugin: hooks (one-liners) over a session object holding options parsed once."""

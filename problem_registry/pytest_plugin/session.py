@@ -1,0 +1,333 @@
+"""The state of one ``pytest --registry`` session: replay once, one item per problem, one verdict.
+
+The controller (the only process without xdist) opens the registry, registers the candidate if a
+loader was given, records a Run, replays the candidate and every prior version for whatever they
+are missing, then fixes a snapshot (candidate, champion, problem slugs) that every worker collects
+from, so collection is identical everywhere. Workers only read stored results. The controller
+writes the terminal summary, the Markdown summary for CI job pages and the report folder, and
+closes the Run; it evaluates the gates itself from the database, which holds exactly what the
+workers read, so the numbers agree whatever ``-n`` is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from problem_registry.config import resolve_settings
+from problem_registry.enums import LoaderKind, ProblemStatus, RunStatus
+from problem_registry.errors import InvalidValue, RegistryError
+from problem_registry.pytest_plugin.hooks import WORKER_SNAPSHOT
+from problem_registry.replay.engine import ReplaySummary, prior_versions, replay
+from problem_registry.store.model_versions import parse_ref
+from problem_registry.store.registry import Registry
+from problem_registry.store.runs import finish_run, start_run
+from problem_registry.store.tables import Problem
+from problem_registry.verdicts.gates import GateResult, evaluate
+from problem_registry.verdicts.summary import markdown_summary, terminal_rows
+
+COLLECTOR_NAME = "problem-registry"
+MARKER = "problem_registry"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What every process of the session agrees on, fixed once at session start."""
+
+    url: str
+    patterns_dir: str
+    candidate: str
+    champion: str | None
+    problems: list[str]
+    run_id: int
+
+
+class GateFailed(Exception):
+    """A problem's gate failed; its message is the whole report (no traceback is useful)."""
+
+
+class RegistrySession:
+    def __init__(self, config: pytest.Config, setting: Callable[[pytest.Config, str], Any]):
+        self.config = config
+        self.setting = setting
+        self.registry: Registry | None = None
+        self.snapshot: Snapshot | None = None
+        self.replay_summary: ReplaySummary | None = None
+        self._gates: dict[str, GateResult] | None = None
+        self.outcomes: dict[str, str] = {}
+        self._all_slugs: list[str] = []
+
+    @property
+    def is_worker(self) -> bool:
+        return hasattr(self.config, "workerinput")
+
+    # -- session start ---------------------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Before xdist starts its workers (its own sessionstart runs last)."""
+        try:
+            if self.is_worker:
+                self.snapshot = Snapshot(**self.config.workerinput[WORKER_SNAPSHOT])  # type: ignore[attr-defined]
+                self.registry = Registry.open(
+                    url=self.snapshot.url, patterns_dir=self.snapshot.patterns_dir
+                )
+            else:
+                self._prepare()
+        except RegistryError as exc:
+            raise pytest.UsageError(f"problem-registry: {exc}") from None
+
+    def _prepare(self) -> None:
+        root = self.config.invocation_params.dir
+        settings = resolve_settings(url=self.setting(self.config, "registry_url"), cwd=root)
+        registry = self.registry = Registry.open(settings)
+        candidate = self._candidate(registry)
+        name, _version = parse_ref(candidate)
+        champion = registry.models.champion(name)
+        problems = self._problems(registry)
+        history = prior_versions(registry, candidate)
+        if champion is not None and champion.ref not in (*history, candidate):
+            history.append(champion.ref)  # a champion registered after the candidate
+        run_id = start_run(registry, trigger="pytest", candidate=parse_ref(candidate))
+        try:
+            self.replay_summary = replay(
+                registry,
+                versions=history,
+                candidate=candidate,
+                # Every problem: say so, and replay takes its fast path (no per-file filter).
+                problems=None if problems == self._all_slugs else problems,
+                run_id=run_id,
+            )
+        except BaseException as exc:
+            status = RunStatus.interrupted if isinstance(exc, KeyboardInterrupt) else None
+            finish_run(
+                registry,
+                run_id,
+                status=(status or RunStatus.failed).value,
+                message=str(exc) or type(exc).__name__,
+            )
+            raise
+        self.snapshot = Snapshot(
+            url=settings.database_url,
+            patterns_dir=str(settings.patterns_dir),
+            candidate=candidate,
+            champion=champion.ref if champion and champion.ref != candidate else None,
+            problems=problems,
+            run_id=run_id,
+        )
+
+    def _candidate(self, registry: Registry) -> str:
+        ref = self.setting(self.config, "registry_candidate")
+        loader = self.setting(self.config, "registry_candidate_loader")
+        artifact = self.setting(self.config, "registry_candidate_artifact")
+        if ref is None:
+            if loader:
+                raise InvalidValue("--candidate-loader needs --candidate NAME@VERSION")
+            versions = registry.models.list()
+            names = sorted({v.name for v in versions})
+            if len(names) != 1:
+                raise InvalidValue(
+                    "pass --candidate NAME@VERSION: "
+                    + ("no model version is registered" if not names else f"models: {names}")
+                )
+            return versions[-1].ref
+        name, version = parse_ref(ref)
+        known = {v.ref for v in registry.models.list()}
+        if ref not in known and loader:
+            registry.models.register(
+                name,
+                version,
+                loader=loader,
+                loader_kind=LoaderKind.python,
+                artifact=Path(artifact) if artifact else None,
+                check=True,
+            )
+        elif artifact and not loader:
+            raise InvalidValue("--candidate-artifact needs --candidate-loader")
+        return ref
+
+    def _problems(self, registry: Registry) -> list[str]:
+        wanted = self.setting(self.config, "registry_problems")
+        # Slugs and statuses only: building every problem's full view cost ~1 ms per problem.
+        with registry.reading() as session:
+            rows = session.exec(select(Problem.slug, Problem.status).order_by(Problem.slug)).all()
+        self._all_slugs = [slug for slug, _status in rows]
+        active = [slug for slug, status in rows if status != ProblemStatus.retired.value]
+        if not wanted:
+            return active
+        chosen = sorted({slug.strip() for slug in wanted.split(",") if slug.strip()})
+        for slug in chosen:
+            registry.problems.get(slug)  # an unknown slug is a usage error, not an empty run
+        return [slug for slug in chosen if slug in active]
+
+    def snapshot_for_workers(self) -> dict[str, Any]:
+        assert self.snapshot is not None
+        return asdict(self.snapshot)
+
+    # -- collection and running ------------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        """Add the problems before -k / -m deselection runs, so both select them."""
+        assert self.snapshot is not None
+        collector = ProblemCollector.from_parent(
+            session, name=COLLECTOR_NAME, nodeid=COLLECTOR_NAME
+        )
+        # Through the collection hooks, so pytest counts the items ("collected 4 items") and
+        # xdist compares them across workers like any other test.
+        hook = collector.ihook
+        hook.pytest_collectstart(collector=collector)
+        report = hook.pytest_make_collect_report(collector=collector)
+        hook.pytest_collectreport(report=report)
+        if report.failed:
+            raise pytest.UsageError(f"problem-registry: cannot collect problems: {report.longrepr}")
+        items.extend(item for item in report.result if isinstance(item, pytest.Item))
+
+    def gate(self, slug: str) -> GateResult:
+        """Every problem's gate, evaluated in one pass on first use, then read from memory."""
+        if self._gates is None:
+            assert self.registry is not None and self.snapshot is not None
+            self._gates = {
+                gate.problem: gate
+                for gate in evaluate(
+                    self.registry,
+                    self.snapshot.candidate,
+                    problems=self.snapshot.problems,
+                    baseline=self.snapshot.champion,
+                )
+            }
+        return self._gates[slug]
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.nodeid.startswith(f"{COLLECTOR_NAME}::") and (
+            report.when == "call" or report.outcome != "passed"
+        ):
+            self.outcomes[report.nodeid.split("::", 1)[1]] = report.outcome
+
+    # -- session end (controller) ----------------------------------------------------------------
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.is_worker or self.snapshot is None or self.registry is None:
+            return
+        gates = [self.gate(slug) for slug in self.snapshot.problems if slug in self.outcomes]
+        writer = terminalreporter
+        writer.write_sep("=", "problem registry")
+        if self.replay_summary is not None:
+            s = self.replay_summary
+            writer.write_line(
+                f"replay: {s.predicted} predicted, {s.reused} already stored, {s.errored} "
+                f"errored ({len(s.versions)} version(s), {s.seconds:.2f} s)"
+            )
+            for version in s.versions:
+                if version.status == "unavailable":
+                    writer.write_line(f"warning: {version.reason}", yellow=True)
+        for line in terminal_rows(gates, self.snapshot.candidate, self.snapshot.champion):
+            writer.write_line(line)
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        try:
+            if not self.is_worker and self.snapshot is not None and self.registry is not None:
+                self._finish()
+        finally:
+            if self.registry is not None:
+                self.registry.close()
+
+    def _finish(self) -> None:
+        assert self.snapshot is not None and self.registry is not None
+        failed = sorted(slug for slug, outcome in self.outcomes.items() if outcome == "failed")
+        message = f"{len(self.outcomes)} problem(s) tested, {len(failed)} failed"
+        if failed:
+            message += ": " + ", ".join(failed)
+        finish_run(
+            self.registry, self.snapshot.run_id, status=RunStatus.completed.value, message=message
+        )
+        gates = [self.gate(slug) for slug in self.snapshot.problems if slug in self.outcomes]
+        markdown = markdown_summary(gates, self.snapshot.candidate, self.snapshot.champion)
+        step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if step_summary:
+            with Path(step_summary).open("a", encoding="utf-8") as handle:
+                handle.write(markdown + "\n")
+        report_dir = self.setting(self.config, "registry_report")
+        if report_dir:
+            folder = Path(self.config.invocation_params.dir, report_dir)
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "summary.md").write_text(markdown + "\n", encoding="utf-8")
+            document = {
+                "candidate": self.snapshot.candidate,
+                "champion": self.snapshot.champion,
+                "run_id": self.snapshot.run_id,
+                "problems": [gate.to_dict() for gate in gates],
+            }
+            (folder / "summary.json").write_text(
+                json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+            )
+            # After the summaries, so a CI job keeps them whatever the HTML report meets; imported
+            # here because it brings matplotlib and Jinja2, which a plain pytest run never needs.
+            from problem_registry.report.builder import build_report
+
+            build_report(self.registry, folder, candidate=self.snapshot.candidate)
+
+
+class ProblemCollector(pytest.Collector):
+    """The parent of the problem items: ``problem-registry::<slug>``."""
+
+    def collect(self) -> list[pytest.Item]:
+        session = _session(self.config)
+        assert session.snapshot is not None
+        return [
+            ProblemItem.from_parent(self, name=slug)  # type: ignore[misc]
+            for slug in session.snapshot.problems
+        ]
+
+
+class ProblemItem(pytest.Item):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_marker(MARKER)
+
+    def runtest(self) -> None:
+        gate = _session(self.config).gate(self.name)
+        metrics = gate.metrics
+        self.user_properties.extend(
+            [
+                ("candidate", gate.candidate),
+                ("error_rate", _round(metrics.error_rate)),
+                ("patterns", metrics.patterns),
+                ("wrong", metrics.wrong),
+                ("errored", metrics.errored),
+                ("champion", gate.champion or ""),
+                ("champion_error_rate", _round(gate.champion_metrics.error_rate))
+                if gate.champion_metrics
+                else ("champion_error_rate", ""),
+                ("newly_failing", sum(f.newly_failing for f in gate.failing)),
+            ]
+        )
+        if not gate.passed:
+            raise GateFailed(gate.message)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, GateFailed):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[str, int | None, str]:
+        return COLLECTOR_NAME, None, f"problem {self.name}"
+
+
+def _session(config: pytest.Config) -> RegistrySession:
+    session = config.pluginmanager.get_plugin("problem-registry-session")
+    assert isinstance(session, RegistrySession)
+    return session
+
+
+def _round(value: float | None) -> float | str:
+    return "" if value is None else round(value, 6)

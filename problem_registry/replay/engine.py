@@ -1,0 +1,605 @@
+"""Replay: predict exactly the (model version, pattern file) pairs the registry has no result for.
+
+A result is keyed by the version and the pattern *content*, and correctness is derived later from
+the current expectation, so a stored result is a cache you never need to invalidate: a replay
+only ever adds the missing pairs, and a replay with nothing missing loads no model and reads no
+pattern file. The API the CLI and the pytest plugin call::
+
+    summary = replay(registry)                                   # every version, all problems
+    summary = replay(registry, versions=[], candidate="digits@v3")  # the candidate only
+    summary = replay(registry, versions=prior_versions(registry, "digits@v3"),
+                     candidate="digits@v3", trigger="pytest", progress=callback)
+    summary.unavailable   # prior versions whose loader no longer works: reported, never raised
+
+How it streams, so memory does not grow with the number of results (1.5 M at full scale):
+
+1. Each version's stored results are counted first (a range scan of ``result``'s primary key):
+   a complete version needs nothing, a version with no result at all needs every file (no
+   anti-join), and only a partly replayed one has its missing pairs found in SQL, by an anti-join
+   of its versions x files against ``result``, one chunk of files at a time.
+2. Versions are replayed a group of ``MAX_LOADED_MODELS`` at a time (the candidate's first, so a
+   candidate that cannot load fails before any history is replayed); within a group, files with
+   something missing are visited in chunks of ``batch_size``, each chunk read, hash-checked and
+   decoded once for every version of the group. A group's models are dropped before the next
+   loads, so memory does not grow with the number of versions. Decoded inputs are kept across
+   groups when at most ``KEPT_INPUTS`` files are replayed, else decoded again per group.
+3. Each version gets one batch call per chunk. A batch that raises is retried input by input, so
+   one bad input only marks its own pattern as errored (counted wrong). A batch answered with the
+   wrong number of outputs is a :class:`~problem_registry.adapters.ModelOutputError` naming the
+   model. An output that is an ``Exception`` instance marks that input as errored too.
+4. Results are stored as plain tuples by one ``executemany`` per flush (see
+   :mod:`problem_registry.replay.results`) with ``ON CONFLICT DO NOTHING``, committed every few
+   thousand rows, so an interrupted replay resumes where it stopped and two runners replaying
+   the same version at once store each pair once.
+
+Pattern files missing or altered on disk are refused (reported in ``summary.refused``, never
+scored). Inputs handed to models are shared between versions within a replay: treat them as
+read-only. Every replay records a :class:`~problem_registry.store.tables.Run` (or adds to the one
+the caller passes as ``run_id``); a Run left ``running`` by a process killed outright is marked
+``interrupted`` by the next replay. No typer, rich or pytest here: progress goes to a callback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from problem_registry.adapters import LoadedModel, ModelOutputError, ModelUnavailable, load_model
+from problem_registry.enums import PatternKind, RunStatus
+from problem_registry.errors import CorruptPattern, ModelNotFound
+from problem_registry.replay.missing import (
+    ActiveFile,
+    active_files,
+    count_active_files,
+    files_with_missing,
+    missing_pairs,
+    pattern_names,
+    stored_counts,
+)
+from problem_registry.replay.results import Row, insert_results, is_error, result_row
+from problem_registry.store.content import decode
+from problem_registry.store.registry import Registry
+from problem_registry.store.runs import close_abandoned_runs, finish_run, record_counts, start_run
+from problem_registry.store.tables import ModelVersion, Problem
+
+DEFAULT_BATCH_SIZE = 256
+FLUSH_ROWS = 4096  # results per commit: bounded memory, and little lost to an interruption
+# Models held at once. Versions are replayed a group at a time, so memory does not grow with the
+# number of versions (100 versions of a 1 GB model would not fit); each group reads the files.
+MAX_LOADED_MODELS = 8
+# Decoded inputs kept for the next group when at most this many files are replayed (adding one
+# problem and replaying every version: 15 files, decoded once). More are decoded once per group.
+KEPT_INPUTS = 4096
+
+Ref = str | tuple[str, str]
+
+
+class BatchTimeout(ModelUnavailable):
+    """A model took longer than the replay's ``batch_timeout`` on one batch: it is cut off."""
+
+
+@dataclass(frozen=True)
+class ReplayProgress:
+    """Reported after every batch: ``done`` of ``total`` missing pairs handled so far."""
+
+    done: int
+    total: int
+    version: str | None = None
+
+
+ProgressCallback = Callable[[ReplayProgress], None]
+
+
+@dataclass
+class VersionReplay:
+    """What one version got: ``status`` is ``up-to-date``, ``replayed`` or ``unavailable``."""
+
+    ref: str
+    name: str
+    version: str
+    status: str = "up-to-date"
+    predicted: int = 0
+    errored: int = 0
+    reason: str = ""
+
+
+@dataclass
+class RefusedPattern:
+    """A pattern file that could not be used (missing or altered on disk, or undecodable)."""
+
+    sha256: str
+    reason: str
+    patterns: list[str] = field(default_factory=list)  # "slug/original_name"
+
+
+@dataclass
+class ReplaySummary:
+    run_id: int
+    status: str
+    versions: list[VersionReplay]
+    refused: list[RefusedPattern]
+    predicted: int = 0  # results stored by this replay, errored ones included
+    errored: int = 0  # of those, how many are the model's exception (or a missing prediction)
+    reused: int = 0  # pairs that already had a result: nothing was computed for them
+    seconds: float = 0.0
+
+    @property
+    def unavailable(self) -> list[VersionReplay]:
+        return [v for v in self.versions if v.status == "unavailable"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class _Version:
+    id: int
+    name: str
+    version: str
+    loader_kind: str
+    loader: str
+    artifact_path: str | None
+    artifact_sha256: str | None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+def replay(
+    registry: Registry,
+    versions: Iterable[Ref] | None = None,
+    *,
+    candidate: Ref | None = None,
+    problems: Sequence[str] | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: ProgressCallback | None = None,
+    trigger: str = "api",
+    triggered_by: str | None = None,
+    run_id: int | None = None,
+    git_commit: str | None = None,
+    batch_timeout: float | None = None,
+) -> ReplaySummary:
+    """Predict every missing (version, pattern file) pair; return what was done.
+
+    ``versions``: refs (``"NAME@VERSION"`` or ``(name, version)``) to bring up to date; ``None``
+    means every registered version. ``candidate`` is replayed too and is the one version that must
+    load: if it cannot, :class:`~problem_registry.adapters.ModelUnavailable` is raised (any other
+    version that cannot load is only reported in ``summary.unavailable``). ``problems`` restricts
+    the replay to those slugs' patterns. ``run_id``: add to a Run the caller opened with
+    :func:`start_run` (and will close with :func:`finish_run`) instead of recording a new one.
+
+    ``batch_timeout``: seconds one model call may take. A version that exceeds it is stopped for
+    the rest of the replay and reported in ``summary.unavailable`` (the candidate: raised as
+    :class:`BatchTimeout`); what it answered before is kept. The call runs in a worker thread,
+    and a hung call is abandoned there (Python cannot kill a thread), so use it for models that
+    wait (network, locks), not to reclaim their CPU.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if batch_timeout is not None and batch_timeout <= 0:
+        raise ValueError(f"batch_timeout must be positive, got {batch_timeout}")
+    started = time.perf_counter()
+    selected, candidate_version = _resolve_versions(registry, versions, candidate)
+    own_run = run_id is None
+    close_abandoned_runs(registry)
+    if run_id is None:
+        run_id = start_run(
+            registry,
+            trigger=trigger,
+            triggered_by=triggered_by,
+            candidate=(candidate_version.name, candidate_version.version)
+            if candidate_version
+            else None,
+            git_commit=git_commit,
+        )
+    engine = _Replay(registry, selected, candidate_version, batch_size, progress, run_id)
+    engine.batch_timeout = batch_timeout
+    status, message = RunStatus.completed, ""
+    try:
+        engine.run(_problem_ids(registry, problems))
+    except KeyboardInterrupt:
+        status, message = RunStatus.interrupted, "interrupted; re-run to resume"
+        raise
+    except BaseException as exc:
+        status, message = RunStatus.failed, str(exc) or type(exc).__name__
+        raise
+    finally:
+        if status is not RunStatus.completed:
+            # Keep what was predicted before the interruption; the next replay resumes after it.
+            with contextlib.suppress(Exception):
+                engine.flush()
+        summary = engine.summary(run_id, status.value, time.perf_counter() - started)
+        if not message and (summary.unavailable or summary.refused):
+            message = _message(summary)
+        counts = {"predicted": summary.predicted, "reused": summary.reused}
+        counts["errored"] = summary.errored
+        if own_run:
+            finish_run(registry, run_id, status=status.value, message=message, **counts)
+        else:
+            record_counts(registry, run_id, **counts)
+    return summary
+
+
+def prior_versions(registry: Registry, candidate: Ref) -> list[str]:
+    """The refs of the candidate's model registered before it, oldest first: its history."""
+    name, version = _split(candidate)
+    refs = [view.ref for view in registry.models.list(name)]
+    ref = f"{name}@{version}"
+    if ref not in refs:
+        raise ModelNotFound(f"no model version {ref}; see `problem-registry model list`")
+    return refs[: refs.index(ref)]
+
+
+class _Replay:
+    """One replay's state: loaded models, counts, refusals. Used once, by :func:`replay`."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        versions: list[_Version],
+        candidate: _Version | None,
+        batch_size: int,
+        progress: ProgressCallback | None,
+        run_id: int,
+    ) -> None:
+        self.registry = registry
+        self.versions = {v.id: v for v in versions}
+        self.candidate = candidate
+        self.batch_size = batch_size
+        self.progress = progress
+        self.run_id = run_id
+        self.outcomes = {v.id: VersionReplay(v.ref, v.name, v.version) for v in versions}
+        self.models: dict[int, LoadedModel | None] = {}  # None: unavailable
+        self.refused: dict[int, RefusedPattern] = {}
+        self.pending: list[Row] = []
+        self.empty: set[int] = set()  # versions without any result: everything is missing
+        self.keep_inputs = False
+        self.kept: dict[int, Any] = {}  # decoded inputs kept across groups of versions
+        self.reused = 0
+        self.done = 0
+        self.total = 0
+        self.batch_timeout: float | None = None
+
+    # -- the plan ---------------------------------------------------------------------------
+
+    def run(self, problem_ids: list[int] | None) -> None:
+        with self.registry.reading() as session:
+            n_active = count_active_files(session, problem_ids)
+            counts = stored_counts(session, list(self.versions), n_active, problem_ids)
+            incomplete = [v for v in self.versions if counts[v] < n_active]
+            # Nothing missing (a CI run with nothing new): not even the list of files is read.
+            files = active_files(session, problem_ids) if incomplete else []
+            # A version with no result at all lacks every file: no anti-join needed, now or per
+            # chunk (this is every version of a cold replay).
+            self.empty = {v for v in incomplete if counts[v] == 0}
+            partial = [v for v in incomplete if v not in self.empty]
+            todo, missing = files_with_missing(session, partial, problem_ids)
+        if self.empty:
+            todo = [f.id for f in files]
+        self.total = missing + len(self.empty) * n_active
+        self.reused = n_active * len(self.versions) - self.total
+        self._report(None)
+        if not self.total:
+            return
+        by_id = {f.id: f for f in files}
+        todo_files = [by_id[file_id] for file_id in todo if file_id in by_id]
+        self.keep_inputs = len(todo_files) <= KEPT_INPUTS
+        # The candidate first: if it cannot load, say so before replaying any history.
+        order = sorted(
+            incomplete, key=lambda v: (self.candidate is None or v != self.candidate.id, v)
+        )
+        for first in range(0, len(order), MAX_LOADED_MODELS):
+            group = order[first : first + MAX_LOADED_MODELS]
+            for start in range(0, len(todo_files), self.batch_size):
+                self._chunk(todo_files[start : start + self.batch_size], group)
+            self.flush()
+            for version_id in group:  # done with these: let their memory go
+                if self.models.get(version_id) is not None:
+                    del self.models[version_id]
+        self.flush()
+
+    def _chunk(self, files: list[ActiveFile], group: list[int]) -> None:
+        """Predict this chunk of files for every version of the group that lacks them."""
+        wanted = {f.id: f for f in files}
+        live = [v for v in group if self.models.get(v, True) is not None]
+        by_version: dict[int, list[ActiveFile]] = {v: list(files) for v in live if v in self.empty}
+        partial = [v for v in live if v not in self.empty]
+        if partial:
+            with self.registry.reading() as session:
+                pairs = missing_pairs(session, partial, files[0].id, files[-1].id)
+            for version_id, file_id in pairs:
+                if file_id in wanted:
+                    by_version.setdefault(version_id, []).append(wanted[file_id])
+        models = {v: self._model(v) for v in sorted(by_version)}
+        needs_inputs = {
+            f.id
+            for v, model in models.items()
+            if model and model.needs_inputs
+            for f in by_version[v]
+        }
+        inputs = self._decode([wanted[i] for i in sorted(needs_inputs)])
+        for version_id, version_files in by_version.items():
+            model = models[version_id]
+            if model is None:
+                self._advance(len(version_files), version_id)
+                continue
+            self.outcomes[version_id].status = "replayed"
+            if model.needs_inputs:
+                usable = [f for f in version_files if f.id in inputs]
+                self._advance(len(version_files) - len(usable), None)
+            else:
+                usable = version_files
+            if usable:
+                try:
+                    self._predict(version_id, model, usable, inputs)
+                except BatchTimeout as exc:
+                    if self.candidate is not None and version_id == self.candidate.id:
+                        raise
+                    self.models[version_id] = None  # no further chunk calls it
+                    outcome = self.outcomes[version_id]
+                    outcome.status, outcome.reason = "unavailable", str(exc)
+                    self._advance(len(usable), version_id)
+            if len(self.pending) >= FLUSH_ROWS:
+                self.flush()
+        self.flush()
+
+    # -- models and inputs ------------------------------------------------------------------
+
+    def _model(self, version_id: int) -> LoadedModel | None:
+        if version_id not in self.models:
+            version = self.versions[version_id]
+            try:
+                self.models[version_id] = load_model(
+                    version.ref,
+                    version.loader_kind,
+                    version.loader,
+                    version.artifact_path,
+                    version.artifact_sha256,
+                )
+            except ModelUnavailable as exc:
+                if self.candidate is not None and version_id == self.candidate.id:
+                    raise
+                self.models[version_id] = None
+                outcome = self.outcomes[version_id]
+                outcome.status, outcome.reason = "unavailable", str(exc)
+        return self.models[version_id]
+
+    def _decode(self, files: list[ActiveFile]) -> dict[int, Any]:
+        """Read, verify and decode each file; a refused file is reported, not scored.
+
+        With ``keep_inputs`` (few enough files to replay) each input is decoded once for the
+        whole replay; otherwise once per group of versions.
+        """
+        inputs: dict[int, Any] = {}
+        for f in files:
+            if f.id in self.refused:
+                continue
+            if f.id in self.kept:
+                inputs[f.id] = self.kept[f.id]
+                continue
+            try:
+                data = self.registry.store.read(f.sha256, f.extension)
+            except CorruptPattern as exc:
+                self.refused[f.id] = RefusedPattern(f.sha256, str(exc))
+                continue
+            try:
+                inputs[f.id] = decode(data, PatternKind(f.kind))
+            except Exception as exc:
+                reason = f"pattern file {f.sha256[:12]} cannot be decoded as {f.kind}: {exc}"
+                self.refused[f.id] = RefusedPattern(f.sha256, reason)
+                continue
+            if self.keep_inputs:
+                self.kept[f.id] = inputs[f.id]
+        return inputs
+
+    # -- predicting -------------------------------------------------------------------------
+
+    def _predict(
+        self, version_id: int, model: LoadedModel, files: list[ActiveFile], inputs: dict[int, Any]
+    ) -> None:
+        batch = [inputs.get(f.id) for f in files]
+        keys = [f.sha256 for f in files]
+        began = time.perf_counter()
+        try:
+            outputs = _call(model, batch, keys, self.batch_timeout)
+            latency = round((time.perf_counter() - began) * 1000 / len(files), 4)
+            answers = [(output, latency) for output in outputs]
+        except (ModelOutputError, BatchTimeout):
+            raise
+        except Exception as exc:
+            if len(files) == 1:
+                answers = [(exc, round((time.perf_counter() - began) * 1000, 4))]
+            else:
+                answers = [
+                    self._one(model, item, key) for item, key in zip(batch, keys, strict=True)
+                ]
+        run_id = self.run_id
+        rows = [
+            result_row(version_id, f.id, output, latency, run_id)
+            for f, (output, latency) in zip(files, answers, strict=True)
+        ]
+        outcome = self.outcomes[version_id]
+        outcome.predicted += len(rows)
+        outcome.errored += sum(map(is_error, rows))
+        self.pending.extend(rows)
+        self._advance(len(files), version_id)
+
+    def _one(self, model: LoadedModel, item: Any, key: str) -> tuple[Any, float]:
+        """Retry one input of a batch that raised: its exception becomes its answer."""
+        began = time.perf_counter()
+        try:
+            output = _call(model, [item], [key], self.batch_timeout)[0]
+        except (ModelOutputError, BatchTimeout):
+            raise
+        except Exception as exc:
+            output = exc
+        return output, round((time.perf_counter() - began) * 1000, 4)
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        with self.registry.writing() as session:
+            insert_results(session, self.pending)
+        self.pending = []
+
+    def _advance(self, count: int, version_id: int | None) -> None:
+        if count:
+            self.done += count
+            self._report(version_id)
+
+    def _report(self, version_id: int | None) -> None:
+        if self.progress is not None:
+            ref = self.versions[version_id].ref if version_id is not None else None
+            self.progress(ReplayProgress(self.done, self.total, ref))
+
+    def summary(self, run_id: int, status: str, seconds: float) -> ReplaySummary:
+        refused = list(self.refused.values())
+        if refused:
+            with self.registry.reading() as session:
+                names = pattern_names(session, list(self.refused))
+            for file_id, item in self.refused.items():
+                item.patterns = names.get(file_id, [])
+        outcomes = [self.outcomes[v] for v in sorted(self.outcomes)]
+        return ReplaySummary(
+            run_id=run_id,
+            status=status,
+            versions=outcomes,
+            refused=refused,
+            predicted=sum(o.predicted for o in outcomes),
+            errored=sum(o.errored for o in outcomes),
+            reused=self.reused,
+            seconds=round(seconds, 6),
+        )
+
+
+def _call(
+    model: LoadedModel, batch: list[Any], keys: list[str], timeout: float | None = None
+) -> list[Any]:
+    outputs = (
+        model.predict(batch, keys) if timeout is None else _within(timeout, model, batch, keys)
+    )
+    if outputs is None or isinstance(outputs, (str, bytes, dict)):
+        raise ModelOutputError(
+            f"model {model.ref} returned {type(outputs).__name__} for a batch of {len(batch)} "
+            "inputs; its batch function must return a list with one output per input"
+        )
+    try:
+        # A 1-D numpy array (scikit-learn's predict) becomes Python scalars in one C call; a 2-D
+        # one is left as rows, so a predict_proba row is refused rather than misread.
+        is_vector = getattr(outputs, "ndim", None) == 1 and callable(
+            getattr(outputs, "tolist", None)
+        )
+        outputs = outputs.tolist() if is_vector else list(outputs)
+    except TypeError:
+        raise ModelOutputError(
+            f"model {model.ref} returned a {type(outputs).__name__}, not a list of outputs"
+        ) from None
+    if len(outputs) != len(batch):
+        raise ModelOutputError(
+            f"model {model.ref} returned {len(outputs)} outputs for a batch of {len(batch)} "
+            "inputs; its batch function must return exactly one output per input, in order"
+        )
+    return outputs
+
+
+def _within(timeout: float, model: LoadedModel, batch: list[Any], keys: list[str]) -> Any:
+    """``model.predict`` in a daemon thread, given ``timeout`` seconds; its exception re-raised."""
+    answer: list[Any] = []
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            answer.append(model.predict(batch, keys))
+        except BaseException as exc:  # handed to the caller's thread below
+            failure.append(exc)
+
+    worker = threading.Thread(target=work, name=f"predict {model.ref}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise BatchTimeout(
+            f"model {model.ref} timed out: a batch of {len(batch)} input(s) took longer than "
+            f"the batch timeout of {timeout:g} s; it was stopped and its remaining patterns "
+            "left unpredicted (re-run replay to retry, or raise --batch-timeout)"
+        )
+    if failure:
+        raise failure[0]
+    return answer[0]
+
+
+def _message(summary: ReplaySummary) -> str:
+    parts = [f"{v.ref} unavailable: {v.reason}" for v in summary.unavailable]
+    parts += [f"refused pattern file {r.sha256[:12]}: {r.reason}" for r in summary.refused]
+    return "; ".join(parts)
+
+
+# -- which versions and problems -------------------------------------------------------------
+
+
+def _split(ref: Ref) -> tuple[str, str]:
+    # model_versions and problems (below) are imported where a ref or a slug is given: with
+    # their pydantic views they are ~10 ms of the start-up of `replay --all` (issue 7).
+    from problem_registry.store.model_versions import parse_ref
+
+    return parse_ref(ref) if isinstance(ref, str) else (ref[0], ref[1])
+
+
+def _resolve_versions(
+    registry: Registry, versions: Iterable[Ref] | None, candidate: Ref | None
+) -> tuple[list[_Version], _Version | None]:
+    table = ModelVersion.__table__  # type: ignore[attr-defined]
+    columns = ("id", "name", "version", "loader_kind", "loader", "artifact_path", "artifact_sha256")
+    with registry.reading() as session:
+        # Columns, not ORM objects: the ORM's first query alone cost ~0.1 s of every replay.
+        query = sa.select(*(table.c[name] for name in columns)).order_by(table.c.id)
+        rows = list(session.execute(query))
+    by_ref = {(row.name, row.version): row for row in rows}
+    wanted = list(by_ref) if versions is None else [_split(ref) for ref in versions]
+    if candidate is not None:
+        wanted.append(_split(candidate))
+    chosen: dict[int, _Version] = {}
+    for name, version in wanted:
+        row = by_ref.get((name, version))
+        if row is None:
+            raise ModelNotFound(
+                f"no model version {name}@{version}; see `problem-registry model list`"
+            )
+        assert row.id is not None
+        chosen[row.id] = _Version(
+            row.id,
+            row.name,
+            row.version,
+            row.loader_kind,
+            row.loader,
+            row.artifact_path,
+            row.artifact_sha256,
+        )
+    found = None
+    if candidate is not None:
+        key = _split(candidate)
+        found = next(v for v in chosen.values() if (v.name, v.version) == key)
+    return [chosen[key] for key in sorted(chosen)], found
+
+
+def _problem_ids(registry: Registry, problems: Sequence[str] | None) -> list[int] | None:
+    if problems is None:
+        return None
+    from problem_registry.store.problems import find_problem
+
+    wanted = set(problems)
+    with registry.reading() as session:
+        # One query for every slug (pytest --registry passes them all), not one per slug.
+        query = select(Problem.slug, Problem.id).where(col(Problem.slug).in_(wanted))
+        found = dict(session.exec(query).all()) if wanted else {}
+        for slug in problems:
+            if slug not in found:
+                find_problem(session, slug)  # raises ProblemNotFound, worded once, there
+    return [found[slug] for slug in problems]

@@ -1,0 +1,1 @@
+"""The store: tables, engines, migrations, the content store and the registry's records."""

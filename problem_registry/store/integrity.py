@@ -1,0 +1,275 @@
+"""``check``: is every pattern file on disk and intact, and is the database consistent with itself?
+
+Errors (``report.ok`` is False; the CLI exits 1), because a replay would refuse or misjudge them:
+
+- a pattern file missing from the store, altered on disk (its sha256 no longer matches), replaced
+  by a link or unreadable, listed with the problems and pattern ids that use it;
+- on SQLite, anything ``PRAGMA integrity_check`` reports and every ``PRAGMA foreign_key_check``
+  row (PostgreSQL enforces foreign keys at all times and has no such pragma);
+- a pattern whose labels contradict its expectation (exact needs one label, any-of and forbidden
+  at least one, a range none), which no CLI command produces.
+
+Warnings (``report.ok`` stays True), because nothing is scored wrong:
+
+- orphans: files in the store that no row names. Files enter the store before their rows, so an
+  interrupted ``pattern add`` or ``import`` leaves one; re-running it uses it, or it can be deleted;
+- temporary files of an interrupted write, safe to delete;
+- a content row (``pattern_file``) that no pattern uses, and its file if missing or altered. Its
+  stored results are harmless: results are only ever scored through a pattern. Results of content
+  no pattern uses are therefore not reported at all.
+
+Files are hashed one at a time, in chunks, after the database read has ended, so neither memory
+nor a long read transaction grows with the size of the store.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from problem_registry.enums import ExpectKind
+from problem_registry.store.content import TEMP_PREFIX, PatternStore, is_sha256
+from problem_registry.store.tables import ExpectedLabel, Pattern, PatternFile, Problem
+
+if TYPE_CHECKING:
+    from problem_registry.store.registry import Registry
+
+Progress = Callable[[int, int], None]
+_CHUNK = 1 << 20
+_MAX_LISTED_USERS = 5
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing found: ``code`` for scripts, ``message`` (one line, with the fix) for people."""
+
+    code: str
+    message: str
+    file: str | None = None  # relative to the pattern store
+    problems: tuple[str, ...] = ()
+    patterns: tuple[int, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "message": self.message,
+            "file": self.file,
+            "problems": list(self.problems),
+            "patterns": list(self.patterns),
+        }
+
+
+@dataclass
+class CheckReport:
+    database: str  # redacted: never holds a password
+    store: str
+    errors: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+    files_checked: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "database": self.database,
+            "store": self.store,
+            "files_checked": self.files_checked,
+            "errors": [finding.to_dict() for finding in self.errors],
+            "warnings": [finding.to_dict() for finding in self.warnings],
+        }
+
+
+def check(registry: Registry, *, progress: Progress | None = None) -> CheckReport:
+    """Check the database and every stored file; ``progress(done, total)`` after each file."""
+    report = CheckReport(registry.display_url, str(registry.store.root))
+    users: dict[int, list[tuple[str, int]]] = {}
+    with registry.reading() as session:
+        _database(session, report)
+        _labels(session, report)
+        query = (
+            select(Pattern.file_id, Problem.slug, Pattern.id)
+            .join(Problem, col(Problem.id) == Pattern.problem_id)
+            .order_by(Problem.slug, Pattern.id)
+        )
+        for file_id, slug, pattern_id in session.exec(query):
+            users.setdefault(file_id, []).append((slug, pattern_id))
+        rows = list(
+            session.exec(
+                select(PatternFile.id, PatternFile.sha256, PatternFile.extension).order_by(
+                    PatternFile.sha256
+                )
+            )
+        )
+    store = registry.store
+    known: set[str] = set()
+    for done, (file_id, sha, extension) in enumerate(rows, start=1):
+        if not is_sha256(sha) or not extension.isalnum():
+            report.errors.append(
+                Finding(
+                    "invalid-row",
+                    f"pattern_file row {file_id} names no valid file ({sha!r}, {extension!r}); "
+                    "the database was edited by hand: remove the row's patterns",
+                )
+            )
+            continue
+        relative = store.relative_path(sha, extension)
+        known.add(relative)
+        _file(store, relative, sha, users.get(file_id or 0, []), report)
+        if progress is not None:
+            progress(done, len(rows))
+    _orphans(store, known, report)
+    return report
+
+
+def _file(
+    store: PatternStore, relative: str, sha: str, users: list[tuple[str, int]], report: CheckReport
+) -> None:
+    report.files_checked += 1
+    state = file_state(store.root / relative, sha)
+    if state == "ok":
+        return
+    if users:
+        listed = ", ".join(
+            f"{slug} #{pattern_id}" for slug, pattern_id in users[:_MAX_LISTED_USERS]
+        )
+        more = (
+            f" and {len(users) - _MAX_LISTED_USERS} more" if len(users) > _MAX_LISTED_USERS else ""
+        )
+        used = f"used by {listed}{more}"
+        fix = "restore it (problem-registry import BUNDLE) or remove those patterns"
+    else:
+        used = "used by no pattern"
+        fix = "delete the row's results or restore the file"
+    where = f"{relative} in {store.root}"
+    message = {
+        "missing": f"{where} is missing ({used}); {fix}",
+        "altered": f"{where} was altered on disk, its sha256 no longer matches ({used}); {fix}",
+        "link": f"{where} is a symbolic link, the store holds only real files ({used}); {fix}",
+    }.get(state, f"{where} cannot be read: {state} ({used}); {fix}")
+    finding = Finding(
+        f"{state if state in ('missing', 'altered', 'link') else 'unreadable'}-file",
+        message,
+        relative,
+        tuple(sorted({slug for slug, _ in users})),
+        tuple(sorted(pattern_id for _, pattern_id in users)),
+    )
+    (report.errors if users else report.warnings).append(finding)
+
+
+def file_state(path: Path, sha: str) -> str:
+    """``ok``, ``missing``, ``altered``, ``link``, or why the file cannot be read.
+
+    Streams the file in chunks; never follows a link and never blocks on a FIFO.
+    """
+    if path.parent.is_symlink():
+        return "link"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        return "link" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+    digest = hashlib.sha256()
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return "not a regular file"
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return "ok" if digest.hexdigest() == sha else "altered"
+
+
+def _orphans(store: PatternStore, known: set[str], report: CheckReport) -> None:
+    """Files under the store's two-letter folders that no row names (other entries are not ours:
+    a store folder may also hold a bundle or a README)."""
+    if not store.root.is_dir():
+        return
+    with os.scandir(store.root) as found:
+        fans = sorted(e.name for e in found if len(e.name) == 2 and _is_hex(e.name))
+    for fan in fans:
+        folder = store.root / fan
+        if folder.is_symlink() or not folder.is_dir():
+            continue  # a linked folder holding known files is already an error
+        with os.scandir(folder) as found:
+            names = sorted(entry.name for entry in found)
+        for name in names:
+            relative = f"{fan}/{name}"
+            if relative in known:
+                continue
+            sha, _, extension = name.partition(".")
+            if name.startswith(TEMP_PREFIX):
+                code, why = "temporary-file", "is left by an interrupted write; delete it"
+            elif is_sha256(sha) and sha.startswith(fan) and extension.isalnum():
+                code, why = (
+                    "orphan-file",
+                    (
+                        "is used by no pattern (left by an interrupted add or import); delete it, "
+                        "or re-run the add or import"
+                    ),
+                )
+            else:
+                code, why = "unexpected-file", "is not a pattern file; move it out of the store"
+            report.warnings.append(Finding(code, f"{relative} in {store.root} {why}", relative))
+
+
+def _is_hex(text: str) -> bool:
+    return all(ch in "0123456789abcdef" for ch in text)
+
+
+def _database(session: Session, report: CheckReport) -> None:
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    for (line,) in session.execute(sa.text("PRAGMA integrity_check")):
+        if line != "ok":
+            report.errors.append(
+                Finding("sqlite-integrity", f"SQLite integrity_check: {line}; restore a backup")
+            )
+    for table, rowid, parent, _fk in session.execute(sa.text("PRAGMA foreign_key_check")):
+        row = f"row {rowid} of {table}" if rowid is not None else f"a row of {table}"
+        report.errors.append(
+            Finding(
+                "foreign-key",
+                f"{row} points to a {parent} row that does not exist; delete it or restore a "
+                "backup",
+            )
+        )
+
+
+def _labels(session: Session, report: CheckReport) -> None:
+    count = sa.func.count(col(ExpectedLabel.label))
+    kind = col(Pattern.expect_kind)
+    query = (
+        select(Pattern.id, Problem.slug, Pattern.expect_kind, count)
+        .join(Problem, col(Problem.id) == Pattern.problem_id)
+        .outerjoin(ExpectedLabel, col(ExpectedLabel.pattern_id) == Pattern.id)
+        .group_by(col(Pattern.id), col(Problem.slug), kind)
+        .having(
+            sa.or_(
+                sa.and_(kind == ExpectKind.exact.value, count != 1),
+                sa.and_(kind.in_([ExpectKind.any.value, ExpectKind.not_.value]), count == 0),
+                sa.and_(kind == ExpectKind.range.value, count > 0),
+            )
+        )
+        .order_by(col(Problem.slug), col(Pattern.id))
+    )
+    for pattern_id, slug, expect_kind, labels in session.exec(query):
+        report.errors.append(
+            Finding(
+                "expectation-labels",
+                f"pattern {pattern_id} of {slug} expects {expect_kind!r} but has {labels} "
+                f"label(s); set it again with `problem-registry pattern relabel {pattern_id}`",
+                problems=(slug,),
+                patterns=(pattern_id,) if pattern_id is not None else (),
+            )
+        )

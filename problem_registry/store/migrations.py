@@ -1,0 +1,194 @@
+"""Schema migrations run from code: create at head on first use, refuse what we do not know.
+
+Several processes may open a new registry at once (CI runners, xdist workers), and Alembic has no
+guard of its own against concurrent upgrades (MLflow users hit "duplicate column" that way). So an
+upgrade runs under a lock: ``pg_advisory_xact_lock`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite,
+and re-reads the revision once it holds the lock.
+
+Every command opens the registry, and almost always its schema is already at head. That check is
+one plain ``SELECT`` against :data:`HEAD_REVISION`; Alembic (which pulls in Mako and Pygments,
+~0.1 s of a command's start-up, more on a loaded machine) is imported only when the schema is not
+current: to create, upgrade, or explain a refusal (issue 7).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from problem_registry.errors import SchemaMismatch
+from problem_registry.store.engines import writer_engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+# The newest revision in alembic/versions/, known without importing Alembic; a new migration must
+# update it (tests/test_migrations.py holds it equal to the scripts' head).
+HEAD_REVISION = "0002"
+
+# Any constant works; it only has to be the same in every process that migrates this database.
+_PG_MIGRATION_LOCK = 0x70726567  # "preg"
+
+
+def alembic_dir() -> Path:
+    """The migrations shipped in the wheel, or the checkout's top-level alembic/ when editable."""
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (package / "_alembic", package.parent / "alembic"):
+        if (candidate / "env.py").is_file():
+            return candidate
+    raise SchemaMismatch(  # pragma: no cover - a broken installation
+        f"problem-registry's migrations are missing (looked in {package / '_alembic'}); reinstall"
+    )
+
+
+def alembic_config() -> Config:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(alembic_dir()))
+    return config
+
+
+@cache
+def _scripts() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def head_revision() -> str:
+    head = _scripts().get_current_head()
+    assert head is not None, "the migrations folder has no revision"
+    return head
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    current: str | None
+    head: str
+    # Set by upgrade(): whether this call migrated, and from where (read under the lock, so of
+    # several processes upgrading at once exactly one reports a migration).
+    migrated: bool = False
+    previous: str | None = None
+
+    @property
+    def is_current(self) -> bool:
+        return self.current == self.head
+
+
+def current_revision(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def schema_state(engine: Engine) -> SchemaState:
+    with engine.connect() as connection:
+        if _stamped_revisions(connection) == [HEAD_REVISION]:
+            # The common case, answered without importing Alembic: nothing to refuse or migrate.
+            return SchemaState(HEAD_REVISION, HEAD_REVISION)
+        state = SchemaState(current_revision(connection), head_revision())
+    _refuse_unknown(state.current)
+    return state
+
+
+def _stamped_revisions(connection: Connection) -> list[str] | None:
+    """The revisions in ``alembic_version``, read with plain SQL; None when there is no table."""
+    if not sa.inspect(connection).has_table("alembic_version"):
+        return None
+    return [row[0] for row in connection.exec_driver_sql("SELECT version_num FROM alembic_version")]
+
+
+def _refuse_unknown(revision: str | None) -> None:
+    if revision is None:
+        return
+    try:
+        known = _scripts().get_revision(revision)
+    except Exception:
+        known = None
+    if known is None:
+        raise SchemaMismatch(
+            f"this registry's schema is at revision {revision}, written by a newer "
+            "problem-registry; upgrade problem-registry (pip install -U problem-registry)"
+        )
+
+
+def has_user_tables(connection: Connection) -> bool:
+    names = set(sa.inspect(connection).get_table_names()) - {"alembic_version"}
+    return bool(names)
+
+
+def upgrade(engine: Engine, revision: str = "head") -> SchemaState:
+    """Bring the schema to ``revision`` under a cross-process lock; a no-op when already there."""
+    sqlite = engine.dialect.name == "sqlite"
+    with writer_engine(engine).connect() as connection:
+        if sqlite:
+            # Batch migrations rebuild tables; with foreign keys on, ON DELETE CASCADE would
+            # silently empty child tables. The pragma only takes effect outside a transaction.
+            _sqlite_pragma(connection, "foreign_keys = OFF")
+        try:
+            with connection.begin():
+                if not sqlite:
+                    connection.execute(
+                        sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
+                    )
+                previous = current_revision(connection)
+                _refuse_unknown(previous)
+                target = head_revision() if revision == "head" else revision
+                migrated = previous != target
+                if migrated:
+                    from alembic import command
+
+                    config = alembic_config()
+                    config.attributes["connection"] = connection
+                    command.upgrade(config, revision)
+        finally:
+            if sqlite:
+                _sqlite_pragma(connection, "foreign_keys = ON")
+    return replace(schema_state(engine), migrated=migrated, previous=previous)
+
+
+def _sqlite_pragma(connection: Connection, pragma: str) -> None:
+    """Run a pragma on the raw connection: SQLAlchemy would wrap it in a transaction, where
+    ``foreign_keys`` is silently ignored."""
+    connection.connection.driver_connection.execute(f"PRAGMA {pragma}")  # type: ignore[union-attr]
+
+
+def downgrade(engine: Engine, revision: str) -> SchemaState:
+    with writer_engine(engine).connect() as connection, connection.begin():
+        if engine.dialect.name != "sqlite":
+            connection.execute(
+                sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
+            )
+        from alembic import command
+
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+    return schema_state(engine)
+
+
+def ensure_schema(engine: Engine) -> SchemaState:
+    """On first use create the schema at head; an older schema needs an explicit `db upgrade`."""
+    state = schema_state(engine)
+    if state.is_current:
+        return state
+    if state.current is None:
+        with engine.connect() as connection:
+            populated = has_user_tables(connection)
+        if populated:
+            raise SchemaMismatch(
+                "this database holds tables but no problem-registry schema revision; "
+                "point --url / PROBLEM_REGISTRY_URL at an empty database or a registry"
+            )
+        return upgrade(engine)
+    raise SchemaMismatch(
+        f"this registry's schema is at revision {state.current}, this problem-registry needs "
+        f"{state.head}; run `problem-registry db upgrade` (back up the database first)"
+    )

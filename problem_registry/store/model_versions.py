@@ -1,0 +1,211 @@
+"""Model versions: registered in order, each with how to load it and its headline metrics.
+
+Registration order is the id order, and it is the x axis of every chart: "prior versions" of a
+candidate are the versions of the same name registered before it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from problem_registry.enums import LoaderKind
+from problem_registry.errors import DuplicateModel, InvalidValue, ModelNotFound
+from problem_registry.store.content import sha256_of_file
+from problem_registry.store.tables import ModelMetric, ModelVersion
+from problem_registry.store.views import ModelVersionView, iso
+from problem_registry.text import storable, user_name
+
+if TYPE_CHECKING:
+    from problem_registry.store.registry import Registry
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
+LOADER_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+class ModelVersions:
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+
+    def register(
+        self,
+        name: str,
+        version: str,
+        *,
+        loader: str,
+        loader_kind: LoaderKind = LoaderKind.python,
+        artifact: Path | None = None,
+        metrics: Mapping[str, float] | None = None,
+        note: str = "",
+        check: bool = False,
+    ) -> ModelVersionView:
+        """Register after the versions already registered.
+
+        With ``check`` the loader must be usable now: its module imports and has the callable,
+        or the predictions file parses (the CLI always checks; nothing is called or loaded).
+        """
+        _check_name(name, "model name")
+        _check_name(version, "version")
+        if loader_kind is LoaderKind.python and not LOADER_PATTERN.match(loader):
+            raise InvalidValue(
+                f"--loader {loader!r} is not module:callable, e.g. my_models.digits:load"
+            )
+        storable(note, "the note")
+        registered_by = user_name(self._registry.user)
+        metric_rows = {key: _metric(key, value) for key, value in (metrics or {}).items()}
+        artifact_sha256 = None
+        if artifact is not None:
+            if not artifact.is_file():
+                raise InvalidValue(f"artifact {artifact} is not a file; give the model file")
+            artifact_sha256 = sha256_of_file(artifact)
+        if check:
+            from problem_registry.adapters import check_loadable
+
+            with self._registry.reading() as session:  # a duplicate says so, not "cannot import"
+                if _find(session, name, version, missing_ok=True) is not None:
+                    raise _duplicate(name, version)
+            check_loadable(loader_kind, loader, artifact)
+        row = ModelVersion(
+            name=name,
+            version=version,
+            loader_kind=loader_kind.value,
+            loader=loader,
+            artifact_path=str(artifact.resolve()) if artifact is not None else None,
+            artifact_sha256=artifact_sha256,
+            note=note,
+            registered_by=registered_by,
+        )
+        try:
+            with self._registry.writing() as session:
+                if _find(session, name, version, missing_ok=True) is not None:
+                    raise _duplicate(name, version)
+                session.add(row)
+                session.flush()
+                session.add_all(
+                    ModelMetric(model_version_id=row.id, name=key, value=value)
+                    for key, value in sorted(metric_rows.items())
+                )
+        except IntegrityError:  # a concurrent writer registered it first
+            raise _duplicate(name, version) from None
+        return self.get(name, version)
+
+    def get(self, name: str, version: str) -> ModelVersionView:
+        with self._registry.reading() as session:
+            row = _find(session, name, version)
+            return _view(row, _metrics(session).get(row.id, {}))
+
+    def list(self, name: str | None = None) -> list[ModelVersionView]:
+        """In registration order."""
+        with self._registry.reading() as session:
+            query = select(ModelVersion).order_by(ModelVersion.id)
+            if name is not None:
+                query = query.where(ModelVersion.name == name)
+            rows = list(session.exec(query))
+            if name is not None and not rows:
+                raise ModelNotFound(f"no model named {name!r}; see `problem-registry model list`")
+            metrics = _metrics(session)
+            return [_view(row, metrics.get(row.id, {})) for row in rows]
+
+    def promote(self, name: str, version: str) -> ModelVersionView:
+        """Make this version the champion of its name; the previous champion steps down."""
+        with self._registry.writing() as session:
+            row = _find(session, name, version)
+            # Demote first and flush: the partial unique index allows one champion at a time.
+            session.execute(
+                sa.update(ModelVersion)
+                .where(col(ModelVersion.name) == name, col(ModelVersion.is_champion))
+                .values(is_champion=False)
+            )
+            session.flush()
+            row.is_champion = True
+            session.add(row)
+        return self.get(name, version)
+
+    def champion(self, name: str) -> ModelVersionView | None:
+        champions = [view for view in self.list(name) if view.is_champion]
+        return champions[0] if champions else None
+
+
+def parse_ref(ref: str) -> tuple[str, str]:
+    """``NAME@VERSION`` as used by ``--candidate`` and friends."""
+    name, sep, version = ref.partition("@")
+    if not sep or not name or not version:
+        raise InvalidValue(f"{ref!r} is not NAME@VERSION, e.g. digits@v3")
+    return name, version
+
+
+def parse_metrics(pairs: list[str]) -> dict[str, float]:
+    """``KEY=VALUE`` strings from the command line."""
+    metrics: dict[str, float] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            metrics[key.strip()] = float(value)
+        except ValueError:
+            raise InvalidValue(f"--metric {pair!r} is not KEY=NUMBER, e.g. auc=0.91") from None
+    return metrics
+
+
+def _check_name(value: str, what: str) -> None:
+    if not NAME_PATTERN.match(value or ""):
+        raise InvalidValue(
+            f"{what} {value!r} is not valid; use letters, digits and . _ + - (no spaces or @), "
+            "up to 100 characters"
+        )
+
+
+def _metric(key: str, value: float) -> float:
+    if not NAME_PATTERN.match(key or ""):
+        raise InvalidValue(f"metric name {key!r} is not valid; use letters, digits and . _ + -")
+    if not math.isfinite(value):
+        raise InvalidValue(f"metric {key}={value} is not a finite number")
+    return float(value)
+
+
+def _duplicate(name: str, version: str) -> DuplicateModel:
+    return DuplicateModel(
+        f"model {name}@{version} is already registered; register a new version instead"
+    )
+
+
+def _find(
+    session: Session, name: str, version: str, *, missing_ok: bool = False
+) -> ModelVersion | None:
+    query = select(ModelVersion).where(ModelVersion.name == name, ModelVersion.version == version)
+    row = session.exec(query).first()
+    if row is None and not missing_ok:
+        raise ModelNotFound(f"no model version {name}@{version}; see `problem-registry model list`")
+    return row
+
+
+def _metrics(session: Session) -> dict[int, dict[str, float]]:
+    metrics: dict[int, dict[str, float]] = {}
+    for row in session.exec(select(ModelMetric).order_by(ModelMetric.name)):
+        metrics.setdefault(row.model_version_id, {})[row.name] = row.value
+    return metrics
+
+
+def _view(row: ModelVersion, metrics: dict[str, float]) -> ModelVersionView:
+    return ModelVersionView(
+        name=row.name,
+        version=row.version,
+        ref=f"{row.name}@{row.version}",
+        loader_kind=row.loader_kind,
+        loader=row.loader,
+        artifact_path=row.artifact_path,
+        artifact_sha256=row.artifact_sha256,
+        is_champion=row.is_champion,
+        metrics=metrics,
+        note=row.note,
+        registered_by=row.registered_by,
+        registered_at=iso(row.registered_at),
+    )

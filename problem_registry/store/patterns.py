@@ -1,0 +1,425 @@
+"""Patterns: the test cases of a problem, each a stored file plus an expectation and a polarity."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from problem_registry.enums import ExpectKind, PatternKind, Polarity, Source
+from problem_registry.errors import (
+    AmbiguousReference,
+    DuplicatePattern,
+    InvalidValue,
+    PatternNotFound,
+    UnsafePath,
+)
+from problem_registry.expectations import Expectation
+from problem_registry.store.content import InspectedContent, StoredFile, inspect_content, read_input
+from problem_registry.store.problems import find_problem
+from problem_registry.store.registry import insert_ignoring_conflicts
+from problem_registry.store.tables import ExpectedLabel, Pattern, PatternFile, Problem
+from problem_registry.store.views import PatternView, iso
+from problem_registry.text import file_name, storable, user_name
+
+if TYPE_CHECKING:
+    from problem_registry.store.registry import Registry
+
+CSV_COLUMNS = ("path", "expected", "polarity", "note")
+MIN_HASH_PREFIX = 6
+
+
+@dataclass(frozen=True)
+class NewPattern:
+    """One file to add to a problem, with everything its row needs."""
+
+    path: Path
+    expectation: Expectation
+    polarity: Polarity = Polarity.positive
+    source: Source = Source.contrived
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class AddedPatterns:
+    added: list[PatternView]
+    skipped: list[PatternView]  # content the problem already held (imports re-run safely)
+
+
+class Patterns:
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+
+    def add(
+        self, slug: str, new: Sequence[NewPattern], *, skip_existing: bool = False
+    ) -> AddedPatterns:
+        """Add files to a problem, all or nothing.
+
+        Every file is read and verified, and every duplicate found, before anything is written.
+        With ``skip_existing`` a file whose content the problem already holds is skipped;
+        without it, it is refused.
+        """
+        existing = {view.sha256: view for view in self.list(slug)}  # unknown slug: refused first
+        added_by = user_name(self._registry.user)
+        for item in new:  # every row's fields before any file: a refusal writes nothing
+            storable(item.note, f"the note for {item.path}")
+            _member(Polarity, item.polarity, f"the polarity for {item.path}")
+            _member(Source, item.source, f"the source for {item.path}")
+        contents = [(item, inspect_content(read_input(item.path), str(item.path))) for item in new]
+        seen: dict[str, Path] = {}
+        fresh: list[tuple[NewPattern, InspectedContent]] = []
+        skipped: list[PatternView] = []
+        for item, content in contents:
+            if content.sha256 in seen:
+                raise DuplicatePattern(
+                    f"{item.path} has the same content as {seen[content.sha256]}; give it once"
+                )
+            seen[content.sha256] = item.path
+            if content.sha256 in existing:
+                if skip_existing:
+                    skipped.append(existing[content.sha256])
+                    continue
+                raise DuplicatePattern(
+                    f"{item.path} is already pattern {existing[content.sha256].id} of {slug} "
+                    f"(sha256 {content.sha256[:12]}); change it with `pattern relabel`"
+                )
+            fresh.append((item, content))
+
+        # Files first, rows second: a crash in between leaves an unused file, never a row
+        # pointing at nothing.
+        for _item, content in fresh:
+            self._registry.store.put(content)
+        try:
+            with self._registry.writing() as session:
+                problem = find_problem(session, slug)
+                file_ids = file_ids_for(session, [content.stored for _item, content in fresh])
+                rows = [
+                    (
+                        Pattern(
+                            problem_id=problem.id,
+                            file_id=file_ids[content.sha256],
+                            original_name=file_name(item.path),
+                            polarity=Polarity(item.polarity).value,
+                            source=Source(item.source).value,
+                            note=item.note,
+                            added_by=added_by,
+                            **expectation_columns(item.expectation),
+                        ),
+                        item.expectation,
+                    )
+                    for item, content in fresh
+                ]
+                session.add_all([pattern for pattern, _ in rows])
+                session.flush()
+                for pattern, expectation in rows:
+                    write_labels(session, pattern.id, expectation)
+                added_ids = [pattern.id for pattern, _ in rows]
+        except IntegrityError:  # a concurrent writer added the same content first
+            raise DuplicatePattern(
+                f"a file was added to {slug} by someone else meanwhile; re-run to skip it"
+            ) from None
+        return AddedPatterns(self._views(ids=added_ids), skipped)
+
+    def import_folder(
+        self,
+        slug: str,
+        folder: Path,
+        *,
+        polarity: Polarity = Polarity.positive,
+        source: Source = Source.contrived,
+        note: str = "",
+    ) -> AddedPatterns:
+        """Import ``folder/<label>/<file>``: each file expects the label of its folder."""
+        new = [
+            NewPattern(path, Expectation.exact(path.parent.name), polarity, source, note)
+            for path in labelled_files(folder)
+        ]
+        return self.add(slug, new, skip_existing=True)
+
+    def import_csv(
+        self, slug: str, csv_path: Path, *, source: Source = Source.contrived
+    ) -> AddedPatterns:
+        """Import the rows of a CSV with columns path,expected,polarity,note.
+
+        ``expected`` takes the one-field form (``muffin``, ``any:a,b``, ``not:x``,
+        ``range:3.5:4``); paths are relative to the CSV's folder and may not leave it.
+        """
+        return self.add(slug, read_csv(csv_path, source=source), skip_existing=True)
+
+    def list(self, slug: str | None = None) -> list[PatternView]:
+        with self._registry.reading() as session:
+            problem_id = find_problem(session, slug).id if slug is not None else None
+        return self._views(problem_id=problem_id)
+
+    def get(self, ref: str | int, *, problem: str | None = None) -> PatternView:
+        return self._views(ids=[self.resolve(ref, problem=problem)])[0]
+
+    def resolve(self, ref: str | int, *, problem: str | None = None) -> int:
+        """A pattern id, or a sha256 prefix of at least 6 hex digits (like a short git hash)."""
+        text = str(ref).strip().lower()
+        with self._registry.reading() as session:
+            query = (
+                select(Pattern.id, Problem.slug)
+                .join(PatternFile, col(PatternFile.id) == Pattern.file_id)
+                .join(Problem, col(Problem.id) == Pattern.problem_id)
+            )
+            if problem is not None:
+                query = query.where(Pattern.problem_id == find_problem(session, problem).id)
+            # isascii: str.isdigit also takes "²" and "٣", which int() refuses or reads as 3.
+            if text.isascii() and text.isdigit() and len(text) < MIN_HASH_PREFIX:
+                query = query.where(Pattern.id == int(text))
+            elif len(text) >= MIN_HASH_PREFIX and all(ch in "0123456789abcdef" for ch in text):
+                query = query.where(col(PatternFile.sha256).startswith(text))
+            else:
+                raise InvalidValue(
+                    f"{ref!r} is not a pattern id or a sha256 prefix ({MIN_HASH_PREFIX}+ hex "
+                    "digits); see `problem-registry pattern list`"
+                )
+            matches = list(session.exec(query.order_by(Pattern.id).limit(6)))
+        if not matches:
+            where = f" in problem {problem}" if problem else ""
+            raise PatternNotFound(f"no pattern {ref}{where}; see `problem-registry pattern list`")
+        if len(matches) > 1:
+            listed = ", ".join(f"{slug} #{pattern_id}" for pattern_id, slug in matches[:5])
+            raise AmbiguousReference(
+                f"pattern {ref} matches several ({listed}); give more of the hash, the id, "
+                "or --problem"
+            )
+        return matches[0][0]
+
+    def relabel(
+        self, ref: str | int, expectation: Expectation, *, problem: str | None = None
+    ) -> PatternView:
+        """Change what a pattern expects: stored results are re-scored, no model runs again."""
+        pattern_id = self.resolve(ref, problem=problem)
+        with self._registry.writing() as session:
+            pattern = session.get(Pattern, pattern_id)
+            assert pattern is not None
+            for key, value in expectation_columns(expectation).items():
+                setattr(pattern, key, value)
+            session.add(pattern)
+            session.execute(
+                sa.delete(ExpectedLabel).where(col(ExpectedLabel.pattern_id) == pattern_id)
+            )
+            write_labels(session, pattern_id, expectation)
+        return self.get(pattern_id)
+
+    def remove(self, ref: str | int, *, problem: str | None = None) -> PatternView:
+        """Delete a pattern; its file and results go too once no other problem uses the content."""
+        pattern_id = self.resolve(ref, problem=problem)
+        view = self.get(pattern_id)
+        with self._registry.writing() as session:
+            pattern = session.get(Pattern, pattern_id)
+            assert pattern is not None
+            file_id = pattern.file_id
+            session.delete(pattern)
+            session.flush()
+            in_use = session.exec(select(Pattern.id).where(Pattern.file_id == file_id)).first()
+            orphan = None if in_use is not None else session.get(PatternFile, file_id)
+            if orphan is not None:
+                session.delete(orphan)
+        if orphan is not None:
+            # After the commit: a crash in between leaves an unused file, never a row without one.
+            self._registry.store.discard(orphan.sha256, orphan.extension)
+        return view
+
+    def _views(
+        self, *, ids: Sequence[int] | None = None, problem_id: int | None = None
+    ) -> list[PatternView]:
+        # Columns, not ORM objects: a report lists every pattern of the registry (15,000 at
+        # 1,000 problems), and building a mapped Pattern and PatternFile per row cost ~3x the
+        # query (issue 7).
+        with self._registry.reading() as session:
+            query = (
+                sa.select(
+                    col(Pattern.id),
+                    col(Problem.slug),
+                    col(PatternFile.sha256),
+                    col(PatternFile.kind),
+                    col(PatternFile.extension),
+                    col(Pattern.original_name),
+                    col(Pattern.expect_kind),
+                    col(Pattern.expect_min),
+                    col(Pattern.expect_max),
+                    col(Pattern.polarity),
+                    col(Pattern.source),
+                    col(Pattern.note),
+                    col(Pattern.added_by),
+                    col(Pattern.added_at),
+                )
+                .join(PatternFile, col(PatternFile.id) == Pattern.file_id)
+                .join(Problem, col(Problem.id) == Pattern.problem_id)
+                .order_by(Problem.slug, Pattern.id)
+            )
+            label_query = select(ExpectedLabel.pattern_id, ExpectedLabel.label).join(
+                Pattern, col(Pattern.id) == ExpectedLabel.pattern_id
+            )
+            if ids is not None:
+                query = query.where(col(Pattern.id).in_(list(ids)))
+                label_query = label_query.where(col(Pattern.id).in_(list(ids)))
+            if problem_id is not None:
+                query = query.where(Pattern.problem_id == problem_id)
+                label_query = label_query.where(Pattern.problem_id == problem_id)
+            rows = session.execute(query).all()
+            labels: dict[int, list[str]] = {}
+            for pattern_id, label in session.exec(label_query):
+                labels.setdefault(pattern_id, []).append(label)
+        store = self._registry.store
+        views = []
+        for row in rows:
+            expectation = expectation_of(row, labels.get(row.id, []))
+            views.append(
+                PatternView(
+                    id=row.id,
+                    problem=row.slug,
+                    sha256=row.sha256,
+                    kind=row.kind,
+                    file=store.relative_path(row.sha256, row.extension),
+                    original_name=row.original_name,
+                    expect=expectation.to_dict(),
+                    expected=expectation.describe(),
+                    polarity=row.polarity,
+                    source=row.source,
+                    note=row.note,
+                    added_by=row.added_by,
+                    added_at=iso(row.added_at),
+                )
+            )
+        return views
+
+
+def labelled_files(folder: Path) -> list[Path]:
+    """The files of a ``label/file`` folder, sorted; links and stray files are refused."""
+    if not folder.is_dir():
+        raise InvalidValue(f"{folder} is not a folder; lay it out as {folder}/<label>/<file>")
+    found: list[Path] = []
+    for label_dir in sorted(folder.iterdir()):
+        if label_dir.name.startswith("."):
+            continue
+        _refuse_link(label_dir)
+        if not label_dir.is_dir():
+            raise InvalidValue(
+                f"{label_dir} is a file directly in {folder}; put each file in a folder named "
+                "after its expected label"
+            )
+        for path in sorted(label_dir.iterdir()):
+            if path.name.startswith("."):
+                continue
+            _refuse_link(path)
+            if path.is_dir():
+                raise InvalidValue(f"{path} is a folder; labels are one level deep: label/file")
+            found.append(path)
+    if not found:
+        raise InvalidValue(f"no files in {folder}; lay it out as {folder}/<label>/<file>")
+    return found
+
+
+def read_csv(csv_path: Path, *, source: Source = Source.contrived) -> list[NewPattern]:
+    base = csv_path.resolve().parent
+    try:
+        with csv_path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            header = [name.strip() for name in reader.fieldnames or []]
+            missing = [name for name in ("path", "expected") if name not in header]
+            if missing:
+                raise InvalidValue(
+                    f"{csv_path} lacks column {missing[0]!r}; the header must be "
+                    f"{','.join(CSV_COLUMNS)} (polarity and note optional)"
+                )
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InvalidValue(f"cannot read CSV {csv_path}: {exc}") from None
+    new: list[NewPattern] = []
+    for line, row in enumerate(rows, start=2):
+        where = f"{csv_path} line {line}"
+        if None in row:  # DictReader's key for the fields past the header's (their values: a list)
+            raise InvalidValue(
+                f"{where} has more fields than the header ({', '.join(header)}); quote a field "
+                'that holds a comma: "a,b"'
+            )
+        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+        if not row.get("path"):
+            raise InvalidValue(f"{where}: empty path")
+        path = inside(base, Path(row["path"]), what=f"{where}: path {row['path']!r}")
+        try:
+            expectation = Expectation.parse(row.get("expected", ""))
+            polarity = Polarity(row.get("polarity") or Polarity.positive.value)
+        except (ValueError, InvalidValue) as exc:  # InvalidExpectation too: name the row
+            raise InvalidValue(f"{where}: {exc}") from None
+        new.append(NewPattern(path, expectation, polarity, source, row.get("note", "")))
+    if not new:
+        raise InvalidValue(f"{csv_path} has a header but no rows")
+    return new
+
+
+def inside(base: Path, relative: Path, *, what: str) -> Path:
+    """``base / relative``, refused when it is absolute or resolves (through links) outside base."""
+    if relative.is_absolute():
+        raise UnsafePath(f"{what} is absolute; give a path relative to {base}")
+    candidate = (base / relative).resolve()
+    if not candidate.is_relative_to(base.resolve()):
+        raise UnsafePath(f"{what} resolves outside {base}; keep the files beside it")
+    return candidate
+
+
+def _member(enum: type[Polarity] | type[Source], value: object, what: str) -> None:
+    try:
+        enum(value)
+    except ValueError:
+        choices = ", ".join(member.value for member in enum)
+        raise InvalidValue(f"{what} is {value!r}; use one of {choices}") from None
+
+
+def _refuse_link(path: Path) -> None:
+    if path.is_symlink():
+        raise UnsafePath(f"{path} is a symbolic link; import real files only")
+
+
+def expectation_of(pattern: Pattern | sa.Row[Any], labels: Sequence[str]) -> Expectation:
+    """A pattern's expectation from its row (a mapped :class:`Pattern` or a row of its columns)."""
+    kind = ExpectKind(pattern.expect_kind)
+    if kind is ExpectKind.range:
+        return Expectation(kind, (), pattern.expect_min, pattern.expect_max)
+    return Expectation(kind, tuple(sorted(labels)))
+
+
+def expectation_columns(expectation: Expectation) -> dict[str, Any]:
+    return {
+        "expect_kind": expectation.kind.value,
+        "expect_min": expectation.low,
+        "expect_max": expectation.high,
+    }
+
+
+def write_labels(session: Session, pattern_id: int | None, expectation: Expectation) -> None:
+    session.add_all(
+        ExpectedLabel(pattern_id=pattern_id, label=label) for label in expectation.labels
+    )
+
+
+def file_ids_for(session: Session, files: Sequence[StoredFile]) -> dict[str, int]:
+    """Get or create the content rows; concurrent writers of the same content both succeed.
+
+    Shared by ``pattern add`` and bundle import, so both create content rows the same way.
+    """
+    if not files:
+        return {}
+    rows = [
+        {
+            "sha256": f.sha256,
+            "kind": PatternKind(f.kind).value,
+            "extension": f.extension,
+            "size_bytes": f.size_bytes,
+        }
+        for f in files
+    ]
+    insert_ignoring_conflicts(session, PatternFile, rows, ["sha256"])
+    wanted = [f.sha256 for f in files]
+    query = select(PatternFile.sha256, PatternFile.id).where(col(PatternFile.sha256).in_(wanted))
+    return {sha: file_id for sha, file_id in session.exec(query)}

@@ -1,0 +1,184 @@
+"""Runs: the record of each replay (who or what triggered it, on which commit, what it did).
+
+:func:`problem_registry.replay.engine.replay` opens and closes its own Run unless handed one; the
+pytest plugin opens one per session with :func:`start_run`, passes its id to every replay it makes
+(which only add their counts) and closes it with :func:`finish_run`.
+
+A Run still ``running`` holds ``running as pid N on HOST`` in its message (replaced when it is
+closed). A process killed outright (kill -9, a lost machine) never closes its Run:
+:func:`close_abandoned_runs`, called by every replay, marks ``interrupted`` the running Runs whose
+process on this host no longer exists. Runs opened on another host are left alone.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+
+import sqlalchemy as sa
+
+from problem_registry.enums import RunStatus
+from problem_registry.errors import ModelNotFound
+from problem_registry.store.registry import Registry
+from problem_registry.store.tables import ModelVersion, Run, utcnow
+
+
+def start_run(
+    registry: Registry,
+    *,
+    trigger: str,
+    triggered_by: str | None = None,
+    candidate: tuple[str, str] | None = None,
+    git_commit: str | None = None,
+) -> int:
+    """Open a Run (status ``running``); its id. The commit defaults to ``git rev-parse HEAD``.
+
+    Written with Core, not as an ORM ``Run``: the ORM's first flush in a process configures every
+    mapper, ~10 ms of each warm replay, which otherwise uses no ORM object (issue 7). The row is
+    the one the ORM wrote: every column set, defaults included.
+    """
+    candidate_id = None
+    if candidate is not None:
+        name, version = candidate
+        versions = ModelVersion.__table__  # type: ignore[attr-defined]
+        with registry.reading() as session:
+            query = sa.select(versions.c.id).where(
+                versions.c.name == name, versions.c.version == version
+            )
+            candidate_id = session.execute(query).scalar()
+        if candidate_id is None:
+            raise ModelNotFound(
+                f"no model version {name}@{version}; see `problem-registry model list`"
+            )
+    table = Run.__table__  # type: ignore[attr-defined]
+    row = {
+        "status": RunStatus.running.value,
+        "trigger": trigger[:32],
+        "triggered_by": (triggered_by or registry.user)[:100],
+        "git_commit": git_commit or current_git_commit(),
+        "candidate_id": candidate_id,
+        "started_at": utcnow(),
+        "finished_at": None,
+        "predicted": 0,
+        "reused": 0,
+        "errored": 0,
+        "message": _running_as(os.getpid()),
+    }
+    with registry.writing() as session:
+        run_id = session.execute(sa.insert(table).values(row)).inserted_primary_key[0]
+        assert run_id is not None
+        return int(run_id)
+
+
+_RUNNING_AS = re.compile(r"^running as pid (\d+) on (.+)$")
+
+
+def _running_as(pid: int) -> str:
+    return f"running as pid {pid} on {socket.gethostname()}"
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    return True
+
+
+def close_abandoned_runs(registry: Registry) -> list[int]:
+    """Mark ``interrupted`` every running Run whose process (on this host) is gone; their ids.
+
+    Such a Run was left by a process killed before it could close it (SIGKILL, out of memory).
+    What it predicted is stored and the next replay resumes after it, so it is resumable like
+    any interrupted Run. A Run of another host, or of a live process, is left running.
+    """
+    table = Run.__table__  # type: ignore[attr-defined]
+    host = socket.gethostname()
+    with registry.reading() as session:
+        rows = session.execute(
+            sa.select(table.c.id, table.c.message).where(table.c.status == RunStatus.running.value)
+        ).all()
+    abandoned = []
+    for run_id, message in rows:
+        match = _RUNNING_AS.match(message or "")
+        if match and match.group(2) == host and not _process_exists(int(match.group(1))):
+            abandoned.append((run_id, int(match.group(1))))
+    for run_id, pid in abandoned:
+        with registry.writing() as session:
+            session.execute(
+                sa.update(table)
+                .where(table.c.id == run_id, table.c.status == RunStatus.running.value)
+                .values(
+                    status=RunStatus.interrupted.value,
+                    message=f"interrupted: process {pid} on {host} ended without closing this "
+                    "run (killed?); what it stored is kept, re-run to resume",
+                    finished_at=utcnow(),
+                )
+            )
+    return [run_id for run_id, _pid in abandoned]
+
+
+def record_counts(
+    registry: Registry, run_id: int, *, predicted: int = 0, reused: int = 0, errored: int = 0
+) -> None:
+    """Add to a Run's counts (several replays may feed one pytest session's Run)."""
+    _update(registry, run_id, predicted=predicted, reused=reused, errored=errored)
+
+
+def finish_run(
+    registry: Registry,
+    run_id: int,
+    *,
+    status: str,
+    message: str = "",
+    predicted: int = 0,
+    reused: int = 0,
+    errored: int = 0,
+) -> None:
+    """Close a Run: ``completed``, ``interrupted`` (resumable) or ``failed``, adding any counts."""
+    _update(
+        registry,
+        run_id,
+        predicted=predicted,
+        reused=reused,
+        errored=errored,
+        status=RunStatus(status).value,
+        message=message[:4000],
+        finished_at=utcnow(),
+    )
+
+
+def _update(
+    registry: Registry, run_id: int, *, predicted: int, reused: int, errored: int, **values: object
+) -> None:
+    # Increments in SQL, not read-modify-write: xdist workers may add to one Run at once.
+    table = Run.__table__  # type: ignore[attr-defined]
+    with registry.writing() as session:
+        session.execute(
+            sa.update(table)
+            .where(table.c.id == run_id)
+            .values(
+                predicted=table.c.predicted + predicted,
+                reused=table.c.reused + reused,
+                errored=table.c.errored + errored,
+                **values,
+            )
+        )
+
+
+def current_git_commit() -> str | None:
+    """HEAD of the working directory's repository, else the CI's own variable, else None."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+        commit = done.stdout.strip()
+        if done.returncode == 0 and len(commit) in (40, 64):
+            return commit
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return os.environ.get("GITHUB_SHA") or os.environ.get("CI_COMMIT_SHA") or None

@@ -1,0 +1,237 @@
+"""The registry's tables, and nothing else: no I/O, no queries.
+
+The rules that keep the registry consistent live in the database itself (unique keys, foreign keys,
+check constraints, a partial unique index for the champion), so a second writer, a script with raw
+SQL or an interrupted command cannot break them either.
+
+Results are the big table (1,000 problems x 15 patterns x 100 versions = 1.5 M rows): they are keyed
+by two integers, the model version and the pattern *content* (``pattern_file``), not by the 64-byte
+hash, and on SQLite the table is ``WITHOUT ROWID`` so the primary key is the table.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from problem_registry.enums import (
+    ExpectKind,
+    LoaderKind,
+    PatternKind,
+    Polarity,
+    ProblemStatus,
+    RunStatus,
+    Source,
+)
+
+# Deterministic constraint names: Alembic needs them to alter tables (SQLite batch mode rebuilds
+# tables by name) and they keep PostgreSQL and SQLite schemas identical.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _one_of(column: str, enum: type[Enum]) -> sa.CheckConstraint:
+    values = ", ".join(f"'{member.value}'" for member in enum)  # type: ignore[attr-defined]
+    return sa.CheckConstraint(f"{column} IN ({values})", name=f"{column}_valid")
+
+
+def _partial_unique_index(name: str, *columns: str, where: str) -> sa.Index:
+    """A unique index over the rows where ``where`` holds, on SQLite and PostgreSQL alike.
+
+    The clause reaches the backend's DDL when the index is created (``before_create``), not at
+    construction: ``postgresql_where=`` there makes SQLAlchemy import its PostgreSQL dialect to
+    validate the name, ~25 ms of every command's start-up for SQLite users too (issue 7). The
+    DDL is unchanged; the registry's own schema comes from the Alembic migrations, which name
+    both clauses themselves.
+    """
+    index = sa.Index(name, *columns, unique=True)
+
+    @sa.event.listens_for(index, "before_create")
+    def _add_where(target: sa.Index, connection: Any, **_kw: Any) -> None:
+        dialect = connection.dialect.name
+        if dialect in ("sqlite", "postgresql"):
+            target.dialect_options[dialect]["where"] = sa.text(where)
+
+    return index
+
+
+def _timestamp(**kwargs: Any) -> Any:
+    return Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True), **kwargs)
+
+
+class Problem(SQLModel, table=True):
+    __tablename__ = "problem"
+    __table_args__ = (
+        _one_of("status", ProblemStatus),
+        sa.CheckConstraint(
+            "max_error_rate IS NULL OR (max_error_rate >= 0 AND max_error_rate <= 1)",
+            name="max_error_rate_range",
+        ),
+        sa.CheckConstraint("allowed_regressions >= 0", name="allowed_regressions_range"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=100, unique=True)
+    title: str = Field(max_length=200)
+    description: str = Field(default="", sa_type=sa.Text)
+    status: str = Field(default=ProblemStatus.open.value, max_length=16)
+    tags: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    max_error_rate: float | None = Field(default=None)
+    allowed_regressions: int = Field(default=0)
+    created_at: datetime = _timestamp()
+    updated_at: datetime = _timestamp()
+
+
+class PatternFile(SQLModel, table=True):
+    """One stored input file, shared by every pattern (in any problem) with the same content."""
+
+    __tablename__ = "pattern_file"
+    __table_args__ = (_one_of("kind", PatternKind),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    sha256: str = Field(max_length=64, unique=True)
+    kind: str = Field(max_length=8)
+    extension: str = Field(max_length=8)
+    size_bytes: int
+
+
+class Pattern(SQLModel, table=True):
+    __tablename__ = "pattern"
+    __table_args__ = (
+        sa.UniqueConstraint("problem_id", "file_id"),
+        _one_of("expect_kind", ExpectKind),
+        _one_of("polarity", Polarity),
+        _one_of("source", Source),
+        sa.CheckConstraint(
+            "(expect_kind = 'range') = (expect_min IS NOT NULL AND expect_max IS NOT NULL"
+            " AND expect_min <= expect_max)",
+            name="expect_range_bounds",
+        ),
+        # Everything scoring reads from a pattern, in problem order: SQLite's error-rate query
+        # walks versions x this index and looks each result up by its primary key, so it needs
+        # neither a table lookup per pattern nor a sort of 1.5 M rows (issue 7).
+        sa.Index(
+            "ix_pattern_scoring",
+            "problem_id",
+            "polarity",
+            "file_id",
+            "id",
+            "expect_kind",
+            "expect_min",
+            "expect_max",
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    problem_id: int = Field(foreign_key="problem.id", ondelete="CASCADE")
+    file_id: int = Field(foreign_key="pattern_file.id", ondelete="RESTRICT", index=True)
+    original_name: str = Field(max_length=255)
+    expect_kind: str = Field(max_length=8)
+    expect_min: float | None = None
+    expect_max: float | None = None
+    polarity: str = Field(max_length=8)
+    source: str = Field(default=Source.contrived.value, max_length=16)
+    note: str = Field(default="", sa_type=sa.Text)
+    added_by: str = Field(max_length=100)
+    added_at: datetime = _timestamp()
+
+
+class ExpectedLabel(SQLModel, table=True):
+    """Labels of an exact / any-of / forbidden expectation: a table, so SQL can score results."""
+
+    __tablename__ = "expected_label"
+
+    pattern_id: int = Field(foreign_key="pattern.id", ondelete="CASCADE", primary_key=True)
+    label: str = Field(max_length=200, primary_key=True)
+
+
+class ModelVersion(SQLModel, table=True):
+    __tablename__ = "model_version"
+    __table_args__ = (
+        sa.UniqueConstraint("name", "version"),
+        _one_of("loader_kind", LoaderKind),
+        # At most one champion per model name, enforced by the database on both backends.
+        _partial_unique_index("uq_model_version_champion", "name", where="is_champion"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100)
+    version: str = Field(max_length=100)
+    loader_kind: str = Field(default=LoaderKind.python.value, max_length=16)
+    loader: str = Field(sa_type=sa.Text)
+    artifact_path: str | None = Field(default=None, sa_type=sa.Text)
+    artifact_sha256: str | None = Field(default=None, max_length=64)
+    is_champion: bool = Field(default=False)
+    note: str = Field(default="", sa_type=sa.Text)
+    registered_by: str = Field(max_length=100)
+    registered_at: datetime = _timestamp()
+
+
+class ModelMetric(SQLModel, table=True):
+    """A version's headline metric (``auc=0.91``), drawn beside the problems' error rates."""
+
+    __tablename__ = "model_metric"
+
+    model_version_id: int = Field(
+        foreign_key="model_version.id", ondelete="CASCADE", primary_key=True
+    )
+    name: str = Field(max_length=100, primary_key=True)
+    value: float
+
+
+class Run(SQLModel, table=True):
+    __tablename__ = "run"
+    __table_args__ = (_one_of("status", RunStatus),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    status: str = Field(default=RunStatus.running.value, max_length=16)
+    trigger: str = Field(max_length=32)
+    triggered_by: str = Field(max_length=100)
+    git_commit: str | None = Field(default=None, max_length=64)
+    candidate_id: int | None = Field(
+        default=None, foreign_key="model_version.id", ondelete="SET NULL"
+    )
+    started_at: datetime = _timestamp()
+    finished_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    predicted: int = 0
+    reused: int = 0
+    errored: int = 0
+    message: str = Field(default="", sa_type=sa.Text)
+
+
+class Result(SQLModel, table=True):
+    """A model version's stored answer on one pattern content; correctness is derived, never stored.
+
+    ``predicted`` is the label as text; ``value`` is the same answer as a number when it is one, so
+    range expectations are scored in SQL. ``error`` holds the exception when the model raised.
+    """
+
+    __tablename__ = "result"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    model_version_id: int = Field(
+        foreign_key="model_version.id", ondelete="CASCADE", primary_key=True
+    )
+    # Indexed on its own too: the per-problem history reads every version's answer on one content.
+    file_id: int = Field(
+        foreign_key="pattern_file.id", ondelete="CASCADE", primary_key=True, index=True
+    )
+    predicted: str | None = Field(default=None, sa_type=sa.Text)
+    value: float | None = None
+    confidence: float | None = None
+    latency_ms: float | None = None
+    error: str | None = Field(default=None, sa_type=sa.Text)
+    run_id: int | None = Field(default=None, foreign_key="run.id", ondelete="SET NULL")
