@@ -245,12 +245,16 @@ def test_registration_with_check_refuses_what_could_never_load(
     registry: Registry, project: Path
 ) -> None:
     write_module(project, "beside_project_reg", "def load(path=None):\n    return list\n")
-    view = registry.models.register("m", "v1", loader="beside_project_reg:load", check=True)
+    view = registry.models.register(
+        "m", "v1", loader="beside_project_reg:load", check=check_loadable
+    )
     assert view.loader == "beside_project_reg:load"
     with pytest.raises(InvalidValue, match=r"--loader beside_project_reg:missing: .* no attribute"):
-        registry.models.register("m", "v2", loader="beside_project_reg:missing", check=True)
+        registry.models.register(
+            "m", "v2", loader="beside_project_reg:missing", check=check_loadable
+        )
     with pytest.raises(DuplicateModel):  # a duplicate says so before any import is tried
-        registry.models.register("m", "v1", loader="nowhere_at_all:load", check=True)
+        register("m", "v1", loader="nowhere_at_all:load")
     answers = project / "answers.csv"
     answers.write_text(f"sha256,prediction\n{SHA_A},cat\n")
     remote = registry.models.register(
@@ -259,7 +263,7 @@ def test_registration_with_check_refuses_what_could_never_load(
         loader=str(answers),
         loader_kind=LoaderKind.predictions,
         artifact=answers,
-        check=True,
+        check=check_loadable,
     )
     assert remote.artifact_sha256 == hashlib.sha256(answers.read_bytes()).hexdigest()
     assert [v.version for v in registry.models.list("m")] == ["v1", "remote"]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from problem_registry.adapters import check_loadable
 from problem_registry.cli.context import JsonOption, note, output, print_table, registry
 from problem_registry.enums import LoaderKind
 from problem_registry.store.model_versions import parse_metrics
@@ -54,7 +55,7 @@ def register(
         artifact=predictions or artifact,
         metrics=parse_metrics(metric or []),
         note=note_text,
-        check=True,
+        check=check_loadable,
     )
     output(as_json, view, lambda: note(f"registered {view.ref}"))
 

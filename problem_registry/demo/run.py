@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 
+from problem_registry.adapters import check_loadable
 from problem_registry.demo import DemoError
 from problem_registry.demo.folder import DEFAULT_DIRECTORY, demo_patterns_dir, prepare_folder
 from problem_registry.demo.models import (
@@ -89,7 +90,7 @@ def run_demo(
                 artifact=trained.artifact,
                 metrics={"accuracy": round(trained.accuracy, 4)},
                 note=trained.note,
-                check=True,
+                check=check_loadable,
             )
             log(f"trained and registered {view.ref}: {view.note}; accuracy {_percent(view)}")
 

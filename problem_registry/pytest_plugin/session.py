@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
+from problem_registry.adapters import check_loadable
 from problem_registry.config import resolve_settings
 from problem_registry.enums import LoaderKind, ProblemStatus, RunStatus
 from problem_registry.errors import InvalidValue, RegistryError
@@ -147,7 +148,7 @@ class RegistrySession:
                 loader=loader,
                 loader_kind=LoaderKind.python,
                 artifact=Path(artifact) if artifact else None,
-                check=True,
+                check=check_loadable,
             )
         elif artifact and not loader:
             raise InvalidValue("--candidate-artifact needs --candidate-loader")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from problem_registry.store.registry import Registry
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
+# Raises when the model cannot be loaded from (kind, loader, artifact); see ``register``.
+LoadableCheck = Callable[[LoaderKind, str, "Path | None"], None]
 LOADER_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 
@@ -44,12 +46,13 @@ class ModelVersions:
         artifact: Path | None = None,
         metrics: Mapping[str, float] | None = None,
         note: str = "",
-        check: bool = False,
+        check: LoadableCheck | None = None,
     ) -> ModelVersionView:
         """Register after the versions already registered.
 
-        With ``check`` the loader must be usable now: its module imports and has the callable,
-        or the predictions file parses (the CLI always checks; nothing is called or loaded).
+        ``check`` (``problem_registry.adapters.check_loadable``, which the CLI always passes)
+        refuses a loader that is not usable now, after the duplicate check and before any write;
+        the store does not know how models load, so the caller hands it in.
         """
         _check_name(name, "model name")
         _check_name(version, "version")
@@ -65,13 +68,11 @@ class ModelVersions:
             if not artifact.is_file():
                 raise InvalidValue(f"artifact {artifact} is not a file; give the model file")
             artifact_sha256 = sha256_of_file(artifact)
-        if check:
-            from problem_registry.adapters import check_loadable
-
+        if check is not None:
             with self._registry.reading() as session:  # a duplicate says so, not "cannot import"
                 if _find(session, name, version, missing_ok=True) is not None:
                     raise _duplicate(name, version)
-            check_loadable(loader_kind, loader, artifact)
+            check(loader_kind, loader, artifact)
         row = ModelVersion(
             name=name,
             version=version,
