@@ -254,7 +254,7 @@ def test_registration_with_check_refuses_what_could_never_load(
             "m", "v2", loader="beside_project_reg:missing", check=check_loadable
         )
     with pytest.raises(DuplicateModel):  # a duplicate says so before any import is tried
-        register("m", "v1", loader="nowhere_at_all:load")
+        registry.models.register("m", "v1", loader="nowhere_at_all:load", check=check_loadable)
     answers = project / "answers.csv"
     answers.write_text(f"sha256,prediction\n{SHA_A},cat\n")
     remote = registry.models.register(
