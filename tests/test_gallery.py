@@ -254,10 +254,11 @@ def test_a_missing_pattern_file_is_drawn_as_a_card_not_an_error(
 @SQLITE_ONLY
 def test_versions_are_named_as_refs_or_unambiguous_bare_versions(digits: Digits) -> None:
     registry = digits.registry
-    assert gallery.resolve_version(registry, "v2") == "digits@v2"
+    assert registry.models.resolve(["v2", "digits@v1"]) == ["digits@v2", "digits@v1"]
     register_answers(registry, "other", "v2", {}, digits.inputs.parent / "answers")
     with pytest.raises(AmbiguousReference, match="digits@v2, other@v2"):
-        gallery.resolve_version(registry, "v2")
+        registry.models.resolve(["v2"])
+    assert registry.models.resolve(["v2"], model="other") == ["other@v2"]
     with pytest.raises(ModelNotFound, match="v9"):
         gallery.outcome_grid(registry, "sevens-vs-ones", versions=["v9"])
     with pytest.raises(ModelNotFound, match="digits@v9"):

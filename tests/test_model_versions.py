@@ -9,7 +9,8 @@ import pytest
 
 from problem_registry.enums import LoaderKind
 from problem_registry.errors import DuplicateModel, InvalidValue, ModelNotFound
-from problem_registry.store.model_versions import parse_metrics, parse_ref
+from problem_registry.refs import ModelRef, format_ref
+from problem_registry.store.model_versions import parse_metrics, version_ids
 from problem_registry.store.registry import Registry
 from tests.helpers import snapshot, write_text
 
@@ -172,11 +173,28 @@ def test_promoting_the_champion_again_keeps_it_champion(registry: Registry) -> N
     assert [v.is_champion for v in registry.models.list("digits")] == [True]
 
 
-def test_name_at_version_references_are_parsed() -> None:
-    assert parse_ref("digits@v3") == ("digits", "v3")
+def test_name_at_version_references_are_parsed_and_printed_in_one_form() -> None:
+    ref = ModelRef.parse("digits@v3")
+    assert (ref.name, ref.version) == ("digits", "v3")
+    assert str(ref) == "digits@v3" == format_ref("digits", "v3")
+    assert ModelRef.of(ref) is ref and ModelRef.of("digits@v3") == ref
+    assert ModelRef.parse("a@b@c") == ModelRef("a", "b@c")  # the first @ splits
     for bad in ("digits", "@v3", "digits@", ""):
         with pytest.raises(InvalidValue, match="NAME@VERSION"):
-            parse_ref(bad)
+            ModelRef.parse(bad)
+
+
+def test_several_refs_resolve_in_one_lookup_and_a_missing_one_is_named(
+    registry: Registry,
+) -> None:
+    registry.models.register("digits", "v1", loader="m:load")
+    registry.models.register("faces", "v1", loader="m:load")
+    wanted = [ModelRef("faces", "v1"), ModelRef("digits", "v1")]
+    with registry.reading() as session:
+        ids = version_ids(session, wanted)
+        assert sorted(ids) == sorted(wanted) and len(set(ids.values())) == 2
+        with pytest.raises(ModelNotFound, match=r"no model version digits@v9; see `problem-"):
+            version_ids(session, [*wanted, ModelRef("digits", "v9")])
 
 
 def test_metric_pairs_from_the_command_line_are_parsed() -> None:

@@ -18,6 +18,7 @@ import problem_registry.replay.engine as replay_module
 from problem_registry.adapters import ModelOutputError, ModelUnavailable, check_loadable
 from problem_registry.enums import LoaderKind
 from problem_registry.expectations import Expectation
+from problem_registry.refs import ModelRef
 from problem_registry.replay.engine import ReplayProgress, prior_versions, replay
 from problem_registry.store.patterns import NewPattern
 from problem_registry.store.runs import finish_run, start_run
@@ -297,7 +298,8 @@ def test_replay_can_be_limited_to_some_problems(digits: Digits) -> None:
 
 def test_a_caller_owned_run_collects_several_replays(digits: Digits) -> None:
     registry = digits.registry
-    run_id = start_run(registry, trigger="pytest", candidate=("digits", "v3"), git_commit="abc123")
+    candidate = ModelRef("digits", "v3")
+    run_id = start_run(registry, trigger="pytest", candidate=candidate, git_commit="abc123")
     history = prior_versions(registry, "digits@v3")
     assert history == ["digits@v1", "digits@v2"]
     replay(registry, versions=history, candidate="digits@v3", run_id=run_id)

@@ -12,7 +12,6 @@ from typing import Any
 import typer
 
 from problem_registry.cli.context import fail, note, registry
-from problem_registry.errors import InvalidValue
 from problem_registry.store.registry import Registry
 
 
@@ -79,27 +78,10 @@ def chart(
     versions = reg.models.list(model)
     if not versions:
         fail("no model versions yet: register one (model register) and replay before charting")
-    ref = _version_ref(version, model, versions) if version is not None else versions[-1].ref
+    ref = reg.models.resolve([version], model=model)[0] if version is not None else versions[-1].ref
     written = _draw(reg, kind, chosen or None, model, ref, versions, out, dpi)
     with_size = f" ({written[0]}x{written[1]} px)" if written else ""
     note(f"wrote {out}{with_size}")
-
-
-def _version_ref(version: str, model: str | None, versions: list[Any]) -> str:
-    """``V`` or ``NAME@V`` as a registered ref, within ``--model`` when given."""
-    if "@" in version:
-        matches = [v.ref for v in versions if v.ref == version]
-    else:
-        matches = [v.ref for v in versions if v.version == version]
-    if not matches:
-        where = f" of model {model}" if model else ""
-        raise InvalidValue(f"no model version {version}{where}; see `problem-registry model list`")
-    if len(matches) > 1:
-        raise InvalidValue(
-            f"version {version} exists for several models ({', '.join(matches)}); "
-            "give NAME@VERSION or --model"
-        )
-    return matches[0]
 
 
 def _draw(

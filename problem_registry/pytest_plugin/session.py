@@ -26,8 +26,8 @@ from problem_registry.config import resolve_settings
 from problem_registry.enums import LoaderKind, ProblemStatus, RunStatus
 from problem_registry.errors import InvalidValue, RegistryError
 from problem_registry.pytest_plugin.hooks import WORKER_SNAPSHOT
+from problem_registry.refs import ModelRef
 from problem_registry.replay.engine import ReplaySummary, prior_versions, replay
-from problem_registry.store.model_versions import parse_ref
 from problem_registry.store.registry import Registry
 from problem_registry.store.runs import finish_run, start_run
 from problem_registry.store.tables import Problem
@@ -90,13 +90,13 @@ class RegistrySession:
         settings = resolve_settings(url=self.setting(self.config, "registry_url"), cwd=root)
         registry = self.registry = Registry.open(settings)
         candidate = self._candidate(registry)
-        name, _version = parse_ref(candidate)
-        champion = registry.models.champion(name)
+        candidate_ref = ModelRef.parse(candidate)
+        champion = registry.models.champion(candidate_ref.name)
         problems = self._problems(registry)
         history = prior_versions(registry, candidate)
         if champion is not None and champion.ref not in (*history, candidate):
             history.append(champion.ref)  # a champion registered after the candidate
-        run_id = start_run(registry, trigger="pytest", candidate=parse_ref(candidate))
+        run_id = start_run(registry, trigger="pytest", candidate=candidate_ref)
         try:
             self.replay_summary = replay(
                 registry,
@@ -139,12 +139,12 @@ class RegistrySession:
                     + ("no model version is registered" if not names else f"models: {names}")
                 )
             return versions[-1].ref
-        name, version = parse_ref(ref)
+        parsed = ModelRef.parse(ref)
         known = {v.ref for v in registry.models.list()}
         if ref not in known and loader:
             registry.models.register(
-                name,
-                version,
+                parsed.name,
+                parsed.version,
                 loader=loader,
                 loader_kind=LoaderKind.python,
                 artifact=Path(artifact) if artifact else None,

@@ -53,7 +53,8 @@ from sqlmodel import col, select
 
 from problem_registry.adapters import LoadedModel, ModelOutputError, ModelUnavailable, load_model
 from problem_registry.enums import PatternKind, RunStatus
-from problem_registry.errors import CorruptPattern, ModelNotFound
+from problem_registry.errors import CorruptPattern
+from problem_registry.refs import ModelRef, RefLike, format_ref
 from problem_registry.replay.missing import (
     ActiveFile,
     active_files,
@@ -77,8 +78,6 @@ MAX_LOADED_MODELS = 8
 # Decoded inputs kept for the next group when at most this many files are replayed (adding one
 # problem and replaying every version: 15 files, decoded once). More are decoded once per group.
 KEPT_INPUTS = 4096
-
-Ref = str | tuple[str, str]
 
 
 class BatchTimeout(ModelUnavailable):
@@ -150,14 +149,14 @@ class _Version:
 
     @property
     def ref(self) -> str:
-        return f"{self.name}@{self.version}"
+        return format_ref(self.name, self.version)
 
 
 def replay(
     registry: Registry,
-    versions: Iterable[Ref] | None = None,
+    versions: Iterable[RefLike] | None = None,
     *,
-    candidate: Ref | None = None,
+    candidate: RefLike | None = None,
     problems: Sequence[str] | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: ProgressCallback | None = None,
@@ -195,7 +194,7 @@ def replay(
             registry,
             trigger=trigger,
             triggered_by=triggered_by,
-            candidate=(candidate_version.name, candidate_version.version)
+            candidate=ModelRef(candidate_version.name, candidate_version.version)
             if candidate_version
             else None,
             git_commit=git_commit,
@@ -228,14 +227,13 @@ def replay(
     return summary
 
 
-def prior_versions(registry: Registry, candidate: Ref) -> list[str]:
+def prior_versions(registry: Registry, candidate: RefLike) -> list[str]:
     """The refs of the candidate's model registered before it, oldest first: its history."""
-    name, version = _split(candidate)
-    refs = [view.ref for view in registry.models.list(name)]
-    ref = f"{name}@{version}"
-    if ref not in refs:
-        raise ModelNotFound(f"no model version {ref}; see `problem-registry model list`")
-    return refs[: refs.index(ref)]
+    ref = ModelRef.of(candidate)
+    refs = [view.ref for view in registry.models.list(ref.name)]
+    if str(ref) not in refs:
+        raise ref.not_found()
+    return refs[: refs.index(str(ref))]
 
 
 class _Replay:
@@ -544,16 +542,8 @@ def _message(summary: ReplaySummary) -> str:
 # -- which versions and problems -------------------------------------------------------------
 
 
-def _split(ref: Ref) -> tuple[str, str]:
-    # model_versions and problems (below) are imported where a ref or a slug is given: with
-    # their pydantic views they are ~10 ms of the start-up of `replay --all` (issue 7).
-    from problem_registry.store.model_versions import parse_ref
-
-    return parse_ref(ref) if isinstance(ref, str) else (ref[0], ref[1])
-
-
 def _resolve_versions(
-    registry: Registry, versions: Iterable[Ref] | None, candidate: Ref | None
+    registry: Registry, versions: Iterable[RefLike] | None, candidate: RefLike | None
 ) -> tuple[list[_Version], _Version | None]:
     table = ModelVersion.__table__  # type: ignore[attr-defined]
     columns = ("id", "name", "version", "loader_kind", "loader", "artifact_path", "artifact_sha256")
@@ -561,18 +551,15 @@ def _resolve_versions(
         # Columns, not ORM objects: the ORM's first query alone cost ~0.1 s of every replay.
         query = sa.select(*(table.c[name] for name in columns)).order_by(table.c.id)
         rows = list(session.execute(query))
-    by_ref = {(row.name, row.version): row for row in rows}
-    wanted = list(by_ref) if versions is None else [_split(ref) for ref in versions]
+    by_ref = {ModelRef(row.name, row.version): row for row in rows}
+    wanted = list(by_ref) if versions is None else [ModelRef.of(ref) for ref in versions]
     if candidate is not None:
-        wanted.append(_split(candidate))
+        wanted.append(ModelRef.of(candidate))
     chosen: dict[int, _Version] = {}
-    for name, version in wanted:
-        row = by_ref.get((name, version))
+    for ref in wanted:
+        row = by_ref.get(ref)
         if row is None:
-            raise ModelNotFound(
-                f"no model version {name}@{version}; see `problem-registry model list`"
-            )
-        assert row.id is not None
+            raise ref.not_found()
         chosen[row.id] = _Version(
             row.id,
             row.name,
@@ -584,8 +571,8 @@ def _resolve_versions(
         )
     found = None
     if candidate is not None:
-        key = _split(candidate)
-        found = next(v for v in chosen.values() if (v.name, v.version) == key)
+        key = ModelRef.of(candidate)
+        found = next(v for v in chosen.values() if ModelRef(v.name, v.version) == key)
     return [chosen[key] for key in sorted(chosen)], found
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from problem_registry.errors import InvalidValue
-from problem_registry.store.model_versions import parse_ref
+from problem_registry.refs import ModelRef
 from problem_registry.store.registry import Registry
 from problem_registry.store.views import ModelVersionView, PatternView, ProblemView
 from problem_registry.verdicts.gates import GateResult, evaluate
@@ -77,7 +77,7 @@ class ProblemReport:
         points = self.timeline.points if self.timeline is not None else []
         if len(points) <= ALL_TIMELINE_ROWS:
             return points, 0
-        focus_version = focus.partition("@")[2] if focus else None
+        focus_version = ModelRef.parse(focus).version if focus else None
         kept, state = [], None
         for index, point in enumerate(points):
             flipped = point.passing is not None and state is not None and point.passing != state
@@ -141,7 +141,7 @@ def choose_model(
     """The one model the report follows: the candidate's, the one given, or the only one."""
     names = sorted({v.name for v in versions})
     if candidate is not None:
-        name, _ = parse_ref(candidate)
+        name = ModelRef.parse(candidate).name
         if model is not None and model != name:
             raise InvalidValue(f"candidate {candidate} is not a version of model {model}")
         return name
@@ -176,7 +176,7 @@ def read_overview(
     versions = [v for v in everything if v.name == model]
     refs = [v.ref for v in versions]
     if candidate is not None and candidate not in refs:
-        raise InvalidValue(f"no model version {candidate}; see `problem-registry model list`")
+        raise ModelRef.parse(candidate).not_found()
     champion = next((v.ref for v in versions if v.is_champion), None)
     focus = candidate or (refs[-1] if refs else None)
     # A candidate is judged against the champion, as CI's gates judge it; otherwise each version
@@ -252,7 +252,7 @@ def _problem_report(
     timeline: ProblemTimeline | None,
     gate: GateResult | None,
 ) -> ProblemReport:
-    answers = {r.pattern_id: r for r in results if f"{r.model}@{r.version}" == data.focus}
+    answers = {r.pattern_id: r for r in results if r.ref == data.focus}
     return ProblemReport(
         problem=problem,
         rows=rows,

@@ -205,7 +205,7 @@ def _chart_key(champion: str | None, rows: list[ProblemVersionMetrics]) -> str:
 
 
 def _columns(site: Site, results: list[PatternResult]) -> list[str]:
-    return list(dict.fromkeys(f"{r.model}@{r.version}" for r in results)) or site.columns
+    return list(dict.fromkeys(r.ref for r in results)) or site.columns
 
 
 class PageDrawer:

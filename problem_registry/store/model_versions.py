@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from problem_registry.enums import LoaderKind
-from problem_registry.errors import DuplicateModel, InvalidValue, ModelNotFound
+from problem_registry.errors import AmbiguousReference, DuplicateModel, InvalidValue, ModelNotFound
+from problem_registry.refs import SEPARATOR, ModelRef, format_ref
 from problem_registry.store.content import sha256_of_file
 from problem_registry.store.tables import ModelMetric, ModelVersion
 from problem_registry.store.views import ModelVersionView, iso
@@ -129,17 +130,56 @@ class ModelVersions:
             session.add(row)
         return self.get(name, version)
 
+    def resolve(self, texts: Sequence[str], *, model: str | None = None) -> list[str]:
+        """``NAME@VERSION`` refs for what a user typed: a ref, or a bare version (``v3``).
+
+        A bare version is accepted when only one model (within ``model`` when given) has it, and
+        refused as ambiguous otherwise, so ``--version v3`` works in the common one-model registry
+        without ever picking the wrong model's ``v3`` in a shared one.
+        """
+        known = self.list(model)
+        refs = {view.ref for view in known}
+        where = f" of model {model}" if model else ""
+        out = []
+        for text in texts:
+            if SEPARATOR in text:
+                if text not in refs:
+                    raise ModelRef.parse(text).not_found(where)
+                out.append(text)
+                continue
+            matches = [view.ref for view in known if view.version == text]
+            if not matches:
+                raise ModelNotFound(
+                    f"no model version {text}{where}; see `problem-registry model list`"
+                )
+            if len(matches) > 1:
+                raise AmbiguousReference(
+                    f"version {text!r} exists for several models ({', '.join(matches)}); "
+                    "give NAME@VERSION"
+                )
+            out.append(matches[0])
+        return out
+
     def champion(self, name: str) -> ModelVersionView | None:
         champions = [view for view in self.list(name) if view.is_champion]
         return champions[0] if champions else None
 
 
-def parse_ref(ref: str) -> tuple[str, str]:
-    """``NAME@VERSION`` as used by ``--candidate`` and friends."""
-    name, sep, version = ref.partition("@")
-    if not sep or not name or not version:
-        raise InvalidValue(f"{ref!r} is not NAME@VERSION, e.g. digits@v3")
-    return name, version
+def version_ids(session: Session, refs: Iterable[ModelRef]) -> dict[ModelRef, int]:
+    """The ids of ``refs``, in one query; the first one missing raises its "not found" error."""
+    wanted = list(dict.fromkeys(refs))
+    if not wanted:
+        return {}
+    table = ModelVersion.__table__  # type: ignore[attr-defined]
+    pairs = sa.tuple_(table.c.name, table.c.version)
+    query = sa.select(table.c.name, table.c.version, table.c.id).where(
+        pairs.in_([(ref.name, ref.version) for ref in wanted])
+    )
+    found = {ModelRef(name, version): id_ for name, version, id_ in session.execute(query)}
+    for ref in wanted:
+        if ref not in found:
+            raise ref.not_found()
+    return found
 
 
 def parse_metrics(pairs: list[str]) -> dict[str, float]:
@@ -174,7 +214,7 @@ def _metric(key: str, value: float) -> float:
 
 def _duplicate(name: str, version: str) -> DuplicateModel:
     return DuplicateModel(
-        f"model {name}@{version} is already registered; register a new version instead"
+        f"model {format_ref(name, version)} is already registered; register a new version instead"
     )
 
 
@@ -184,7 +224,7 @@ def _find(
     query = select(ModelVersion).where(ModelVersion.name == name, ModelVersion.version == version)
     row = session.exec(query).first()
     if row is None and not missing_ok:
-        raise ModelNotFound(f"no model version {name}@{version}; see `problem-registry model list`")
+        raise ModelRef(name, version).not_found()
     return row
 
 
@@ -199,7 +239,7 @@ def _view(row: ModelVersion, metrics: dict[str, float]) -> ModelVersionView:
     return ModelVersionView(
         name=row.name,
         version=row.version,
-        ref=f"{row.name}@{row.version}",
+        ref=format_ref(row.name, row.version),
         loader_kind=row.loader_kind,
         loader=row.loader,
         artifact_path=row.artifact_path,

@@ -20,9 +20,10 @@ import subprocess
 import sqlalchemy as sa
 
 from problem_registry.enums import RunStatus
-from problem_registry.errors import ModelNotFound
+from problem_registry.refs import ModelRef
+from problem_registry.store.model_versions import version_ids
 from problem_registry.store.registry import Registry
-from problem_registry.store.tables import ModelVersion, Run, utcnow
+from problem_registry.store.tables import Run, utcnow
 
 
 def start_run(
@@ -30,7 +31,7 @@ def start_run(
     *,
     trigger: str,
     triggered_by: str | None = None,
-    candidate: tuple[str, str] | None = None,
+    candidate: ModelRef | None = None,
     git_commit: str | None = None,
 ) -> int:
     """Open a Run (status ``running``); its id. The commit defaults to ``git rev-parse HEAD``.
@@ -41,17 +42,8 @@ def start_run(
     """
     candidate_id = None
     if candidate is not None:
-        name, version = candidate
-        versions = ModelVersion.__table__  # type: ignore[attr-defined]
         with registry.reading() as session:
-            query = sa.select(versions.c.id).where(
-                versions.c.name == name, versions.c.version == version
-            )
-            candidate_id = session.execute(query).scalar()
-        if candidate_id is None:
-            raise ModelNotFound(
-                f"no model version {name}@{version}; see `problem-registry model list`"
-            )
+            candidate_id = version_ids(session, [candidate])[candidate]
     table = Run.__table__  # type: ignore[attr-defined]
     row = {
         "status": RunStatus.running.value,

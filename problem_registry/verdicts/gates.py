@@ -24,11 +24,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from problem_registry.enums import ProblemStatus
-from problem_registry.errors import ModelNotFound
-from problem_registry.store.model_versions import parse_ref
+from problem_registry.refs import ModelRef, RefLike, format_ref
+from problem_registry.store.model_versions import version_ids
 from problem_registry.store.registry import Registry
 from problem_registry.store.tables import ModelVersion
 from problem_registry.verdicts.metrics import (
@@ -146,19 +146,19 @@ class GateResult:
 
 def evaluate(
     registry: Registry,
-    candidate: str | tuple[str, str],
+    candidate: RefLike,
     *,
     problems: Sequence[str] | None = None,
-    baseline: str | tuple[str, str] | None = None,
+    baseline: RefLike | None = None,
 ) -> list[GateResult]:
     """One :class:`GateResult` per non-retired problem (by slug), from stored results.
 
     ``baseline`` defaults to the champion of the candidate's model; give another version to
     compare against it instead.
     """
-    name, version = parse_ref(candidate) if isinstance(candidate, str) else candidate
-    champion = _champion(registry, name, version, baseline)
-    refs = [f"{name}@{version}"] + ([champion] if champion else [])
+    ref = ModelRef.of(candidate)
+    champion = _champion(registry, ref, baseline)
+    refs = [str(ref)] + ([champion] if champion else [])
     rows = [
         m
         for m in problem_metrics(registry, versions=refs, problems=problems)
@@ -167,7 +167,7 @@ def evaluate(
     grid: dict[str, dict[int, dict[str, PatternResult]]] = {}
     slugs = sorted({m.problem for m in rows})
     for result in pattern_results(registry, problems=slugs, versions=refs) if slugs else []:
-        ref = f"{result.model}@{result.version}"
+        ref = result.ref
         grid.setdefault(result.problem, {}).setdefault(result.pattern_id, {})[ref] = result
     by_key = {(m.problem, m.ref): m for m in rows}
     out = []
@@ -267,24 +267,15 @@ def _regression(champion: str | None, newly: int, allowed: int) -> Check:
     )
 
 
-def _champion(
-    registry: Registry, name: str, version: str, baseline: str | tuple[str, str] | None
-) -> str | None:
+def _champion(registry: Registry, candidate: ModelRef, baseline: RefLike | None) -> str | None:
+    """The ref the candidate is compared with: ``baseline`` if given, else its model's champion."""
+    base = None if baseline is None else ModelRef.of(baseline)
     with registry.reading() as session:
-        rows = list(session.exec(select(ModelVersion).where(ModelVersion.name == name)))
-        if not any(r.version == version for r in rows):
-            raise ModelNotFound(
-                f"no model version {name}@{version}; see `problem-registry model list`"
-            )
-        if baseline is not None:
-            base_name, base_version = parse_ref(baseline) if isinstance(baseline, str) else baseline
-            query = select(ModelVersion.id).where(
-                ModelVersion.name == base_name, ModelVersion.version == base_version
-            )
-            if session.exec(query).first() is None:
-                raise ModelNotFound(f"no model version {base_name}@{base_version} to compare with")
-            if (base_name, base_version) == (name, version):
-                return None
-            return f"{base_name}@{base_version}"
-    champions = [r for r in rows if r.is_champion and r.version != version]
-    return f"{name}@{champions[0].version}" if champions else None
+        version_ids(session, [candidate] + ([base] if base else []))
+        if base is not None:
+            return None if base == candidate else str(base)
+        query = select(ModelVersion.version).where(
+            ModelVersion.name == candidate.name, col(ModelVersion.is_champion)
+        )
+        champion = session.exec(query).first()
+    return None if champion in (None, candidate.version) else format_ref(candidate.name, champion)

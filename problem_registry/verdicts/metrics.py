@@ -37,8 +37,8 @@ from sqlmodel import Session, col
 
 from problem_registry.enums import Polarity
 from problem_registry.errors import ModelNotFound
+from problem_registry.refs import ModelRef, RefLike, format_ref
 from problem_registry.store.engines import driver_rows
-from problem_registry.store.model_versions import parse_ref
 from problem_registry.store.patterns import expectation_of
 from problem_registry.store.problems import find_problem
 from problem_registry.store.registry import Registry
@@ -87,7 +87,7 @@ class VersionRow:
 
     @property
     def ref(self) -> str:
-        return f"{self.name}@{self.version}"
+        return format_ref(self.name, self.version)
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ class ProblemVersionMetrics:
 
     @property
     def ref(self) -> str:
-        return f"{self.model}@{self.version}"
+        return format_ref(self.model, self.version)
 
     @property
     def right(self) -> int:
@@ -308,6 +308,10 @@ class PatternResult:
     correct: bool | None = None  # None: no result
 
     @property
+    def ref(self) -> str:
+        return format_ref(self.model, self.version)
+
+    @property
     def got(self) -> str:
         """What a person reads in a failure message."""
         if not self.answered:
@@ -342,7 +346,7 @@ def correct_expression(pattern: Any, result: Any, label: Any) -> Any:
 
 
 def select_versions(
-    session: Session, *, model: str | None = None, versions: Sequence[str] | None = None
+    session: Session, *, model: str | None = None, versions: Sequence[RefLike] | None = None
 ) -> list[VersionRow]:
     """Versions in registration order: all, one model's, or the refs given."""
     # Columns, not ORM entities: a SQLModel instance costs ~60 us to load (pydantic's private
@@ -360,12 +364,12 @@ def select_versions(
     if model is not None and not rows:
         raise ModelNotFound(f"no model named {model!r}; see `problem-registry model list`")
     if versions is not None:
-        wanted = [parse_ref(ref) for ref in versions]
-        by_ref = {(row.name, row.version): row for row in rows}
-        for name, version in wanted:
-            if (name, version) not in by_ref:
-                raise ModelNotFound(f"no model version {name}@{version}")
-        rows = [row for row in rows if (row.name, row.version) in set(wanted)]
+        wanted = [ModelRef.of(ref) for ref in versions]
+        known = {ModelRef(row.name, row.version) for row in rows}
+        missing = [ref for ref in wanted if ref not in known]
+        if missing:
+            raise missing[0].not_found()
+        rows = [row for row in rows if ModelRef(row.name, row.version) in set(wanted)]
     return rows
 
 
@@ -404,7 +408,7 @@ def problem_metrics(
     registry: Registry,
     *,
     model: str | None = None,
-    versions: Sequence[str] | None = None,
+    versions: Sequence[RefLike] | None = None,
     problems: Sequence[str] | None = None,
     confusion: bool = False,
 ) -> list[ProblemVersionMetrics]:
@@ -428,7 +432,7 @@ def problem_metrics_json(
     registry: Registry,
     *,
     model: str | None = None,
-    versions: Sequence[str] | None = None,
+    versions: Sequence[RefLike] | None = None,
     problems: Sequence[str] | None = None,
 ) -> list[str]:
     """``[row.to_json() for row in problem_metrics(...)]``, without building the rows.
@@ -533,7 +537,7 @@ def _scores_json_for(
 def _gather(
     registry: Registry,
     model: str | None,
-    versions: Sequence[str] | None,
+    versions: Sequence[RefLike] | None,
     problems: Sequence[str] | None,
     *,
     confusion: bool,
@@ -571,7 +575,7 @@ def pattern_results(
     *,
     problems: Sequence[str] | None = None,
     model: str | None = None,
-    versions: Sequence[str] | None = None,
+    versions: Sequence[RefLike] | None = None,
 ) -> list[PatternResult]:
     """Every pattern x every selected version, missing results included (``answered=False``).
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from problem_registry.refs import ModelRef
 from problem_registry.verdicts.metrics import PatternResult, ProblemVersionMetrics
 
 __all__ = ["Change", "changes", "percent", "problem_status", "status_line"]
@@ -50,7 +51,7 @@ def changes(
     now: dict[int, PatternResult] = {}
     before: dict[int, PatternResult] = {}
     for row in results:
-        ref = f"{row.model}@{row.version}"
+        ref = row.ref
         if row.correct is None:
             continue
         if ref == version:
@@ -63,7 +64,7 @@ def changes(
             fixed.append(now[pattern_id].file)
         elif before[pattern_id].correct and not now[pattern_id].correct:
             broken.append(now[pattern_id].file)
-    return Change(label or since.partition("@")[2] or since, tuple(fixed), tuple(broken))
+    return Change(label or ModelRef.parse(since).version, tuple(fixed), tuple(broken))
 
 
 def status_line(metrics: ProblemVersionMetrics, change: Change | None = None) -> str:
@@ -115,7 +116,8 @@ def problem_status(
     if since is None or since == current.ref or current.answered == 0:
         return status_line(current, None)
     baseline = by_ref.get(since)
-    name = since.partition("@")[2] if since.startswith(f"{current.model}@") else since
+    earlier_ref = ModelRef.parse(since)
+    name = earlier_ref.version if earlier_ref.name == current.model else since
     if baseline is not None and baseline.is_champion:
         name += " (champion)"
     return status_line(current, changes(results, current.ref, since, label=name))

@@ -18,6 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
+from problem_registry.refs import format_ref
 from problem_registry.report.charts.style import SKY
 from problem_registry.store.views import ModelVersionView
 from problem_registry.verdicts.metrics import ProblemVersionMetrics
@@ -59,7 +60,7 @@ def _version_labels(keys: Sequence[tuple[str, str]]) -> list[str]:
     """The bare version when every version belongs to one model, else ``name@version``."""
     if len({name for name, _ in keys}) <= 1:
         return [version for _, version in keys]
-    return [f"{name}@{version}" for name, version in keys]
+    return [format_ref(name, version) for name, version in keys]
 
 
 def _by_model(axis: _Axis, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.legend import Legend
 from matplotlib.lines import Line2D
 
+from problem_registry.refs import format_ref
 from problem_registry.report.charts.axis import (
     _Axis,
     _axis_from_rows,
@@ -95,7 +96,7 @@ def problem_axis(rows: Sequence[ProblemVersionMetrics], *, champion: str | None 
     axis = _axis_from_rows(rows)
     if champion is None:
         return axis
-    starred = [i for i, (m, v) in enumerate(axis.keys) if champion in (v, f"{m}@{v}")]
+    starred = [i for i, (m, v) in enumerate(axis.keys) if champion in (v, format_ref(m, v))]
     return _Axis(axis.keys, axis.labels, starred)
 
 

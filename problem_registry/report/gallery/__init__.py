@@ -41,7 +41,6 @@ from problem_registry.report.gallery.thumbnails import (
     pattern_thumbnail,
     thumbnail,
 )
-from problem_registry.report.gallery.versions import resolve_version, resolve_versions
 
 __all__ = [
     "MAX_THUMBNAIL_PIXELS",
@@ -56,8 +55,6 @@ __all__ = [
     "grid_cells",
     "outcome_grid",
     "pattern_thumbnail",
-    "resolve_version",
-    "resolve_versions",
     "sheet_contents",
     "sheet_from",
     "thumbnail",

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, ImageDraw
 
+from problem_registry.refs import ModelRef
 from problem_registry.report.gallery.cards import _fit
 from problem_registry.report.gallery.colours import (
     CHAMPION_SHADE,
@@ -30,7 +31,6 @@ from problem_registry.report.gallery.colours import (
 from problem_registry.report.gallery.glyphs import Face, font, text_width, write
 from problem_registry.report.gallery.outcomes import Outcome, outcome_of
 from problem_registry.report.gallery.thumbnails import FileReader, _paste_centred, _Thumbnails
-from problem_registry.report.gallery.versions import resolve_versions
 from problem_registry.store.views import PatternView
 from problem_registry.verdicts.metrics import PatternResult, pattern_results
 
@@ -63,7 +63,7 @@ def grid_cells(results: Sequence[PatternResult]) -> dict[tuple[int, str], Cell]:
             if before is not None and before != result.correct:
                 change = "fixed" if result.correct else "broken"
             last[result.pattern_id] = result.correct
-        ref = f"{result.model}@{result.version}"
+        ref = result.ref
         cells[(result.pattern_id, ref)] = Cell(outcome_of(result), change, result)
     return cells
 
@@ -79,10 +79,10 @@ def outcome_grid(
     same pattern's previous answered version is framed in black: green framed = fixed there,
     vermillion framed = broken there. The bottom row counts the wrong answers per version.
     """
-    refs = None if versions is None else resolve_versions(registry, versions)
+    refs = None if versions is None else registry.models.resolve(versions)
     results = pattern_results(registry, problems=[problem], versions=refs)
     known = {v.ref: v for v in registry.models.list()}
-    columns = list(dict.fromkeys(f"{r.model}@{r.version}" for r in results))
+    columns = list(dict.fromkeys(r.ref for r in results))
     if not columns:
         columns = refs if refs is not None else list(known)
     return draw_outcome_grid(
@@ -111,8 +111,9 @@ def draw_outcome_grid(
     """
     patterns = sorted(patterns, key=lambda p: (p.polarity != "positive", p.id))
     cells = grid_cells(results)
-    one_model = len({ref.split("@", 1)[0] for ref in columns}) <= 1
-    labels = [ref.split("@", 1)[1] if one_model else ref for ref in columns]
+    parsed = [ModelRef.parse(ref) for ref in columns]
+    one_model = len({ref.name for ref in parsed}) <= 1
+    labels = [ref.version if one_model else str(ref) for ref in parsed]
     starred = {i for i, ref in enumerate(columns) if ref in champions}
 
     n = len(columns)

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 
 from PIL import Image, ImageDraw
 
+from problem_registry.refs import ModelRef
 from problem_registry.report.gallery.cards import _fit
 from problem_registry.report.gallery.colours import ERRORED, FAIL, INK, MISSING, MUTED, PAPER, PASS
 from problem_registry.report.gallery.glyphs import Face, font, text_width, write
 from problem_registry.report.gallery.outcomes import Outcome, outcome_of
 from problem_registry.report.gallery.thumbnails import FileReader, _paste_centred, _Thumbnails
-from problem_registry.report.gallery.versions import resolve_version
 from problem_registry.store.views import PatternView
 from problem_registry.verdicts.metrics import PatternResult, pattern_results
 
@@ -90,13 +90,13 @@ def sheet_contents(
     only_failing: bool = False,
 ) -> Sheet:
     """The tiles :func:`contact_sheet` draws (same arguments), for a caller that lists them."""
-    ref = resolve_version(registry, version)
-    name = ref.split("@", 1)[0]
+    (ref,) = registry.models.resolve([version])
+    name = ModelRef.parse(ref).name
     if champion is None:
         found = registry.models.champion(name)
         champion_ref = found.ref if found is not None and found.ref != ref else None
     else:
-        champion_ref = resolve_version(registry, champion)
+        (champion_ref,) = registry.models.resolve([champion])
         champion_ref = None if champion_ref == ref else champion_ref
     wanted = [ref] + ([champion_ref] if champion_ref else [])
     results = pattern_results(registry, problems=[problem], versions=wanted)
@@ -123,7 +123,7 @@ def sheet_from(
     mine: dict[int, PatternResult] = {}
     theirs: dict[int, PatternResult] = {}
     for result in results:
-        version = f"{result.model}@{result.version}"
+        version = result.ref
         if version == ref:
             mine[result.pattern_id] = result
         elif version == champion:
