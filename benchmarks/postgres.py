@@ -33,7 +33,7 @@ from measure import Child, ChildFailed, cli, run_child
 
 from problem_registry.store.registry import Registry
 from problem_registry.store.tables import SQLModel
-from problem_registry.verdicts.metrics import POSTGRES_WORK_MEM
+from problem_registry.verdicts.aggregation import POSTGRES_WORK_MEM
 
 # The throwaway server is test tooling (tests/), found from the checkout the benchmark runs in.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
