@@ -25,7 +25,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from problem_registry.replay.engine import BatchTimeout, replay
+from problem_registry.replay.calls import BatchTimeout
+from problem_registry.replay.engine import replay
 from problem_registry.store.content import TEMP_PREFIX
 from problem_registry.store.runs import start_run
 from tests.digit_registry import Digits, digits, trained  # noqa: F401

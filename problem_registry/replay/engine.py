@@ -42,7 +42,6 @@ the caller passes as ``run_id``); a Run left ``running`` by a process killed out
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -55,6 +54,7 @@ from problem_registry.adapters import LoadedModel, ModelOutputError, ModelUnavai
 from problem_registry.enums import PatternKind, RunStatus
 from problem_registry.errors import CorruptPattern
 from problem_registry.refs import ModelRef, RefLike, format_ref
+from problem_registry.replay.calls import BatchTimeout, call_model
 from problem_registry.replay.missing import (
     ActiveFile,
     active_files,
@@ -78,10 +78,6 @@ MAX_LOADED_MODELS = 8
 # Decoded inputs kept for the next group when at most this many files are replayed (adding one
 # problem and replaying every version: 15 files, decoded once). More are decoded once per group.
 KEPT_INPUTS = 4096
-
-
-class BatchTimeout(ModelUnavailable):
-    """A model took longer than the replay's ``batch_timeout`` on one batch: it is cut off."""
 
 
 @dataclass(frozen=True)
@@ -407,7 +403,7 @@ class _Replay:
         keys = [f.sha256 for f in files]
         began = time.perf_counter()
         try:
-            outputs = _call(model, batch, keys, self.batch_timeout)
+            outputs = call_model(model, batch, keys, self.batch_timeout)
             latency = round((time.perf_counter() - began) * 1000 / len(files), 4)
             answers = [(output, latency) for output in outputs]
         except (ModelOutputError, BatchTimeout):
@@ -434,7 +430,7 @@ class _Replay:
         """Retry one input of a batch that raised: its exception becomes its answer."""
         began = time.perf_counter()
         try:
-            output = _call(model, [item], [key], self.batch_timeout)[0]
+            output = call_model(model, [item], [key], self.batch_timeout)[0]
         except (ModelOutputError, BatchTimeout):
             raise
         except Exception as exc:
@@ -476,61 +472,6 @@ class _Replay:
             reused=self.reused,
             seconds=round(seconds, 6),
         )
-
-
-def _call(
-    model: LoadedModel, batch: list[Any], keys: list[str], timeout: float | None = None
-) -> list[Any]:
-    outputs = (
-        model.predict(batch, keys) if timeout is None else _within(timeout, model, batch, keys)
-    )
-    if outputs is None or isinstance(outputs, (str, bytes, dict)):
-        raise ModelOutputError(
-            f"model {model.ref} returned {type(outputs).__name__} for a batch of {len(batch)} "
-            "inputs; its batch function must return a list with one output per input"
-        )
-    try:
-        # A 1-D numpy array (scikit-learn's predict) becomes Python scalars in one C call; a 2-D
-        # one is left as rows, so a predict_proba row is refused rather than misread.
-        is_vector = getattr(outputs, "ndim", None) == 1 and callable(
-            getattr(outputs, "tolist", None)
-        )
-        outputs = outputs.tolist() if is_vector else list(outputs)
-    except TypeError:
-        raise ModelOutputError(
-            f"model {model.ref} returned a {type(outputs).__name__}, not a list of outputs"
-        ) from None
-    if len(outputs) != len(batch):
-        raise ModelOutputError(
-            f"model {model.ref} returned {len(outputs)} outputs for a batch of {len(batch)} "
-            "inputs; its batch function must return exactly one output per input, in order"
-        )
-    return outputs
-
-
-def _within(timeout: float, model: LoadedModel, batch: list[Any], keys: list[str]) -> Any:
-    """``model.predict`` in a daemon thread, given ``timeout`` seconds; its exception re-raised."""
-    answer: list[Any] = []
-    failure: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            answer.append(model.predict(batch, keys))
-        except BaseException as exc:  # handed to the caller's thread below
-            failure.append(exc)
-
-    worker = threading.Thread(target=work, name=f"predict {model.ref}", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
-        raise BatchTimeout(
-            f"model {model.ref} timed out: a batch of {len(batch)} input(s) took longer than "
-            f"the batch timeout of {timeout:g} s; it was stopped and its remaining patterns "
-            "left unpredicted (re-run replay to retry, or raise --batch-timeout)"
-        )
-    if failure:
-        raise failure[0]
-    return answer[0]
 
 
 def _message(summary: ReplaySummary) -> str:

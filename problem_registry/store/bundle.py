@@ -60,12 +60,12 @@ from problem_registry.store.content import (
     sha256_of,
     sha256_of_file,
 )
-from problem_registry.store.patterns import (
+from problem_registry.store.expectation_rows import (
     expectation_columns,
     expectation_of,
-    file_ids_for,
     write_labels,
 )
+from problem_registry.store.patterns import file_ids_for
 from problem_registry.store.problems import SLUG_PATTERN
 from problem_registry.store.tables import ExpectedLabel, Pattern, PatternFile, Problem, utcnow
 from problem_registry.store.views import PatternView, ProblemView, iso

@@ -31,7 +31,7 @@ from problem_registry.store.content import (
     is_sha256,
     sha256_of,
 )
-from problem_registry.store.patterns import inside
+from problem_registry.store.paths import inside
 from problem_registry.store.problems import (
     normalise_tags,
     validate_allowed_regressions,

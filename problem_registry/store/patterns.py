@@ -1,27 +1,35 @@
-"""Patterns: the test cases of a problem, each a stored file plus an expectation and a polarity."""
+"""Patterns: the test cases of a problem, each a stored file plus an expectation and a polarity.
+
+The API (``registry.patterns``); new patterns' readers are in :mod:`.pattern_sources`, the
+expectation's rows in :mod:`.expectation_rows`.
+"""
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from problem_registry.enums import ExpectKind, PatternKind, Polarity, Source
+from problem_registry.enums import PatternKind, Polarity, Source
 from problem_registry.errors import (
     AmbiguousReference,
     DuplicatePattern,
     InvalidValue,
     PatternNotFound,
-    UnsafePath,
 )
 from problem_registry.expectations import Expectation
 from problem_registry.store.content import InspectedContent, StoredFile, inspect_content, read_input
+from problem_registry.store.expectation_rows import (
+    expectation_columns,
+    expectation_of,
+    write_labels,
+)
+from problem_registry.store.pattern_sources import NewPattern, labelled_files, read_csv
 from problem_registry.store.problems import find_problem
 from problem_registry.store.registry import insert_ignoring_conflicts
 from problem_registry.store.tables import ExpectedLabel, Pattern, PatternFile, Problem
@@ -31,19 +39,7 @@ from problem_registry.text import file_name, storable, user_name
 if TYPE_CHECKING:
     from problem_registry.store.registry import Registry
 
-CSV_COLUMNS = ("path", "expected", "polarity", "note")
 MIN_HASH_PREFIX = 6
-
-
-@dataclass(frozen=True)
-class NewPattern:
-    """One file to add to a problem, with everything its row needs."""
-
-    path: Path
-    expectation: Expectation
-    polarity: Polarity = Polarity.positive
-    source: Source = Source.contrived
-    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -294,113 +290,12 @@ class Patterns:
         return views
 
 
-def labelled_files(folder: Path) -> list[Path]:
-    """The files of a ``label/file`` folder, sorted; links and stray files are refused."""
-    if not folder.is_dir():
-        raise InvalidValue(f"{folder} is not a folder; lay it out as {folder}/<label>/<file>")
-    found: list[Path] = []
-    for label_dir in sorted(folder.iterdir()):
-        if label_dir.name.startswith("."):
-            continue
-        _refuse_link(label_dir)
-        if not label_dir.is_dir():
-            raise InvalidValue(
-                f"{label_dir} is a file directly in {folder}; put each file in a folder named "
-                "after its expected label"
-            )
-        for path in sorted(label_dir.iterdir()):
-            if path.name.startswith("."):
-                continue
-            _refuse_link(path)
-            if path.is_dir():
-                raise InvalidValue(f"{path} is a folder; labels are one level deep: label/file")
-            found.append(path)
-    if not found:
-        raise InvalidValue(f"no files in {folder}; lay it out as {folder}/<label>/<file>")
-    return found
-
-
-def read_csv(csv_path: Path, *, source: Source = Source.contrived) -> list[NewPattern]:
-    base = csv_path.resolve().parent
-    try:
-        with csv_path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            header = [name.strip() for name in reader.fieldnames or []]
-            missing = [name for name in ("path", "expected") if name not in header]
-            if missing:
-                raise InvalidValue(
-                    f"{csv_path} lacks column {missing[0]!r}; the header must be "
-                    f"{','.join(CSV_COLUMNS)} (polarity and note optional)"
-                )
-            rows = list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise InvalidValue(f"cannot read CSV {csv_path}: {exc}") from None
-    new: list[NewPattern] = []
-    for line, row in enumerate(rows, start=2):
-        where = f"{csv_path} line {line}"
-        if None in row:  # DictReader's key for the fields past the header's (their values: a list)
-            raise InvalidValue(
-                f"{where} has more fields than the header ({', '.join(header)}); quote a field "
-                'that holds a comma: "a,b"'
-            )
-        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
-        if not row.get("path"):
-            raise InvalidValue(f"{where}: empty path")
-        path = inside(base, Path(row["path"]), what=f"{where}: path {row['path']!r}")
-        try:
-            expectation = Expectation.parse(row.get("expected", ""))
-            polarity = Polarity(row.get("polarity") or Polarity.positive.value)
-        except (ValueError, InvalidValue) as exc:  # InvalidExpectation too: name the row
-            raise InvalidValue(f"{where}: {exc}") from None
-        new.append(NewPattern(path, expectation, polarity, source, row.get("note", "")))
-    if not new:
-        raise InvalidValue(f"{csv_path} has a header but no rows")
-    return new
-
-
-def inside(base: Path, relative: Path, *, what: str) -> Path:
-    """``base / relative``, refused when it is absolute or resolves (through links) outside base."""
-    if relative.is_absolute():
-        raise UnsafePath(f"{what} is absolute; give a path relative to {base}")
-    candidate = (base / relative).resolve()
-    if not candidate.is_relative_to(base.resolve()):
-        raise UnsafePath(f"{what} resolves outside {base}; keep the files beside it")
-    return candidate
-
-
 def _member(enum: type[Polarity] | type[Source], value: object, what: str) -> None:
     try:
         enum(value)
     except ValueError:
         choices = ", ".join(member.value for member in enum)
         raise InvalidValue(f"{what} is {value!r}; use one of {choices}") from None
-
-
-def _refuse_link(path: Path) -> None:
-    if path.is_symlink():
-        raise UnsafePath(f"{path} is a symbolic link; import real files only")
-
-
-def expectation_of(pattern: Pattern | sa.Row[Any], labels: Sequence[str]) -> Expectation:
-    """A pattern's expectation from its row (a mapped :class:`Pattern` or a row of its columns)."""
-    kind = ExpectKind(pattern.expect_kind)
-    if kind is ExpectKind.range:
-        return Expectation(kind, (), pattern.expect_min, pattern.expect_max)
-    return Expectation(kind, tuple(sorted(labels)))
-
-
-def expectation_columns(expectation: Expectation) -> dict[str, Any]:
-    return {
-        "expect_kind": expectation.kind.value,
-        "expect_min": expectation.low,
-        "expect_max": expectation.high,
-    }
-
-
-def write_labels(session: Session, pattern_id: int | None, expectation: Expectation) -> None:
-    session.add_all(
-        ExpectedLabel(pattern_id=pattern_id, label=label) for label in expectation.labels
-    )
 
 
 def file_ids_for(session: Session, files: Sequence[StoredFile]) -> dict[str, int]:

@@ -10,7 +10,7 @@ from sqlmodel import Session, col
 
 from problem_registry.refs import RefLike
 from problem_registry.store.engines import driver_rows
-from problem_registry.store.patterns import expectation_of
+from problem_registry.store.expectation_rows import expectation_of
 from problem_registry.store.registry import Registry
 from problem_registry.store.tables import ModelVersion, PatternFile
 from problem_registry.verdicts.aggregation import (
