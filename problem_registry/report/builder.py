@@ -20,8 +20,8 @@ again, and the files the new report no longer has (a deleted problem's page) are
 (issue 7). The folder may come from anyone (a downloaded CI artifact), so the report touches
 only plain files of its own names inside it, never through a link: a linked ``images`` or
 ``problems`` folder is refused before anything is written, and a manifest entry naming anything
-else is ignored (issue 16). The main process reads the registry a chunk of problems at a time and hands each
-page's plain data to ``jobs`` worker processes (:mod:`.workers`).
+else is ignored (issue 16). The main process reads the registry a chunk of problems at a time
+and hands each page's plain data to ``jobs`` worker processes (:mod:`.workers`).
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from problem_registry.errors import UnsafePath
 from problem_registry.report.data import ReportData, read_overview, read_problems
 from problem_registry.report.html import TEMPLATES, render
-from problem_registry.errors import UnsafePath
 from problem_registry.report.keys import (
     Manifest,
     content_key,
