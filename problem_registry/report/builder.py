@@ -134,11 +134,13 @@ def write_report(
 
 
 def _refuse_linked_folders(root: Path) -> None:
-    """Refuse a folder whose report subfolders are links or not folders: pages written there
-    would land in the link's target, and stale ones be deleted from it (issue 16)."""
+    """Refuse a folder whose report subfolders, or what they hold, are links (or the subfolders
+    not folders): pages written there would land in the link's target, and stale ones be
+    deleted from it (issue 16)."""
     folders = [root / "images", root / "problems"]
-    if (root / "problems").is_dir() and not (root / "problems").is_symlink():
-        folders += sorted((root / "problems").iterdir())
+    for folder in list(folders):
+        if folder.is_dir() and not folder.is_symlink():
+            folders += sorted(folder.iterdir())
     for folder in folders:
         if folder.is_symlink():
             raise UnsafePath(

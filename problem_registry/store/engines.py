@@ -37,7 +37,7 @@ def parse_url(url: str) -> URL:
     """Parse and normalise a database URL; ``postgresql://`` means psycopg 3, the driver we ship."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise ConfigError(
             f"cannot parse database URL {redact(url)!r}; expected sqlite:///PATH or "
             "postgresql+psycopg://USER:PASSWORD@HOST/DB"
@@ -49,6 +49,7 @@ def parse_url(url: str) -> URL:
             f"the password or user name in {redact(url)!r} holds an unescaped '@'; write it as "
             "%40 (percent-encode every special character of a password in a URL)"
         )
+    _check_host_names(parsed, url)
     backend = parsed.get_backend_name()
     if backend in ("postgres", "postgresql"):
         parsed = parsed.set(drivername="postgresql+psycopg")
@@ -58,6 +59,24 @@ def parse_url(url: str) -> URL:
             "postgresql+psycopg://USER:PASSWORD@HOST/DB"
         )
     return parsed
+
+
+def _check_host_names(parsed: URL, url: str) -> None:
+    """Refuse a host name no resolver can encode: psycopg raised a bare UnicodeError, with a
+    traceback, on one (found while fuzzing issue 16's passwords into every part of a URL)."""
+    hosts = [parsed.host or ""]
+    for key in ("host", "hostaddr"):
+        value = parsed.query.get(key, "")
+        hosts += [value] if isinstance(value, str) else list(value)
+    for host in ",".join(hosts).split(","):
+        if host and not host.startswith("/"):  # a folder: libpq's Unix socket, not a name
+            try:
+                host.encode("idna")
+            except UnicodeError:
+                raise ConfigError(
+                    f"the host name in {redact(url)!r} holds characters no resolver accepts; "
+                    "check the URL (percent-encode a password's special characters)"
+                ) from None
 
 
 def redact(url: str | URL) -> str:
@@ -70,7 +89,7 @@ def redact(url: str | URL) -> str:
         return redact_url(url.render_as_string(hide_password=False))
     try:
         make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         # Not parseable, so we cannot find the password by structure: hide everything after "//".
         scheme, sep, _ = url.partition("://")
         return f"{scheme}{sep}***" if sep else "***"
