@@ -7,9 +7,19 @@ fix, because it is all the user will see: no traceback accompanies it.
 
 from __future__ import annotations
 
+from problem_registry.redaction import redact_text
+
 
 class RegistryError(Exception):
-    """A user-facing error: the message alone must tell the user what to do."""
+    """A user-facing error: the message alone must tell the user what to do.
+
+    Its text never holds a credential: it goes through :func:`redact_text` here, so every
+    message shown by the CLI, the pytest plugin or a stored run is cleaned wherever it was built,
+    whatever driver text it quotes (issue 16).
+    """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(redact_text(arg) if isinstance(arg, str) else arg for arg in args))
 
 
 class ConfigError(RegistryError):

@@ -21,6 +21,7 @@ from typer.core import TyperGroup
 
 from problem_registry.config import Settings, resolve_settings
 from problem_registry.errors import RegistryError
+from problem_registry.redaction import redact_text
 
 if TYPE_CHECKING:
     # Imported when a command first opens the registry: SQLAlchemy, SQLModel and Alembic are most
@@ -47,7 +48,9 @@ class RegistryGroup(TyperGroup):
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    stderr.print(f"error: {one_line(message)}", markup=False, highlight=False, emoji=False)
+    # RegistryError has redacted its own text; this also covers a message built here (issue 16).
+    message = one_line(redact_text(message))
+    stderr.print(f"error: {message}", markup=False, highlight=False, emoji=False)
     raise typer.Exit(code)
 
 

@@ -26,6 +26,7 @@ from problem_registry.config import resolve_settings
 from problem_registry.enums import LoaderKind, ProblemStatus, RunStatus
 from problem_registry.errors import InvalidValue, RegistryError
 from problem_registry.pytest_plugin.hooks import WORKER_SNAPSHOT
+from problem_registry.redaction import redact_text
 from problem_registry.refs import ModelRef
 from problem_registry.replay.engine import ReplaySummary, prior_versions, replay
 from problem_registry.store.registry import Registry
@@ -63,6 +64,7 @@ class RegistrySession:
         self.replay_summary: ReplaySummary | None = None
         self._gates: dict[str, GateResult] | None = None
         self.outcomes: dict[str, str] = {}
+        self.report_error: str | None = None  # why --registry-report was refused
         self._all_slugs: list[str] = []
 
     @property
@@ -190,7 +192,8 @@ class RegistrySession:
         report = hook.pytest_make_collect_report(collector=collector)
         hook.pytest_collectreport(report=report)
         if report.failed:
-            raise pytest.UsageError(f"problem-registry: cannot collect problems: {report.longrepr}")
+            reason = redact_text(str(report.longrepr))
+            raise pytest.UsageError(f"problem-registry: cannot collect problems: {reason}")
         items.extend(item for item in report.result if isinstance(item, pytest.Item))
 
     def gate(self, slug: str) -> GateResult:
@@ -238,6 +241,11 @@ class RegistrySession:
         try:
             if not self.is_worker and self.snapshot is not None and self.registry is not None:
                 self._finish()
+            if self.report_error is not None:
+                reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+                if reporter is not None:
+                    reporter.write_line(self.report_error, red=True)
+                session.exitstatus = int(session.exitstatus) or pytest.ExitCode.TESTS_FAILED
         finally:
             if self.registry is not None:
                 self.registry.close()
@@ -275,7 +283,12 @@ class RegistrySession:
             # here because it brings matplotlib and Jinja2, which a plain pytest run never needs.
             from problem_registry.report.builder import build_report
 
-            build_report(self.registry, folder, candidate=self.snapshot.candidate)
+            try:
+                build_report(self.registry, folder, candidate=self.snapshot.candidate)
+            except RegistryError as exc:
+                # A report folder refused (issue 16: a linked subfolder) fails the run in one
+                # line, like the CLI, rather than as a traceback from sessionfinish.
+                self.report_error = f"problem-registry: error: {exc}"
 
 
 class ProblemCollector(pytest.Collector):

@@ -17,8 +17,11 @@ the clock or on how many processes drew them, so the same registry gives the sam
 
 Built into a folder that holds an earlier report, only the files whose data changed are drawn
 again, and the files the new report no longer has (a deleted problem's page) are removed
-(issue 7). The main process reads the registry a chunk of problems at a time and hands each
-page's plain data to ``jobs`` worker processes (:mod:`.workers`).
+(issue 7). The folder may come from anyone (a downloaded CI artifact), so the report touches
+only plain files of its own names inside it, never through a link: a linked ``images`` or
+``problems`` folder is refused before anything is written, and a manifest entry naming anything
+else is ignored (issue 16). The main process reads the registry a chunk of problems at a time
+and hands each page's plain data to ``jobs`` worker processes (:mod:`.workers`).
 """
 
 from __future__ import annotations
@@ -26,9 +29,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from problem_registry.errors import UnsafePath
 from problem_registry.report.data import ReportData, read_overview, read_problems
 from problem_registry.report.html import TEMPLATES, render
-from problem_registry.report.keys import Manifest, content_key, write_atomically
+from problem_registry.report.keys import (
+    Manifest,
+    content_key,
+    is_plain_file_inside,
+    write_atomically,
+)
 from problem_registry.report.pages import Picture, Site, plan_page
 from problem_registry.report.workers import Workers
 from problem_registry.store.registry import Registry
@@ -87,6 +96,7 @@ def write_report(
     data = read_overview(registry, model=model, candidate=candidate)
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
+    _refuse_linked_folders(root)
     previous, current = Manifest.load(root), Manifest()
     build = ReportBuild(root / "index.html")
 
@@ -121,6 +131,27 @@ def write_report(
     build.deleted = _remove_stale(root, previous, current)
     current.save(root)
     return build
+
+
+def _refuse_linked_folders(root: Path) -> None:
+    """Refuse a folder whose report subfolders, or what they hold, are links (or the subfolders
+    not folders): pages written there would land in the link's target, and stale ones be
+    deleted from it (issue 16)."""
+    folders = [root / "images", root / "problems"]
+    for folder in list(folders):
+        if folder.is_dir() and not folder.is_symlink():
+            folders += sorted(folder.iterdir())
+    for folder in folders:
+        if folder.is_symlink():
+            raise UnsafePath(
+                f"{folder} is a symbolic link; a report writes only real files and folders inside "
+                f"{root}: remove the link or choose another folder"
+            )
+        if folder.parent == root and folder.exists() and not folder.is_dir():
+            raise UnsafePath(
+                f"{folder} is not a folder; a report needs it for its own files: move it away "
+                "or choose another folder"
+            )
 
 
 def _index_pictures(data: ReportData) -> dict[str, Picture]:
@@ -169,12 +200,15 @@ def _remove_stale(root: Path, previous: Manifest, current: Manifest) -> list[str
     found = set(previous.files)
     for pattern in OWNED:
         found.update(path.relative_to(root).as_posix() for path in root.glob(pattern))
-    deleted = sorted(path for path in found if path not in current.files)
+    # Only plain files of the report's own names, reached without a link (issue 16).
+    deleted = sorted(
+        path for path in found if path not in current.files and is_plain_file_inside(root, path)
+    )
     for path in deleted:
         (root / path).unlink(missing_ok=True)
     problems = root / "problems"
-    if problems.is_dir():
+    if problems.is_dir() and not problems.is_symlink():
         for folder in problems.iterdir():
-            if folder.is_dir() and not any(folder.iterdir()):
+            if not folder.is_symlink() and folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
     return deleted

@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -22,6 +24,13 @@ from typing import Any
 
 MANIFEST = ".report-manifest.json"
 LAYOUT = 1  # bump when a change to the drawing code should redraw every report
+# The only names a report gives the files it may delete again: problem slugs and fixed words
+# (see builder.OWNED). A manifest is read from a folder anyone may have edited (issue 16: its
+# ``../x`` and ``/abs/x`` entries were deleted), so an entry of any other shape is ignored.
+_NAME = r"[a-z0-9]+(?:-[a-z0-9]+)*"
+OWNED_PATH = re.compile(
+    rf"images/{_NAME}\.png|problems/{_NAME}\.html|problems/{_NAME}/{_NAME}\.png", re.ASCII
+)
 
 
 def _salt() -> str:
@@ -56,17 +65,43 @@ class Manifest:
             files = document["files"]
             if document.get("salt") != SALT or not isinstance(files, dict):
                 return cls()
-            return cls({str(path): str(key) for path, key in files.items()})
+            return cls({str(path): str(key) for path, key in files.items() if is_owned(path)})
         except (OSError, ValueError, KeyError, TypeError):
             return cls()
 
     def is_current(self, root: Path, path: str, key: str) -> bool:
-        """``path`` holds what ``key`` describes: same key, and the file still there."""
-        return self.files.get(path) == key and (root / path).is_file()
+        """``path`` holds what ``key`` describes: same key, and the file still there, itself
+        (a link planted under a report's name is drawn over, never kept)."""
+        return self.files.get(path) == key and is_plain_file_inside(root, path)
 
     def save(self, root: Path) -> None:
         document = {"salt": SALT, "files": dict(sorted(self.files.items()))}
         write_atomically(root / MANIFEST, (json.dumps(document, indent=1) + "\n").encode())
+
+
+def is_owned(path: object) -> bool:
+    """``path`` (relative to a report folder) has the shape of a file a report writes there."""
+    return isinstance(path, str) and OWNED_PATH.fullmatch(path) is not None
+
+
+def is_plain_file_inside(root: Path, path: str) -> bool:
+    """``root / path`` is a regular file reached without any link: the only kind a report removes.
+
+    Checked with ``lstat`` at each step, so neither the file nor a folder on its way may be a
+    symbolic link (issue 16: a linked ``problems`` folder had its target's files deleted).
+    """
+    if not is_owned(path):
+        return False
+    current = root
+    for part in path.split("/"):
+        current = current / part
+        try:
+            mode = current.lstat().st_mode
+        except OSError:
+            return False
+        if stat.S_ISLNK(mode):
+            return False
+    return stat.S_ISREG(mode)
 
 
 def write_atomically(path: Path, data: bytes) -> None:

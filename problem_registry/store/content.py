@@ -27,6 +27,13 @@ MAX_PATTERN_BYTES = 64 * 1024 * 1024
 # and decoding one would cost hundreds of MB per replay.
 MAX_IMAGE_PIXELS = 40_000_000
 _IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm"}
+# The only formats Pillow may open, everywhere an image is read (issue 16): Pillow tries every
+# format it knows by default, EPS included, and loading an EPS runs Ghostscript on the file's
+# PostScript. (A JPEG holding several pictures still opens, as "MPO", through "JPEG".)
+IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM")
+# PostScript and EPS (plain, and the DOS EPS binary header): refused by signature, not kept
+# as a text pattern, so nobody is tempted to open one with a tool that runs it.
+_POSTSCRIPT_SIGNATURES = (b"%!PS", b"\xc5\xd0\xd3\xc6")
 _FORMAT_EXTENSIONS = {"JPEG": "jpg", "TIFF": "tif", "MPO": "jpg"}
 # Names of files being written into the store; one left behind was cut off by a crash (`check`).
 TEMP_PREFIX = ".incoming-"
@@ -90,6 +97,11 @@ def read_input(path: Path, *, max_bytes: int = MAX_PATTERN_BYTES) -> bytes:
 def inspect_content(data: bytes, name: str) -> InspectedContent:
     """Tell the kind from the content and verify it; ``name`` is only used in messages and hints."""
     suffix = Path(name).suffix.lower()
+    if data.startswith(_POSTSCRIPT_SIGNATURES):
+        raise CorruptPattern(
+            f"{name}: PostScript/EPS is refused (reading it runs a PostScript interpreter); "
+            "convert it to PNG"
+        )
     digest = sha256_of(data)
     image_format = _image_format(data)
     if image_format is not None or suffix in _IMAGE_EXTENSIONS:
@@ -117,7 +129,7 @@ def _image_format(data: bytes) -> str | None:
         with warnings.catch_warnings():
             # The size is judged (and refused) by _verify_image; don't warn on the user's stderr.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
+            with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:
                 return image.format
     except Image.DecompressionBombError:
         # An image by its header, too large even to open: _verify_image refuses it as a bomb,
@@ -133,7 +145,7 @@ def _verify_image(data: bytes, name: str) -> str:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
+            with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:
                 width, height = image.size
                 if width * height > MAX_IMAGE_PIXELS:
                     raise CorruptPattern(
@@ -149,7 +161,7 @@ def _verify_image(data: bytes, name: str) -> str:
     except UnidentifiedImageError:
         raise CorruptPattern(
             f"{name}: named like an image but not one Pillow can read; give a real PNG, JPEG, "
-            "GIF, BMP, TIFF or WebP file"
+            "GIF, BMP, TIFF, WebP or PPM file"
         ) from None
     except Exception as exc:
         reason = str(exc) or type(exc).__name__
@@ -175,7 +187,7 @@ def decode(data: bytes, kind: PatternKind) -> Any:
     if kind is PatternKind.image:
         from PIL import Image
 
-        image = Image.open(io.BytesIO(data))
+        image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
         image.load()
         return image
     text = data.decode("utf-8").lstrip("\ufeff")

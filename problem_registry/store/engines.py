@@ -18,10 +18,16 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    NoSuchModuleError,
+    OperationalError,
+)
 from sqlalchemy.pool import NullPool
 
 from problem_registry.errors import ConfigError, DatabaseUnavailable
+from problem_registry.redaction import redact_text, redact_url
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 _BEGIN_OPTION = "problem_registry_begin"
@@ -31,11 +37,19 @@ def parse_url(url: str) -> URL:
     """Parse and normalise a database URL; ``postgresql://`` means psycopg 3, the driver we ship."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise ConfigError(
             f"cannot parse database URL {redact(url)!r}; expected sqlite:///PATH or "
             "postgresql+psycopg://USER:PASSWORD@HOST/DB"
         ) from None
+    if parsed.host and "@" in parsed.host:
+        # SQLAlchemy ends the password at its first "@" and takes the rest as the host name
+        # (issue 16: the tail of the password was printed in the "cannot resolve host" error).
+        raise ConfigError(
+            f"the password or user name in {redact(url)!r} holds an unescaped '@'; write it as "
+            "%40 (percent-encode every special character of a password in a URL)"
+        )
+    _check_host_names(parsed, url)
     backend = parsed.get_backend_name()
     if backend in ("postgres", "postgresql"):
         parsed = parsed.set(drivername="postgresql+psycopg")
@@ -47,16 +61,44 @@ def parse_url(url: str) -> URL:
     return parsed
 
 
+def _check_host_names(parsed: URL, url: str) -> None:
+    """Refuse a host name no resolver can encode: psycopg raised a bare UnicodeError, with a
+    traceback, on one (found while fuzzing issue 16's passwords into every part of a URL)."""
+    hosts = [parsed.host or ""]
+    for key in ("host", "hostaddr"):
+        value = parsed.query.get(key, "")
+        hosts += [value] if isinstance(value, str) else list(value)
+    for host in ",".join(hosts).split(","):
+        if host and not host.startswith("/"):  # a folder: libpq's Unix socket, not a name
+            try:
+                host.encode("idna")
+            except UnicodeError:
+                raise ConfigError(
+                    f"the host name in {redact(url)!r} holds characters no resolver accepts; "
+                    "check the URL (percent-encode a password's special characters)"
+                ) from None
+
+
 def redact(url: str | URL) -> str:
-    """The URL as it may be shown to anyone: the password replaced by ``***``."""
+    """The URL as it may be shown to anyone: every credential replaced by ``***``.
+
+    Not ``hide_password`` alone, which leaves ``?password=`` and its kin in the query (issue 16):
+    see :func:`~problem_registry.redaction.redact_url`.
+    """
     if isinstance(url, URL):
-        return url.render_as_string(hide_password=True)
+        return redact_url(url.render_as_string(hide_password=False))
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+        make_url(url)
+    except (ArgumentError, ValueError):
         # Not parseable, so we cannot find the password by structure: hide everything after "//".
         scheme, sep, _ = url.partition("://")
         return f"{scheme}{sep}***" if sep else "***"
+    return redact_url(url)
+
+
+def _plain(url: URL | str) -> str:
+    """The URL with its password, to look for its secrets in a driver's text (never shown)."""
+    return url.render_as_string(hide_password=False) if isinstance(url, URL) else url
 
 
 def create_registry_engine(url: str) -> Engine:
@@ -66,7 +108,7 @@ def create_registry_engine(url: str) -> Engine:
     try:
         engine = sa.create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10})
     except NoSuchModuleError as exc:  # pragma: no cover - psycopg is a dependency
-        raise ConfigError(f"no driver for {redact(parsed)}: {exc}") from None
+        raise ConfigError(redact_text(f"no driver for {redact(parsed)}: {exc}", url)) from None
     return engine
 
 
@@ -167,17 +209,26 @@ def translate_connection_errors(url: URL | str) -> Iterator[None]:
             hint = "check the path in PROBLEM_REGISTRY_URL or --url"
         else:
             hint = "check PROBLEM_REGISTRY_URL or --url, and that the server is running"
-        raise DatabaseUnavailable(f"cannot use database {redact(url)}: {reason} ({hint})") from None
-    except DatabaseError as exc:
+        raise DatabaseUnavailable(
+            redact_text(f"cannot use database {redact(url)}: {reason} ({hint})", _plain(url))
+        ) from None
+    except DBAPIError as exc:
         # sqlite3 raises its base DatabaseError (not a subclass such as IntegrityError, which
         # would be a bug of ours) for a file that is not a database or is damaged beyond use.
-        if type(exc.orig) is not sqlite3.DatabaseError:
+        # Raised while connecting (no statement), a driver error means it refused the URL itself:
+        # psycopg's 'invalid connection option "passwd"' for a parameter libpq does not know.
+        if type(exc.orig) is sqlite3.DatabaseError:
+            hint = "point --url at a registry file, or at a new path to create one"
+        elif exc.statement is None and make_url(url).get_backend_name() != "sqlite":
+            hint = "check the query parameters of PROBLEM_REGISTRY_URL or --url"
+        else:
             raise
-        hint = "point --url at a registry file, or at a new path to create one"
         raise DatabaseUnavailable(
-            f"cannot use database {redact(url)}: {_first_line(exc)} ({hint})"
+            redact_text(
+                f"cannot use database {redact(url)}: {_first_line(exc)} ({hint})", _plain(url)
+            )
         ) from None
 
 
-def _first_line(exc: DatabaseError) -> str:
+def _first_line(exc: DBAPIError) -> str:
     return str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)

@@ -21,7 +21,7 @@ from problem_registry.enums import PatternKind
 from problem_registry.errors import CorruptPattern
 from problem_registry.report.gallery.cards import _card
 from problem_registry.report.gallery.colours import PAPER
-from problem_registry.store.content import MAX_IMAGE_PIXELS
+from problem_registry.store.content import IMAGE_FORMATS, MAX_IMAGE_PIXELS
 from problem_registry.store.views import PatternView
 
 # Pixels a thumbnail may decode. Pattern files are refused past the same limit when added, so
@@ -58,7 +58,8 @@ def _image_thumbnail(data: bytes, size: int) -> Image.Image:
         with warnings.catch_warnings():
             # The size is judged below; Pillow's own bomb warning would only reach stderr.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            # Only the formats a pattern may have: never EPS, whose loading runs Ghostscript.
+            image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
         width, height = image.size
         if width * height > MAX_THUMBNAIL_PIXELS:
             return _card(f"{width}x{height} image\ntoo large to preview", size, label="IMAGE")
