@@ -3,9 +3,9 @@
 One Typer app per command group, composed here. Exit codes: 0 ok, 1 a user error (one line on
 stderr naming the thing and the fix), 2 a usage error.
 
-Command modules are imported only when their command runs (issue 7): importing all of them
-eagerly cost ~0.75 s of a ~1.3 s start-up (``bundle_format``, charts, the demo), paid by every
-``replay`` in CI. :data:`COMMANDS` names where each command lives; ``--help`` imports them all.
+Command modules are imported only when their command runs: importing all of them eagerly was most of
+the start-up every ``replay`` in CI pays (docs/performance.md). :data:`COMMANDS` names where each
+command lives; ``--help`` imports them all.
 """
 
 from __future__ import annotations
@@ -122,8 +122,8 @@ def main() -> None:
         app(prog_name="problem-registry")
     finally:
         # Python's exit collects every reference cycle still alive, and SQLAlchemy's, pydantic's
-        # and the tables' classes are tens of thousands of objects: ~50-100 ms of every command
-        # that opened the registry (issue 7), to free memory the process hands back anyway.
+        # and the tables' classes are tens of thousands of objects: a tenth of a second of every
+        # command that opened the registry, to free memory the process hands back anyway.
         # Frozen objects are left out of that collection. Nothing of ours waits on it: the
         # registry is closed when the command ends, and files are closed where they are written.
         gc.freeze()

@@ -25,7 +25,7 @@ from problem_registry.redaction import redact_text
 
 if TYPE_CHECKING:
     # Imported when a command first opens the registry: SQLAlchemy, SQLModel and Alembic are most
-    # of the start-up, and --help or --version need none of them (issue 7).
+    # of the start-up, and --help or --version need none of them.
     from problem_registry.store.registry import Registry
 
 stdout = Console(soft_wrap=False)

@@ -173,8 +173,7 @@ def report(
     Built again into the same DIR, the report draws only what changed since, and deletes the
     pages of problems that are gone.
     """
-    # Imported here, not with the module: `replay` lives in this module too and needs none of it
-    # (~10 ms of a warm replay's start-up, issue 7).
+    # Imported here, not with the module: `replay` lives in this module too and needs none of it.
     from problem_registry.verdicts.metrics import problem_metrics, problem_metrics_json
 
     if as_json:
@@ -184,9 +183,8 @@ def report(
         # would only scroll by (100,000 rows at 1,000 problems x 100 versions).
         _print_report(problem_metrics(registry(ctx), model=model))
     if html is not None:
-        from problem_registry.report.builder import (
-            write_report,
-        )  # matplotlib and Jinja2: only when asked
+        # matplotlib and Jinja2: only when asked.
+        from problem_registry.report.builder import write_report
 
         build = write_report(registry(ctx), html, model=model, jobs=jobs or os.cpu_count() or 1)
         note(f"report written to {build.index} ({build.describe()})")
@@ -196,12 +194,11 @@ def _print_json_rows(lines: list[str]) -> None:
     """The rows as one JSON array on stdout, one compact row per line, keys sorted.
 
     The same data as ``print_json``, but ``print_json`` indents, and indenting turns the json
-    module's C encoder off: at 1,000 problems x 100 versions (100,000 rows, 78 MB indented) it
-    was ~25 s of a 31 s ``report --json`` (issue 7). Each line is a row's ``to_json``, written by
-    ``problem_metrics_json`` without building the rows. A row per line stays greppable and
-    diffable. Written to ``sys.stdout`` directly: ``typer.echo`` runs a regular expression over
-    the whole text to strip terminal colours when stdout is a file (~45 MB here), and JSON holds
-    none (an escape character is written ``\\u001b``).
+    module's C encoder off, most of a large ``report --json``'s time. Each line is a row's
+    ``to_json``, written by ``problem_metrics_json`` without building the rows. A row per line stays
+    greppable and diffable. Written to ``sys.stdout`` directly: ``typer.echo`` runs a regular
+    expression over the whole text to strip terminal colours when stdout is a file (~45 MB here),
+    and JSON holds none (an escape character is written ``\\u001b``).
     """
     out = sys.stdout
     if lines:

@@ -15,13 +15,13 @@ File names come from problem slugs (lowercase letters, digits and hyphens, valid
 problem was added) and fixed words, never from titles or labels. Nothing in the pages depends on
 the clock or on how many processes drew them, so the same registry gives the same bytes.
 
-Built into a folder that holds an earlier report, only the files whose data changed are drawn
-again, and the files the new report no longer has (a deleted problem's page) are removed
-(issue 7). The folder may come from anyone (a downloaded CI artifact), so the report touches
-only plain files of its own names inside it, never through a link: a linked ``images`` or
-``problems`` folder is refused before anything is written, and a manifest entry naming anything
-else is ignored (issue 16). The main process reads the registry a chunk of problems at a time
-and hands each page's plain data to ``jobs`` worker processes (:mod:`.workers`).
+Built into a folder that holds an earlier report, only the files whose data changed are drawn again,
+and the files the new report no longer has (a deleted problem's page) are removed. The folder may
+come from anyone (a downloaded CI artifact), so the report touches only plain files of its own names
+inside it, never through a link: a linked ``images`` or ``problems`` folder is refused before
+anything is written, and a manifest entry naming anything else is ignored (docs/security.md). The
+main process reads the registry a chunk of problems at a time and hands each page's plain data to
+``jobs`` worker processes (:mod:`.workers`).
 """
 
 from __future__ import annotations

@@ -169,7 +169,7 @@ def read_overview(
     """The versions and every problem x version row; ``problems`` left to :func:`read_problems`.
 
     The confusion matrix is read for the focus version only: it is the one the pages show, and
-    counting it for every version costs more than the rest of the aggregation (issue 7).
+    counting it for every version costs more than the rest of the aggregation.
     """
     everything = registry.models.list()
     model = choose_model(everything, model, candidate)
@@ -222,8 +222,7 @@ def read_problems(
             read = pattern_results(registry, problems=slugs, model=data.model)
             for result in read:
                 results.setdefault(result.problem, []).append(result)
-            # From the rows in hand: reading them again was 2.2 s of every 3.5 s chunk at
-            # 1,000 problems x 100 versions (issue 7).
+            # From the rows in hand: reading them again was most of a chunk's time.
             rows = [row for slug in slugs for row in by_problem.get(slug, [])]
             stories = {t.problem: t for t in timelines_from(data.model, rows, read)}
         yield [

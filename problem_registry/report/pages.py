@@ -82,8 +82,8 @@ class Page:
         return self.problem.slug
 
     def __getstate__(self) -> dict[str, Any]:
-        # Results travel to a worker as tuples: pickling a page's 1,500 result objects took most
-        # of the main process's time that was not reading the registry (issue 7).
+        # Results travel to a worker as tuples: pickling result objects was the main process's
+        # largest cost after reading (docs/performance.md).
         return {**self.__dict__, "results": [_RESULT_FIELDS(result) for result in self.results]}
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -6,7 +6,7 @@ and every problem of a report has the same frame. :class:`ProblemCharts` draws t
 per version axis, keeps its pixels, and per problem copies them back and draws only that
 problem's artists on top (Agg's ``restore_region``, as animation blitting does), in the order a
 full draw would: the PNG is :func:`~problem_registry.report.charts.problem.problem_chart`'s, through
-:func:`~problem_registry.report.charts.output.figure_png`, for a fraction of the time (issue 7).
+:func:`~problem_registry.report.charts.output.figure_png`, for a fraction of the time.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ class _Frame:
     ax: Axes
     canvas: FigureCanvasAgg
     background: Any  # Agg's saved region: the frame's pixels
-    # Each legend's pixels over the frame, by its labels: a legend is the same picture for every
-    # problem with the same lines, and laying it out was a third of a chart's time (issue 7).
+    # Each legend's pixels over the frame, by its labels: the same picture for every problem
+    # with the same lines, and costly to lay out.
     legends: dict[tuple[str, ...], Any] = field(default_factory=dict)
 
 

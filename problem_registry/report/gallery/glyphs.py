@@ -1,13 +1,12 @@
 """Text in gallery pictures, set from glyphs rendered once per process.
 
-Fonts are Pillow's own scalable default (``ImageFont.load_default(size=...)``), so nothing
-depends on the fonts a CI runner happens to have. Pillow rasterises a whole string on every
-``ImageDraw.text`` call, ~0.15-0.3 ms for a caption with this font, and a report's problem page
-writes ~120 of them (a name and an expectation per pattern, twice, and the cards of text
-patterns): at 1,000 problems that was the largest single cost of its pictures (issue 7). Here
-each glyph is rendered once and a string is set the way Pillow's basic layout sets it (each
-glyph at its pen position, whole pixels, its advance and the pair's kerning), so its width is
-``getlength``'s and its pixels Pillow's, give or take a pixel of rounding.
+Fonts are Pillow's own scalable default (``ImageFont.load_default(size=...)``), so nothing depends
+on the fonts a CI runner happens to have. Pillow rasterises a whole string on every
+``ImageDraw.text`` call, and a report's problem page writes ~120 of them: the largest single cost of
+its pictures (docs/performance.md, "The HTML report"). Here each glyph is rendered once and a string
+is set the way Pillow's basic layout sets it (each glyph at its pen position, whole pixels, its
+advance and the pair's kerning), so its width is ``getlength``'s and its pixels Pillow's, give or
+take a pixel of rounding.
 """
 
 from __future__ import annotations

@@ -196,10 +196,9 @@ def draw_outcome_grid(
 def _grid_body(cells: list[list[tuple[str, bool, bool]]], width: int, height: int) -> Image.Image:
     """The cells, pattern rows x version columns, each ``(outcome, changed, champion's column)``.
 
-    Put together with numpy from one tile per kind of cell (:func:`_cell_tile`), the same pixels
-    as drawing each cell in turn: a grid of 15 patterns x 100 versions was 1,500 rounds of
-    ImageDraw calls, a fifth of a report page's drawing time (issue 7). The picture is one
-    column wider than the cells, where the last column's "changed" frames end.
+    Put together with numpy from one tile per kind of cell (:func:`_cell_tile`): the same pixels
+    as drawing each cell in turn, without 1,500 rounds of ImageDraw calls per grid. The picture
+    is one column wider than the cells, where the last column's "changed" frames end.
     """
     kinds: dict[tuple[str, bool, bool], int] = {}
     index = np.array([[kinds.setdefault(cell, len(kinds)) for cell in row] for row in cells])
