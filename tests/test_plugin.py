@@ -266,7 +266,6 @@ def test_options_are_read_once_into_a_frozen_object_and_flags_beat_ini_values(
     assert isinstance(session, RegistrySession)
 
     assert session.options == RegistryOptions(
-        enabled=True,
         url="sqlite:///from-ini.db",
         candidate=ModelRef("digits", "v3"),
         problems=("nines-not-fours", "sevens-vs-ones"),

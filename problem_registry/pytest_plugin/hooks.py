@@ -69,10 +69,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "problem_registry: a problem of the problem registry, gated on the candidate"
     )
+    if not config.getoption("registry_enabled") and not config.getini("registry"):
+        return  # and imports nothing more: even the options module costs ~2 ms to import
     from problem_registry.pytest_plugin.options import RegistryOptions
 
     options = RegistryOptions.from_config(config)  # a bad value is a usage error here, once
-    if options.enabled:
-        from problem_registry.pytest_plugin.session import RegistrySession
+    from problem_registry.pytest_plugin.session import RegistrySession
 
-        config.pluginmanager.register(RegistrySession(config, options), RegistrySession.NAME)
+    config.pluginmanager.register(RegistrySession(config, options), RegistrySession.NAME)

@@ -2,8 +2,7 @@
 
 Each setting is a flag or, failing that, the ini value of the same ``dest`` (the same precedence as
 the CLI's flag > file). A value that cannot be used is refused here, as a one-line usage error,
-before the registry is opened or anything is collected. Imported by the entry module on every
-pytest run, so it imports nothing heavy.
+before the registry is opened, anything is collected or the session's heavy modules are imported.
 """
 
 from __future__ import annotations
@@ -20,9 +19,8 @@ from problem_registry.refs import ModelRef
 
 @dataclass(frozen=True)
 class RegistryOptions:
-    """What ``--registry`` and its settings asked for; the session never reads the config again."""
+    """What a ``--registry`` run asked for; the session reads this, never the config."""
 
-    enabled: bool = False
     url: str | None = None
     candidate: ModelRef | None = None  # None: the newest registered version of the only model
     candidate_loader: str | None = None
@@ -32,9 +30,7 @@ class RegistryOptions:
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> RegistryOptions:
-        """The options of this run; without ``--registry`` the others are not even read."""
-        if not config.getoption("registry_enabled") and not config.getini("registry"):
-            return cls()
+        """The options of this run, or a one-line usage error naming the value that is wrong."""
         try:
             return cls._parse(config)
         except RegistryError as exc:
@@ -52,7 +48,6 @@ class RegistryOptions:
         if artifact and not loader:
             raise InvalidValue("--candidate-artifact needs --candidate-loader")
         return cls(
-            enabled=True,
             url=_setting(config, "registry_url") or None,
             candidate=None if candidate is None else ModelRef.parse(candidate),
             candidate_loader=loader or None,
