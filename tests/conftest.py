@@ -5,6 +5,9 @@ both backends. The PostgreSQL server is a throwaway one started for the session 
 pytest-xdist worker): initdb into a temporary folder, trust authentication, loopback only, stopped
 and deleted at the end. Where PostgreSQL is not installed its tests skip with the reason on a
 developer's machine, and fail when ``CI`` is set, so CI can never pass by skipping them.
+
+The digit registry's fixtures (``trained``, ``digits``) are registered here for every test module,
+so a module imports only the types it annotates with.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from tests.throwaway_postgres import (
     throwaway_server,
 )
 
+pytest_plugins = ["tests.digit_registry"]
+
 CORE_MODULES = (
     "problem_registry.config",
     "problem_registry.store.engines",
@@ -42,11 +47,37 @@ CORE_MODULES = (
 )
 
 
+# What an in-process ``pytest --registry`` imports lazily: imported afresh inside one pytester run
+# they would be dropped after it, and imported again by the next (matplotlib cannot be).
+PLUGIN_MODULES = (
+    "problem_registry.pytest_plugin.options",
+    "problem_registry.pytest_plugin.session",
+    "problem_registry.replay.engine",
+    "problem_registry.report.builder",
+    "problem_registry.verdicts.gates",
+    "problem_registry.verdicts.summary",
+)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _core_imported_once() -> None:
     """Import every core module before any test runs (see the note on pytester above)."""
     for name in CORE_MODULES:
         importlib.import_module(name)
+
+
+@pytest.fixture(scope="session")
+def _plugin_imported_once() -> None:
+    """Import the plugin's lazy modules once, for the sessions that run pytest in process."""
+    for name in PLUGIN_MODULES:
+        importlib.import_module(name)
+
+
+@pytest.fixture
+def pytester(_plugin_imported_once: None, pytester: pytest.Pytester) -> pytest.Pytester:
+    """pytest's own ``pytester``, created after the plugin's modules are imported: it snapshots
+    ``sys.modules`` when created and restores that snapshot after the test."""
+    return pytester
 
 
 # --------------------------------------------------------------------------------------------

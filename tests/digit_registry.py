@@ -1,9 +1,9 @@
 """A real registry of digit problems, with three real scikit-learn versions, for replay tests.
 
-Import the fixtures into a test module (``from tests.digit_registry import digits, trained``);
-``digits`` builds, on the backend of the ``registry`` fixture, four problems over held-out
-``load_digits`` rows, covering all four expectation kinds, and registers ``digits@v1..v3``. Two
-problems share one digit, so one pattern file serves two problems.
+``tests/conftest.py`` registers its fixtures for every test module. ``digits`` builds, on the
+backend of the ``registry`` fixture, four problems over held-out ``load_digits`` rows, covering
+all four expectation kinds, and registers ``digits@v1..v3``. Two problems share one digit, so one
+pattern file serves two problems.
 """
 
 from __future__ import annotations
@@ -96,15 +96,10 @@ def build(registry: Registry, trained: Trained, inputs: Path) -> Digits:
     return Digits(registry, trained, cases, inputs)
 
 
-_TRAINED: list[Trained] = []
-
-
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
-    # Each test module importing this fixture gets its own session fixture: train only once.
-    if not _TRAINED:
-        _TRAINED.append(train(tmp_path_factory.mktemp("digit-models")))
-    return _TRAINED[0]
+    """The three digit versions, trained once per session (per xdist worker)."""
+    return train(tmp_path_factory.mktemp("digit-models"))
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,6 @@ Charts read plain rows, so these tests run on SQLite only (the queries behind th
 tested on both backends in test_metrics); the CLI reads through the same library calls.
 """
 
-# The fixtures are imported from tests.digit_registry, and pytest passes them by name: F811.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import io
@@ -43,7 +40,7 @@ from problem_registry.verdicts.metrics import (
     ProblemVersionMetrics,
     problem_metrics,
 )
-from tests.digit_registry import Digits, digits, trained  # noqa: F401
+from tests.digit_registry import Digits
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 

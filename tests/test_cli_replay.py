@@ -1,8 +1,5 @@
 """`replay`, `report` and `model register --predictions` through the real CLI, on both backends."""
 
-# The fixtures are imported from tests.digit_registry, and pytest passes them by name: F811.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import json
@@ -16,7 +13,7 @@ from typer.testing import CliRunner
 
 from problem_registry.cli import app
 from problem_registry.verdicts.metrics import problem_metrics
-from tests.digit_registry import Digits, digits, trained  # noqa: F401
+from tests.digit_registry import Digits
 from tests.models import digits as models
 
 

@@ -8,8 +8,6 @@ file is in the store, nobody saw "database is locked" or a serialization failure
 file was added once and refused three times with the one-line duplicate message.
 """
 
-# The fixtures are imported from tests.digit_registry, and pytest passes them by name: F811.
-# ruff: noqa: F811
 from __future__ import annotations
 
 import json
@@ -28,7 +26,6 @@ from problem_registry.replay.engine import replay
 from problem_registry.store.integrity import check
 from problem_registry.store.migrations import head_revision
 from problem_registry.store.registry import Registry
-from tests.digit_registry import trained  # noqa: F401 - a fixture
 from tests.models.digits import PIXEL_SCALE, Trained, write_digit
 
 REPO = Path(__file__).resolve().parent.parent

@@ -5,9 +5,6 @@ broken patterns, the gates' newly failing ones), and every picture is written as
 opened again. Memory is measured in a child process, where the peak is the thumbnail's alone.
 """
 
-# The fixtures are imported from tests.digit_registry, and pytest passes them by name: F811.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import io
@@ -33,7 +30,7 @@ from problem_registry.store.registry import Registry
 from problem_registry.verdicts.gates import evaluate
 from problem_registry.verdicts.metrics import pattern_results
 from problem_registry.verdicts.timeline import timelines
-from tests.digit_registry import Digits, digits, register_answers, trained  # noqa: F401
+from tests.digit_registry import Digits, register_answers
 from tests.helpers import write_json, write_text
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -1,8 +1,5 @@
 """Gates per problem: canary, regression against the champion, McNemar beside them."""
 
-# The fixtures are imported from tests.digit_registry, and pytest passes them by name: F811.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import json
@@ -13,7 +10,7 @@ import pytest
 from problem_registry.replay.engine import replay
 from problem_registry.verdicts.gates import GateResult, evaluate
 from problem_registry.verdicts.stats import mcnemar_exact
-from tests.digit_registry import Digits, digits, register_answers, trained  # noqa: F401
+from tests.digit_registry import Digits, register_answers
 
 
 def gates(digits: Digits, candidate: str, **kwargs: object) -> dict[str, GateResult]:

@@ -1,8 +1,5 @@
 """Metrics from stored results, in SQL, checked against scikit-learn on the same patterns."""
 
-# The fixtures are imported from tests.digit_registry, and pytest passes them by name: F811.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import json
@@ -23,7 +20,7 @@ from problem_registry.verdicts.timeline import (
     timelines,
     timelines_from,
 )
-from tests.digit_registry import Digits, digits, register_answers, trained  # noqa: F401
+from tests.digit_registry import Digits, register_answers
 from tests.models import digits as models
 
 

@@ -21,7 +21,12 @@ class Installed:
     site: Path  # where the wheel was unpacked
 
     def run(self, code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PROBLEM_REGISTRY")}
+        # Nor PYTHONPATH: pointing at a checkout, it would import that instead of the wheel.
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("PROBLEM_REGISTRY") and k != "PYTHONPATH"
+        }
         return subprocess.run(
             [str(self.python), "-c", code], cwd=cwd, env=env, capture_output=True, text=True
         )

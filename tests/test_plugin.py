@@ -7,6 +7,7 @@ regularised logistic regression), v3 (a scaled logistic regression on 1,200 rows
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -14,22 +15,22 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-import problem_registry.pytest_plugin.hooks
-import problem_registry.pytest_plugin.session
-import problem_registry.replay.engine
-import problem_registry.report.builder  # matplotlib cannot be imported twice
-import problem_registry.verdicts.gates
-import problem_registry.verdicts.summary  # noqa: F401  (imported once: pytester restores sys.modules)
 from problem_registry.expectations import Expectation
-from tests.digit_registry import Digits, digits, trained  # noqa: F401  (fixtures)
+from problem_registry.pytest_plugin.options import RegistryOptions
+from problem_registry.pytest_plugin.session import RegistrySession
+from problem_registry.refs import ModelRef
+from tests.digit_registry import Digits
 from tests.models import digits as digit_models
 
 CANDIDATE = "digits@v3"
+# Without the cache and hypothesis plugins: pytester restores sys.modules after every run, so
+# hypothesis would be imported afresh (seconds) by each in-process run.
+NO_SLOW_PLUGINS = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
 
 
 @pytest.fixture
 def run_registry(
-    digits: Digits,  # noqa: F811
+    digits: Digits,
     database_url: str,
     pytester: pytest.Pytester,
     monkeypatch: pytest.MonkeyPatch,
@@ -41,18 +42,7 @@ def run_registry(
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
 
     def run(*args: str, subprocess: bool = False) -> pytest.RunResult:
-        # Without the cache and hypothesis plugins: pytester restores sys.modules after every
-        # run, so hypothesis would be imported afresh (seconds) by each in-process run.
-        argv = [
-            "--registry",
-            "--registry-url",
-            database_url,
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:hypothesispytest",
-            *args,
-        ]
+        argv = ["--registry", "--registry-url", database_url, *NO_SLOW_PLUGINS, *args]
         if subprocess:
             return pytester.runpytest_subprocess(*argv)
         return pytester.runpytest_inprocess(*argv)
@@ -60,12 +50,12 @@ def run_registry(
     return run
 
 
-def _champion(digits: Digits, version: str) -> None:  # noqa: F811
+def _champion(digits: Digits, version: str) -> None:
     digits.registry.models.promote("digits", version)
 
 
 def test_one_test_per_problem_and_gates_pass_on_the_best_model(
-    digits: Digits,  # noqa: F811
+    digits: Digits,
     run_registry,
 ) -> None:
     _champion(digits, "v2")
@@ -85,7 +75,7 @@ def test_one_test_per_problem_and_gates_pass_on_the_best_model(
 
 
 def test_the_canary_fails_a_weak_candidate_with_the_failing_patterns(
-    digits: Digits,  # noqa: F811
+    digits: Digits,
     run_registry,
 ) -> None:
     result = run_registry("--candidate", "digits@v1")
@@ -106,7 +96,7 @@ def test_the_canary_fails_a_weak_candidate_with_the_failing_patterns(
 
 
 def test_the_regression_gate_fails_a_candidate_that_breaks_what_the_champion_got_right(
-    digits: Digits,  # noqa: F811
+    digits: Digits,
     run_registry,
 ) -> None:
     _champion(digits, "v3")
@@ -118,7 +108,7 @@ def test_the_regression_gate_fails_a_candidate_that_breaks_what_the_champion_got
     assert "newly failing" in text
 
 
-def test_a_second_run_predicts_nothing(digits: Digits, run_registry) -> None:  # noqa: F811
+def test_a_second_run_predicts_nothing(digits: Digits, run_registry) -> None:
     run_registry("--candidate", CANDIDATE)
     first = dict(digit_models.CALLS)
     assert first["loads"] == 3  # the candidate and both prior versions were replayed
@@ -129,7 +119,7 @@ def test_a_second_run_predicts_nothing(digits: Digits, run_registry) -> None:  #
 
 
 def test_relabelling_changes_the_rates_without_calling_the_model(
-    digits: Digits,  # noqa: F811
+    digits: Digits,
     run_registry,
     tmp_path: Path,
 ) -> None:
@@ -150,7 +140,7 @@ def test_relabelling_changes_the_rates_without_calling_the_model(
 
 
 def test_reported_numbers_equal_scikit_learn_on_the_same_rows(
-    digits: Digits,  # noqa: F811
+    digits: Digits,
     run_registry,
     tmp_path: Path,
 ) -> None:
@@ -163,7 +153,7 @@ def test_reported_numbers_equal_scikit_learn_on_the_same_rows(
 
 
 def test_k_selects_problems_by_name_and_marker_selects_them_all(
-    digits: Digits,  # noqa: F811
+    digits: Digits,
     run_registry,
 ) -> None:
     run_registry("--candidate", CANDIDATE, "-k", "threes").assert_outcomes(passed=2, deselected=2)
@@ -174,7 +164,7 @@ def test_k_selects_problems_by_name_and_marker_selects_them_all(
 
 
 def test_junit_xml_carries_the_error_rates(
-    digits: Digits,  # noqa: F811
+    digits: Digits,
     run_registry,
     tmp_path: Path,
 ) -> None:
@@ -199,7 +189,7 @@ def test_junit_xml_carries_the_error_rates(
 
 
 def test_markdown_summary_goes_to_the_ci_job_page(
-    digits: Digits,  # noqa: F811
+    digits: Digits,
     run_registry,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -212,7 +202,7 @@ def test_markdown_summary_goes_to_the_ci_job_page(
     assert "threes-vs-eights" in text
 
 
-def test_each_session_records_a_run(digits: Digits, run_registry) -> None:  # noqa: F811
+def test_each_session_records_a_run(digits: Digits, run_registry) -> None:
     run_registry("--candidate", CANDIDATE)
     with digits.registry.reading() as session:
         runs = session.exec(sa.text("SELECT status, trigger, message FROM run")).all()  # type: ignore[call-overload]
@@ -221,7 +211,7 @@ def test_each_session_records_a_run(digits: Digits, run_registry) -> None:  # no
 
 
 def test_candidate_registered_from_the_command_line(
-    digits: Digits,  # noqa: F811
+    digits: Digits,
     run_registry,
 ) -> None:
     artifact = digits.trained.artifacts["v3"]
@@ -247,7 +237,7 @@ def test_candidate_registered_from_the_command_line(
     ],
 )
 def test_bad_options_are_usage_errors_without_traceback(
-    digits: Digits,  # noqa: F811
+    digits: Digits,
     run_registry,
     args: list[str],
     message: str,
@@ -258,8 +248,71 @@ def test_bad_options_are_usage_errors_without_traceback(
     assert "Traceback" not in result.stderr.str() + result.stdout.str()
 
 
+def test_options_are_read_once_into_a_frozen_object_and_flags_beat_ini_values(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeini(
+        "[pytest]\n"
+        "registry = true\n"
+        "registry_url = sqlite:///from-ini.db\n"
+        "registry_candidate = digits@v1\n"
+        "registry_problems = sevens-vs-ones, nines-not-fours,\n"
+        "registry_report = ini-report\n"
+    )
+    config = pytester.parseconfigure(
+        *NO_SLOW_PLUGINS, "--candidate", "digits@v3", "--registry-report", "flag-report"
+    )
+    session = config.pluginmanager.get_plugin(RegistrySession.NAME)
+    assert isinstance(session, RegistrySession)
+
+    assert session.options == RegistryOptions(
+        url="sqlite:///from-ini.db",
+        candidate=ModelRef("digits", "v3"),
+        problems=("nines-not-fours", "sevens-vs-ones"),
+        report_dir=pytester.path / "flag-report",
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        session.options.candidate = ModelRef("digits", "v2")  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("ini", "args", "message"),
+    [
+        ("", ["--candidate", "nonsense"], "'nonsense' is not NAME@VERSION"),
+        ("registry_candidate = digits\n", [], "'digits' is not NAME@VERSION"),
+        ("", ["--candidate-loader", "m:load"], "--candidate-loader needs --candidate"),
+        (
+            "",
+            ["--candidate", CANDIDATE, "--candidate-artifact", "model.joblib"],
+            "--candidate-artifact needs --candidate-loader",
+        ),
+    ],
+)
+def test_a_bad_option_is_refused_before_the_registry_is_opened_or_anything_collected(
+    pytester: pytest.Pytester, ini: str, args: list[str], message: str
+) -> None:
+    pytester.makeini("[pytest]\n" + ini)
+    pytester.makeconftest(
+        "import pytest\n"
+        "@pytest.hookimpl(tryfirst=True)\n"
+        "def pytest_sessionstart(session):\n"
+        "    open('session-started', 'w').close()\n"
+    )
+    pytester.makepyfile("def test_ok():\n    assert True\n")
+    url = f"sqlite:///{pytester.path / 'registry.db'}"
+    result = pytester.runpytest_inprocess(
+        "--registry", "--registry-url", url, *NO_SLOW_PLUGINS, *args
+    )
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"problem-registry: {message}" in result.stderr.str()
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+    assert not (pytester.path / "session-started").exists()
+    assert not (pytester.path / "registry.db").exists()
+
+
 def test_a_raising_model_is_contained(
-    digits: Digits,  # noqa: F811
+    digits: Digits,
     run_registry,
 ) -> None:
     fragile = digits.registry.patterns.list("sevens-vs-ones")[0]
@@ -303,7 +356,7 @@ def _stored(database_url: str) -> list[tuple[object, ...]]:
 
 @pytest.mark.slow
 def test_xdist_gives_the_same_numbers_summary_and_rows(
-    digits: Digits,  # noqa: F811
+    digits: Digits,
     run_registry,
     database_url: str,
     tmp_path: Path,

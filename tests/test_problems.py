@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from problem_registry.enums import Polarity
+from problem_registry.enums import Polarity, ProblemStatus
 from problem_registry.errors import DuplicateProblem, InvalidValue, ProblemNotFound
 from problem_registry.expectations import Expectation
 from problem_registry.store.patterns import NewPattern
@@ -161,6 +161,19 @@ def test_problems_are_listed_by_slug_and_filtered_by_status_and_tag(registry: Re
     ]
     with pytest.raises(InvalidValue, match="not a problem status"):
         registry.problems.list(status="closed")
+
+
+def test_statuses_agree_with_the_listed_views_in_slug_order(registry: Registry) -> None:
+    registry.problems.add("zebra-stripes")
+    registry.problems.add("apple-vs-tomato")
+    registry.problems.add("muffin")
+    registry.problems.retire("apple-vs-tomato")
+
+    statuses = registry.problems.statuses()
+
+    assert list(statuses) == ["apple-vs-tomato", "muffin", "zebra-stripes"]
+    assert statuses == {p.slug: ProblemStatus(p.status) for p in registry.problems.list()}
+    assert statuses["apple-vs-tomato"] is ProblemStatus.retired
 
 
 def test_edit_changes_only_the_fields_given(registry: Registry) -> None:

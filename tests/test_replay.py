@@ -1,8 +1,5 @@
 """Replay on a real registry with real scikit-learn models, on SQLite and PostgreSQL."""
 
-# The fixtures are imported from tests.digit_registry, and pytest passes them by name: F811.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import csv
@@ -24,7 +21,7 @@ from problem_registry.store.patterns import NewPattern
 from problem_registry.store.runs import finish_run, start_run
 from problem_registry.store.tables import Result, Run
 from problem_registry.verdicts.metrics import problem_metrics
-from tests.digit_registry import Digits, digits, trained  # noqa: F401
+from tests.digit_registry import Digits
 from tests.models import digits as models
 from tests.models.digits import write_digit
 

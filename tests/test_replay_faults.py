@@ -6,9 +6,6 @@ to arrive. After each kill the registry must be consistent, and the replay that 
 its end must store every pair exactly once and predict only what no killed replay had stored.
 """
 
-# The fixtures are imported from tests.digit_registry, and pytest passes them by name: F811.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import os
@@ -29,7 +26,7 @@ from problem_registry.replay.calls import BatchTimeout
 from problem_registry.replay.engine import replay
 from problem_registry.store.content import TEMP_PREFIX
 from problem_registry.store.runs import start_run
-from tests.digit_registry import Digits, digits, trained  # noqa: F401
+from tests.digit_registry import Digits
 from tests.models import digits as digit_models
 from tests.models.digits import SLOW_SECONDS_ENV
 

@@ -29,7 +29,7 @@ from problem_registry.store.registry import Registry
 from problem_registry.verdicts.gates import evaluate
 from problem_registry.verdicts.metrics import pattern_results, problem_metrics
 from problem_registry.verdicts.status import problem_status
-from tests.digit_registry import build, register_answers, trained  # noqa: F401
+from tests.digit_registry import build, register_answers
 from tests.models.digits import Trained, write_digit
 
 EVIL_TITLE = "<script>alert(1)</script>"
@@ -89,7 +89,7 @@ class Report:
         ]
 
 
-def digit_report(trained: Trained, folder: Path) -> Report:  # noqa: F811
+def digit_report(trained: Trained, folder: Path) -> Report:
     """The digit registry with hostile text in it, replayed, v2 champion, reported for v3."""
     registry = Registry.open(
         url=f"sqlite:///{folder}/registry.db", patterns_dir=folder / "patterns", user="tester"
@@ -108,7 +108,7 @@ def digit_report(trained: Trained, folder: Path) -> Report:  # noqa: F811
 
 
 @pytest.fixture(scope="module")
-def report(trained: Trained, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Report]:  # noqa: F811
+def report(trained: Trained, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Report]:
     built = digit_report(trained, tmp_path_factory.mktemp("report"))
     try:
         yield built

@@ -27,7 +27,6 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from tests.digit_registry import trained  # noqa: F401  (pytest passes it by name)
 from tests.models.digits import Trained
 from tests.test_report import Report, digit_report
 
@@ -230,7 +229,7 @@ def chromium() -> Iterator[Chromium]:
 
 
 @pytest.fixture(scope="module")
-def report(trained: Trained, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Report]:  # noqa: F811
+def report(trained: Trained, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Report]:
     built = digit_report(trained, tmp_path_factory.mktemp("chromium-report"))
     try:
         yield built

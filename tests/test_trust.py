@@ -8,9 +8,6 @@ and stderr (successes and one-line errors), the JSON and HTML reports, the expor
 plugin's terminal output, JUnit XML, Markdown step summary and ``--registry-report`` folder.
 """
 
-# The fixtures are imported from tests.digit_registry, and pytest passes them by name: F811.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -20,12 +17,8 @@ from urllib.parse import quote
 import pytest
 from typer.testing import CliRunner
 
-import problem_registry.pytest_plugin.hooks
-import problem_registry.pytest_plugin.session
-import problem_registry.report.builder  # matplotlib cannot be imported twice
-import problem_registry.verdicts.summary  # noqa: F401  (imported once: pytester restores sys.modules)
 from problem_registry.cli import app
-from tests.digit_registry import Digits, digits, trained  # noqa: F401
+from tests.digit_registry import Digits
 
 PASSWORD = "s3cr3t:p@ss/w0rd?#%"
 SECRETS = (PASSWORD, quote(PASSWORD, safe=""), "s3cr3t")

@@ -2,8 +2,9 @@
 
 This module is imported by every pytest run in every project that installs problem-registry, so it
 holds only options and hooks, imports nothing heavy at module level, and does nothing at all
-unless ``--registry`` (or ``registry = true`` in the ini file) is given. The work happens in
-:class:`problem_registry.pytest_plugin.session.RegistrySession`.
+unless ``--registry`` (or ``registry = true`` in the ini file) is given. The options are read
+once into :class:`~problem_registry.pytest_plugin.options.RegistryOptions`; the work happens in
+:class:`problem_registry.pytest_plugin.session.RegistrySession`, which holds them.
 
 Under pytest-xdist the controller replays (once), fixes the list of problems and hands it to the
 workers, so every worker collects the same items; workers only read the registry.
@@ -11,14 +12,7 @@ workers, so every worker collects the same items; workers only read the registry
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 import pytest
-
-if TYPE_CHECKING:
-    from problem_registry.pytest_plugin.session import RegistrySession
-
-WORKER_SNAPSHOT = "problem_registry_snapshot"
 
 # (option, dest, ini type, help) for every setting that also reads [tool.pytest.ini_options].
 _OPTIONS: list[tuple[str, str, str, str]] = [
@@ -71,31 +65,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addini(dest, type=kind, default=None, help=f"Same as {flag}.")  # type: ignore[arg-type]
 
 
-def setting(config: pytest.Config, dest: str) -> Any:
-    """A flag if given, else the ini value: the same precedence as the CLI's flag > file."""
-    value = config.getoption(dest)
-    return value if value is not None else config.getini(dest)
-
-
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "problem_registry: a problem of the problem registry, gated on the candidate"
     )
     if not config.getoption("registry_enabled") and not config.getini("registry"):
-        return
+        return  # and imports nothing more: even the options module costs ~2 ms to import
+    from problem_registry.pytest_plugin.options import RegistryOptions
+
+    options = RegistryOptions.from_config(config)  # a bad value is a usage error here, once
     from problem_registry.pytest_plugin.session import RegistrySession
 
-    session = RegistrySession(config, setting)
-    config.pluginmanager.register(session, "problem-registry-session")
-    if config.pluginmanager.hasplugin("xdist"):
-        config.pluginmanager.register(_XdistHooks(session), "problem-registry-xdist")
-
-
-class _XdistHooks:
-    """Registered only when xdist is present: pytest refuses unknown hook names otherwise."""
-
-    def __init__(self, session: RegistrySession) -> None:
-        self.session = session
-
-    def pytest_configure_node(self, node: Any) -> None:
-        node.workerinput[WORKER_SNAPSHOT] = self.session.snapshot_for_workers()
+    config.pluginmanager.register(RegistrySession(config, options), RegistrySession.NAME)

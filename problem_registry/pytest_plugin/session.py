@@ -13,30 +13,28 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlmodel import select
 
 from problem_registry.adapters import check_loadable
 from problem_registry.config import resolve_settings
 from problem_registry.enums import LoaderKind, ProblemStatus, RunStatus
 from problem_registry.errors import InvalidValue, RegistryError
-from problem_registry.pytest_plugin.hooks import WORKER_SNAPSHOT
+from problem_registry.pytest_plugin.options import RegistryOptions
 from problem_registry.redaction import redact_text
 from problem_registry.refs import ModelRef
 from problem_registry.replay.engine import ReplaySummary, prior_versions, replay
 from problem_registry.store.registry import Registry
 from problem_registry.store.runs import finish_run, start_run
-from problem_registry.store.tables import Problem
 from problem_registry.verdicts.gates import GateResult, evaluate
 from problem_registry.verdicts.summary import markdown_summary, terminal_rows
 
 COLLECTOR_NAME = "problem-registry"
 MARKER = "problem_registry"
+WORKER_SNAPSHOT = "problem_registry_snapshot"  # the key of the Snapshot in xdist's workerinput
 
 
 @dataclass(frozen=True)
@@ -56,9 +54,13 @@ class GateFailed(Exception):
 
 
 class RegistrySession:
-    def __init__(self, config: pytest.Config, setting: Callable[[pytest.Config, str], Any]):
+    """A pytest plugin object, registered under :attr:`NAME` only when ``--registry`` is given."""
+
+    NAME = "problem-registry-session"
+
+    def __init__(self, config: pytest.Config, options: RegistryOptions) -> None:
         self.config = config
-        self.setting = setting
+        self.options = options
         self.registry: Registry | None = None
         self.snapshot: Snapshot | None = None
         self.replay_summary: ReplaySummary | None = None
@@ -89,10 +91,10 @@ class RegistrySession:
 
     def _prepare(self) -> None:
         root = self.config.invocation_params.dir
-        settings = resolve_settings(url=self.setting(self.config, "registry_url"), cwd=root)
+        settings = resolve_settings(url=self.options.url, cwd=root)
         registry = self.registry = Registry.open(settings)
-        candidate = self._candidate(registry)
-        candidate_ref = ModelRef.parse(candidate)
+        candidate_ref = self._candidate(registry)
+        candidate = str(candidate_ref)
         champion = registry.models.champion(candidate_ref.name)
         problems = self._problems(registry)
         history = prior_versions(registry, candidate)
@@ -126,13 +128,9 @@ class RegistrySession:
             run_id=run_id,
         )
 
-    def _candidate(self, registry: Registry) -> str:
-        ref = self.setting(self.config, "registry_candidate")
-        loader = self.setting(self.config, "registry_candidate_loader")
-        artifact = self.setting(self.config, "registry_candidate_artifact")
+    def _candidate(self, registry: Registry) -> ModelRef:
+        ref, loader = self.options.candidate, self.options.candidate_loader
         if ref is None:
-            if loader:
-                raise InvalidValue("--candidate-loader needs --candidate NAME@VERSION")
             versions = registry.models.list()
             names = sorted({v.name for v in versions})
             if len(names) != 1:
@@ -140,39 +138,34 @@ class RegistrySession:
                     "pass --candidate NAME@VERSION: "
                     + ("no model version is registered" if not names else f"models: {names}")
                 )
-            return versions[-1].ref
-        parsed = ModelRef.parse(ref)
-        known = {v.ref for v in registry.models.list()}
-        if ref not in known and loader:
+            return ModelRef(versions[-1].name, versions[-1].version)
+        if loader and str(ref) not in {v.ref for v in registry.models.list()}:
             registry.models.register(
-                parsed.name,
-                parsed.version,
+                ref.name,
+                ref.version,
                 loader=loader,
                 loader_kind=LoaderKind.python,
-                artifact=Path(artifact) if artifact else None,
+                artifact=self.options.candidate_artifact,
                 check=check_loadable,
             )
-        elif artifact and not loader:
-            raise InvalidValue("--candidate-artifact needs --candidate-loader")
         return ref
 
     def _problems(self, registry: Registry) -> list[str]:
-        wanted = self.setting(self.config, "registry_problems")
-        # Slugs and statuses only: building every problem's full view cost ~1 ms per problem.
-        with registry.reading() as session:
-            rows = session.exec(select(Problem.slug, Problem.status).order_by(Problem.slug)).all()
-        self._all_slugs = [slug for slug, _status in rows]
-        active = [slug for slug, status in rows if status != ProblemStatus.retired.value]
-        if not wanted:
+        statuses = registry.problems.statuses()
+        self._all_slugs = list(statuses)
+        active = [slug for slug, status in statuses.items() if status is not ProblemStatus.retired]
+        chosen = self.options.problems
+        if chosen is None:
             return active
-        chosen = sorted({slug.strip() for slug in wanted.split(",") if slug.strip()})
         for slug in chosen:
             registry.problems.get(slug)  # an unknown slug is a usage error, not an empty run
         return [slug for slug in chosen if slug in active]
 
-    def snapshot_for_workers(self) -> dict[str, Any]:
+    @pytest.hookimpl(optionalhook=True)  # an xdist hook: unknown to pytest when xdist is absent
+    def pytest_configure_node(self, node: Any) -> None:
+        """Hand each worker the controller's snapshot, so every worker collects the same items."""
         assert self.snapshot is not None
-        return asdict(self.snapshot)
+        node.workerinput[WORKER_SNAPSHOT] = asdict(self.snapshot)
 
     # -- collection and running ------------------------------------------------------------------
 
@@ -265,9 +258,8 @@ class RegistrySession:
         if step_summary:
             with Path(step_summary).open("a", encoding="utf-8") as handle:
                 handle.write(markdown + "\n")
-        report_dir = self.setting(self.config, "registry_report")
-        if report_dir:
-            folder = Path(self.config.invocation_params.dir, report_dir)
+        folder = self.options.report_dir
+        if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
             (folder / "summary.md").write_text(markdown + "\n", encoding="utf-8")
             document = {
@@ -338,7 +330,7 @@ class ProblemItem(pytest.Item):
 
 
 def _session(config: pytest.Config) -> RegistrySession:
-    session = config.pluginmanager.get_plugin("problem-registry-session")
+    session = config.pluginmanager.get_plugin(RegistrySession.NAME)
     assert isinstance(session, RegistrySession)
     return session
 
