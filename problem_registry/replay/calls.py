@@ -9,7 +9,7 @@ breaks either is a :class:`~problem_registry.adapters.ModelOutputError` or a
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, cast
 
 from problem_registry.adapters import LoadedModel, ModelOutputError, ModelUnavailable
 
@@ -35,7 +35,7 @@ def call_model(
         is_vector = getattr(outputs, "ndim", None) == 1 and callable(
             getattr(outputs, "tolist", None)
         )
-        outputs = outputs.tolist() if is_vector else list(outputs)
+        outputs = cast(Any, outputs).tolist() if is_vector else list(outputs)
     except TypeError:
         raise ModelOutputError(
             f"model {model.ref} returned a {type(outputs).__name__}, not a list of outputs"

@@ -78,7 +78,7 @@ def stored_counts(
     if problem_ids is not None or stored != n_active:
         active = _active_file_ids(problem_ids).subquery()
         query = query.where(_RESULT.c.file_id.in_(sa.select(active.c.file_id)))
-    counts.update(session.execute(query).all())  # type: ignore[arg-type]
+    counts.update(session.execute(query).all())
     return counts
 
 

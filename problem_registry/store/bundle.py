@@ -360,8 +360,8 @@ def import_bundle(
             for problem in bundle.problems:
                 row, outcome = _upsert_problem(session, rows.get(problem.slug), problem)
                 counts[f"problems_{outcome}"] += 1
-                stored = [bundle.files[p.sha256][1] for p in problem.patterns]
-                for outcome in _upsert_patterns(registry, session, row, problem, stored):
+                files = [bundle.files[p.sha256][1] for p in problem.patterns]
+                for outcome in _upsert_patterns(registry, session, row, problem, files):
                     counts[f"patterns_{outcome}"] += 1
     except IntegrityError:  # a concurrent writer added the same problem or pattern meanwhile
         raise BundleError(

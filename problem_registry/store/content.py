@@ -130,7 +130,8 @@ def _image_format(data: bytes) -> str | None:
             # The size is judged (and refused) by _verify_image; don't warn on the user's stderr.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:
-                return image.format
+                image_format: str | None = image.format
+                return image_format
     except Image.DecompressionBombError:
         # An image by its header, too large even to open: _verify_image refuses it as a bomb,
         # rather than the text check calling it "not UTF-8" when its name lacks an image suffix.

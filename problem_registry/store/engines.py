@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, make_url
@@ -28,6 +28,9 @@ from sqlalchemy.pool import NullPool
 
 from problem_registry.errors import ConfigError, DatabaseUnavailable
 from problem_registry.redaction import redact_text, redact_url
+
+if TYPE_CHECKING:
+    from sqlalchemy.sql.compiler import SQLCompiler
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 _BEGIN_OPTION = "problem_registry_begin"
@@ -166,7 +169,7 @@ def _enable_wal(cursor: Any) -> None:
             delay = min(delay * 2, 0.25)
 
 
-def driver_rows(connection: Connection, statement: sa.Executable) -> list[tuple[Any, ...]]:
+def driver_rows(connection: Connection, statement: sa.ClauseElement) -> list[tuple[Any, ...]]:
     """Every row of ``statement`` as the driver's own tuples, on ``connection``'s transaction.
 
     For the few queries whose rows outnumber everything else a command does (issue 7: the error
@@ -175,8 +178,10 @@ def driver_rows(connection: Connection, statement: sa.Executable) -> list[tuple[
     lists expanded), so only plain column values can come back: no ORM entities, no type
     conversion beyond the driver's.
     """
-    compiled = statement.compile(
-        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+    # A statement compiled for a SQL dialect is a SQLCompiler; compile() is typed for any.
+    compiled = cast(
+        "SQLCompiler",
+        statement.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True}),
     )
     parameters: Any = compiled.params
     if compiled.positional:
@@ -184,7 +189,8 @@ def driver_rows(connection: Connection, statement: sa.Executable) -> list[tuple[
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(str(compiled), parameters)
-        return cursor.fetchall()
+        # DB-API cursors are untyped: both drivers' fetchall() is a list of plain tuples.
+        return cast("list[tuple[Any, ...]]", cursor.fetchall())
     finally:
         cursor.close()
 

@@ -101,7 +101,7 @@ def check(registry: Registry, *, progress: Progress | None = None) -> CheckRepor
         query = (
             select(Pattern.file_id, Problem.slug, Pattern.id)
             .join(Problem, col(Problem.id) == Pattern.problem_id)
-            .order_by(Problem.slug, Pattern.id)
+            .order_by(Problem.slug, col(Pattern.id))
         )
         for file_id, slug, pattern_id in session.exec(query):
             users.setdefault(file_id, []).append((slug, pattern_id))

@@ -6,11 +6,12 @@ candidate are the versions of the same name registered before it.
 
 from __future__ import annotations
 
+import builtins
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, overload
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -20,7 +21,7 @@ from problem_registry.enums import LoaderKind
 from problem_registry.errors import AmbiguousReference, DuplicateModel, InvalidValue, ModelNotFound
 from problem_registry.refs import SEPARATOR, ModelRef, format_ref
 from problem_registry.store.content import sha256_of_file
-from problem_registry.store.tables import ModelMetric, ModelVersion
+from problem_registry.store.tables import ModelMetric, ModelVersion, stored_id
 from problem_registry.store.views import ModelVersionView, iso
 from problem_registry.text import storable, user_name
 
@@ -101,19 +102,19 @@ class ModelVersions:
     def get(self, name: str, version: str) -> ModelVersionView:
         with self._registry.reading() as session:
             row = _find(session, name, version)
-            return _view(row, _metrics(session).get(row.id, {}))
+            return _view(row, _metrics(session).get(stored_id(row), {}))
 
     def list(self, name: str | None = None) -> list[ModelVersionView]:
         """In registration order."""
         with self._registry.reading() as session:
-            query = select(ModelVersion).order_by(ModelVersion.id)
+            query = select(ModelVersion).order_by(col(ModelVersion.id))
             if name is not None:
                 query = query.where(ModelVersion.name == name)
             rows = list(session.exec(query))
             if name is not None and not rows:
                 raise ModelNotFound(f"no model named {name!r}; see `problem-registry model list`")
             metrics = _metrics(session)
-            return [_view(row, metrics.get(row.id, {})) for row in rows]
+            return [_view(row, metrics.get(stored_id(row), {})) for row in rows]
 
     def promote(self, name: str, version: str) -> ModelVersionView:
         """Make this version the champion of its name; the previous champion steps down."""
@@ -130,7 +131,7 @@ class ModelVersions:
             session.add(row)
         return self.get(name, version)
 
-    def resolve(self, texts: Sequence[str], *, model: str | None = None) -> list[str]:
+    def resolve(self, texts: Sequence[str], *, model: str | None = None) -> builtins.list[str]:
         """``NAME@VERSION`` refs for what a user typed: a ref, or a bare version (``v3``).
 
         A bare version is accepted when only one model (within ``model`` when given) has it, and
@@ -218,11 +219,19 @@ def _duplicate(name: str, version: str) -> DuplicateModel:
     )
 
 
+@overload
+def _find(
+    session: Session, name: str, version: str, *, missing_ok: Literal[False] = False
+) -> ModelVersion: ...
+@overload
+def _find(
+    session: Session, name: str, version: str, *, missing_ok: bool
+) -> ModelVersion | None: ...
 def _find(
     session: Session, name: str, version: str, *, missing_ok: bool = False
 ) -> ModelVersion | None:
     query = select(ModelVersion).where(ModelVersion.name == name, ModelVersion.version == version)
-    row = session.exec(query).first()
+    row: ModelVersion | None = session.exec(query).first()
     if row is None and not missing_ok:
         raise ModelRef(name, version).not_found()
     return row

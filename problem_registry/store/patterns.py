@@ -6,6 +6,7 @@ expectation's rows in :mod:`.expectation_rows`.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +30,11 @@ from problem_registry.store.expectation_rows import (
     expectation_of,
     write_labels,
 )
-from problem_registry.store.pattern_sources import NewPattern, labelled_files, read_csv
+from problem_registry.store.pattern_sources import NewPattern as NewPattern  # re-exported: the API
+from problem_registry.store.pattern_sources import labelled_files, read_csv
 from problem_registry.store.problems import find_problem
 from problem_registry.store.registry import insert_ignoring_conflicts
-from problem_registry.store.tables import ExpectedLabel, Pattern, PatternFile, Problem
+from problem_registry.store.tables import ExpectedLabel, Pattern, PatternFile, Problem, stored_id
 from problem_registry.store.views import PatternView, iso
 from problem_registry.text import file_name, storable, user_name
 
@@ -115,7 +117,7 @@ class Patterns:
                 session.flush()
                 for pattern, expectation in rows:
                     write_labels(session, pattern.id, expectation)
-                added_ids = [pattern.id for pattern, _ in rows]
+                added_ids = [stored_id(pattern) for pattern, _ in rows]
         except IntegrityError:  # a concurrent writer added the same content first
             raise DuplicatePattern(
                 f"a file was added to {slug} by someone else meanwhile; re-run to skip it"
@@ -177,7 +179,7 @@ class Patterns:
                     f"{ref!r} is not a pattern id or a sha256 prefix ({MIN_HASH_PREFIX}+ hex "
                     "digits); see `problem-registry pattern list`"
                 )
-            matches = list(session.exec(query.order_by(Pattern.id).limit(6)))
+            matches = list(session.exec(query.order_by(col(Pattern.id)).limit(6)))
         if not matches:
             where = f" in problem {problem}" if problem else ""
             raise PatternNotFound(f"no pattern {ref}{where}; see `problem-registry pattern list`")
@@ -187,7 +189,8 @@ class Patterns:
                 f"pattern {ref} matches several ({listed}); give more of the hash, the id, "
                 "or --problem"
             )
-        return matches[0][0]
+        pattern_id: int = matches[0][0]
+        return pattern_id
 
     def relabel(
         self, ref: str | int, expectation: Expectation, *, problem: str | None = None
@@ -227,7 +230,7 @@ class Patterns:
 
     def _views(
         self, *, ids: Sequence[int] | None = None, problem_id: int | None = None
-    ) -> list[PatternView]:
+    ) -> builtins.list[PatternView]:
         # Columns, not ORM objects: a report lists every pattern of the registry (15,000 at
         # 1,000 problems), and building a mapped Pattern and PatternFile per row cost ~3x the
         # query (issue 7).
@@ -251,7 +254,7 @@ class Patterns:
                 )
                 .join(PatternFile, col(PatternFile.id) == Pattern.file_id)
                 .join(Problem, col(Problem.id) == Pattern.problem_id)
-                .order_by(Problem.slug, Pattern.id)
+                .order_by(Problem.slug, col(Pattern.id))
             )
             label_query = select(ExpectedLabel.pattern_id, ExpectedLabel.label).join(
                 Pattern, col(Pattern.id) == ExpectedLabel.pattern_id
@@ -260,7 +263,7 @@ class Patterns:
                 query = query.where(col(Pattern.id).in_(list(ids)))
                 label_query = label_query.where(col(Pattern.id).in_(list(ids)))
             if problem_id is not None:
-                query = query.where(Pattern.problem_id == problem_id)
+                query = query.where(col(Pattern.problem_id) == problem_id)
                 label_query = label_query.where(Pattern.problem_id == problem_id)
             rows = session.execute(query).all()
             labels: dict[int, list[str]] = {}

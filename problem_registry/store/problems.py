@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from problem_registry.enums import Polarity, ProblemStatus
 from problem_registry.errors import DuplicateProblem, InvalidValue, ProblemNotFound
-from problem_registry.store.tables import Pattern, Problem, utcnow
+from problem_registry.store.tables import Pattern, Problem, stored_id, utcnow
 from problem_registry.store.views import ProblemView, iso
 from problem_registry.text import is_storable, storable
 
@@ -60,7 +60,7 @@ class Problems:
     def get(self, slug: str) -> ProblemView:
         with self._registry.reading() as session:
             problem = find_problem(session, slug)
-            return _view(problem, _pattern_counts(session).get(problem.id, {}))
+            return _view(problem, _pattern_counts(session).get(stored_id(problem), {}))
 
     def list(self, *, status: str | None = None, tag: str | None = None) -> list[ProblemView]:
         """Sorted by slug, so every process (every xdist worker) sees the same order."""
@@ -70,7 +70,7 @@ class Problems:
                 query = query.where(Problem.status == validate_status(status))
             problems = [p for p in session.exec(query) if tag is None or tag in p.tags]
             counts = _pattern_counts(session)
-            return [_view(p, counts.get(p.id, {})) for p in problems]
+            return [_view(p, counts.get(stored_id(p), {})) for p in problems]
 
     def statuses(self) -> dict[str, ProblemStatus]:
         """Every problem's status by slug, in slug order, from one query: what choosing problems
@@ -122,7 +122,7 @@ class Problems:
 def find_problem(session: Session, slug: str | None) -> Problem:
     # A slug no backend can store (NUL, a lone surrogate) names no problem, and must not reach
     # the driver, which would fail with a traceback.
-    problem = None
+    problem: Problem | None = None
     if slug is not None and is_storable(slug):
         problem = session.exec(select(Problem).where(Problem.slug == slug)).first()
     if problem is None:
@@ -204,7 +204,7 @@ def _duplicate(slug: str) -> DuplicateProblem:
 
 def _pattern_counts(session: Session) -> dict[int, dict[str, int]]:
     query = select(Pattern.problem_id, Pattern.polarity, sa.func.count()).group_by(
-        Pattern.problem_id, Pattern.polarity
+        col(Pattern.problem_id), col(Pattern.polarity)
     )
     counts: dict[int, dict[str, int]] = {}
     for owner, polarity, count in session.exec(query):

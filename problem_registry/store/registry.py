@@ -29,6 +29,8 @@ from problem_registry.store.engines import (
 from problem_registry.store.migrations import ensure_schema
 
 if TYPE_CHECKING:
+    from sqlalchemy.sql.base import Executable
+
     from problem_registry.store.model_versions import ModelVersions
     from problem_registry.store.patterns import Patterns
     from problem_registry.store.problems import Problems
@@ -112,9 +114,13 @@ def insert_ignoring_conflicts(
     """
     if not rows:
         return
+    statement: Executable  # each dialect's Insert is its own class
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        statement = postgresql_insert(table).on_conflict_do_nothing(index_elements=list(keys))
     else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement = insert(table).on_conflict_do_nothing(index_elements=list(keys))
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        statement = sqlite_insert(table).on_conflict_do_nothing(index_elements=list(keys))
     session.execute(statement, list(rows))

@@ -16,6 +16,7 @@ import os
 import re
 import socket
 import subprocess
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 
@@ -24,6 +25,9 @@ from problem_registry.refs import ModelRef
 from problem_registry.store.model_versions import version_ids
 from problem_registry.store.registry import Registry
 from problem_registry.store.tables import Run, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import CursorResult
 
 
 def start_run(
@@ -59,7 +63,11 @@ def start_run(
         "message": _running_as(os.getpid()),
     }
     with registry.writing() as session:
-        run_id = session.execute(sa.insert(table).values(row)).inserted_primary_key[0]
+        # An INSERT's result is a CursorResult; Session.execute is typed for any statement.
+        result = cast("CursorResult[Any]", session.execute(sa.insert(table).values(row)))
+        key = result.inserted_primary_key
+        assert key is not None  # a single-row INSERT always has its key row
+        run_id = key[0]
         assert run_id is not None
         return int(run_id)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -43,8 +43,19 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+class _Keyed(Protocol):
+    id: int | None
+
+
+def stored_id(row: _Keyed) -> int:
+    """The id of a row read from the database or flushed to it: ``id`` is None only before that."""
+    if row.id is None:
+        raise RuntimeError(f"{type(row).__name__} has no id: it was never flushed to the database")
+    return row.id
+
+
 def _one_of(column: str, enum: type[Enum]) -> sa.CheckConstraint:
-    values = ", ".join(f"'{member.value}'" for member in enum)  # type: ignore[attr-defined]
+    values = ", ".join(f"'{member.value}'" for member in enum)
     return sa.CheckConstraint(f"{column} IN ({values})", name=f"{column}_valid")
 
 

@@ -112,10 +112,10 @@ def gather(
         matrices = confusions(session, version_ids, problem_ids) if confusion else None
     rows = []
     for problem in found:
-        positives, negatives = counts.get(problem.id, (0, 0))  # type: ignore[arg-type]
+        positives, negatives = counts.get(problem.id, (0, 0))
         rows.append(
             ProblemRow(
-                problem.id,  # type: ignore[arg-type]
+                problem.id,
                 problem.slug,
                 problem.title,
                 problem.status,

@@ -167,8 +167,7 @@ def evaluate(
     grid: dict[str, dict[int, dict[str, PatternResult]]] = {}
     slugs = sorted({m.problem for m in rows})
     for result in pattern_results(registry, problems=slugs, versions=refs) if slugs else []:
-        ref = result.ref
-        grid.setdefault(result.problem, {}).setdefault(result.pattern_id, {})[ref] = result
+        grid.setdefault(result.problem, {}).setdefault(result.pattern_id, {})[result.ref] = result
     by_key = {(m.problem, m.ref): m for m in rows}
     out = []
     for slug in slugs:

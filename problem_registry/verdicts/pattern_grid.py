@@ -53,7 +53,7 @@ def pattern_results(
     names = {v.id: (v.name, v.version) for v in chosen}
     problem_rank = {pattern_id: rank[fact[0]] for pattern_id, fact in facts.items()}
     rows.sort(key=lambda row: problem_rank[row[0]])  # stable: only the problems' order changes
-    truth = _TRUTH
+    truth, answer = _TRUTH, _ANSWERED
     results: list[PatternResult] = []
     for pattern_id, version_id, answered, predicted, value, confidence, error, correct in rows:
         _problem_id, slug, file, sha256, polarity, expected = facts[pattern_id]
@@ -69,7 +69,7 @@ def pattern_results(
                 version_id,
                 model_name,
                 version,
-                truth[answered],
+                answer[answered],
                 predicted,
                 value,
                 confidence,
@@ -83,10 +83,13 @@ def pattern_results(
 # A driver's booleans as Python's: SQLite hands over 0 / 1, PostgreSQL True / False; NULL is
 # "no result". A lookup, not a call per row.
 _TRUTH: dict[Any, bool | None] = {None: None, 0: False, 1: True}
+_ANSWERED: dict[Any, bool] = {0: False, 1: True}  # ``file_id IS NOT NULL``: never NULL
 
 
 def _grid_query(version_ids: list[int], problem_ids: list[int]) -> Any:
-    versions = sa.select(ModelVersion.id).where(col(ModelVersion.id).in_(version_ids)).subquery()
+    versions = (
+        sa.select(col(ModelVersion.id)).where(col(ModelVersion.id).in_(version_ids)).subquery()
+    )
     result = RESULT.alias("r")
     label = LABEL.alias("el")
     joined = (

@@ -56,7 +56,8 @@ def mcnemar_exact(b: int, c: int) -> float:
     k = min(b, c)
     if n <= EXACT_LIMIT:
         # Exact integers, one rounding at the end: what 15 patterns (or a thousand) need.
-        return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n)
+        cases: int = 2**n  # an int: typeshed types int ** int as Any (negative powers are floats)
+        return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / cases)
     # Beyond, big-integer sums get slow: add the terms in log space, scaled by the largest.
     logs = [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) for i in range(k + 1)]
     top = max(logs)
