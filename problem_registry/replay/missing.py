@@ -16,8 +16,7 @@ from sqlmodel import Session
 from problem_registry.store.tables import ModelVersion, Pattern, PatternFile, Problem, Result
 
 # The tables, not the ORM classes: a query naming a mapped class or attribute makes SQLAlchemy
-# configure every mapper first (~5 ms of a warm replay, issue 7), and nothing here reads an ORM
-# object back.
+# configure every mapper first, and nothing here reads an ORM object back.
 _FILE: sa.Table = PatternFile.__table__  # type: ignore[attr-defined]
 _PATTERN: sa.Table = Pattern.__table__  # type: ignore[attr-defined]
 _PROBLEM: sa.Table = Problem.__table__  # type: ignore[attr-defined]
@@ -85,12 +84,12 @@ def stored_counts(
 def _every_version_complete(session: Session) -> tuple[int, bool]:
     """The number of stored files, and whether every version has a result for every one of them.
 
-    A result's key is (version, file), and both are foreign keys, so no version holds more than
-    one result per stored file: the results number versions x files exactly when no version lacks
-    any. One ``count(*)`` of the whole table tells that: SQLite answers it from the smallest
-    index (~4 ms at 1.5 M results) where counting per version scans the table (~120 ms, most of
-    a warm replay's work; issue 7). The three counts are one statement, so one snapshot even on
-    PostgreSQL's read committed: a version registered meanwhile cannot make them agree falsely.
+    A result's key is (version, file), and both are foreign keys, so no version holds more than one
+    result per stored file: the results number versions x files exactly when no version lacks any.
+    One ``count(*)`` of the whole table tells that: SQLite answers it from the smallest index, where
+    counting per version scans the table (docs/performance.md). The three counts are one statement,
+    so one snapshot even on PostgreSQL's read committed: a version registered meanwhile cannot make
+    them agree falsely.
     """
     count = sa.select(sa.func.count())
     files, versions, results = session.execute(

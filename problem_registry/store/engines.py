@@ -172,7 +172,7 @@ def _enable_wal(cursor: Any) -> None:
 def driver_rows(connection: Connection, statement: sa.ClauseElement) -> list[tuple[Any, ...]]:
     """Every row of ``statement`` as the driver's own tuples, on ``connection``'s transaction.
 
-    For the few queries whose rows outnumber everything else a command does (issue 7: the error
+    For the few queries whose rows outnumber everything else a command does (the error
     rates, 100,000 rows at 1,000 problems x 100 versions): SQLAlchemy's result processing costs
     more per row than the driver's fetch. The statement is compiled by SQLAlchemy as usual (IN
     lists expanded), so only plain column values can come back: no ORM entities, no type

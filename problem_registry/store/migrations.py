@@ -6,9 +6,9 @@ upgrade runs under a lock: ``pg_advisory_xact_lock`` on PostgreSQL, ``BEGIN IMME
 and re-reads the revision once it holds the lock.
 
 Every command opens the registry, and almost always its schema is already at head. That check is
-one plain ``SELECT`` against :data:`HEAD_REVISION`; Alembic (which pulls in Mako and Pygments,
-~0.1 s of a command's start-up, more on a loaded machine) is imported only when the schema is not
-current: to create, upgrade, or explain a refusal (issue 7).
+one plain ``SELECT`` against :data:`HEAD_REVISION`; Alembic (which pulls in Mako and Pygments, a
+tenth of a second of start-up) is imported only when the schema is not current: to create,
+upgrade, or explain a refusal.
 """
 
 from __future__ import annotations

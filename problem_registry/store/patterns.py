@@ -232,8 +232,7 @@ class Patterns:
         self, *, ids: Sequence[int] | None = None, problem_id: int | None = None
     ) -> builtins.list[PatternView]:
         # Columns, not ORM objects: a report lists every pattern of the registry (15,000 at
-        # 1,000 problems), and building a mapped Pattern and PatternFile per row cost ~3x the
-        # query (issue 7).
+        # 1,000 problems), and mapped objects cost several times the query.
         with self._registry.reading() as session:
             query = (
                 sa.select(

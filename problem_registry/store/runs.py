@@ -41,7 +41,7 @@ def start_run(
     """Open a Run (status ``running``); its id. The commit defaults to ``git rev-parse HEAD``.
 
     Written with Core, not as an ORM ``Run``: the ORM's first flush in a process configures every
-    mapper, ~10 ms of each warm replay, which otherwise uses no ORM object (issue 7). The row is
+    mapper, a measurable share of a warm replay, which otherwise uses no ORM object. The row is
     the one the ORM wrote: every column set, defaults included.
     """
     candidate_id = None

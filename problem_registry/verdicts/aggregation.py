@@ -68,8 +68,8 @@ def select_versions(
     session: Session, *, model: str | None = None, versions: Sequence[RefLike] | None = None
 ) -> list[VersionRow]:
     """Versions in registration order: all, one model's, or the refs given."""
-    # Columns, not ORM entities: a SQLModel instance costs ~60 us to load (pydantic's private
-    # attributes), and every report reads every version and every problem (issue 7).
+    # Columns, not ORM entities: a SQLModel instance is costly to load (pydantic's private
+    # attributes), and every report reads every version and every problem.
     versions_table = ModelVersion.__table__  # type: ignore[attr-defined]
     query = sa.select(
         versions_table.c.id,
@@ -157,8 +157,8 @@ def aggregates(
 ) -> list[tuple[Any, ...]]:
     """(problem, version, answered, errored, right, positives answered, positives right) rows.
 
-    One aggregation over every result, driven the way each backend is fast (issue 7: 1.5 M
-    results), its rows fetched as the driver's tuples
+    One aggregation over every result, driven the way each backend is fast (1.5 M results at
+    full scale), its rows fetched as the driver's tuples
     (:func:`~problem_registry.store.engines.driver_rows`):
 
     - PostgreSQL hash-joins the results to their patterns, in parallel, and groups by problem

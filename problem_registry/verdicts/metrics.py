@@ -85,7 +85,7 @@ def problem_metrics_json(
 ) -> list[str]:
     """``[row.to_json() for row in problem_metrics(...)]``, without building the rows.
 
-    What ``report --json`` writes (issue 7: 100,000 rows at 1,000 problems x 100 versions). Each
+    What ``report --json`` writes (100,000 rows at 1,000 problems x 100 versions). Each
     line is put together from its problem's and its version's text, encoded once, and the text
     of its counts, which a registry repeats on many rows: written once per distinct counts and
     problem shape by a real :class:`ProblemVersionMetrics` (:func:`_scores_json_for`), so there
