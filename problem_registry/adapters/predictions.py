@@ -131,9 +131,7 @@ def _csv(path: Path, text: str) -> list[tuple[str, Any, Any]]:
     reader = csv.DictReader(text.splitlines())
     header = [name.strip() for name in reader.fieldnames or []]
     if "sha256" not in header or "prediction" not in header:
-        raise InvalidValue(
-            f"{path}: the header must be sha256,prediction[,confidence][,scores]"
-        )
+        raise InvalidValue(f"{path}: the header must be sha256,prediction[,confidence][,scores]")
     records = []
     for number, row in enumerate(reader, start=2):
         row = {(key or "").strip(): (value or "").strip() for key, value in row.items()}

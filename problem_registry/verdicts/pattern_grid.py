@@ -9,8 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
-from problem_registry.refs import RefLike
 from problem_registry.expectations import Expectation
+from problem_registry.refs import RefLike
 from problem_registry.store.engines import driver_rows
 from problem_registry.store.expectation_rows import expectation_of
 from problem_registry.store.registry import Registry
