@@ -225,6 +225,7 @@ def _scores(raw: Any) -> dict[str, float]:
 
 
 def _score_label(key: Any) -> str:
+    label: str
     kind = type(key)
     if kind is str:
         label = key
@@ -248,12 +249,14 @@ def _score_label(key: Any) -> str:
     return label
 
 
-def _probability(label: str, number: Any) -> float:
-    if type(number) is not float:
-        number = _plain(number)
-        if isinstance(number, bool) or not isinstance(number, (int, float)):
-            raise ValueError(f"score {_short(number)} of label {_short(label)} is not a number")
-        number = float(number)
+def _probability(label: str, raw: Any) -> float:
+    if type(raw) is float:
+        number: float = raw
+    else:
+        raw = _plain(raw)
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+            raise ValueError(f"score {_short(raw)} of label {_short(label)} is not a number")
+        number = float(raw)
     if 0.0 <= number <= 1.0:
         return number + 0.0  # -0.0 as 0.0
     if 1.0 < number <= 1.0 + SCORE_SLACK:
