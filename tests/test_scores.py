@@ -149,6 +149,10 @@ HOSTILE_SCORES: dict[str, tuple[object, str]] = {
     "float-label": ({"scores": {1.5: 0.5}}, "label 1.5 is not a string or an integer"),
     "twice": ({"scores": {3: 0.5, "3": 0.5}}, "label '3' twice"),
     "empty": ({"scores": {}}, "empty"),
+    "nul-in-the-label": (
+        {"label": "3\x00", "scores": {"3": 0.5}},
+        "label '3\\\\x00' contains a NUL",
+    ),
 }
 
 
