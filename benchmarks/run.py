@@ -341,7 +341,10 @@ def _pytest_registry(database: Path, folder: Path, versions: int, *, isolated: b
     empty = folder / f"pytest-{database.stem}"
     empty.mkdir()
     args += ["--candidate", f"{replay.MODEL_NAME}@v{versions - 1}", "--rootdir", str(empty)]
-    env = {"PYTHONPATH": str(folder)}
+    # Prepended, not replaced: a PYTHONPATH naming the checkout under test must still win over
+    # the venv's own install (else a new migration's registry is refused by the old code).
+    inherited = os.environ.get("PYTHONPATH")
+    env = {"PYTHONPATH": os.pathsep.join([str(folder), *([inherited] if inherited else [])])}
     if isolated:
         args += ["-p", "problem_registry.pytest_plugin.hooks"]
         env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"

@@ -8,7 +8,7 @@ module is the one place that parses, describes and judges them in Python.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from problem_registry.enums import ExpectKind
@@ -167,6 +167,25 @@ class Expectation:
         if self.kind is ExpectKind.not_:
             return predicted not in self.labels
         return predicted in self.labels
+
+    def probability(self, scores: Mapping[str, float]) -> float | None:
+        """The probability a model's ``scores`` (label -> probability) give this expectation
+        being met; None for a range, which labels' scores cannot answer.
+
+        A label the scores leave out has probability 0. Exact: its label's score. One of
+        several: their sum, capped at 1 (scores of a multi-label model need not sum to 1). Not:
+        1 minus the forbidden labels' sum, floored at 0. Read from the stored scores and the
+        pattern's *current* expectation, so a relabelled pattern needs no model re-run.
+        """
+        kind = self.kind
+        if kind is ExpectKind.exact:
+            return scores.get(self.labels[0], 0.0)
+        if kind is ExpectKind.range:
+            return None
+        total = math.fsum(scores.get(label, 0.0) for label in self.labels)
+        if kind is ExpectKind.any:
+            return min(total, 1.0)
+        return max(1.0 - total, 0.0)
 
 
 def split_labels(text: str) -> list[str]:

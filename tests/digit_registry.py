@@ -144,6 +144,7 @@ def digits(
     once per backend, since building it (37 verified files, four problems) costs a second."""
     digit_models.CALLS.clear()
     digit_models.FRAGILE.clear()
+    digit_models.HOSTILE.clear()
     backend = registry.engine.dialect.name
     template = _template(backend, trained, request, tmp_path_factory.mktemp(f"digits-{backend}"))
     registry.engine.dispose()  # no connection may stay open on the database being replaced

@@ -6,9 +6,21 @@ input. Python loaders use the inputs; a predictions file uses the keys only, so 
 reads the pattern files for it (``needs_inputs`` is False).
 
 Raw outputs are turned into what a :class:`~problem_registry.store.tables.Result` stores by
-:func:`normalise`: a label, a number, ``(label, confidence)`` or ``{"label": ..., "confidence":
-...}`` become ``(predicted text, numeric value or None, confidence or None)``. Keeping the model's
-contract this loose is deliberate: a scikit-learn ``predict`` already returns a valid batch.
+:func:`normalise`. A model may answer with
+
+- a label or a number: ``"muffin"``, ``3``, ``3.7`` (scikit-learn's ``predict``);
+- ``(label, confidence)``, or ``{"label": ..., "confidence": ...}``;
+- ``{"label": ..., "scores": {label: probability, ...}}``, the richest form (one row of
+  ``predict_proba`` or a softmax, keyed by label), or ``{"scores": {...}}`` alone, whose label is
+  the highest-scoring one (a tie goes to the first label in text order). ``confidence`` defaults
+  to the predicted label's score.
+
+Each becomes a :class:`Prediction`: ``(predicted text, numeric value or None, confidence or
+None, scores or None)``, scores as a dict of label text -> float in [0, 1], keys sorted, stored as
+compact JSON text (:func:`scores_json`). The gates read the probability a model gave the
+*expected* answer from it, which says far more per pattern than right or wrong. Keeping the
+model's contract this loose is deliberate: a scikit-learn ``predict`` already returns a valid
+batch.
 
 Adapters raise :class:`ModelUnavailable` when a version cannot be loaded at all (its module no
 longer imports, its artifact changed or vanished): replay reports such a version instead of
@@ -17,6 +29,7 @@ crashing, and its stored results keep counting.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +38,7 @@ from typing import Any, NamedTuple
 
 from problem_registry.enums import LoaderKind
 from problem_registry.errors import InvalidValue, RegistryError
+from problem_registry.text import is_storable
 
 __all__ = [
     "LoadedModel",
@@ -35,7 +49,14 @@ __all__ = [
     "load_model",
     "normalise",
     "per_item",
+    "scores_json",
 ]
+
+MAX_SCORED_LABELS = 1000
+MAX_SCORE_LABEL_LENGTH = 1000  # with MAX_SCORED_LABELS, one answer's scores stay near 1 MB
+# A float32 softmax can sum a row to 1 + a few ULP of float32 (1.19e-7 each), and its largest
+# entry can land there too: that much over 1 is rounding, read as 1; anything more is refused.
+SCORE_SLACK = 1e-6
 
 
 class ModelUnavailable(RegistryError):
@@ -47,11 +68,13 @@ class ModelOutputError(RegistryError):
 
 
 class Prediction(NamedTuple):
-    """One answer as stored: label text, the same answer as a number when it is one, confidence."""
+    """One answer as stored: label text, the same answer as a number when it is one, confidence,
+    and the model's per-label scores (label text -> probability, keys sorted) when it gave them."""
 
     predicted: str
     value: float | None
     confidence: float | None
+    scores: dict[str, float] | None = None
 
 
 @dataclass
@@ -125,9 +148,10 @@ def normalise(output: Any) -> Prediction:
     """One raw model output as stored; :class:`ValueError` with a readable reason if unusable.
 
     A label or number is the answer; a pair or a ``{"label", "confidence"}`` mapping adds a
-    confidence. Numbers keep their value (for range expectations) and get a canonical text
-    (``3`` for 3 and 3.0, so a regressor's 3.0 meets ``--expect 3``); numeric text keeps its
-    numeric value too (a CSV of predictions is all text).
+    confidence; a ``"scores"`` mapping (label -> probability) adds the scores, and the label
+    defaults to their argmax. Numbers keep their value (for range expectations) and get a
+    canonical text (``3`` for 3 and 3.0, so a regressor's 3.0 meets ``--expect 3``); numeric
+    text keeps its numeric value too (a CSV of predictions is all text).
     """
     kind = type(output)
     if kind is str:  # the common cases first: replay normalises every stored answer
@@ -140,12 +164,14 @@ def normalise(output: Any) -> Prediction:
             # A row of predict_proba is an array too: never read it as (label, confidence).
             raise ValueError(
                 f"output {_short(output)} is an array; return one label or number per input, "
-                "or a (label, confidence) tuple"
+                '(label, confidence), or {"label": ..., "scores": {label: probability, ...}}'
             )
     confidence: Any = None
     if isinstance(output, dict):
+        if "scores" in output:
+            return _scored(output)
         if "label" not in output:
-            raise ValueError(f"output mapping {_short(output)} has no 'label' key")
+            raise ValueError(f"output mapping {_short(output)} has no 'label' key (nor 'scores')")
         output, confidence = _plain(output["label"]), _plain(output.get("confidence"))
     elif isinstance(output, (tuple, list)):
         if len(output) != 2:
@@ -155,6 +181,89 @@ def normalise(output: Any) -> Prediction:
             )
         output, confidence = _plain(output[0]), _plain(output[1])
     return Prediction(*_answer(output), _confidence(confidence))
+
+
+def scores_json(scores: dict[str, float]) -> str:
+    """The stored text of :attr:`Prediction.scores`: compact JSON, keys sorted, floats exact
+    (``repr`` round-trips), non-ASCII kept as is."""
+    return json.dumps(scores, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _scored(output: dict[Any, Any]) -> Prediction:
+    """``{"label": L, "scores": {...}}`` or ``{"scores": {...}}`` (label: the argmax)."""
+    scores = _scores(output["scores"])
+    if "label" in output:
+        predicted, value = _answer(_plain(output["label"]))
+        if not is_storable(predicted):  # PostgreSQL refuses a NUL: this input's error, not a crash
+            raise ValueError(f"label {_short(predicted)} contains a NUL or is not valid UTF-8")
+    else:
+        # max() keeps the first of equal scores, and the keys are sorted: ties go to label order.
+        predicted = max(scores, key=scores.__getitem__)
+        value = _numeric_text(predicted)
+    confidence = _confidence(_plain(output.get("confidence")))
+    if confidence is None:
+        confidence = scores.get(predicted)
+    return Prediction(predicted, value, confidence, scores)
+
+
+def _scores(raw: Any) -> dict[str, float]:
+    """A model's scores checked and made canonical: label text -> float in [0, 1], keys sorted."""
+    if not isinstance(raw, dict):
+        raise ValueError(
+            f"scores {_short(raw)} is a {type(raw).__name__}; give a mapping of label to "
+            "probability, e.g. dict(zip(model.classes_, row))"
+        )
+    if not raw:
+        raise ValueError("scores is an empty mapping; give each label's probability")
+    if len(raw) > MAX_SCORED_LABELS:
+        raise ValueError(f"scores has {len(raw):,} labels; the most is {MAX_SCORED_LABELS:,}")
+    scores: dict[str, float] = {}
+    for key, number in raw.items():
+        label = _score_label(key)
+        if label in scores:
+            raise ValueError(f"scores name label {label!r} twice (as {key!r} and another key)")
+        scores[label] = _probability(label, number)
+    return dict(sorted(scores.items()))
+
+
+def _score_label(key: Any) -> str:
+    label: str
+    kind = type(key)
+    if kind is str:
+        label = key
+    elif isinstance(key, str):  # numpy's str_
+        label = str(key)
+    else:
+        plain = _plain(key)  # numpy integers and booleans (a classifier's classes_)
+        if isinstance(plain, bool):
+            label = str(plain).lower()  # as a boolean label is stored
+        elif isinstance(plain, int):
+            label = str(plain)
+        else:
+            raise ValueError(f"score label {_short(key)} is not a string or an integer")
+    if not is_storable(label):
+        raise ValueError(f"score label {_short(label)} contains a NUL or is not valid UTF-8")
+    if len(label) > MAX_SCORE_LABEL_LENGTH:
+        raise ValueError(
+            f"score label {_short(label)} is {len(label):,} characters; "
+            f"the most is {MAX_SCORE_LABEL_LENGTH:,}"
+        )
+    return label
+
+
+def _probability(label: str, raw: Any) -> float:
+    if type(raw) is float:
+        number: float = raw
+    else:
+        raw = _plain(raw)
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+            raise ValueError(f"score {_short(raw)} of label {_short(label)} is not a number")
+        number = float(raw)
+    if 0.0 <= number <= 1.0:
+        return number + 0.0  # -0.0 as 0.0
+    if 1.0 < number <= 1.0 + SCORE_SLACK:
+        return 1.0
+    raise ValueError(f"score {number!r} of label {_short(label)} is not a probability in [0, 1]")
 
 
 def _plain(value: Any) -> Any:
@@ -180,7 +289,8 @@ def _answer(output: Any) -> tuple[str, float | None]:
         return output, _numeric_text(output)
     raise ValueError(
         f"cannot read output {_short(output)} of type {type(output).__name__}; return a label, "
-        'a number, (label, confidence) or {"label": ..., "confidence": ...}'
+        'a number, (label, confidence), {"label": ..., "confidence": ...} or '
+        '{"label": ..., "scores": {...}}'
     )
 
 

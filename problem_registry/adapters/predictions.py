@@ -5,8 +5,15 @@ where the model lives, and register the answers as a version. Two formats, told 
 
 - JSON Lines (``.jsonl``, ``.ndjson``, ``.json``): one object per line,
   ``{"sha256": "...", "prediction": "muffin", "confidence": 0.93}`` (``confidence`` optional;
-  ``prediction`` may be a label, a number, or ``[label, confidence]``).
-- CSV (``.csv``): a header with ``sha256,prediction`` and optionally ``confidence``.
+  ``prediction`` may be a label, a number, or ``[label, confidence]``). An optional ``scores``
+  object gives each label's probability, ``{"muffin": 0.93, "chihuahua": 0.07}``; with it,
+  ``prediction`` may be left out (the highest-scoring label is the answer).
+- CSV (``.csv``): a header with ``sha256,prediction`` and optionally ``confidence`` and
+  ``scores`` (a JSON object as text, ``"{""muffin"": 0.93, ""chihuahua"": 0.07}"``; an empty
+  ``prediction`` cell beside scores means their highest-scoring label).
+
+Scores are checked as a model's are (:func:`~problem_registry.adapters.normalise`), but here a
+bad one refuses the file at registration, naming the line, as any other malformed answer does.
 
 A predictions file is data only: it is parsed as JSON or CSV, never unpickled or executed. Its
 sha256 is recorded at registration like an artifact's, so an edited file is refused, not mixed in.
@@ -102,10 +109,17 @@ def _jsonl(path: Path, text: str) -> list[tuple[str, Any, Any]]:
             obj = json.loads(line)
         except ValueError as exc:
             raise InvalidValue(f"{where}: not valid JSON ({exc})") from None
-        if not isinstance(obj, dict) or "sha256" not in obj or "prediction" not in obj:
+        scores = obj.get("scores") if isinstance(obj, dict) else None
+        if (
+            not isinstance(obj, dict)
+            or "sha256" not in obj
+            or ("prediction" not in obj and scores is None)
+        ):
             raise InvalidValue(f'{where}: expected {{"sha256": ..., "prediction": ...}}')
-        output = obj["prediction"]
-        if obj.get("confidence") is not None:
+        output = obj.get("prediction")
+        if scores is not None:
+            output = _scored(output, obj.get("confidence"), scores)
+        elif obj.get("confidence") is not None:
             output = (output, obj["confidence"])
         elif isinstance(output, list):
             output = tuple(output)
@@ -117,18 +131,37 @@ def _csv(path: Path, text: str) -> list[tuple[str, Any, Any]]:
     reader = csv.DictReader(text.splitlines())
     header = [name.strip() for name in reader.fieldnames or []]
     if "sha256" not in header or "prediction" not in header:
-        raise InvalidValue(f"{path}: the header must be sha256,prediction[,confidence]")
+        raise InvalidValue(f"{path}: the header must be sha256,prediction[,confidence][,scores]")
     records = []
     for number, row in enumerate(reader, start=2):
         row = {(key or "").strip(): (value or "").strip() for key, value in row.items()}
         where = f"{path} line {number}"
         output: Any = row["prediction"]
+        confidence: float | None = None
         if row.get("confidence"):
             try:
-                output = (output, float(row["confidence"]))
+                confidence = float(row["confidence"])
             except ValueError:
                 raise InvalidValue(
                     f"{where}: confidence {row['confidence']!r} is not a number"
                 ) from None
+        if row.get("scores"):
+            try:
+                scores = json.loads(row["scores"])
+            except ValueError as exc:
+                raise InvalidValue(f"{where}: scores is not valid JSON ({exc})") from None
+            output = _scored(output or None, confidence, scores)
+        elif confidence is not None:
+            output = (output, confidence)
         records.append((where, row["sha256"], output))
     return records
+
+
+def _scored(prediction: Any, confidence: Any, scores: Any) -> dict[str, Any]:
+    """A line with scores as the model output it stands for: ``{"label", "scores"}``."""
+    output: dict[str, Any] = {"scores": scores}
+    if prediction is not None:
+        output["label"] = prediction
+    if confidence is not None:
+        output["confidence"] = confidence
+    return output

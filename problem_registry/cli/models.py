@@ -30,7 +30,7 @@ def register(
         None,
         "--predictions",
         help="Instead of --loader: a JSONL or CSV file of answers keyed by pattern sha256 "
-        "(columns sha256,prediction[,confidence]), for a model that runs elsewhere.",
+        "(columns sha256,prediction[,confidence][,scores]), for a model that runs elsewhere.",
     ),
     metric: list[str] | None = typer.Option(
         None, "--metric", "-m", help="Headline metric KEY=VALUE; repeat for several."

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from problem_registry.adapters import normalise
+from problem_registry.adapters import normalise, scores_json
 
 COLUMNS = (
     "model_version_id",
@@ -26,6 +26,7 @@ COLUMNS = (
     "latency_ms",
     "error",
     "run_id",
+    "scores",
 )
 MAX_ERROR_TEXT = 2000
 
@@ -41,15 +42,16 @@ def result_row(version_id: int, file_id: int, output: Any, latency_ms: float, ru
     kind = type(output)
     # The common case first: a classifier's label (numpy's tolist() gives int).
     if kind is int and -(2**53) < output < 2**53:
-        return (version_id, file_id, str(output), float(output), None, latency, None, run_id)
+        return (version_id, file_id, str(output), float(output), None, latency, None, run_id, None)
     if isinstance(output, BaseException):
-        return (version_id, file_id, None, None, None, latency, error_text(output), run_id)
+        return (version_id, file_id, None, None, None, latency, error_text(output), run_id, None)
     try:
-        predicted, value, confidence = normalise(output)
+        predicted, value, confidence, scores = normalise(output)
     except ValueError as exc:
         error = f"unusable output: {exc}"[:MAX_ERROR_TEXT]
-        return (version_id, file_id, None, None, None, latency, error, run_id)
-    return (version_id, file_id, predicted, value, confidence, latency, None, run_id)
+        return (version_id, file_id, None, None, None, latency, error, run_id, None)
+    text = None if scores is None else scores_json(scores)
+    return (version_id, file_id, predicted, value, confidence, latency, None, run_id, text)
 
 
 def is_error(row: Row) -> bool:

@@ -228,6 +228,8 @@ class Result(SQLModel, table=True):
 
     ``predicted`` is the label as text; ``value`` is the same answer as a number when it is one, so
     range expectations are scored in SQL. ``error`` holds the exception when the model raised.
+    ``scores`` holds the model's per-label probabilities when it gave them, as compact JSON with
+    sorted keys (``adapters.scores_json``), read back against the *current* expectation.
     """
 
     __tablename__ = "result"
@@ -246,3 +248,4 @@ class Result(SQLModel, table=True):
     latency_ms: float | None = None
     error: str | None = Field(default=None, sa_type=sa.Text)
     run_id: int | None = Field(default=None, foreign_key="run.id", ondelete="SET NULL")
+    scores: str | None = Field(default=None, sa_type=sa.Text)

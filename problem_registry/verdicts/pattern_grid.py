@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
+from problem_registry.expectations import Expectation
 from problem_registry.refs import RefLike
 from problem_registry.store.engines import driver_rows
 from problem_registry.store.expectation_rows import expectation_of
@@ -43,21 +45,35 @@ def pattern_results(
             return []
         # Ordered as returned: problem (by slug), pattern id, version (ids are registration
         # order). The driver's own tuples: SQLAlchemy's row processing and a dict per row cost
-        # more than the query itself once 1.5 M rows pass through here (issue 7).
+        # more than the query itself once 1.5 M rows pass through here.
         rank = {p.id: i for i, p in enumerate(problems_read)}
         grid = _grid_query([v.id for v in chosen], list(rank))
         rows = driver_rows(session.connection(), grid)
         facts = _pattern_facts(session, {p.id: p.slug for p in problems_read})
     # What is the pattern's or the version's is looked up, not read again on each of the rows:
-    # strings made per row and column were most of this read's time (issue 7).
+    # strings made per row and column were most of this read's time.
     names = {v.id: (v.name, v.version) for v in chosen}
     problem_rank = {pattern_id: rank[fact[0]] for pattern_id, fact in facts.items()}
     rows.sort(key=lambda row: problem_rank[row[0]])  # stable: only the problems' order changes
     truth, answer = _TRUTH, _ANSWERED
+    loads = json.loads
     results: list[PatternResult] = []
-    for pattern_id, version_id, answered, predicted, value, confidence, error, correct in rows:
-        _problem_id, slug, file, sha256, polarity, expected = facts[pattern_id]
+    for (
+        pattern_id,
+        version_id,
+        answered,
+        predicted,
+        value,
+        confidence,
+        error,
+        correct,
+        scores,
+    ) in rows:
+        _problem_id, slug, file, sha256, polarity, expected, expectation = facts[pattern_id]
         model_name, version = names[version_id]
+        # Parsed per row, not cached by text: a model's probabilities almost never repeat, and
+        # a cache of distinct texts was slower while holding every parsed dict.
+        p_expected = None if scores is None else expectation.probability(loads(scores))
         results.append(
             PatternResult(
                 slug,
@@ -75,6 +91,7 @@ def pattern_results(
                 confidence,
                 error,
                 truth[correct],
+                p_expected,
             )
         )
     return results
@@ -118,6 +135,7 @@ def _grid_query(version_ids: list[int], problem_ids: list[int]) -> Any:
             result.c.confidence.label("confidence"),
             result.c.error.label("error"),
             correct.label("correct"),
+            result.c.scores.label("scores"),
         )
         .select_from(joined)
         .where(PATTERN.c.problem_id.in_(problem_ids))
@@ -127,9 +145,9 @@ def _grid_query(version_ids: list[int], problem_ids: list[int]) -> Any:
 
 def _pattern_facts(
     session: Session, slugs: dict[int, str]
-) -> dict[int, tuple[int, str, str, str, str, str]]:
-    """Pattern id -> (problem id, problem slug, file name, sha256, polarity, expectation text)
-    for the patterns of the problems in ``slugs`` (problem id -> slug)."""
+) -> dict[int, tuple[int, str, str, str, str, str, Expectation]]:
+    """Pattern id -> (problem id, problem slug, file name, sha256, polarity, expectation text,
+    expectation) for the patterns of the problems in ``slugs`` (problem id -> slug)."""
     files = PatternFile.__table__  # type: ignore[attr-defined]
     patterns = list(
         session.execute(
@@ -155,14 +173,16 @@ def _pattern_facts(
     )
     for pattern_id, text in session.execute(query):
         labels.setdefault(pattern_id, []).append(text)
-    return {
-        p.id: (
+    facts = {}
+    for p in patterns:
+        expectation = expectation_of(p, labels.get(p.id, []))
+        facts[p.id] = (
             p.problem_id,
             slugs[p.problem_id],
             p.original_name,
             p.sha256,
             p.polarity,
-            expectation_of(p, labels.get(p.id, [])).describe(),
+            expectation.describe(),
+            expectation,
         )
-        for p in patterns
-    }
+    return facts

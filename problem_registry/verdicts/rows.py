@@ -213,6 +213,9 @@ class PatternResult:
     confidence: float | None = None
     error: str | None = None
     correct: bool | None = None  # None: no result
+    # The probability the model's scores gave the pattern's current expectation; None when the
+    # result has no scores or the expectation is a range (Expectation.probability).
+    p_expected: float | None = None
 
     @property
     def ref(self) -> str:
