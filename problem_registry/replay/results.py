@@ -1,10 +1,10 @@
 """Replay's answers as stored rows, and their bulk insert: the hot path of a cold replay.
 
 A cold replay stores one row per (version, pattern file), 1.5 M at full scale, so each row costs
-only what it must (issue 7: the tool's own cost per stored result within 3x a raw ``executemany``
-of the same rows). Rows are plain tuples in :data:`COLUMNS` order, and a flush is one
-``executemany`` of one prepared ``INSERT ... ON CONFLICT DO NOTHING`` through the driver:
-SQLAlchemy's Core insert of dicts cost ~2.2x the raw call and the ORM far more. ``ON CONFLICT DO
+only what it must (the benchmark holds the tool's own cost per stored result within 3x a raw
+``executemany`` of the same rows). Rows are plain tuples in :data:`COLUMNS` order, and a flush is
+one ``executemany`` of one prepared ``INSERT ... ON CONFLICT DO NOTHING`` through the driver:
+SQLAlchemy's Core insert of dicts cost twice the raw call and the ORM far more. ``ON CONFLICT DO
 NOTHING`` keeps two runners replaying the same version at once from storing a pair twice.
 """
 

@@ -64,7 +64,7 @@ def _partial_unique_index(name: str, *columns: str, where: str) -> sa.Index:
 
     The clause reaches the backend's DDL when the index is created (``before_create``), not at
     construction: ``postgresql_where=`` there makes SQLAlchemy import its PostgreSQL dialect to
-    validate the name, ~25 ms of every command's start-up for SQLite users too (issue 7). The
+    validate the name, a share of every command's start-up for SQLite users too. The
     DDL is unchanged; the registry's own schema comes from the Alembic migrations, which name
     both clauses themselves.
     """
@@ -133,7 +133,7 @@ class Pattern(SQLModel, table=True):
         ),
         # Everything scoring reads from a pattern, in problem order: SQLite's error-rate query
         # walks versions x this index and looks each result up by its primary key, so it needs
-        # neither a table lookup per pattern nor a sort of 1.5 M rows (issue 7).
+        # neither a table lookup per pattern nor a sort of 1.5 M rows.
         sa.Index(
             "ix_pattern_scoring",
             "problem_id",

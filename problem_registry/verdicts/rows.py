@@ -150,9 +150,8 @@ class ProblemVersionMetrics:
         """:meth:`to_dict` as compact JSON with sorted keys, written out directly.
 
         The same text as ``json.dumps(row.to_dict(), sort_keys=True, separators=(",", ":"),
-        ensure_ascii=False)`` (tests/test_metrics.py holds them equal) at a fraction of the cost:
-        ``report --json`` writes 100,000 rows at 1,000 problems x 100 versions, where building
-        the dicts and encoding them cost more than the SQL aggregation itself (issue 7).
+        ensure_ascii=False)`` (tests/test_metrics.py holds them equal) at a fraction of the cost
+        (``benchmarks/json_rows.py``; docs/performance.md).
         """
         if self.confusion is not None:  # rare (charts, the HTML report): the general way
             return compact_json(self.to_dict())
@@ -195,7 +194,7 @@ class PatternResult:
     """One pattern on one version: what it expects, what came back, and whether that is right.
 
     Slotted, and built positionally by :func:`pattern_results` in this field order: the HTML
-    report builds one per pattern x version (1.5 M at 1,000 problems x 100 versions, issue 7).
+    report builds one per pattern x version (1.5 M at 1,000 problems x 100 versions).
     """
 
     problem: str
