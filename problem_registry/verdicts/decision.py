@@ -1,0 +1,569 @@
+"""The gate's decision rule: is a candidate really worse than its baseline on each problem?
+
+A problem holds 10-15 patterns, so one pattern more failing is usually noise: a plain retrain
+flips a few patterns both ways. The rule therefore weighs breaks against fixes, measures how far
+the expected answer's probability fell against how far it moves between ordinary earlier versions
+(the problem's own history), and decides all problems of a run together so that a plain retrain
+rarely turns CI red whether the run holds 8 problems or 1,000. The defaults below were chosen by
+``benchmarks/verdicts.py``; ``docs/verdicts.md`` holds the tables and the reasoning.
+
+Pure Python and numpy: the gates call it with numbers they read from the database::
+
+    verdicts = decide_run([ProblemEvidence(...), ...], GateSettings())
+    failed = [v for v in verdicts if v.outcome is Outcome.FAIL]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from problem_registry.verdicts.stats import Z_95, wilson_interval
+
+if TYPE_CHECKING:
+    from problem_registry.verdicts.power import PowerEstimate
+
+Answer = bool | None  # right, wrong, or no answer
+Probability = float | None  # the probability the model gave the expected answer; None: labels only
+
+
+class Outcome(str, Enum):
+    """FAIL turns CI red; REVIEW keeps CI green but lists the problem for a person; PASS: quiet."""
+
+    FAIL = "fail"
+    REVIEW = "review"
+    PASS = "pass"
+
+
+class Rule(str, Enum):
+    """Which statistic decides; COMBINED is the product's default, the others are for comparison."""
+
+    NEWLY_FAILING = "newly_failing"  # today's gate: more than N patterns newly failing
+    NET_BREAKS = "net_breaks"  # broken - fixed >= k
+    MCNEMAR = "mcnemar"  # one-sided exact McNemar on broken vs fixed
+    FLIPS = "flips"  # net breaks against each pattern's own flip rate in the history
+    SCORE = "score"  # the history-standardised drop of log p(expected)
+    COMBINED = "combined"  # SCORE when scores exist (and net breaks >= 1), else a label test
+
+
+class Correction(str, Enum):
+    """How a run's p-values are adjusted across its problems."""
+
+    NONE = "none"
+    HOLM = "holm"  # family-wise error: the chance that any not-worse problem fails
+    BH = "bh"  # Benjamini-Hochberg: the expected share of false fails among fails
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """Gate settings; every field has the default the benchmark chose."""
+
+    rule: Rule = Rule.COMBINED
+    correction: Correction = Correction.HOLM
+    alpha: float = 0.05  # FAIL: adjusted one-sided p at most this
+    review_alpha: float = 0.10  # REVIEW: unadjusted p at most this (and net breaks >= 1)
+    labels_rule: Rule = Rule.MCNEMAR  # COMBINED's test when a model gives labels only
+    min_net_breaks: int = 2  # NET_BREAKS' k
+    allowed_newly_failing: int = 0  # NEWLY_FAILING's allowance (today's gate)
+    score_floor: float = 1e-3  # log p is clipped here: one hopeless pattern must not decide alone
+    canary_interval: bool = True  # FAIL only when the Wilson interval is above max_error_rate
+    promised_points: float = 0.10  # the regression (population error) the gate promises to catch
+    power_target: float = 0.80  # ... this often
+
+
+@dataclass(frozen=True)
+class ProblemEvidence:
+    """Everything the rule reads about one problem, per pattern, in the problem's pattern order.
+
+    ``history_*`` rows are earlier versions in registration order, not the baseline nor the
+    candidate; a row may hold None where that version has no result. Probabilities are None (the
+    whole argument) for a model that gives labels only.
+    """
+
+    problem: str
+    polarity: Sequence[str]
+    baseline_correct: Sequence[Answer]
+    candidate_correct: Sequence[Answer]
+    baseline_prob: Sequence[Probability] | None = None
+    candidate_prob: Sequence[Probability] | None = None
+    history_correct: Sequence[Sequence[Answer]] = ()
+    history_prob: Sequence[Sequence[Probability]] | None = None
+    max_error_rate: float | None = None
+
+
+@dataclass(frozen=True)
+class ProblemStats:
+    """Every statistic of one problem, whatever the rule: the rules only read these."""
+
+    problem: str
+    patterns: int
+    compared: int  # patterns the baseline answered (the paired ones)
+    unanswered: int  # patterns the candidate did not answer (counted wrong)
+    broken: int  # baseline right, candidate wrong
+    fixed: int  # baseline wrong, candidate right
+    broken_positive: int
+    candidate_wrong: int
+    p_mcnemar: float  # one-sided exact: P(broken >= observed | broken + fixed, 1/2)
+    p_flips: float  # P(net >= observed) when each pattern flips at its historic rate
+    p_score: float | None  # one-sided t on the mean change of log p; None: no scores or history
+    score_change: float | None  # mean change of clipped log p(expected), candidate - baseline
+    score_scale: float | None  # its ordinary spread between versions (from the history)
+    score_df: int | None
+    interval: tuple[float, float]  # 95% for the change in error rate on the paired patterns
+    max_error_rate: float | None
+
+    @property
+    def net(self) -> int:
+        return self.broken - self.fixed
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The decision on one problem: what CI does, which rule decided, and why in one line."""
+
+    problem: str
+    outcome: Outcome
+    rule: str
+    p_value: float | None  # the deciding paired one-sided test's, before adjustment
+    adjusted_p: float | None
+    interval: tuple[float, float]
+    broken: int
+    fixed: int
+    power: PowerEstimate | None
+    reason: str
+    stats: ProblemStats = field(repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types for JSON reports."""
+        power = None if self.power is None else self.power.to_dict()
+        return {
+            "problem": self.problem,
+            "outcome": self.outcome.value,
+            "rule": self.rule,
+            "p_value": self.p_value,
+            "adjusted_p": self.adjusted_p,
+            "interval": list(self.interval),
+            "broken": self.broken,
+            "fixed": self.fixed,
+            "power": power,
+            "reason": self.reason,
+        }
+
+
+# --- exact and near-exact distributions, checked against scipy in the tests --------------------
+
+
+def binom_upper_tail(k: int, n: int) -> float:
+    """P(X >= k) for X ~ Binomial(n, 1/2): the one-sided exact McNemar p-value (k breaks of n)."""
+    if n < 0:
+        raise ValueError(f"need n >= 0, got k={k}, n={n}")
+    if k <= 0:
+        return 1.0
+    if k > n:
+        return 0.0
+    return min(1.0, sum(math.comb(n, i) for i in range(k, n + 1)) / 2**n)
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """The continued fraction of the incomplete beta function (modified Lentz)."""
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 300):
+        m2 = 2 * m
+        for num in (
+            m * (b - m) * x / ((a + m2 - 1) * (a + m2)),
+            -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1)),
+        ):
+            d = 1.0 + num * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + num / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-15:
+            break
+    return h
+
+
+def betainc(a: float, b: float, x: float) -> float:
+    """The regularized incomplete beta function I_x(a, b), for the t distribution below."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    log_front = (
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    )
+    if x < (a + 1.0) / (a + b + 2.0):
+        return math.exp(log_front) * _betacf(a, b, x) / a
+    return 1.0 - math.exp(log_front) * _betacf(b, a, 1.0 - x) / b
+
+
+def t_cdf(t: float, df: float) -> float:
+    """P(T <= t) for Student's t with ``df`` degrees of freedom (scipy.stats.t.cdf)."""
+    if df <= 0:
+        raise ValueError(f"df must be > 0, got {df}")
+    if math.isinf(t):
+        return 1.0 if t > 0 else 0.0
+    tail = 0.5 * betainc(df / 2.0, 0.5, df / (df + t * t))
+    return tail if t < 0 else 1.0 - tail
+
+
+def t_quantile(q: float, df: float) -> float:
+    """The t with ``t_cdf(t, df) == q`` (bisection: called once per setting, not per pattern)."""
+    if not 0.0 < q < 1.0:
+        raise ValueError(f"q must be in (0, 1), got {q}")
+    low, high = -1e6, 1e6
+    for _ in range(200):
+        mid = (low + high) / 2
+        if t_cdf(mid, df) < q:
+            low = mid
+        else:
+            high = mid
+        if high - low < 1e-10 * max(1.0, abs(mid)):
+            break
+    return (low + high) / 2
+
+
+def paired_interval(broken: int, fixed: int, compared: int) -> tuple[float, float]:
+    """95% interval of the change in error rate on ``compared`` paired patterns (Agresti-Min).
+
+    Adding half a pattern to each of the four cells keeps the Wald interval honest at 12 patterns
+    and 0 discordant ones, where the plain Wald interval collapses to a point.
+    """
+    if compared <= 0:
+        return -1.0, 1.0
+    b, c, n = broken + 0.5, fixed + 0.5, compared + 2.0
+    centre = (b - c) / n
+    half = Z_95 * math.sqrt(max(0.0, (b + c) - (b - c) ** 2 / n)) / n
+    return max(-1.0, centre - half), min(1.0, centre + half)
+
+
+def flip_rates(versions: np.ndarray) -> np.ndarray:
+    """Each pattern's chance to flip between two ordinary versions, from all pairs of ``versions``.
+
+    ``versions``: versions x patterns of 1.0 right / 0.0 wrong / nan unanswered. Half a flip in one
+    more pair (Jeffreys) keeps a pattern that never moved from counting as one that cannot move.
+    """
+    v = versions.shape[0]
+    flips = np.zeros(versions.shape[1])
+    pairs = np.zeros(versions.shape[1])
+    for j in range(v):
+        for k in range(j + 1, v):
+            both = ~np.isnan(versions[j]) & ~np.isnan(versions[k])
+            pairs += both
+            flips += both & (versions[j] != versions[k])
+    return np.minimum(0.5, (flips + 0.5) / (pairs + 1.0))
+
+
+def net_upper_tail(observed: int, baseline_right: np.ndarray, rates: np.ndarray) -> float:
+    """P(breaks - fixes >= observed) when each pattern flips independently at its own rate."""
+    n = len(rates)
+    dist = np.zeros(2 * n + 1)
+    dist[n] = 1.0  # index n holds net 0
+    for right, rate in zip(baseline_right, rates, strict=True):
+        moved = np.roll(dist, 1 if right else -1)
+        dist = (1.0 - rate) * dist + rate * moved
+    index = observed + n
+    if index <= 0:
+        return 1.0
+    return float(min(1.0, dist[index:].sum())) if index <= 2 * n else 0.0
+
+
+# --- one problem ---------------------------------------------------------------------------------
+
+
+def _answers(values: Sequence[Answer] | np.ndarray, n: int, what: str) -> np.ndarray:
+    """1.0 right, 0.0 wrong, nan no answer."""
+    if len(values) != n:
+        raise ValueError(f"{what}: {len(values)} values for {n} patterns")
+    if isinstance(values, np.ndarray) and values.dtype.kind == "f":
+        return values.astype(float)
+    return np.array([np.nan if v is None else float(bool(v)) for v in values], dtype=float)
+
+
+def _probs(values: Sequence[Probability] | np.ndarray, n: int, what: str) -> np.ndarray:
+    if len(values) != n:
+        raise ValueError(f"{what}: {len(values)} values for {n} patterns")
+    out = np.array([np.nan if v is None else float(v) for v in values], dtype=float)
+    if np.any((out < 0) | (out > 1)):
+        raise ValueError(f"{what}: probabilities must be in [0, 1]")
+    return out
+
+
+def _matrix(rows: Sequence[Sequence[Any]] | np.ndarray, n: int, convert: Any, what: str) -> Any:
+    if len(rows) == 0:
+        return np.empty((0, n))
+    return np.vstack([convert(row, n, f"{what}[{i}]") for i, row in enumerate(rows)])
+
+
+def score_test(
+    baseline: np.ndarray, candidate: np.ndarray, history: np.ndarray
+) -> tuple[float, float, int] | None:
+    """(mean change, ordinary spread, df) of clipped log p between candidate and baseline.
+
+    The spread is the root mean square of the same mean change between every pair of earlier
+    versions (and the baseline), on the patterns both answered: how much this problem's patterns
+    move together between ordinary retrains, which is why no threshold needs hand tuning.
+    """
+    paired = ~np.isnan(baseline)
+    if not paired.any():
+        return None
+    change = float(np.mean(candidate[paired] - baseline[paired]))
+    versions = np.vstack([history, baseline[None, :]])
+    squares: list[float] = []
+    used: set[int] = set()
+    need = max(1, int(np.ceil(paired.sum() / 2)))
+    for j in range(len(versions)):
+        for k in range(j + 1, len(versions)):
+            both = ~np.isnan(versions[j]) & ~np.isnan(versions[k])
+            if both.sum() >= need:
+                squares.append(float(np.mean(versions[k][both] - versions[j][both])) ** 2)
+                used.update((j, k))
+    if not squares:
+        return None
+    scale = max(math.sqrt(float(np.mean(squares))), 1e-6)
+    return change, scale, len(used) - 1
+
+
+def assess(evidence: ProblemEvidence, settings: GateSettings | None = None) -> ProblemStats:
+    """Every statistic of one problem (no decision yet: a run decides its problems together)."""
+    settings = settings or GateSettings()
+    n = len(evidence.polarity)
+    base = _answers(evidence.baseline_correct, n, "baseline_correct")
+    cand = _answers(evidence.candidate_correct, n, "candidate_correct")
+    history = _matrix(evidence.history_correct, n, _answers, "history_correct")
+    cand_filled = np.where(np.isnan(cand), 0.0, cand)  # no answer counts wrong: no pass by omission
+    paired = ~np.isnan(base)
+    broken_mask = paired & (base == 1.0) & (cand_filled == 0.0)
+    fixed_mask = paired & (base == 0.0) & (cand_filled == 1.0)
+    broken, fixed = int(broken_mask.sum()), int(fixed_mask.sum())
+    positive = np.array([str(getattr(p, "value", p)) == "positive" for p in evidence.polarity])
+    rates = flip_rates(np.vstack([history, base[None, :]]))[paired]
+    scores = _score_stats(evidence, settings, n, history_len=len(history))
+    p_score = None
+    if scores is not None:
+        change, scale, df = scores
+        p_score = t_cdf(change / scale, df) if df > 0 else None
+    return ProblemStats(
+        problem=evidence.problem,
+        patterns=n,
+        compared=int(paired.sum()),
+        unanswered=int(np.isnan(cand).sum()),
+        broken=broken,
+        fixed=fixed,
+        broken_positive=int((broken_mask & positive).sum()),
+        candidate_wrong=int((cand_filled == 0.0).sum()),
+        p_mcnemar=binom_upper_tail(broken, broken + fixed),
+        p_flips=net_upper_tail(broken - fixed, base[paired] == 1.0, rates),
+        p_score=p_score,
+        score_change=None if scores is None else scores[0],
+        score_scale=None if scores is None else scores[1],
+        score_df=None if scores is None else scores[2],
+        interval=paired_interval(broken, fixed, int(paired.sum())),
+        max_error_rate=evidence.max_error_rate,
+    )
+
+
+def clipped_log(probs: np.ndarray, floor: float) -> np.ndarray:
+    """log p clipped at ``floor``; nan stays nan."""
+    return np.log(np.clip(probs, floor, 1.0))
+
+
+def _score_stats(
+    evidence: ProblemEvidence, settings: GateSettings, n: int, history_len: int
+) -> tuple[float, float, int] | None:
+    if evidence.baseline_prob is None or evidence.candidate_prob is None or n == 0:
+        return None
+    floor = settings.score_floor
+    base = clipped_log(_probs(evidence.baseline_prob, n, "baseline_prob"), floor)
+    cand = clipped_log(_probs(evidence.candidate_prob, n, "candidate_prob"), floor)
+    cand = np.where(np.isnan(cand), math.log(floor), cand)  # no answer: the worst score
+    if evidence.history_prob is None or len(evidence.history_prob) != history_len:
+        history = np.empty((0, n))
+    else:
+        history = clipped_log(_matrix(evidence.history_prob, n, _probs, "history_prob"), floor)
+    return score_test(base, cand, history)
+
+
+# --- the run: problems decided together ----------------------------------------------------------
+
+
+def adjust(p_values: Sequence[float], correction: Correction) -> list[float]:
+    """Adjusted p-values (Holm step-down or Benjamini-Hochberg step-up), each capped at 1."""
+    p = np.asarray(p_values, dtype=float)
+    m = len(p)
+    if m == 0 or correction is Correction.NONE:
+        return [float(x) for x in p]
+    order = np.argsort(p, kind="stable")
+    ranked = p[order]
+    if correction is Correction.HOLM:
+        steps = np.maximum.accumulate(ranked * (m - np.arange(m)))
+    else:
+        steps = np.minimum.accumulate((ranked * m / np.arange(1, m + 1))[::-1])[::-1]
+    out = np.empty(m)
+    out[order] = np.minimum(1.0, steps)
+    return [float(x) for x in out]
+
+
+@dataclass(frozen=True)
+class _Finding:
+    """One problem's regression evidence under a rule, before the run adjusts p-values."""
+
+    rule: str
+    p: float | None  # enters the run's adjustment; None: the rule is a count, not a test
+    eligible: bool  # may fail at all (a score drop needs more broken than fixed patterns)
+    outright: bool  # a count rule decided FAIL by itself
+    review: bool
+
+
+def _label_finding(stats: ProblemStats, settings: GateSettings, rule: Rule) -> _Finding:
+    net = stats.net
+    if rule is Rule.NEWLY_FAILING:
+        fail = stats.broken > settings.allowed_newly_failing
+        return _Finding("newly failing", stats.p_mcnemar, True, fail, False)
+    if rule is Rule.NET_BREAKS:
+        fail = net >= settings.min_net_breaks
+        return _Finding(f"net breaks >= {settings.min_net_breaks}", None, True, fail, net >= 1)
+    p = stats.p_flips if rule is Rule.FLIPS else stats.p_mcnemar
+    name = "flips (labels)" if rule is Rule.FLIPS else "McNemar one-sided (labels)"
+    return _Finding(name, p, net >= 1, False, net >= 1 and p <= settings.review_alpha)
+
+
+def finding(stats: ProblemStats, settings: GateSettings) -> _Finding:
+    """The rule's evidence on one problem; a score rule without scores falls back to labels."""
+    rule = settings.rule
+    if rule not in (Rule.SCORE, Rule.COMBINED):
+        return _label_finding(stats, settings, rule)
+    if stats.p_score is None:
+        return _label_finding(stats, settings, settings.labels_rule)
+    p = stats.p_score
+    eligible = stats.net >= 1 if rule is Rule.COMBINED else True
+    name = "score drop, net breaks >= 1" if rule is Rule.COMBINED else "score drop"
+    return _Finding(name, p, eligible, False, eligible and p <= settings.review_alpha)
+
+
+def _canary(stats: ProblemStats, settings: GateSettings) -> tuple[Outcome, str] | None:
+    limit = stats.max_error_rate
+    if limit is None or stats.patterns == 0:
+        return None
+    wrong, n = stats.candidate_wrong, stats.patterns
+    low, high = wilson_interval(wrong, n)
+    text = f"{wrong}/{n} wrong (95% {low:.0%}-{high:.0%}) against max {limit:.0%}"
+    if settings.canary_interval and low > limit:
+        return Outcome.FAIL, f"canary (Wilson interval above max): {text}"
+    if wrong / n > limit:
+        if settings.canary_interval:
+            return Outcome.REVIEW, f"canary (point above max, interval not): {text}"
+        return Outcome.FAIL, f"canary (point estimate above max): {text}"
+    return None
+
+
+SEVERITY = {Outcome.PASS: 0, Outcome.REVIEW: 1, Outcome.FAIL: 2}
+
+
+def _regression(
+    stats: ProblemStats, found: _Finding, adjusted: float | None, settings: GateSettings
+) -> tuple[Outcome, str, str]:
+    """(outcome, rule, reason) of the paired comparison with the baseline."""
+    change = f"{stats.broken} broken, {stats.fixed} fixed of {stats.compared}"
+    if stats.patterns == 0:
+        return Outcome.PASS, "no patterns", "no patterns: nothing to judge"
+    if stats.unanswered:
+        reason = f"{stats.unanswered} of {stats.patterns} patterns unanswered (counted wrong)"
+        return Outcome.FAIL, "answers", reason
+    tail = _p_text(found.p, adjusted)
+    if found.outright or (found.eligible and adjusted is not None and adjusted <= settings.alpha):
+        return Outcome.FAIL, found.rule, f"confidently worse: {change}{tail}"
+    if found.review:
+        return Outcome.REVIEW, found.rule, f"possibly worse, not confidently: {change}{tail}"
+    return Outcome.PASS, found.rule, f"not worse beyond ordinary retrains: {change}{tail}"
+
+
+def _verdict(
+    stats: ProblemStats,
+    found: _Finding,
+    adjusted: float | None,
+    settings: GateSettings,
+    power: PowerEstimate | None,
+) -> Verdict:
+    outcome, rule, reason = _regression(stats, found, adjusted, settings)
+    canary = _canary(stats, settings)
+    if canary is not None and SEVERITY[canary[0]] > SEVERITY[outcome]:
+        outcome, reason = canary
+        rule = reason.split(":")[0]
+    return Verdict(
+        problem=stats.problem,
+        outcome=outcome,
+        rule=rule,
+        p_value=found.p,
+        adjusted_p=adjusted,
+        interval=stats.interval,
+        broken=stats.broken,
+        fixed=stats.fixed,
+        power=power,
+        reason=reason,
+        stats=stats,
+    )
+
+
+def _p_text(p: float | None, adjusted: float | None) -> str:
+    if p is None:
+        return ""
+    if adjusted is None or adjusted == p:
+        return f", p={p:.3g}"
+    return f", p={p:.3g} (adjusted {adjusted:.3g})"
+
+
+def decide_stats(
+    stats: Sequence[ProblemStats],
+    settings: GateSettings | None = None,
+    powers: Sequence[PowerEstimate | None] | None = None,
+) -> list[Verdict]:
+    """Decide a run's problems from their statistics, adjusting p-values across the run."""
+    settings = settings or GateSettings()
+    findings = [finding(s, settings) for s in stats]
+    family = [f.p if (f.p is not None and f.eligible) else 1.0 for f in findings]
+    adjusted = adjust(family, settings.correction)
+    powers = powers if powers is not None else [None] * len(stats)
+    return [
+        _verdict(s, f, (a if f.p is not None else None), settings, pw)
+        for s, f, a, pw in zip(stats, findings, adjusted, powers, strict=True)
+    ]
+
+
+def decide_run(
+    evidence: Sequence[ProblemEvidence],
+    settings: GateSettings | None = None,
+    *,
+    power: bool = True,
+) -> list[Verdict]:
+    """The gate's entry point: one verdict per problem of the run, in the order given.
+
+    ``power`` adds each problem's power estimate (its own patterns and history, at this run's
+    size), which says what its gate can catch; it costs a few milliseconds per problem.
+    """
+    settings = settings or GateSettings()
+    stats = [assess(e, settings) for e in evidence]
+    estimates: list[PowerEstimate | None] = [None] * len(stats)
+    if power:
+        from problem_registry.verdicts.power import estimate_power
+
+        estimates = [estimate_power(e, settings, problems_in_run=len(evidence)) for e in evidence]
+    return decide_stats(stats, settings, estimates)
+
+
+def decide_problem(
+    evidence: ProblemEvidence, settings: GateSettings | None = None, *, problems_in_run: int = 1
+) -> Verdict:
+    """One problem alone, as if it were one of ``problems_in_run`` (Bonferroni's share of alpha)."""
+    settings = settings or GateSettings()
+    if problems_in_run > 1 and settings.correction is not Correction.NONE:
+        settings = replace(settings, alpha=settings.alpha / problems_in_run)
+    return decide_run([evidence], settings, power=False)[0]
