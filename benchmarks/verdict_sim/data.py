@@ -15,7 +15,17 @@ from scipy import ndimage
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-TRANSFORMS = ("clean", "shift_l", "shift_r", "shift_u", "shift_d", "faint", "noise", "thick", "blur")
+TRANSFORMS = (
+    "clean",
+    "shift_l",
+    "shift_r",
+    "shift_u",
+    "shift_d",
+    "faint",
+    "noise",
+    "thick",
+    "blur",
+)
 PAIRS = (
     (1, 8), (3, 8), (3, 5), (5, 9), (7, 9), (4, 9), (8, 9), (1, 7),
     (2, 8), (3, 9), (5, 6), (0, 6), (4, 7), (2, 3), (1, 4),
@@ -64,9 +74,7 @@ def transform(images: np.ndarray, name: str, variant: int, seed: int) -> np.ndar
     return np.clip(x, 0, 16).reshape(len(x), -1)
 
 
-def augmented(
-    x: np.ndarray, y: np.ndarray, seed: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def augmented(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every transformation and variant of ``x`` (flattened 8x8): rows, labels, transform index."""
     images = x.reshape(-1, 8, 8)
     xs, ys, ts = [], [], []
@@ -89,7 +97,5 @@ def build(seed: int, pairs: int = len(PAIRS), transforms: int = len(TRANSFORMS))
     for a, b in PAIRS[:pairs]:
         for t, name in enumerate(TRANSFORMS[:transforms]):
             rows = np.flatnonzero((pool_t == t) & np.isin(pool_y, (a, b)))
-            problems.append(
-                Problem(f"{a}-vs-{b}/{name}", a, b, name, rows, pool_y[rows] == a)
-            )
+            problems.append(Problem(f"{a}-vs-{b}/{name}", a, b, name, rows, pool_y[rows] == a))
     return Dataset(train_x, train_y, pool_x, pool_y, pool_t, problems)

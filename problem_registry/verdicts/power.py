@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,6 @@ from problem_registry.verdicts.decision import (
     _answers,
     _matrix,
     _probs,
-    binom_upper_tail,
     clipped_log,
     flip_rates,
     net_upper_tail,
@@ -158,6 +158,17 @@ def _alpha(settings: GateSettings, problems_in_run: int) -> float:
     return settings.alpha / max(1, problems_in_run)
 
 
+@lru_cache(maxsize=64)
+def _mcnemar_table(m: int) -> np.ndarray:
+    """One-sided exact McNemar p for every (broken, fixed) with broken + fixed <= m."""
+    table = np.ones((m + 1, m + 1))
+    for total in range(m + 1):
+        tails = np.cumsum([math.comb(total, k) for k in range(total, -1, -1)])[::-1] / 2**total
+        for broken in range(total + 1):
+            table[broken, total - broken] = min(1.0, float(tails[broken]))
+    return table
+
+
 def _label_fail(
     rule: Rule,
     b: np.ndarray,
@@ -178,12 +189,7 @@ def _label_fail(
         while k > 0 and net_upper_tail(k - 1, right, rates) <= alpha:
             k -= 1
         return net >= max(k, 1)
-    table = np.array(
-        [
-            [binom_upper_tail(i, i + j) for j in range(len(columns) + 1)]
-            for i in range(len(columns) + 1)
-        ]
-    )
+    table = _mcnemar_table(len(columns))
     return (net >= 1) & (table[b, c] <= alpha)
 
 
