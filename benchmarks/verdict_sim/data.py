@@ -35,7 +35,7 @@ VARIANTS = 2
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem: positives are ``positive`` digits under ``transform``, negatives ``negative``."""
+    """A problem: positives are ``positive`` digits under ``transform``, negatives ``negative``."""
 
     name: str
     positive: int

@@ -41,8 +41,9 @@ class RuleSpec:
     scores: bool
 
     @property
-    def stats_key(self) -> tuple[bool, float]:
-        return (self.scores, self.settings.score_floor if self.scores else 0.0)
+    def stats_key(self) -> tuple[bool, float, bool]:
+        s = self.settings
+        return (self.scores, s.score_floor if self.scores else 0.0, s.robust_scale and self.scores)
 
 
 def rule_specs() -> list[RuleSpec]:
@@ -56,12 +57,37 @@ def rule_specs() -> list[RuleSpec]:
         RuleSpec("McNemar one-sided + Holm", s(Rule.MCNEMAR, holm), False),
         RuleSpec("flips vs history, no correction", s(Rule.FLIPS, none), False),
         RuleSpec("flips vs history + Holm", s(Rule.FLIPS, holm), False),
+        RuleSpec("McNemar + Holm, alpha 0.20", s(Rule.MCNEMAR, holm, alpha=0.20), False),
+        RuleSpec("flips + Holm, alpha 0.20", s(Rule.FLIPS, holm, alpha=0.20), False),
+        RuleSpec(
+            "McNemar + Holm, review p<=0.2 or net>=2",
+            s(Rule.MCNEMAR, holm, review_alpha=0.2, review_net_breaks=2),
+            False,
+        ),
         RuleSpec("score drop, no correction", s(Rule.SCORE, none), True),
         RuleSpec("score drop + Holm", s(Rule.SCORE, holm), True),
         RuleSpec("combined, no correction", s(Rule.COMBINED, none), True),
         RuleSpec("combined + BH", s(Rule.COMBINED, bh), True),
         RuleSpec("combined + Holm", s(Rule.COMBINED, holm), True),
+        RuleSpec("combined + Holm, alpha 0.10", s(Rule.COMBINED, holm, alpha=0.10), True),
+        RuleSpec("combined + Holm, alpha 0.20", s(Rule.COMBINED, holm, alpha=0.20), True),
+        RuleSpec("combined + Holm, median scale", s(Rule.COMBINED, holm, robust_scale=True), True),
+        RuleSpec(
+            "combined + Holm, median scale, alpha 0.20",
+            s(Rule.COMBINED, holm, alpha=0.20, robust_scale=True),
+            True,
+        ),
         RuleSpec("combined + Holm, review p<=0.2", s(Rule.COMBINED, holm, review_alpha=0.2), True),
+        RuleSpec(
+            "combined + Holm, review p<=0.2 or net>=2",
+            s(Rule.COMBINED, holm, review_alpha=0.2, review_net_breaks=2),
+            True,
+        ),
+        RuleSpec(
+            "combined + Holm, review score p<=0.2 (no net)",
+            s(Rule.COMBINED, holm, review_alpha=0.2, review_needs_net=False),
+            True,
+        ),
         RuleSpec("combined + Holm, floor 1e-2", s(Rule.COMBINED, holm, score_floor=1e-2), True),
         RuleSpec("combined + Holm, floor 1e-5", s(Rule.COMBINED, holm, score_floor=1e-5), True),
     ]
@@ -136,7 +162,7 @@ def _decide(stats: list[ProblemStats], spec: RuleSpec, group: np.ndarray) -> np.
 
 
 def run_candidate(index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(codes [rules, problems, draws, 2], groups [problems, draws], canary [2, problems, draws])."""
+    """Codes [rules, problems, draws, 2], groups [problems, draws], canary [2, problems, draws]."""
     world = _WORLD
     assert world is not None
     candidate = world.candidates[index]
@@ -151,13 +177,15 @@ def run_candidate(index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         stats = {k: _stats(world, candidate, j, k) for k in keys}
         for r, spec in enumerate(world.specs):
             codes[r, :, j, :] = _decide(stats[spec.stats_key], spec, groups[:, j])
-        canary[:, :, j] = _canary(world, stats[(False, 0.0)])
+        canary[:, :, j] = _canary(world, stats[(False, 0.0, False)])
     return codes, groups, canary
 
 
-def _stats(world: World, candidate: str, j: int, key: tuple[bool, float]) -> list[ProblemStats]:
-    scores, floor = key
-    settings = GateSettings(score_floor=floor) if scores else GateSettings()
+def _stats(
+    world: World, candidate: str, j: int, key: tuple[bool, float, bool]
+) -> list[ProblemStats]:
+    scores, floor, robust = key
+    settings = GateSettings(score_floor=floor, robust_scale=robust) if scores else GateSettings()
     return [
         assess(evidence(world, p, j, candidate, scores), settings)
         for p in range(len(world.patterns))

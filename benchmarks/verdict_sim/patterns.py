@@ -26,12 +26,12 @@ def draw(
 ) -> PatternSet:
     """One pattern set; ``registering_wrong``: per pool row, did the registering version fail."""
     n = int(rng.integers(10, 16))
-    n_pos = int(round(n * rng.uniform(0.5, 0.75)))
+    n_pos = round(n * rng.uniform(0.5, 0.75))
     chosen: list[np.ndarray] = []
     for want, is_pos in ((n_pos, True), (n - n_pos, False)):
         rows = problem.rows[problem.is_positive == is_pos]
         hard_share = (rng.uniform(0.3, 0.7) if is_pos else rng.uniform(0.0, 0.3)) if hard else 0.0
-        k_hard = int(round(want * hard_share))
+        k_hard = round(want * hard_share)
         failed = rows[registering_wrong[rows]]
         first = rng.choice(failed, size=min(k_hard, len(failed)), replace=False)
         rest = np.setdiff1d(rows, first)

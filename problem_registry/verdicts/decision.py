@@ -67,6 +67,9 @@ class GateSettings:
     correction: Correction = Correction.HOLM
     alpha: float = 0.05  # FAIL: adjusted one-sided p at most this
     review_alpha: float = 0.10  # REVIEW: unadjusted p at most this (and net breaks >= 1)
+    review_needs_net: bool = True  # REVIEW on a score drop only with more broken than fixed
+    review_net_breaks: int | None = None  # also REVIEW when broken - fixed reaches this
+    robust_scale: bool = False  # ordinary spread from the median pair, not the root mean square
     labels_rule: Rule = Rule.MCNEMAR  # COMBINED's test when a model gives labels only
     min_net_breaks: int = 2  # NET_BREAKS' k
     allowed_newly_failing: int = 0  # NEWLY_FAILING's allowance (today's gate)
@@ -303,33 +306,41 @@ def _matrix(rows: Sequence[Sequence[Any]] | np.ndarray, n: int, convert: Any, wh
     return np.vstack([convert(row, n, f"{what}[{i}]") for i, row in enumerate(rows)])
 
 
-def score_test(
-    baseline: np.ndarray, candidate: np.ndarray, history: np.ndarray
-) -> tuple[float, float, int] | None:
-    """(mean change, ordinary spread, df) of clipped log p between candidate and baseline.
+def ordinary_spread(versions: np.ndarray, *, robust: bool = False) -> tuple[float, int] | None:
+    """(spread, df): how far a problem's mean clipped log p moves between two ordinary versions.
 
-    The spread is the root mean square of the same mean change between every pair of earlier
-    versions (and the baseline), on the patterns both answered: how much this problem's patterns
-    move together between ordinary retrains, which is why no threshold needs hand tuning.
+    ``versions``: versions x patterns, nan where a version has no result. The spread is the root
+    mean square (or the median, scaled to it) of the mean change between every pair of versions on
+    the patterns both answered: how much the patterns move together between ordinary retrains,
+    which is why no threshold needs hand tuning. None with fewer than two usable versions.
     """
-    paired = ~np.isnan(baseline)
-    if not paired.any():
-        return None
-    change = float(np.mean(candidate[paired] - baseline[paired]))
-    versions = np.vstack([history, baseline[None, :]])
     squares: list[float] = []
     used: set[int] = set()
-    need = max(1, int(np.ceil(paired.sum() / 2)))
+    need = max(1, math.ceil(versions.shape[1] / 2))
     for j in range(len(versions)):
         for k in range(j + 1, len(versions)):
             both = ~np.isnan(versions[j]) & ~np.isnan(versions[k])
             if both.sum() >= need:
                 squares.append(float(np.mean(versions[k][both] - versions[j][both])) ** 2)
                 used.update((j, k))
-    if not squares:
+    if len(used) < 2:
         return None
-    scale = max(math.sqrt(float(np.mean(squares))), 1e-6)
-    return change, scale, len(used) - 1
+    # The median pair, scaled to a normal's RMS, is not led by one odd version (e.g. the one whose
+    # failures the tester picked as patterns).
+    middle = float(np.median(squares)) / 0.4549364231195724 if robust else float(np.mean(squares))
+    return max(math.sqrt(middle), 1e-6), len(used) - 1
+
+
+def score_test(
+    baseline: np.ndarray, candidate: np.ndarray, history: np.ndarray, *, robust: bool = False
+) -> tuple[float, float, int] | None:
+    """(mean change, ordinary spread, df) of clipped log p, candidate minus baseline."""
+    paired = ~np.isnan(baseline)
+    if not paired.any():
+        return None
+    change = float(np.mean(candidate[paired] - baseline[paired]))
+    spread = ordinary_spread(np.vstack([history, baseline[None, :]])[:, paired], robust=robust)
+    return None if spread is None else (change, *spread)
 
 
 def assess(evidence: ProblemEvidence, settings: GateSettings | None = None) -> ProblemStats:
@@ -389,7 +400,7 @@ def _score_stats(
         history = np.empty((0, n))
     else:
         history = clipped_log(_matrix(evidence.history_prob, n, _probs, "history_prob"), floor)
-    return score_test(base, cand, history)
+    return score_test(base, cand, history, robust=settings.robust_scale)
 
 
 # --- the run: problems decided together ----------------------------------------------------------
@@ -433,7 +444,7 @@ def _label_finding(stats: ProblemStats, settings: GateSettings, rule: Rule) -> _
         return _Finding(f"net breaks >= {settings.min_net_breaks}", None, True, fail, net >= 1)
     p = stats.p_flips if rule is Rule.FLIPS else stats.p_mcnemar
     name = "flips (labels)" if rule is Rule.FLIPS else "McNemar one-sided (labels)"
-    return _Finding(name, p, net >= 1, False, net >= 1 and p <= settings.review_alpha)
+    return _Finding(name, p, net >= 1, False, _review(net, p, settings, net >= 1))
 
 
 def finding(stats: ProblemStats, settings: GateSettings) -> _Finding:
@@ -446,7 +457,14 @@ def finding(stats: ProblemStats, settings: GateSettings) -> _Finding:
     p = stats.p_score
     eligible = stats.net >= 1 if rule is Rule.COMBINED else True
     name = "score drop, net breaks >= 1" if rule is Rule.COMBINED else "score drop"
-    return _Finding(name, p, eligible, False, eligible and p <= settings.review_alpha)
+    gate = eligible or not settings.review_needs_net
+    return _Finding(name, p, eligible, False, _review(stats.net, p, settings, gate))
+
+
+def _review(net: int, p: float, settings: GateSettings, gate: bool) -> bool:
+    """Suggestive: a small unadjusted p (where ``gate`` allows), or enough net breaks."""
+    by_count = settings.review_net_breaks is not None and net >= settings.review_net_breaks
+    return by_count or (gate and p <= settings.review_alpha)
 
 
 def _canary(stats: ProblemStats, settings: GateSettings) -> tuple[Outcome, str] | None:

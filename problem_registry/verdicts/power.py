@@ -28,6 +28,7 @@ from problem_registry.verdicts.decision import (
     clipped_log,
     flip_rates,
     net_upper_tail,
+    ordinary_spread,
     t_quantile,
 )
 
@@ -135,22 +136,6 @@ def _scores(
     return base, versions, (wrong if len(wrong) else np.array([floor])), history_score
 
 
-def _spread(history_score: np.ndarray, columns: np.ndarray) -> tuple[float, int] | None:
-    """The ordinary spread (and df) of the mean score change over ``columns`` of the history."""
-    hs = history_score[:, columns]
-    squares, used = [], set()
-    need = max(1, math.ceil(len(columns) / 2))
-    for j in range(len(hs)):
-        for k in range(j + 1, len(hs)):
-            both = ~np.isnan(hs[j]) & ~np.isnan(hs[k])
-            if both.sum() >= need:
-                squares.append(float(np.mean(hs[k][both] - hs[j][both])) ** 2)
-                used.update((j, k))
-    if not squares or len(used) < 2:
-        return None
-    return max(math.sqrt(float(np.mean(squares))), 1e-6), len(used) - 1
-
-
 def _alpha(settings: GateSettings, problems_in_run: int) -> float:
     """The smallest p the run needs to fail one problem (Holm's and BH's first step)."""
     if settings.correction is Correction.NONE:
@@ -240,7 +225,9 @@ def _detection(
     c = (~base & right).sum(axis=2)
     alpha = _alpha(settings, problems_in_run)
     use_score = settings.rule in (Rule.SCORE, Rule.COMBINED) and reg.base_score is not None
-    spread = _spread(reg.history_score, columns) if use_score else None
+    spread = None
+    if use_score and reg.history_score is not None:
+        spread = ordinary_spread(reg.history_score[:, columns], robust=settings.robust_scale)
     if not use_score or spread is None:
         rule = (
             settings.labels_rule
