@@ -355,7 +355,9 @@ def assess(evidence: ProblemEvidence, settings: GateSettings | None = None) -> P
     broken_mask = paired & (base == 1.0) & (cand_filled == 0.0)
     fixed_mask = paired & (base == 0.0) & (cand_filled == 1.0)
     broken, fixed = int(broken_mask.sum()), int(fixed_mask.sum())
-    positive = np.array([str(getattr(p, "value", p)) == "positive" for p in evidence.polarity])
+    positive = np.array(
+        [str(getattr(p, "value", p)) == "positive" for p in evidence.polarity], dtype=bool
+    )
     rates = flip_rates(np.vstack([history, base[None, :]]))[paired]
     scores = _score_stats(evidence, settings, n, history_len=len(history))
     p_score = None
