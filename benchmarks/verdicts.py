@@ -31,8 +31,17 @@ from verdict_sim.patterns import draw
 from verdict_sim.train import Recipe, train_all
 
 SIZES = {
-    "full": {"history": 6, "plain": 24, "targeted": 48, "draws": 20, "replicates": 200},
-    "quick": {"history": 4, "plain": 3, "targeted": 5, "draws": 2, "replicates": 60},
+    "full": {
+        "history": 6,
+        "plain": 24,
+        "targeted": 48,
+        "draws": 20,
+        "replicates": 200,
+        "epochs": 40,
+    },
+    "quick": {"history": 4, "plain": 3, "targeted": 5, "draws": 2, "replicates": 60, "epochs": 40},
+    # for tests/test_verdict_benchmark.py: structure only, a few seconds
+    "tiny": {"history": 3, "plain": 1, "targeted": 2, "draws": 2, "replicates": 10, "epochs": 5},
 }
 SHARES = (0.3, 0.5, 0.7, 0.9)
 
@@ -40,13 +49,16 @@ SHARES = (0.3, 0.5, 0.7, 0.9)
 def recipes(sizes: dict[str, int], problems: list[Any], seed: int) -> list[Recipe]:
     """History (oldest first, the last is the baseline), plain retrains, targeted regressions."""
     rng = np.random.default_rng(seed)
-    out = [Recipe(f"v{i + 1}", seed * 1000 + i) for i in range(sizes["history"])]
-    out += [Recipe(f"plain{i}", seed * 1000 + 100 + i) for i in range(sizes["plain"])]
+    epochs = sizes["epochs"]
+    out = [Recipe(f"v{i + 1}", seed * 1000 + i, epochs=epochs) for i in range(sizes["history"])]
+    out += [
+        Recipe(f"plain{i}", seed * 1000 + 100 + i, epochs=epochs) for i in range(sizes["plain"])
+    ]
     for i in range(sizes["targeted"]):
         p = problems[int(rng.integers(len(problems)))]
         target = (p.positive, p.negative, p.transform)
         share = SHARES[i % len(SHARES)]
-        out.append(Recipe(f"target{i}", seed * 1000 + 500 + i, target, share))
+        out.append(Recipe(f"target{i}", seed * 1000 + 500 + i, target, share, epochs=epochs))
     return out
 
 
@@ -66,10 +78,11 @@ def pattern_sets(
 
 
 def run(
-    quick: bool, seed: int, workers: int, pairs: int | None = None, transforms: int | None = None
+    size: str, seed: int, workers: int, pairs: int | None = None, transforms: int | None = None
 ) -> dict[str, Any]:
-    """The whole benchmark; returns the JSON-able result."""
-    sizes = SIZES["quick" if quick else "full"]
+    """The whole benchmark at ``size`` (a key of SIZES); returns the JSON-able result."""
+    sizes = SIZES[size]
+    quick = size != "full"
     started = time.perf_counter()
     data = build(seed, **{k: v for k, v in (("pairs", pairs), ("transforms", transforms)) if v})
     all_recipes = recipes(sizes, data.problems, seed)
@@ -132,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, help="digit pairs (default: all 15)")
     parser.add_argument("--transforms", type=int, help="transformations (default: all 9)")
     args = parser.parse_args(argv)
-    result = run(args.quick, args.seed, args.workers, args.pairs, args.transforms)
+    result = run(
+        "quick" if args.quick else "full", args.seed, args.workers, args.pairs, args.transforms
+    )
     meta = result["meta"]
     print(
         f"# Verdict benchmark (seed {meta['seed']}, {meta['problems']} problems, "
