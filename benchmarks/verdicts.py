@@ -104,11 +104,18 @@ def run(
     delta = report.truth(world)
     plain = np.array([c.startswith("plain") for c in candidates])
     specs = world.specs
-    default = next(s for s in specs if s.name == "combined + Holm")
-    labels = next(s for s in specs if s.name == "McNemar one-sided + Holm")
+    checked = (
+        "default",
+        "combined + Holm",
+        "default, labels-only model",
+        "flips vs history + Holm",
+    )
     power = [
-        report.power_check(world, s, codes, delta, sizes["replicates"]) for s in (default, labels)
+        report.power_check(world, spec, codes, delta, sizes["replicates"])
+        for spec in specs
+        if spec.name in checked
     ]
+    timed = [spec for spec in specs if spec.name in checked[::2]]
     random_draws = np.array([[not ps.hard for ps in row] for row in world.patterns])
     return {
         "meta": {
@@ -131,7 +138,7 @@ def run(
         },
         "rules": report.rule_rows(specs, codes, groups, delta, plain),
         "power": power,
-        "power_timing": {s.name: report.power_timing(world, s, 20) for s in (default, labels)},
+        "power_timing": {s.name: report.power_timing(world, s, 20) for s in timed},
         "canary": report.canary_rows(world, canary, random_draws),
     }
 

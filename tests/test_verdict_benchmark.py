@@ -53,7 +53,7 @@ def test_one_row_per_rule_with_every_column(tiny: tuple[ModuleType, dict[str, An
         assert set(row) >= {"not_worse", "plain_ci_fail_run8", "plain_ci_fail_run_all", "10+ pts"}
         assert set(row["not_worse"]) == {"cases", "fail_run8", "review_run8", "fail_run_all"}
     assert result["meta"]["problems"] == 8
-    assert {p["rule"] for p in result["power"]} == {"combined + Holm", "McNemar one-sided + Holm"}
+    assert {"default", "default, labels-only model"} <= {p["rule"] for p in result["power"]}
     assert set(result["canary"]) == {"point", "interval"}
 
 

@@ -143,8 +143,8 @@ def test_labels_only_model_gates_with_labels() -> None:
     e = _evidence(np.random.default_rng(3), breaks=12, scores=False)
     verdict = decide_run([e], power=False)[0]
     assert verdict.stats.p_score is None
-    assert verdict.outcome is Outcome.FAIL  # 12 of 12 broken: p = 1/4096
-    assert verdict.rule == "McNemar one-sided (labels)"
+    assert verdict.outcome is Outcome.FAIL  # 12 of 12 broken
+    assert verdict.rule == "flips (labels)"
 
 
 def test_unanswered_patterns_fail_and_all_none_baseline_compares_nothing() -> None:

@@ -41,56 +41,49 @@ class RuleSpec:
     scores: bool
 
     @property
-    def stats_key(self) -> tuple[bool, float, bool]:
+    def stats_key(self) -> tuple[bool, str, float, bool]:
         s = self.settings
-        return (self.scores, s.score_floor if self.scores else 0.0, s.robust_scale and self.scores)
+        if not self.scores:
+            return (False, "log", 0.0, False)
+        return (True, s.score, s.score_floor, s.robust_scale)
 
 
 def rule_specs() -> list[RuleSpec]:
-    """The rules compared; labels-only rows first."""
+    """The rules compared; labels-only rows first. "default" rows follow GateSettings()."""
     s, none, holm, bh = GateSettings, Correction.NONE, Correction.HOLM, Correction.BH
-    return [
-        RuleSpec("today: newly failing >= 1", s(Rule.NEWLY_FAILING, none), False),
-        RuleSpec("net breaks >= 2", s(Rule.NET_BREAKS, none, min_net_breaks=2), False),
-        RuleSpec("net breaks >= 3", s(Rule.NET_BREAKS, none, min_net_breaks=3), False),
-        RuleSpec("McNemar one-sided, no correction", s(Rule.MCNEMAR, none), False),
-        RuleSpec("McNemar one-sided + Holm", s(Rule.MCNEMAR, holm), False),
-        RuleSpec("flips vs history, no correction", s(Rule.FLIPS, none), False),
-        RuleSpec("flips vs history + Holm", s(Rule.FLIPS, holm), False),
-        RuleSpec("McNemar + Holm, alpha 0.20", s(Rule.MCNEMAR, holm, alpha=0.20), False),
-        RuleSpec("flips + Holm, alpha 0.20", s(Rule.FLIPS, holm, alpha=0.20), False),
-        RuleSpec(
-            "McNemar + Holm, review p<=0.2 or net>=2",
-            s(Rule.MCNEMAR, holm, review_alpha=0.2, review_net_breaks=2),
-            False,
-        ),
-        RuleSpec("score drop, no correction", s(Rule.SCORE, none), True),
-        RuleSpec("score drop + Holm", s(Rule.SCORE, holm), True),
-        RuleSpec("combined, no correction", s(Rule.COMBINED, none), True),
-        RuleSpec("combined + BH", s(Rule.COMBINED, bh), True),
-        RuleSpec("combined + Holm", s(Rule.COMBINED, holm), True),
-        RuleSpec("combined + Holm, alpha 0.10", s(Rule.COMBINED, holm, alpha=0.10), True),
-        RuleSpec("combined + Holm, alpha 0.20", s(Rule.COMBINED, holm, alpha=0.20), True),
-        RuleSpec("combined + Holm, median scale", s(Rule.COMBINED, holm, robust_scale=True), True),
-        RuleSpec(
-            "combined + Holm, median scale, alpha 0.20",
-            s(Rule.COMBINED, holm, alpha=0.20, robust_scale=True),
+    c = Rule.COMBINED
+    rows = [
+        ("today: newly failing >= 1", s(Rule.NEWLY_FAILING, none), False),
+        ("net breaks >= 2", s(Rule.NET_BREAKS, none, min_net_breaks=2), False),
+        ("net breaks >= 3", s(Rule.NET_BREAKS, none, min_net_breaks=3), False),
+        ("McNemar one-sided, no correction", s(Rule.MCNEMAR, none), False),
+        ("McNemar one-sided + Holm", s(Rule.MCNEMAR, holm), False),
+        ("flips vs history, no correction", s(Rule.FLIPS, none), False),
+        ("flips vs history + Holm", s(Rule.FLIPS, holm), False),
+        ("flips vs history + Holm, alpha 0.10", s(Rule.FLIPS, holm, alpha=0.10), False),
+        ("default, labels-only model", s(), False),
+        ("score drop, no correction", s(Rule.SCORE, none), True),
+        ("score drop + Holm", s(Rule.SCORE, holm), True),
+        ("combined, no correction", s(c, none), True),
+        ("combined + BH", s(c, bh), True),
+        ("combined + Holm", s(c, holm, alpha=0.05), True),
+        ("combined + Holm, alpha 0.10", s(c, holm, alpha=0.10), True),
+        ("combined + Holm, alpha 0.20", s(c, holm, alpha=0.20), True),
+        ("combined + Holm, alpha 0.10, floor 1e-2", s(c, holm, alpha=0.1, score_floor=1e-2), True),
+        ("combined + Holm, alpha 0.10, floor 0.1", s(c, holm, alpha=0.1, score_floor=0.1), True),
+        ("combined + Holm, p score", s(c, holm, alpha=0.05, score="prob"), True),
+        ("combined + Holm, alpha 0.10, p score", s(c, holm, alpha=0.10, score="prob"), True),
+        ("default, review p<=0.1", s(review_alpha=0.1, review_net_breaks=None), True),
+        ("default, review p<=0.2", s(review_alpha=0.2, review_net_breaks=None), True),
+        ("default, review score p<=0.2 (no net)", s(review_needs_net=False), True),
+        (
+            "default, review score p<=0.1 (no net) or net>=2",
+            s(review_alpha=0.1, review_needs_net=False),
             True,
         ),
-        RuleSpec("combined + Holm, review p<=0.2", s(Rule.COMBINED, holm, review_alpha=0.2), True),
-        RuleSpec(
-            "combined + Holm, review p<=0.2 or net>=2",
-            s(Rule.COMBINED, holm, review_alpha=0.2, review_net_breaks=2),
-            True,
-        ),
-        RuleSpec(
-            "combined + Holm, review score p<=0.2 (no net)",
-            s(Rule.COMBINED, holm, review_alpha=0.2, review_needs_net=False),
-            True,
-        ),
-        RuleSpec("combined + Holm, floor 1e-2", s(Rule.COMBINED, holm, score_floor=1e-2), True),
-        RuleSpec("combined + Holm, floor 1e-5", s(Rule.COMBINED, holm, score_floor=1e-5), True),
+        ("default", s(), True),
     ]
+    return [RuleSpec(name, settings, scores) for name, settings, scores in rows]
 
 
 @dataclass
@@ -177,15 +170,15 @@ def run_candidate(index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         stats = {k: _stats(world, candidate, j, k) for k in keys}
         for r, spec in enumerate(world.specs):
             codes[r, :, j, :] = _decide(stats[spec.stats_key], spec, groups[:, j])
-        canary[:, :, j] = _canary(world, stats[(False, 0.0, False)])
+        canary[:, :, j] = _canary(world, stats[(False, "log", 0.0, False)])
     return codes, groups, canary
 
 
 def _stats(
-    world: World, candidate: str, j: int, key: tuple[bool, float, bool]
+    world: World, candidate: str, j: int, key: tuple[bool, str, float, bool]
 ) -> list[ProblemStats]:
-    scores, floor, robust = key
-    settings = GateSettings(score_floor=floor, robust_scale=robust) if scores else GateSettings()
+    scores, score, floor, robust = key
+    settings = GateSettings(score=score, score_floor=floor, robust_scale=robust)
     return [
         assess(evidence(world, p, j, candidate, scores), settings)
         for p in range(len(world.patterns))

@@ -65,14 +65,15 @@ class GateSettings:
 
     rule: Rule = Rule.COMBINED
     correction: Correction = Correction.HOLM
-    alpha: float = 0.05  # FAIL: adjusted one-sided p at most this
-    review_alpha: float = 0.10  # REVIEW: unadjusted p at most this (and net breaks >= 1)
+    alpha: float = 0.10  # FAIL: adjusted one-sided p at most this
+    review_alpha: float = 0.20  # REVIEW: unadjusted p at most this (and net breaks >= 1)
     review_needs_net: bool = True  # REVIEW on a score drop only with more broken than fixed
-    review_net_breaks: int | None = None  # also REVIEW when broken - fixed reaches this
+    review_net_breaks: int | None = 2  # also REVIEW when broken - fixed reaches this
     robust_scale: bool = False  # ordinary spread from the median pair, not the root mean square
-    labels_rule: Rule = Rule.MCNEMAR  # COMBINED's test when a model gives labels only
+    labels_rule: Rule = Rule.FLIPS  # COMBINED's test when a model gives labels only
     min_net_breaks: int = 2  # NET_BREAKS' k
     allowed_newly_failing: int = 0  # NEWLY_FAILING's allowance (today's gate)
+    score: str = "log"  # "log": clipped log p(expected); "prob": p(expected) itself
     score_floor: float = 1e-3  # log p is clipped here: one hopeless pattern must not decide alone
     canary_interval: bool = True  # FAIL only when the Wilson interval is above max_error_rate
     promised_points: float = 0.10  # the regression (population error) the gate promises to catch
@@ -119,6 +120,7 @@ class ProblemStats:
     score_df: int | None
     interval: tuple[float, float]  # 95% for the change in error rate on the paired patterns
     max_error_rate: float | None
+    history_versions: int = 0  # earlier versions with at least one answer
 
     @property
     def net(self) -> int:
@@ -214,6 +216,9 @@ def t_cdf(t: float, df: float) -> float:
         raise ValueError(f"df must be > 0, got {df}")
     if math.isinf(t):
         return 1.0 if t > 0 else 0.0
+    if t * t < df:  # near the centre: P(|T| < |t|) directly, without cancelling against 1
+        inner = 0.5 * betainc(0.5, df / 2.0, t * t / (df + t * t))
+        return 0.5 + inner if t >= 0 else 0.5 - inner
     tail = 0.5 * betainc(df / 2.0, 0.5, df / (df + t * t))
     return tail if t < 0 else 1.0 - tail
 
@@ -381,12 +386,20 @@ def assess(evidence: ProblemEvidence, settings: GateSettings | None = None) -> P
         score_df=None if scores is None else scores[2],
         interval=paired_interval(broken, fixed, int(paired.sum())),
         max_error_rate=evidence.max_error_rate,
+        history_versions=int((~np.isnan(history)).any(axis=1).sum()),
     )
 
 
-def clipped_log(probs: np.ndarray, floor: float) -> np.ndarray:
-    """log p clipped at ``floor``; nan stays nan."""
-    return np.log(np.clip(probs, floor, 1.0))
+def score_values(probs: np.ndarray, settings: GateSettings) -> np.ndarray:
+    """The score compared between versions: clipped log p or p itself; nan stays nan."""
+    if settings.score == "prob":
+        return probs.astype(float)
+    return np.log(np.clip(probs, settings.score_floor, 1.0))
+
+
+def worst_score(settings: GateSettings) -> float:
+    """The score of no answer, or of a hopeless one."""
+    return 0.0 if settings.score == "prob" else math.log(settings.score_floor)
 
 
 def _score_stats(
@@ -394,14 +407,13 @@ def _score_stats(
 ) -> tuple[float, float, int] | None:
     if evidence.baseline_prob is None or evidence.candidate_prob is None or n == 0:
         return None
-    floor = settings.score_floor
-    base = clipped_log(_probs(evidence.baseline_prob, n, "baseline_prob"), floor)
-    cand = clipped_log(_probs(evidence.candidate_prob, n, "candidate_prob"), floor)
-    cand = np.where(np.isnan(cand), math.log(floor), cand)  # no answer: the worst score
+    base = score_values(_probs(evidence.baseline_prob, n, "baseline_prob"), settings)
+    cand = score_values(_probs(evidence.candidate_prob, n, "candidate_prob"), settings)
+    cand = np.where(np.isnan(cand), worst_score(settings), cand)  # no answer: the worst score
     if evidence.history_prob is None or len(evidence.history_prob) != history_len:
         history = np.empty((0, n))
     else:
-        history = clipped_log(_matrix(evidence.history_prob, n, _probs, "history_prob"), floor)
+        history = score_values(_matrix(evidence.history_prob, n, _probs, "history_prob"), settings)
     return score_test(base, cand, history, robust=settings.robust_scale)
 
 
@@ -444,6 +456,8 @@ def _label_finding(stats: ProblemStats, settings: GateSettings, rule: Rule) -> _
     if rule is Rule.NET_BREAKS:
         fail = net >= settings.min_net_breaks
         return _Finding(f"net breaks >= {settings.min_net_breaks}", None, True, fail, net >= 1)
+    if rule is Rule.FLIPS and stats.history_versions == 0:
+        rule = Rule.MCNEMAR  # no history, no flip rates: the exact conditional test instead
     p = stats.p_flips if rule is Rule.FLIPS else stats.p_mcnemar
     name = "flips (labels)" if rule is Rule.FLIPS else "McNemar one-sided (labels)"
     return _Finding(name, p, net >= 1, False, _review(net, p, settings, net >= 1))

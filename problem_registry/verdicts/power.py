@@ -25,11 +25,12 @@ from problem_registry.verdicts.decision import (
     _answers,
     _matrix,
     _probs,
-    clipped_log,
     flip_rates,
     net_upper_tail,
     ordinary_spread,
+    score_values,
     t_quantile,
+    worst_score,
 )
 
 POINTS = np.round(np.arange(0.01, 0.505, 0.01), 2)  # regressions tried: 1 to 50 points
@@ -94,6 +95,7 @@ class _Registry:
     wrong_scores: np.ndarray  # recorded clipped log p of wrong answers
     history_score: np.ndarray | None  # (H + 1, n) with nan gaps, for the ordinary spread
     rates: np.ndarray  # (n,) historic flip rates
+    history_versions: int
 
     @property
     def error(self) -> float:
@@ -111,24 +113,27 @@ def _registry(evidence: ProblemEvidence, settings: GateSettings) -> _Registry:
     versions = np.where(np.isnan(versions), base[None, :], versions)
     scores = _scores(evidence, settings, history, keep)
     base_score, versions_score, wrong, history_score = scores
-    return _Registry(base == 1.0, versions, base_score, versions_score, wrong, history_score, rates)
+    answered = int((~np.isnan(history)).any(axis=1).sum()) if history.size else 0
+    return _Registry(
+        base == 1.0, versions, base_score, versions_score, wrong, history_score, rates, answered
+    )
 
 
 def _scores(
     evidence: ProblemEvidence, settings: GateSettings, history_right: np.ndarray, keep: np.ndarray
 ) -> tuple[Any, Any, np.ndarray, Any]:
     """Clipped log p of the baseline, the pseudo-candidates, recorded wrong answers, history."""
-    floor = math.log(settings.score_floor)
+    floor = worst_score(settings)
     if evidence.baseline_prob is None or evidence.candidate_prob is None:
         return None, None, np.array([floor]), None
     n, h = len(keep), len(history_right)
-    base = clipped_log(_probs(evidence.baseline_prob, n, "baseline_prob"), settings.score_floor)
+    base = score_values(_probs(evidence.baseline_prob, n, "baseline_prob"), settings)
     base = np.where(np.isnan(base[keep]), floor, base[keep])
     hist = np.full((h, int(keep.sum())), np.nan)
     if evidence.history_prob is not None and len(evidence.history_prob) == h and h:
-        hist = clipped_log(
-            _matrix(evidence.history_prob, n, _probs, "history_prob"), settings.score_floor
-        )[:, keep]
+        hist = score_values(_matrix(evidence.history_prob, n, _probs, "history_prob"), settings)[
+            :, keep
+        ]
     base_right = _answers(evidence.baseline_correct, n, "baseline_correct")[keep] == 1.0
     wrong = np.concatenate([hist[(history_right == 0.0) & ~np.isnan(hist)], base[~base_right]])
     versions = np.where(np.isnan(hist), base[None, :], hist) if h else base[None, :]
@@ -234,6 +239,8 @@ def _detection(
             if settings.rule in (Rule.SCORE, Rule.COMBINED)
             else (settings.rule)
         )
+        if rule is Rule.FLIPS and reg.history_versions == 0:
+            rule = Rule.MCNEMAR  # as the decision does: no history, no flip rates
         return _label_fail(rule, b, c, reg, columns, alpha, settings).mean(axis=1)
     scale, df = spread
     assert reg.versions_score is not None and reg.base_score is not None
