@@ -136,7 +136,7 @@ def net_upper_tail(observed: int, baseline_right: np.ndarray, rates: np.ndarray)
 
 
 def adjust(p_values: Sequence[float], correction: str) -> list[float]:
-    """Adjusted p-values: ``correction`` "holm" (step-down), "bh" (step-up) or "none"; capped at 1."""
+    """Adjusted p-values: ``correction`` "holm" (step-down), "bh" or "none"; at most 1."""
     p = np.asarray(p_values, dtype=float)
     m = len(p)
     if m == 0 or correction == "none":
