@@ -26,7 +26,7 @@ from problem_registry.verdicts.decision import (
     _matrix,
     _probs,
     flip_rates,
-    net_upper_tail,
+    net_tails,
     ordinary_spread,
     score_values,
     t_quantile,
@@ -174,11 +174,10 @@ def _label_fail(
     if rule is Rule.NET_BREAKS:
         return net >= settings.min_net_breaks
     if rule is Rule.FLIPS:
-        right, rates = reg.base_right[columns], reg.rates[columns]
-        k = len(columns) + 1
-        while k > 0 and net_upper_tail(k - 1, right, rates) <= alpha:
-            k -= 1
-        return net >= max(k, 1)
+        tails = net_tails(reg.base_right[columns], reg.rates[columns])  # index m + k: net >= k
+        passing = np.flatnonzero(tails[len(columns) + 1 :] <= alpha)
+        k = int(passing[0]) + 1 if len(passing) else len(columns) + 1
+        return net >= k
     table = _mcnemar_table(len(columns))
     return (net >= 1) & (table[b, c] <= alpha)
 

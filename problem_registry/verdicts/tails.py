@@ -121,18 +121,24 @@ def flip_rates(versions: np.ndarray) -> np.ndarray:
     return np.minimum(0.5, (flips + 0.5) / (pairs + 1.0))
 
 
-def net_upper_tail(observed: int, baseline_right: np.ndarray, rates: np.ndarray) -> float:
-    """P(breaks - fixes >= observed) when each pattern flips independently at its own rate."""
+def net_tails(baseline_right: np.ndarray, rates: np.ndarray) -> np.ndarray:
+    """``tails[k + n]`` = P(breaks - fixes >= k), each pattern flipping at its own rate."""
     n = len(rates)
     dist = np.zeros(2 * n + 1)
     dist[n] = 1.0  # index n holds net 0
     for right, rate in zip(baseline_right, rates, strict=True):
         moved = np.roll(dist, 1 if right else -1)
         dist = (1.0 - rate) * dist + rate * moved
+    return np.minimum(1.0, np.cumsum(dist[::-1])[::-1])
+
+
+def net_upper_tail(observed: int, baseline_right: np.ndarray, rates: np.ndarray) -> float:
+    """P(breaks - fixes >= observed) when each pattern flips independently at its own rate."""
+    n = len(rates)
     index = observed + n
     if index <= 0:
         return 1.0
-    return float(min(1.0, dist[index:].sum())) if index <= 2 * n else 0.0
+    return float(net_tails(baseline_right, rates)[index]) if index <= 2 * n else 0.0
 
 
 def adjust(p_values: Sequence[float], correction: str) -> list[float]:
