@@ -49,29 +49,33 @@ class RuleSpec:
 
 
 def rule_specs() -> list[RuleSpec]:
-    """The rules compared; labels-only rows first. "default" rows follow GateSettings()."""
+    """The rules compared; labels-only rows first. "default" rows follow GateSettings().
+
+    Every row names its alpha; review settings are the defaults (p <= 0.2 with a net break, or 2
+    net breaks) unless the row says otherwise.
+    """
     s, none, holm, bh = GateSettings, Correction.NONE, Correction.HOLM, Correction.BH
     c = Rule.COMBINED
     rows = [
         ("today: newly failing >= 1", s(Rule.NEWLY_FAILING, none), False),
         ("net breaks >= 2", s(Rule.NET_BREAKS, none, min_net_breaks=2), False),
         ("net breaks >= 3", s(Rule.NET_BREAKS, none, min_net_breaks=3), False),
-        ("McNemar one-sided, no correction", s(Rule.MCNEMAR, none), False),
-        ("McNemar one-sided + Holm", s(Rule.MCNEMAR, holm), False),
-        ("flips vs history, no correction", s(Rule.FLIPS, none), False),
-        ("flips vs history + Holm", s(Rule.FLIPS, holm), False),
+        ("McNemar one-sided, alpha 0.05, no correction", s(Rule.MCNEMAR, none, alpha=0.05), False),
+        ("McNemar one-sided + Holm, alpha 0.10", s(Rule.MCNEMAR, holm), False),
+        ("flips vs history, alpha 0.05, no correction", s(Rule.FLIPS, none, alpha=0.05), False),
+        ("flips vs history + Holm, alpha 0.05", s(Rule.FLIPS, holm, alpha=0.05), False),
         ("flips vs history + Holm, alpha 0.10", s(Rule.FLIPS, holm, alpha=0.10), False),
         ("default, labels-only model", s(), False),
-        ("score drop, no correction", s(Rule.SCORE, none), True),
-        ("score drop + Holm", s(Rule.SCORE, holm), True),
-        ("combined, no correction", s(c, none), True),
-        ("combined + BH", s(c, bh), True),
-        ("combined + Holm", s(c, holm, alpha=0.05), True),
+        ("score drop, alpha 0.05, no correction", s(Rule.SCORE, none, alpha=0.05), True),
+        ("score drop + Holm, alpha 0.10", s(Rule.SCORE, holm), True),
+        ("combined, alpha 0.05, no correction", s(c, none, alpha=0.05), True),
+        ("combined + BH, alpha 0.10", s(c, bh), True),
+        ("combined + Holm, alpha 0.05", s(c, holm, alpha=0.05), True),
         ("combined + Holm, alpha 0.10", s(c, holm, alpha=0.10), True),
         ("combined + Holm, alpha 0.20", s(c, holm, alpha=0.20), True),
         ("combined + Holm, alpha 0.10, floor 1e-2", s(c, holm, alpha=0.1, score_floor=1e-2), True),
         ("combined + Holm, alpha 0.10, floor 0.1", s(c, holm, alpha=0.1, score_floor=0.1), True),
-        ("combined + Holm, p score", s(c, holm, alpha=0.05, score="prob"), True),
+        ("combined + Holm, alpha 0.05, p score", s(c, holm, alpha=0.05, score="prob"), True),
         ("combined + Holm, alpha 0.10, p score", s(c, holm, alpha=0.10, score="prob"), True),
         ("default, review p<=0.1", s(review_alpha=0.1, review_net_breaks=None), True),
         ("default, review p<=0.2", s(review_alpha=0.2, review_net_breaks=None), True),
