@@ -106,9 +106,9 @@ def run(
     specs = world.specs
     checked = (
         "default",
-        "combined + Holm",
+        "combined + Holm, alpha 0.05",
         "default, labels-only model",
-        "flips vs history + Holm",
+        "flips vs history + Holm, alpha 0.05",
     )
     power = [
         report.power_check(world, spec, codes, delta, sizes["replicates"])
