@@ -106,7 +106,7 @@ def run(
     specs = world.specs
     checked = (
         "default",
-        "combined + Holm, alpha 0.05",
+        "combined log + Holm, alpha 0.10",
         "default, labels-only model",
         "flips vs history + Holm, alpha 0.05",
     )

@@ -56,35 +56,42 @@ def rule_specs() -> list[RuleSpec]:
     """
     s, none, holm, bh = GateSettings, Correction.NONE, Correction.HOLM, Correction.BH
     c = Rule.COMBINED
+    log = "log"
     rows = [
         ("today: newly failing >= 1", s(Rule.NEWLY_FAILING, none), False),
         ("net breaks >= 2", s(Rule.NET_BREAKS, none, min_net_breaks=2), False),
         ("net breaks >= 3", s(Rule.NET_BREAKS, none, min_net_breaks=3), False),
         ("McNemar one-sided, alpha 0.05, no correction", s(Rule.MCNEMAR, none, alpha=0.05), False),
-        ("McNemar one-sided + Holm, alpha 0.10", s(Rule.MCNEMAR, holm), False),
+        ("McNemar one-sided + Holm, alpha 0.10", s(Rule.MCNEMAR, holm, alpha=0.10), False),
         ("flips vs history, alpha 0.05, no correction", s(Rule.FLIPS, none, alpha=0.05), False),
         ("flips vs history + Holm, alpha 0.05", s(Rule.FLIPS, holm, alpha=0.05), False),
-        ("flips vs history + Holm, alpha 0.10", s(Rule.FLIPS, holm, alpha=0.10), False),
         ("default, labels-only model", s(), False),
-        ("score drop, alpha 0.05, no correction", s(Rule.SCORE, none, alpha=0.05), True),
-        ("score drop + Holm, alpha 0.10", s(Rule.SCORE, holm), True),
-        ("combined, alpha 0.05, no correction", s(c, none, alpha=0.05), True),
-        ("combined + BH, alpha 0.10", s(c, bh), True),
-        ("combined + Holm, alpha 0.05", s(c, holm, alpha=0.05), True),
-        ("combined + Holm, alpha 0.10", s(c, holm, alpha=0.10), True),
-        ("combined + Holm, alpha 0.20", s(c, holm, alpha=0.20), True),
-        ("combined + Holm, alpha 0.10, floor 1e-2", s(c, holm, alpha=0.1, score_floor=1e-2), True),
-        ("combined + Holm, alpha 0.10, floor 0.1", s(c, holm, alpha=0.1, score_floor=0.1), True),
-        ("combined + Holm, alpha 0.05, p score", s(c, holm, alpha=0.05, score="prob"), True),
-        ("combined + Holm, alpha 0.10, p score", s(c, holm, alpha=0.10, score="prob"), True),
-        ("default, review p<=0.1", s(review_alpha=0.1, review_net_breaks=None), True),
+        ("log-score drop, alpha 0.05, no correction", s(Rule.SCORE, none, 0.05, score=log), True),
+        ("log-score drop + Holm, alpha 0.10", s(Rule.SCORE, holm, 0.10, score=log), True),
+        ("combined log, alpha 0.05, no correction", s(c, none, 0.05, score=log), True),
+        ("combined log + BH, alpha 0.10", s(c, bh, 0.10, score=log), True),
+        ("combined log + Holm, alpha 0.05", s(c, holm, 0.05, score=log), True),
+        ("combined log + Holm, alpha 0.10", s(c, holm, 0.10, score=log), True),
+        (
+            "combined log + Holm, alpha 0.10, floor 0.1",
+            s(c, holm, 0.10, score=log, score_floor=0.1),
+            True,
+        ),
+        ("combined p + Holm, alpha 0.05", s(c, holm, 0.05, score="prob"), True),
+        ("combined p + BH, alpha 0.10", s(c, bh, 0.10, score="prob"), True),
+        ("combined p + Holm, alpha 0.20", s(c, holm, 0.20, score="prob"), True),
         ("default, review p<=0.2", s(review_alpha=0.2, review_net_breaks=None), True),
-        ("default, review score p<=0.2 (no net)", s(review_needs_net=False), True),
+        (
+            "default, review score p<=0.2 (no net)",
+            s(review_needs_net=False, review_net_breaks=None),
+            True,
+        ),
         (
             "default, review score p<=0.1 (no net) or net>=2",
             s(review_alpha=0.1, review_needs_net=False),
             True,
         ),
+        ("default, review score p<=0.2 (no net) or net>=2", s(review_needs_net=False), True),
         ("default", s(), True),
     ]
     return [RuleSpec(name, settings, scores) for name, settings, scores in rows]

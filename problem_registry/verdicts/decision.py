@@ -107,7 +107,7 @@ class GateSettings:
     labels_rule: Rule = Rule.FLIPS  # COMBINED's test when a model gives labels only
     min_net_breaks: int = 2  # NET_BREAKS' k
     allowed_newly_failing: int = 0  # NEWLY_FAILING's allowance (today's gate)
-    score: str = "log"  # "log": clipped log p(expected); "prob": p(expected) itself
+    score: str = "prob"  # "prob": p(expected) itself; "log": log p(expected), clipped at the floor
     score_floor: float = 1e-3  # log p is clipped here: one hopeless pattern must not decide alone
     canary_interval: bool = True  # FAIL only when the Wilson interval is above max_error_rate
     promised_points: float = 0.10  # the regression (population error) the gate promises to catch
