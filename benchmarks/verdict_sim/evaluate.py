@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -49,14 +50,14 @@ class RuleSpec:
 
 
 def rule_specs() -> list[RuleSpec]:
-    """The rules compared; labels-only rows first. "default" rows follow GateSettings().
-
-    Every row names its alpha; review settings are the defaults (p <= 0.2 with a net break, or 2
-    net breaks) unless the row says otherwise.
+    """The rules compared; labels-only rows first. Every row names its alpha and score; "default"
+    rows follow GateSettings() but for what their name changes, and review settings are the
+    defaults (the deciding test's p <= 0.1, or 2 net breaks) unless the row says otherwise.
     """
     s, none, holm, bh = GateSettings, Correction.NONE, Correction.HOLM, Correction.BH
     c = Rule.COMBINED
     log = "log"
+    no_count: dict[str, Any] = {"review_net_breaks": None}
     rows = [
         ("today: newly failing >= 1", s(Rule.NEWLY_FAILING, none), False),
         ("net breaks >= 2", s(Rule.NET_BREAKS, none, min_net_breaks=2), False),
@@ -80,18 +81,10 @@ def rule_specs() -> list[RuleSpec]:
         ("combined p + Holm, alpha 0.05", s(c, holm, 0.05, score="prob"), True),
         ("combined p + BH, alpha 0.10", s(c, bh, 0.10, score="prob"), True),
         ("combined p + Holm, alpha 0.20", s(c, holm, 0.20, score="prob"), True),
-        ("default, review p<=0.2", s(review_alpha=0.2, review_net_breaks=None), True),
-        (
-            "default, review score p<=0.2 (no net)",
-            s(review_needs_net=False, review_net_breaks=None),
-            True,
-        ),
-        (
-            "default, review score p<=0.1 (no net) or net>=2",
-            s(review_alpha=0.1, review_needs_net=False),
-            True,
-        ),
-        ("default, review score p<=0.2 (no net) or net>=2", s(review_needs_net=False), True),
+        ("default, review p<=0.2", s(review_alpha=0.2, review_needs_net=True, **no_count), True),
+        ("default, review p<=0.2 or net>=2", s(review_alpha=0.2, review_needs_net=True), True),
+        ("default, review score p<=0.2 (no net)", s(review_alpha=0.2, **no_count), True),
+        ("default, review score p<=0.2 (no net) or net>=2", s(review_alpha=0.2), True),
         ("default", s(), True),
     ]
     return [RuleSpec(name, settings, scores) for name, settings, scores in rows]

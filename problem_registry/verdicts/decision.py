@@ -100,8 +100,8 @@ class GateSettings:
     rule: Rule = Rule.COMBINED
     correction: Correction = Correction.HOLM
     alpha: float = 0.10  # FAIL: adjusted one-sided p at most this
-    review_alpha: float = 0.20  # REVIEW: unadjusted p at most this (and net breaks >= 1)
-    review_needs_net: bool = True  # REVIEW on a score drop only with more broken than fixed
+    review_alpha: float = 0.10  # REVIEW: the deciding test's unadjusted p at most this
+    review_needs_net: bool = False  # True: a score drop needs more broken than fixed to REVIEW
     review_net_breaks: int | None = 2  # also REVIEW when broken - fixed reaches this
     robust_scale: bool = False  # ordinary spread from the median pair, not the root mean square
     labels_rule: Rule = Rule.FLIPS  # COMBINED's test when a model gives labels only
