@@ -302,9 +302,12 @@ def assess(evidence: ProblemEvidence, settings: GateSettings | None = None) -> P
 
 def score_values(probs: np.ndarray, settings: GateSettings) -> np.ndarray:
     """The score compared between versions: clipped log p or p itself; nan stays nan."""
-    if settings.score == "prob":
-        return probs.astype(float)
-    return np.log(np.clip(probs, settings.score_floor, 1.0))
+    values: np.ndarray = (
+        probs.astype(float)
+        if settings.score == "prob"
+        else np.log(np.clip(probs, settings.score_floor, 1.0))
+    )
+    return values
 
 
 def worst_score(settings: GateSettings) -> float:

@@ -169,17 +169,19 @@ def _label_fail(
     settings: GateSettings,
 ) -> np.ndarray:
     net = b - c
+    fails: np.ndarray
     if rule is Rule.NEWLY_FAILING:
-        return b > settings.allowed_newly_failing
-    if rule is Rule.NET_BREAKS:
-        return net >= settings.min_net_breaks
-    if rule is Rule.FLIPS:
+        fails = b > settings.allowed_newly_failing
+    elif rule is Rule.NET_BREAKS:
+        fails = net >= settings.min_net_breaks
+    elif rule is Rule.FLIPS:
         tails = net_tails(reg.base_right[columns], reg.rates[columns])  # index m + k: net >= k
         passing = np.flatnonzero(tails[len(columns) + 1 :] <= alpha)
         k = int(passing[0]) + 1 if len(passing) else len(columns) + 1
-        return net >= k
-    table = _mcnemar_table(len(columns))
-    return (net >= 1) & (table[b, c] <= alpha)
+        fails = net >= k
+    else:
+        fails = (net >= 1) & (_mcnemar_table(len(columns))[b, c] <= alpha)
+    return fails
 
 
 def detection(
@@ -240,7 +242,10 @@ def _detection(
         )
         if rule is Rule.FLIPS and reg.history_versions == 0:
             rule = Rule.MCNEMAR  # as the decision does: no history, no flip rates
-        return _label_fail(rule, b, c, reg, columns, alpha, settings).mean(axis=1)
+        label_rates: np.ndarray = _label_fail(rule, b, c, reg, columns, alpha, settings).mean(
+            axis=1
+        )
+        return label_rates
     scale, df = spread
     assert reg.versions_score is not None and reg.base_score is not None
     wrong = rng.choice(reg.wrong_scores, size=(replicates, m))
@@ -249,7 +254,8 @@ def _detection(
     fail = change / scale <= t_quantile(alpha, df)
     if settings.rule is Rule.COMBINED:
         fail &= b - c >= 1
-    return fail.mean(axis=1)
+    rates: np.ndarray = fail.mean(axis=1)
+    return rates
 
 
 def _smallest(points: np.ndarray, rates: np.ndarray, target: float) -> float | None:

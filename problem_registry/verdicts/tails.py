@@ -22,7 +22,8 @@ def binom_upper_tail(k: int, n: int) -> float:
         return 1.0
     if k > n:
         return 0.0
-    return min(1.0, sum(math.comb(n, i) for i in range(k, n + 1)) / 2**n)
+    tail: int = sum(math.comb(n, i) for i in range(k, n + 1))
+    return min(1.0, tail / (1 << n))
 
 
 def _betacf(a: float, b: float, x: float) -> float:
