@@ -24,6 +24,12 @@ _OPTIONS: list[tuple[str, str, str, str]] = [
         "The model version under test, NAME@VERSION (default: the newest registered).",
     ),
     (
+        "--baseline",
+        "registry_baseline",
+        "string",
+        "Compare the candidate with this version, NAME@VERSION (default: its model's champion).",
+    ),
+    (
         "--candidate-loader",
         "registry_candidate_loader",
         "string",

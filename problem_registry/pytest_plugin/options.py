@@ -23,6 +23,7 @@ class RegistryOptions:
 
     url: str | None = None
     candidate: ModelRef | None = None  # None: the newest registered version of the only model
+    baseline: ModelRef | None = None  # None: the champion of the candidate's model
     candidate_loader: str | None = None
     candidate_artifact: Path | None = None
     problems: tuple[str, ...] | None = None  # sorted slugs; None: every problem not retired
@@ -39,6 +40,7 @@ class RegistryOptions:
     @classmethod
     def _parse(cls, config: pytest.Config) -> RegistryOptions:
         candidate = _setting(config, "registry_candidate")
+        baseline = _setting(config, "registry_baseline")
         loader = _setting(config, "registry_candidate_loader")
         artifact = _setting(config, "registry_candidate_artifact")
         problems = _setting(config, "registry_problems")
@@ -50,6 +52,7 @@ class RegistryOptions:
         return cls(
             url=_setting(config, "registry_url") or None,
             candidate=None if candidate is None else ModelRef.parse(candidate),
+            baseline=None if baseline is None else ModelRef.parse(baseline),
             candidate_loader=loader or None,
             candidate_artifact=Path(artifact) if artifact else None,
             problems=tuple(sorted({s.strip() for s in problems.split(",") if s.strip()}))

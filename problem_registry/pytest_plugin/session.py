@@ -29,6 +29,7 @@ from problem_registry.refs import ModelRef
 from problem_registry.replay.engine import ReplaySummary, prior_versions, replay
 from problem_registry.store.registry import Registry
 from problem_registry.store.runs import finish_run, start_run
+from problem_registry.verdicts.decision import Outcome
 from problem_registry.verdicts.gates import GateResult, evaluate
 from problem_registry.verdicts.summary import markdown_summary, terminal_rows
 
@@ -53,6 +54,10 @@ class GateFailed(Exception):
     """A problem's gate failed; its message is the whole report (no traceback is useful)."""
 
 
+class ReviewWarning(pytest.PytestWarning):
+    """A problem possibly got worse, not confidently: CI stays green, a person should look."""
+
+
 class RegistrySession:
     """A pytest plugin object, registered under :attr:`NAME` only when ``--registry`` is given."""
 
@@ -65,6 +70,7 @@ class RegistrySession:
         self.snapshot: Snapshot | None = None
         self.replay_summary: ReplaySummary | None = None
         self._gates: dict[str, GateResult] | None = None
+        self.selected: list[str] | None = None  # the run's problems, once collection is done
         self.outcomes: dict[str, str] = {}
         self.report_error: str | None = None  # why --registry-report was refused
         self._all_slugs: list[str] = []
@@ -95,11 +101,11 @@ class RegistrySession:
         registry = self.registry = Registry.open(settings)
         candidate_ref = self._candidate(registry)
         candidate = str(candidate_ref)
-        champion = registry.models.champion(candidate_ref.name)
+        baseline = self._baseline(registry, candidate_ref)
         problems = self._problems(registry)
         history = prior_versions(registry, candidate)
-        if champion is not None and champion.ref not in (*history, candidate):
-            history.append(champion.ref)  # a champion registered after the candidate
+        if baseline is not None and baseline not in (*history, candidate):
+            history.append(baseline)  # a baseline registered after the candidate
         run_id = start_run(registry, trigger="pytest", candidate=candidate_ref)
         try:
             self.replay_summary = replay(
@@ -123,10 +129,18 @@ class RegistrySession:
             url=settings.database_url,
             patterns_dir=str(settings.patterns_dir),
             candidate=candidate,
-            champion=champion.ref if champion and champion.ref != candidate else None,
+            champion=baseline if baseline != candidate else None,
             problems=problems,
             run_id=run_id,
         )
+
+    def _baseline(self, registry: Registry, candidate: ModelRef) -> str | None:
+        """The version the candidate is judged against: ``--baseline``, else the champion."""
+        if self.options.baseline is not None:
+            registry.models.resolve([str(self.options.baseline)])  # an unknown ref: usage error
+            return str(self.options.baseline)
+        champion = registry.models.champion(candidate.name)
+        return None if champion is None else champion.ref
 
     def _candidate(self, registry: Registry) -> ModelRef:
         ref, loader = self.options.candidate, self.options.candidate_loader
@@ -189,16 +203,30 @@ class RegistrySession:
             raise pytest.UsageError(f"problem-registry: cannot collect problems: {reason}")
         items.extend(item for item in report.result if isinstance(item, pytest.Item))
 
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """The run's problems are the items left after -k / -m: the gates judge exactly those."""
+        prefix = f"{COLLECTOR_NAME}::"
+        self.selected = sorted(
+            item.nodeid[len(prefix) :] for item in session.items if item.nodeid.startswith(prefix)
+        )
+
     def gate(self, slug: str) -> GateResult:
-        """Every problem's gate, evaluated in one pass on first use, then read from memory."""
+        """The run's gates, decided together in one pass on first use, then read from memory.
+
+        The run is the selected problems (the controller, which collects nothing under xdist,
+        knows them from the reports), so -k on one problem evaluates one and every process
+        decides the same family of problems the same way.
+        """
         if self._gates is None:
             assert self.registry is not None and self.snapshot is not None
+            family = self.selected if self.selected is not None else sorted(self.outcomes)
             self._gates = {
                 gate.problem: gate
                 for gate in evaluate(
                     self.registry,
                     self.snapshot.candidate,
-                    problems=self.snapshot.problems,
+                    problems=family,
                     baseline=self.snapshot.champion,
                 )
             }
@@ -302,10 +330,20 @@ class ProblemItem(pytest.Item):
 
     def runtest(self) -> None:
         gate = _session(self.config).gate(self.name)
-        metrics = gate.metrics
+        metrics, verdict = gate.metrics, gate.verdict
+        power = verdict.power
         self.user_properties.extend(
             [
                 ("candidate", gate.candidate),
+                ("outcome", gate.outcome.value),
+                ("rule", verdict.rule),
+                ("p_value", _round(verdict.p_value)),
+                ("adjusted_p", _round(verdict.adjusted_p)),
+                ("change_low", _round(verdict.interval[0])),
+                ("change_high", _round(verdict.interval[1])),
+                ("broken", verdict.broken),
+                ("fixed", verdict.fixed),
+                ("detectable", _round(power.detectable) if power else ""),
                 ("error_rate", _round(metrics.error_rate)),
                 ("patterns", metrics.patterns),
                 ("wrong", metrics.wrong),
@@ -314,11 +352,14 @@ class ProblemItem(pytest.Item):
                 ("champion_error_rate", _round(gate.champion_metrics.error_rate))
                 if gate.champion_metrics
                 else ("champion_error_rate", ""),
-                ("newly_failing", sum(f.newly_failing for f in gate.failing)),
+                ("newly_failing", gate.newly_failing),
             ]
         )
         if not gate.passed:
             raise GateFailed(gate.message)
+        if gate.outcome is Outcome.REVIEW:
+            # CI stays green; the warning lists the problem for a person, with its numbers.
+            self.warn(ReviewWarning(gate.message))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, GateFailed):

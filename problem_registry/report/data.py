@@ -13,6 +13,7 @@ from problem_registry.errors import InvalidValue
 from problem_registry.refs import ModelRef
 from problem_registry.store.registry import Registry
 from problem_registry.store.views import ModelVersionView, PatternView, ProblemView
+from problem_registry.verdicts.decision import Outcome
 from problem_registry.verdicts.gates import GateResult, evaluate
 from problem_registry.verdicts.metrics import (
     PatternResult,
@@ -107,9 +108,15 @@ class ReportData:
     problems: list[ProblemReport] = field(default_factory=list)
 
     def needs_attention(self, problem: ProblemReport) -> bool:
-        """Misses its limit on the focus version, or fails the candidate's gates."""
-        failed_gate = problem.gate is not None and not problem.gate.passed
-        return failed_gate or self.verdict(problem) == "misses"
+        """Misses its limit on the focus version, or the candidate's gate fails or asks a review."""
+        flagged = problem.gate is not None and problem.gate.outcome is not Outcome.PASS
+        return flagged or self.verdict(problem) == "misses"
+
+    def row_class(self, problem: ProblemReport) -> str:
+        """The colour of a problem's row: the gate's verdict where there is one, else the limit."""
+        if problem.gate is not None and problem.gate.outcome is not Outcome.PASS:
+            return f"gate-{problem.gate.outcome.value}"
+        return self.verdict(problem)
 
     def problems_worst_first(self) -> list[ProblemReport]:
         """Problems that need attention first (see :meth:`needs_attention`), then by slug."""
@@ -122,10 +129,13 @@ class ReportData:
         return "none" if met is None else "meets" if met else "misses"
 
     def tally(self) -> dict[str, int]:
-        counts = {"meets": 0, "misses": 0, "none": 0, "failed_gates": 0, "attention": 0}
+        counts = {"meets": 0, "misses": 0, "none": 0, "failed_gates": 0, "review_gates": 0}
+        counts["attention"] = 0
         for problem in self.problems:
             counts[self.verdict(problem)] += 1
-            counts["failed_gates"] += problem.gate is not None and not problem.gate.passed
+            outcome = problem.gate.outcome if problem.gate is not None else None
+            counts["failed_gates"] += outcome is Outcome.FAIL
+            counts["review_gates"] += outcome is Outcome.REVIEW
             counts["attention"] += self.needs_attention(problem)
         return counts
 

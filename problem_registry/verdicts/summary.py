@@ -1,18 +1,19 @@
-"""The candidate-versus-champion table, as plain text for the terminal and Markdown for CI pages.
+"""The candidate-versus-baseline table, as plain text for the terminal and Markdown for CI pages.
 
-One row per problem: the champion's and the candidate's score, the change, how many patterns
-newly fail, and the verdict. Plain data in, strings out: the pytest plugin and the CLI both print
-it.
+One row per problem: the baseline's and the candidate's score, the change, patterns broken and
+fixed, the paired test's p-value, what the patterns can catch, and the verdict (fail / review /
+pass). Plain data in, strings out: the pytest plugin and the CLI both print it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from problem_registry.verdicts.decision import Outcome
 from problem_registry.verdicts.gates import GateResult
 from problem_registry.verdicts.metrics import ProblemVersionMetrics
 
-HEADERS = ("problem", "champion", "candidate", "change", "newly failing", "gate")
+HEADERS = ("problem", "baseline", "candidate", "change", "broken/fixed", "p", "catches", "verdict")
 
 
 def score(metrics: ProblemVersionMetrics | None) -> str:
@@ -32,9 +33,25 @@ def change(gate: GateResult) -> str:
 
 
 def verdict(gate: GateResult) -> str:
-    if gate.passed:
-        return "passed"
-    return "FAILED: " + ", ".join(check.name for check in gate.failed_checks)
+    """``pass``, ``review: <rule>`` or ``FAIL: <rule>``: what CI does and what decided it."""
+    outcome = gate.outcome
+    if outcome is Outcome.PASS:
+        return "pass"
+    return f"{'FAIL' if outcome is Outcome.FAIL else 'review'}: {gate.verdict.rule}"
+
+
+def p_value(gate: GateResult) -> str:
+    p = gate.verdict.p_value
+    return "-" if p is None else f"{p:.2g}"
+
+
+def catches(gate: GateResult) -> str:
+    """The smallest regression (points of error) the problem's patterns catch 80% of the time."""
+    power = gate.verdict.power
+    if power is None:
+        return "-"
+    text = ">50 pts" if power.detectable is None else f"{power.detectable * 100:.0f} pts"
+    return text if power.adequate else f"{text} (weak)"
 
 
 def rows(gates: Sequence[GateResult]) -> list[tuple[str, ...]]:
@@ -44,7 +61,9 @@ def rows(gates: Sequence[GateResult]) -> list[tuple[str, ...]]:
             score(gate.champion_metrics),
             score(gate.metrics),
             change(gate),
-            str(sum(f.newly_failing for f in gate.failing)) if gate.champion else "-",
+            f"{gate.verdict.broken}/{gate.verdict.fixed}" if gate.champion else "-",
+            p_value(gate),
+            catches(gate),
             verdict(gate),
         )
         for gate in gates
@@ -52,8 +71,17 @@ def rows(gates: Sequence[GateResult]) -> list[tuple[str, ...]]:
 
 
 def _title(candidate: str, champion: str | None) -> str:
-    against = f"against champion {champion}" if champion else "(no champion yet: canary only)"
+    against = f"against {champion}" if champion else "(no baseline yet: canary only)"
     return f"candidate {candidate} {against}"
+
+
+def tally(gates: Sequence[GateResult]) -> str:
+    """``4 pass, 1 to review, 1 fail of 6 problem(s)``."""
+    counts = {outcome: sum(g.outcome is outcome for g in gates) for outcome in Outcome}
+    return (
+        f"{counts[Outcome.PASS]} pass, {counts[Outcome.REVIEW]} to review, "
+        f"{counts[Outcome.FAIL]} fail of {len(gates)} problem(s)"
+    )
 
 
 def terminal_rows(gates: Sequence[GateResult], candidate: str, champion: str | None) -> list[str]:
@@ -64,18 +92,18 @@ def terminal_rows(gates: Sequence[GateResult], candidate: str, champion: str | N
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in table
     ]
-    failed = sum(not gate.passed for gate in gates)
-    lines.append(f"{len(gates) - failed} of {len(gates)} problem(s) pass their gates")
+    lines.append(tally(gates))
     return lines
 
 
 def markdown_summary(gates: Sequence[GateResult], candidate: str, champion: str | None) -> str:
-    failed = sum(not gate.passed for gate in gates)
-    icon = "✅" if not failed else "❌"
+    failed = any(not gate.passed for gate in gates)
+    review = any(gate.outcome is Outcome.REVIEW for gate in gates)
+    icon = "❌" if failed else "⚠️" if review else "✅"
     lines = [
         f"### {icon} problem-registry: {_title(candidate, champion)}",
         "",
-        f"{len(gates) - failed} of {len(gates)} problem(s) pass their gates.",
+        f"{tally(gates)}.",
         "",
         "| " + " | ".join(HEADERS) + " |",
         "|" + "---|" * len(HEADERS),
