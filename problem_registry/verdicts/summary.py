@@ -84,6 +84,18 @@ def tally(gates: Sequence[GateResult]) -> str:
     )
 
 
+def to_review(gates: Sequence[GateResult]) -> list[str]:
+    """One line per problem a person should look at: why, and which patterns newly fail."""
+    lines = []
+    for gate in gates:
+        if gate.outcome is not Outcome.REVIEW:
+            continue
+        newly = [f.file for f in gate.failing if f.newly_failing]
+        tail = f"; newly failing: {', '.join(newly)}" if newly else ""
+        lines.append(f"review {gate.problem}: {gate.verdict.reason}{tail}")
+    return lines
+
+
 def terminal_rows(gates: Sequence[GateResult], candidate: str, champion: str | None) -> list[str]:
     table = [HEADERS, *rows(gates)]
     widths = [max(len(row[i]) for row in table) for i in range(len(HEADERS))]
@@ -93,7 +105,7 @@ def terminal_rows(gates: Sequence[GateResult], candidate: str, champion: str | N
         for row in table
     ]
     lines.append(tally(gates))
-    return lines
+    return lines + to_review(gates)
 
 
 def markdown_summary(gates: Sequence[GateResult], candidate: str, champion: str | None) -> str:
@@ -109,6 +121,9 @@ def markdown_summary(gates: Sequence[GateResult], candidate: str, champion: str 
         "|" + "---|" * len(HEADERS),
     ]
     lines += ["| " + " | ".join(_md(cell) for cell in row) + " |" for row in rows(gates)]
+    flagged = to_review(gates)
+    if flagged:
+        lines += ["", "To review (CI stays green):", ""] + [f"- {_md(line)}" for line in flagged]
     return "\n".join(lines)
 
 
