@@ -207,6 +207,11 @@ def test_junit_xml_carries_the_error_rates(
             digits.expected_error_rate(slug, "v3"), abs=1e-6
         )
         assert props["candidate"] == CANDIDATE
+        # Every verdict carries its outcome, rule, paired p-value, interval and power.
+        assert props["outcome"] in {"pass", "review", "fail"} and props["rule"]
+        assert 0 <= float(props["p_value"]) <= 1
+        assert -1 <= float(props["change_low"]) <= float(props["change_high"]) <= 1
+        assert props["detectable"] == "" or 0 < float(props["detectable"]) <= 0.5
 
 
 def test_markdown_summary_goes_to_the_ci_job_page(

@@ -209,10 +209,13 @@ def test_the_candidate_is_named_and_its_gates_shown(report: Report) -> None:
     index = Page.read(report.index).html
     assert "candidate <strong>digits@v3</strong>" in index
     assert "champion <strong>digits@v2</strong>" in index
-    assert index.count('class="badge pass"') + index.count('class="badge fail"') == 4
+    badges = sum(index.count(f'class="badge {outcome}"') for outcome in ("pass", "review", "fail"))
+    assert badges == 4
     page = Page.read(report.root / "problems" / "sevens-vs-ones.html").html
-    assert "Gates for digits@v3" in page and "McNemar" in page
-    assert "newly failing vs champion digits@v2" in page
+    assert "Gate for digits@v3 against digits@v2" in page
+    for part in ("<strong>verdict</strong>", "<strong>rule</strong>", "paired one-sided p = "):
+        assert part in page
+    assert "95% interval" in page and "<strong>power</strong>: catches " in page
 
 
 def test_patterns_show_their_provenance_and_the_candidates_answer(report: Report) -> None:
