@@ -315,9 +315,11 @@ class _Replay:
             for start in range(0, len(todo_files), self.batch_size):
                 self._chunk(todo_files[start : start + self.batch_size], group)
             self.flush()
+            last = first + MAX_LOADED_MODELS >= len(order)
             for version_id in group:  # done with these: let their memory go
                 if isinstance(self.models.get(version_id), ModelWorker):
-                    self.pool.release(self.versions[version_id].ref)
+                    # Kept for the next group's versions; after the last, closed unloaded.
+                    self.pool.release(self.versions[version_id].ref, reuse=not last)
                 if self.models.get(version_id) is not None:
                     del self.models[version_id]
         self.flush()
@@ -466,7 +468,8 @@ class _Replay:
                     answers = [(exc, 0.0)]
                 else:
                     answers = [
-                        self._one(model, inputs[f.id], key) for f, key in zip(files, keys)
+                        self._one(model, inputs[f.id], key)
+                        for f, key in zip(files, keys, strict=True)
                     ]
         else:  # a predictions file: no model code, no inputs, called here
             began = time.perf_counter()

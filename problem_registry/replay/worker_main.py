@@ -32,6 +32,7 @@ import signal
 import sys
 import time
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from problem_registry.adapters import LoadedModel, ModelOutputError, ModelUnavailable, load_model
@@ -61,8 +62,9 @@ def serve(connection: Connection) -> None:
             return
         try:
             if operation == "load":
-                model = None
-                gc.collect()  # the previous version's memory goes before the next one loads
+                if model is not None:
+                    model = None
+                    gc.collect()  # the previous version's memory goes before the next loads
                 model, reply = _load(*message[1:])
             elif operation == "unload":
                 model = None
@@ -100,7 +102,7 @@ def _load(
     if os.environ != environ:
         os.environ.clear()
         os.environ.update(environ)
-    if os.getcwd() != cwd:
+    if str(Path.cwd()) != cwd:
         os.chdir(cwd)
     try:
         return load_model(ref, loader_kind, loader, artifact_path, artifact_sha256), ("ok",)

@@ -25,6 +25,7 @@ needs to predict on several workers at once.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import multiprocessing
 import os
@@ -32,8 +33,9 @@ import pickle
 import signal
 import time
 from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import wait
 from multiprocessing.context import BaseContext
+from pathlib import Path
 from typing import Any
 
 from problem_registry.adapters import ModelOutputError, ModelUnavailable
@@ -115,7 +117,7 @@ class ModelWorker:
                 spec.artifact_path,
                 spec.artifact_sha256,
                 dict(os.environ),
-                os.getcwd(),
+                str(Path.cwd()),
             ),
             "while loading",
         )
@@ -135,9 +137,7 @@ class ModelWorker:
 
     # -- predicting ------------------------------------------------------------------------------
 
-    def predict(
-        self, payload: bytes, keys: list[str], count: int, timeout: float | None
-    ) -> Answer:
+    def predict(self, payload: bytes, keys: list[str], count: int, timeout: float | None) -> Answer:
         """One batch (``count`` inputs, pickled in ``payload``) through the hosted model.
 
         Raises :class:`ModelRaised` when the batch raised (the caller may retry its inputs one by
@@ -175,10 +175,8 @@ class ModelWorker:
     def stop(self) -> None:
         """Ask the worker to end; kill it if it does not, promptly. Safe to call twice."""
         if self.alive:
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 self._connection.send(("stop",))
-            except (OSError, ValueError):
-                pass
             self._process.join(STOP_GRACE_SECONDS)
         self.kill()
 
@@ -259,12 +257,14 @@ class WorkerPool:
             raise
         return worker
 
-    def release(self, ref: str) -> None:
-        """The version is done: unload it and keep its worker for another, if still healthy."""
+    def release(self, ref: str, *, reuse: bool = True) -> None:
+        """The version is done: unload it and keep its worker for another, if still healthy
+        and ``reuse`` (else it is stopped, with its model: no unloading first)."""
         worker = self._busy.pop(ref, None)
-        if worker is None:
+        if worker is None or not worker.alive:
             return
-        if not worker.alive:
+        if not reuse:
+            self._idle.append(worker)  # stopped by close(), with the others at once
             return
         try:
             worker.unload()
@@ -285,10 +285,8 @@ class WorkerPool:
         self._idle.clear()
         for worker in workers:
             if worker.alive:
-                try:
+                with contextlib.suppress(OSError, ValueError):
                     worker._connection.send(("stop",))
-                except (OSError, ValueError):
-                    pass
         for worker in workers:
             worker.stop()
 
