@@ -394,3 +394,15 @@ def test_whatever_prior_versions_do_the_healthy_ones_are_stored_as_without_them(
                 assert all(error is None for _label, error in rows[version])
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_model_may_start_processes_of_its_own(project: tuple[str, Path]) -> None:
+    url, store = project
+    registry = open_registry(url, store)
+    try:
+        register(registry, "m", "pool", "uses_processes")
+        summary = replay(registry, versions=[], candidate="m@pool")
+    finally:
+        registry.close()
+    assert summary.errored == 0
+    assert healthy_answers(stored(url)["pool"]) == HEALTHY

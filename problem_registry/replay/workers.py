@@ -96,8 +96,10 @@ class ModelWorker:
     def __init__(self) -> None:
         ctx = context()
         self._connection, child = ctx.Pipe(duplex=True)
+        # Not a daemon: a daemonic process may not start processes, and a model may (joblib,
+        # a DataLoader's workers). WorkerPool.close, in replay's finally, stops every worker.
         self._process = ctx.Process(  # type: ignore[attr-defined]
-            target=serve, args=(child,), name="problem-registry model worker", daemon=True
+            target=serve, args=(child,), name="problem-registry model worker", daemon=False
         )
         self._process.start()
         child.close()

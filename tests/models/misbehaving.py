@@ -163,3 +163,15 @@ BEHAVIOURS: dict[str, tuple[str, bool]] = {
     "unlistable": ("unlistable", True),
     "surrogate": ("surrogate", True),
 }
+
+
+def uses_processes(artifact: str | None = None) -> Any:
+    """Starts a process of its own (as joblib or a DataLoader would) to answer."""
+    import multiprocessing
+
+    def predict(items: Sequence[Any]) -> list[str]:
+        answers = _answers(items)
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            return pool.map(str, answers)
+
+    return predict
