@@ -347,15 +347,15 @@ def test_negative_patterns_keep_their_polarity_in_results(digits: Digits) -> Non
 
 
 COUNTED_MODELS = """
+import os
 import weakref
 
-ALIVE = 0
-PEAK = 0
+LOG = os.environ["COUNTED_MODELS_LOG"]
 
 
-def _gone():
-    global ALIVE
-    ALIVE -= 1
+def _log(change):
+    with open(LOG, "a") as handle:
+        handle.write(f"{os.getpid()} {change}\\n")
 
 
 class Model:
@@ -364,11 +364,9 @@ class Model:
 
 
 def load(artifact=None):
-    global ALIVE, PEAK
-    ALIVE += 1
-    PEAK = max(PEAK, ALIVE)
     model = Model()
-    weakref.finalize(model, _gone)
+    _log(1)
+    weakref.finalize(model, _log, -1)
     return model
 """
 
@@ -377,8 +375,12 @@ def test_a_cold_replay_of_many_versions_holds_a_bounded_number_of_models(
     digits: Digits, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Issue 7: memory must not grow with the number of versions (100 versions of a big model).
+    # Models live in worker processes (issue 16), so each load and each release is logged by
+    # the worker that made it: the running sum is the number of models held at that moment.
     module = f"counted_{tmp_path.name.replace('-', '_')}"
     (tmp_path / f"{module}.py").write_text(COUNTED_MODELS, encoding="utf-8")
+    log = tmp_path / "models.log"
+    monkeypatch.setenv("COUNTED_MODELS_LOG", str(log))
     monkeypatch.chdir(tmp_path)
     versions = 2 * replay_module.MAX_LOADED_MODELS + 1
     for index in range(versions):
@@ -387,10 +389,14 @@ def test_a_cold_replay_of_many_versions_holds_a_bounded_number_of_models(
 
     summary = replay(digits.registry, versions=refs, batch_size=5)
 
-    counted = sys.modules[module]
     assert summary.predicted == versions * files_in_use(digits)
-    assert counted.PEAK == replay_module.MAX_LOADED_MODELS  # type: ignore[attr-defined]
-    assert counted.ALIVE == 0  # type: ignore[attr-defined]
+    changes = [line.split() for line in log.read_text().splitlines()]
+    alive = [sum(int(change) for _pid, change in changes[: i + 1]) for i in range(len(changes))]
+    assert sum(int(change) == 1 for _pid, change in changes) == versions
+    assert max(alive) == replay_module.MAX_LOADED_MODELS
+    assert alive[-1] == 0  # every model released by the end
+    # Workers are reused across groups: no more processes than models held at once.
+    assert len({pid for pid, _change in changes}) <= replay_module.MAX_LOADED_MODELS
 
 
 def test_a_candidate_that_cannot_load_fails_before_any_history_is_replayed(

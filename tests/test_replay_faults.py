@@ -177,7 +177,7 @@ def test_a_hanging_model_is_cut_off_by_the_batch_timeout(digits: Digits) -> None
     registry.models.register("digits", "hangs", loader="tests.models.digits:load_hanging")
     began = time.monotonic()
     summary = replay(registry, batch_timeout=0.3)
-    assert time.monotonic() - began < 20  # the hung calls were abandoned, not waited for
+    assert time.monotonic() - began < 20  # the hung worker was killed, not waited for
     (hung,) = summary.unavailable
     assert hung.ref == "digits@hangs"
     assert "model digits@hangs timed out" in hung.reason and "0.3 s" in hung.reason

@@ -1,14 +1,16 @@
-"""The model-call protocol: one batch in, exactly one output per input back, within a time limit.
+"""The model-call protocol: one batch in, exactly one output per input back.
 
-Replay calls every model through :func:`call_model`, which holds a model to its contract (a list,
-or a 1-D array, of ``len(batch)`` outputs) and to the replay's ``batch_timeout``; a model that
-breaks either is a :class:`~problem_registry.adapters.ModelOutputError` or a
-:class:`BatchTimeout` naming it, never a silent misalignment of answers and patterns.
+Every model is called through :func:`call_model`, which holds it to its contract (a list, or a
+1-D array, of ``len(batch)`` outputs); a model that breaks it is a
+:class:`~problem_registry.adapters.ModelOutputError` naming it, never a silent misalignment of
+answers and patterns. A Python model is called inside its worker process
+(:mod:`problem_registry.replay.worker_main`), where the replay's ``batch_timeout`` is kept by the
+parent killing the worker (:class:`BatchTimeout`); a predictions file, which runs no model code,
+is called in the replay's own process.
 """
 
 from __future__ import annotations
 
-import threading
 from typing import Any, cast
 
 from problem_registry.adapters import LoadedModel, ModelOutputError, ModelUnavailable
@@ -18,12 +20,8 @@ class BatchTimeout(ModelUnavailable):
     """A model took longer than the replay's ``batch_timeout`` on one batch: it is cut off."""
 
 
-def call_model(
-    model: LoadedModel, batch: list[Any], keys: list[str], timeout: float | None = None
-) -> list[Any]:
-    outputs = (
-        model.predict(batch, keys) if timeout is None else _within(timeout, model, batch, keys)
-    )
+def call_model(model: LoadedModel, batch: list[Any], keys: list[str]) -> list[Any]:
+    outputs = model.predict(batch, keys)
     if outputs is None or isinstance(outputs, (str, bytes, dict)):
         raise ModelOutputError(
             f"model {model.ref} returned {type(outputs).__name__} for a batch of {len(batch)} "
@@ -36,9 +34,11 @@ def call_model(
             getattr(outputs, "tolist", None)
         )
         outputs = cast(Any, outputs).tolist() if is_vector else list(outputs)
-    except TypeError:
+    except Exception as exc:
+        # Not only TypeError: an array whose tolist() raises is as unreadable (issue 16, item 5).
         raise ModelOutputError(
-            f"model {model.ref} returned a {type(outputs).__name__}, not a list of outputs"
+            f"model {model.ref} returned a {type(outputs).__name__} that cannot be read as a "
+            f"list of outputs ({type(exc).__name__}: {exc})"
         ) from None
     if len(outputs) != len(batch):
         raise ModelOutputError(
@@ -46,28 +46,3 @@ def call_model(
             "inputs; its batch function must return exactly one output per input, in order"
         )
     return outputs
-
-
-def _within(timeout: float, model: LoadedModel, batch: list[Any], keys: list[str]) -> Any:
-    """``model.predict`` in a daemon thread, given ``timeout`` seconds; its exception re-raised."""
-    answer: list[Any] = []
-    failure: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            answer.append(model.predict(batch, keys))
-        except BaseException as exc:  # handed to the caller's thread below
-            failure.append(exc)
-
-    worker = threading.Thread(target=work, name=f"predict {model.ref}", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
-        raise BatchTimeout(
-            f"model {model.ref} timed out: a batch of {len(batch)} input(s) took longer than "
-            f"the batch timeout of {timeout:g} s; it was stopped and its remaining patterns "
-            "left unpredicted (re-run replay to retry, or raise --batch-timeout)"
-        )
-    if failure:
-        raise failure[0]
-    return answer[0]

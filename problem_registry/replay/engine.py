@@ -24,17 +24,24 @@ How it streams, so memory does not grow with the number of results (1.5 M at ful
    loads, so memory does not grow with the number of versions. Decoded inputs are kept across
    groups when at most ``KEPT_INPUTS`` files are replayed, else decoded again per group.
 3. Each version gets one batch call per chunk. A batch that raises is retried input by input, so
-   one bad input only marks its own pattern as errored (counted wrong). A batch answered with the
-   wrong number of outputs is a :class:`~problem_registry.adapters.ModelOutputError` naming the
-   model. An output that is an ``Exception`` instance marks that input as errored too.
+   one bad input only marks its own pattern as errored (counted wrong). An output that is an
+   ``Exception`` instance marks that input as errored too.
 4. Results are stored as plain tuples by one ``executemany`` per flush (see
    :mod:`problem_registry.replay.results`) with ``ON CONFLICT DO NOTHING``, committed every few
    thousand rows, so an interrupted replay resumes where it stopped and two runners replaying
    the same version at once store each pair once.
 
+Python models run in worker processes (:mod:`problem_registry.replay.workers`, issue 16): each
+chunk is decoded once here and sent pickled, so every call unpickles its own fresh inputs and a
+model that edits them edits only its copy. A version whose worker dies (an exit, a segfault), hangs
+past ``batch_timeout`` or breaks the batch contract (the wrong number of outputs, an unreadable
+array, a label that cannot be stored) is *broken*: a prior version is reported in
+``summary.unavailable`` and skipped while the others go on; the candidate fails the replay with
+the reason. What a broken version answered before is kept. A predictions file runs no model code
+and is read in this process.
+
 Pattern files missing or altered on disk are refused (reported in ``summary.refused``, never
-scored). Inputs handed to models are shared between versions within a replay: treat them as
-read-only. Every replay records a :class:`~problem_registry.store.tables.Run` (or adds to the one
+scored). Every replay records a :class:`~problem_registry.store.tables.Run` (or adds to the one
 the caller passes as ``run_id``); a Run left ``running`` by a process killed outright is marked
 ``interrupted`` by the next replay. No typer, rich or pytest here: progress goes to a callback.
 """
@@ -42,6 +49,7 @@ the caller passes as ``run_id``); a Run left ``running`` by a process killed out
 from __future__ import annotations
 
 import contextlib
+import pickle
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -51,10 +59,10 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from problem_registry.adapters import LoadedModel, ModelOutputError, ModelUnavailable, load_model
-from problem_registry.enums import PatternKind, RunStatus
+from problem_registry.enums import LoaderKind, PatternKind, RunStatus
 from problem_registry.errors import CorruptPattern
 from problem_registry.refs import ModelRef, RefLike, format_ref
-from problem_registry.replay.calls import BatchTimeout, call_model
+from problem_registry.replay.calls import call_model
 from problem_registry.replay.missing import (
     ActiveFile,
     active_files,
@@ -64,7 +72,8 @@ from problem_registry.replay.missing import (
     pattern_names,
     stored_counts,
 )
-from problem_registry.replay.results import Row, insert_results, is_error, result_row
+from problem_registry.replay.results import COLUMNS, Row, insert_results, is_error, result_row
+from problem_registry.replay.workers import LoadSpec, ModelRaised, ModelWorker, WorkerPool
 from problem_registry.store.content import decode
 from problem_registry.store.registry import Registry
 from problem_registry.store.runs import close_abandoned_runs, finish_run, record_counts, start_run
@@ -171,11 +180,15 @@ def replay(
     the replay to those slugs' patterns. ``run_id``: add to a Run the caller opened with
     :func:`start_run` (and will close with :func:`finish_run`) instead of recording a new one.
 
-    ``batch_timeout``: seconds one model call may take. A version that exceeds it is stopped for
-    the rest of the replay and reported in ``summary.unavailable`` (the candidate: raised as
-    :class:`BatchTimeout`); what it answered before is kept. The call runs in a worker thread,
-    and a hung call is abandoned there (Python cannot kill a thread), so use it for models that
-    wait (network, locks), not to reclaim their CPU.
+    ``batch_timeout``: seconds one model call may take. A version that exceeds it has its worker
+    process killed, and is reported in ``summary.unavailable`` (the candidate: raised as
+    :class:`~problem_registry.replay.calls.BatchTimeout`); what it answered before is kept.
+    ``None``: no limit. Loading a version is not limited.
+
+    A prior version that breaks (see the module's note) is reported the same way; the candidate
+    breaking raises :class:`~problem_registry.adapters.ModelUnavailable` (its worker died: a
+    :class:`~problem_registry.replay.workers.ModelCrashed`) or
+    :class:`~problem_registry.adapters.ModelOutputError`, with a one-line reason naming it.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -207,6 +220,7 @@ def replay(
         status, message = RunStatus.failed, str(exc) or type(exc).__name__
         raise
     finally:
+        engine.pool.close()  # no worker outlives the replay, a hung one included
         if status is not RunStatus.completed:
             # Keep what was predicted before the interruption; the next replay resumes after it.
             with contextlib.suppress(Exception):
@@ -251,7 +265,11 @@ class _Replay:
         self.progress = progress
         self.run_id = run_id
         self.outcomes = {v.id: VersionReplay(v.ref, v.name, v.version) for v in versions}
-        self.models: dict[int, LoadedModel | None] = {}  # None: unavailable
+        # A version's model: in this process (a predictions file), hosted by a worker process,
+        # or None once it is unavailable or broken.
+        self.models: dict[int, LoadedModel | ModelWorker | None] = {}
+        self.pool = WorkerPool(MAX_LOADED_MODELS)
+        self.loading: set[int] = set()  # versions whose worker was asked to load them
         self.refused: dict[int, RefusedPattern] = {}
         self.pending: list[Row] = []
         self.empty: set[int] = set()  # versions without any result: everything is missing
@@ -292,10 +310,16 @@ class _Replay:
         )
         for first in range(0, len(order), MAX_LOADED_MODELS):
             group = order[first : first + MAX_LOADED_MODELS]
+            for version_id in group:  # every worker of the group loads at once
+                self._begin_load(version_id)
             for start in range(0, len(todo_files), self.batch_size):
                 self._chunk(todo_files[start : start + self.batch_size], group)
             self.flush()
+            last = first + MAX_LOADED_MODELS >= len(order)
             for version_id in group:  # done with these: let their memory go
+                if isinstance(self.models.get(version_id), ModelWorker):
+                    # Kept for the next group's versions; after the last, closed unloaded.
+                    self.pool.release(self.versions[version_id].ref, reuse=not last)
                 if self.models.get(version_id) is not None:
                     del self.models[version_id]
         self.flush()
@@ -316,10 +340,11 @@ class _Replay:
         needs_inputs = {
             f.id
             for v, model in models.items()
-            if model and model.needs_inputs
+            if model is not None and model.needs_inputs
             for f in by_version[v]
         }
         inputs = self._decode([wanted[i] for i in sorted(needs_inputs)])
+        payloads: dict[tuple[int, ...], bytes] = {}  # each distinct batch pickled once
         for version_id, version_files in by_version.items():
             model = models[version_id]
             if model is None:
@@ -333,13 +358,9 @@ class _Replay:
                 usable = version_files
             if usable:
                 try:
-                    self._predict(version_id, model, usable, inputs)
-                except BatchTimeout as exc:
-                    if self.candidate is not None and version_id == self.candidate.id:
-                        raise
-                    self.models[version_id] = None  # no further chunk calls it
-                    outcome = self.outcomes[version_id]
-                    outcome.status, outcome.reason = "unavailable", str(exc)
+                    self._predict(version_id, model, usable, inputs, payloads)
+                except (ModelUnavailable, ModelOutputError) as exc:
+                    self._broken(version_id, exc)
                     self._advance(len(usable), version_id)
             if len(self.pending) >= FLUSH_ROWS:
                 self.flush()
@@ -347,24 +368,53 @@ class _Replay:
 
     # -- models and inputs ------------------------------------------------------------------
 
-    def _model(self, version_id: int) -> LoadedModel | None:
+    def _begin_load(self, version_id: int) -> None:
+        """A Python version starts loading in a worker now; it is waited for on first use."""
+        version = self.versions[version_id]
+        if version.loader_kind != LoaderKind.python.value or version_id in self.models:
+            return
+        spec = LoadSpec(
+            version.ref,
+            version.loader_kind,
+            version.loader,
+            version.artifact_path,
+            version.artifact_sha256,
+        )
+        try:
+            self.pool.begin_load(spec)
+        except ModelUnavailable as exc:
+            self._broken(version_id, exc)
+        else:
+            self.loading.add(version_id)
+
+    def _model(self, version_id: int) -> LoadedModel | ModelWorker | None:
         if version_id not in self.models:
             version = self.versions[version_id]
             try:
-                self.models[version_id] = load_model(
-                    version.ref,
-                    version.loader_kind,
-                    version.loader,
-                    version.artifact_path,
-                    version.artifact_sha256,
-                )
+                if version_id in self.loading:
+                    self.loading.discard(version_id)
+                    self.models[version_id] = self.pool.finish_load(version.ref)
+                else:
+                    self.models[version_id] = load_model(
+                        version.ref,
+                        version.loader_kind,
+                        version.loader,
+                        version.artifact_path,
+                        version.artifact_sha256,
+                    )
             except ModelUnavailable as exc:
-                if self.candidate is not None and version_id == self.candidate.id:
-                    raise
-                self.models[version_id] = None
-                outcome = self.outcomes[version_id]
-                outcome.status, outcome.reason = "unavailable", str(exc)
+                self._broken(version_id, exc)
         return self.models[version_id]
+
+    def _broken(self, version_id: int, exc: ModelUnavailable | ModelOutputError) -> None:
+        """A version that cannot load or broke: the candidate's error is raised; a prior version
+        is reported unavailable and skipped from here on, its stored results kept."""
+        if self.candidate is not None and version_id == self.candidate.id:
+            raise exc
+        self.models[version_id] = None  # no further chunk calls it
+        self.pool.discard(self.versions[version_id].ref)
+        outcome = self.outcomes[version_id]
+        outcome.status, outcome.reason = "unavailable", str(exc)
 
     def _decode(self, files: list[ActiveFile]) -> dict[int, Any]:
         """Read, verify and decode each file; a refused file is reported, not scored.
@@ -397,27 +447,38 @@ class _Replay:
     # -- predicting -------------------------------------------------------------------------
 
     def _predict(
-        self, version_id: int, model: LoadedModel, files: list[ActiveFile], inputs: dict[int, Any]
+        self,
+        version_id: int,
+        model: LoadedModel | ModelWorker,
+        files: list[ActiveFile],
+        inputs: dict[int, Any],
+        payloads: dict[tuple[int, ...], bytes],
     ) -> None:
-        batch = [inputs.get(f.id) for f in files]
         keys = [f.sha256 for f in files]
-        began = time.perf_counter()
-        try:
-            outputs = call_model(model, batch, keys, self.batch_timeout)
+        if isinstance(model, ModelWorker):
+            ids = tuple(f.id for f in files)
+            if ids not in payloads:
+                payloads[ids] = _pickled([inputs[i] for i in ids])
+            try:
+                answer = model.predict(payloads[ids], keys, len(files), self.batch_timeout)
+                latency = round(answer.seconds * 1000 / len(files), 4)
+                answers = [(output, latency) for output in answer.outputs]
+            except ModelRaised as exc:
+                if len(files) == 1:
+                    answers = [(exc, 0.0)]
+                else:
+                    answers = [
+                        self._one(model, inputs[f.id], key)
+                        for f, key in zip(files, keys, strict=True)
+                    ]
+        else:  # a predictions file: no model code, no inputs, called here
+            began = time.perf_counter()
+            outputs = call_model(model, [None] * len(files), keys)
             latency = round((time.perf_counter() - began) * 1000 / len(files), 4)
             answers = [(output, latency) for output in outputs]
-        except (ModelOutputError, BatchTimeout):
-            raise
-        except Exception as exc:
-            if len(files) == 1:
-                answers = [(exc, round((time.perf_counter() - began) * 1000, 4))]
-            else:
-                answers = [
-                    self._one(model, item, key) for item, key in zip(batch, keys, strict=True)
-                ]
         run_id = self.run_id
         rows = [
-            result_row(version_id, f.id, output, latency, run_id)
+            _storable(result_row(version_id, f.id, output, latency, run_id), self, version_id)
             for f, (output, latency) in zip(files, answers, strict=True)
         ]
         outcome = self.outcomes[version_id]
@@ -426,16 +487,13 @@ class _Replay:
         self.pending.extend(rows)
         self._advance(len(files), version_id)
 
-    def _one(self, model: LoadedModel, item: Any, key: str) -> tuple[Any, float]:
+    def _one(self, model: ModelWorker, item: Any, key: str) -> tuple[Any, float]:
         """Retry one input of a batch that raised: its exception becomes its answer."""
-        began = time.perf_counter()
         try:
-            output = call_model(model, [item], [key], self.batch_timeout)[0]
-        except (ModelOutputError, BatchTimeout):
-            raise
-        except Exception as exc:
-            output = exc
-        return output, round((time.perf_counter() - began) * 1000, 4)
+            answer = model.predict(_pickled([item]), [key], 1, self.batch_timeout)
+        except ModelRaised as exc:
+            return exc, 0.0
+        return answer.outputs[0], round(answer.seconds * 1000, 4)
 
     def flush(self) -> None:
         if not self.pending:
@@ -472,6 +530,48 @@ class _Replay:
             reused=self.reused,
             seconds=round(seconds, 6),
         )
+
+
+def _pickled(batch: list[Any]) -> bytes:
+    return pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+# The text columns a model's answer fills: the label, and the error.
+_PREDICTED, _ERROR = COLUMNS.index("predicted"), COLUMNS.index("error")
+
+
+def _storable(row: Row, replay: _Replay, version_id: int) -> Row:
+    """``row`` if every database can store its text; else the model's fault, named.
+
+    A label with a lone surrogate (no UTF-8 for it) or a NUL (PostgreSQL refuses it) would fail
+    the whole write, other versions' rows with it (issue 16, item 5): the version is broken. An
+    exception's text is the model's too, but only describes an error: it is escaped instead.
+    """
+    predicted = row[_PREDICTED]
+    if predicted is not None and not _clean(predicted):
+        ref = replay.versions[version_id].ref
+        raise ModelOutputError(
+            f"model {ref} returned the label {_escaped(predicted)[:60]!r}, which holds a lone "
+            "surrogate or a NUL character and cannot be stored; labels must be valid text"
+        )
+    error = row[_ERROR]
+    if error is not None and not _clean(error):
+        row = (*row[:_ERROR], _escaped(error), *row[_ERROR + 1 :])
+    return row
+
+
+def _clean(text: str) -> bool:
+    if text.isascii():
+        return "\x00" not in text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
+
+
+def _escaped(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
 def _message(summary: ReplaySummary) -> str:

@@ -4,12 +4,18 @@ Patterns are the 8x8 digits written as PNGs with each pixel value (0..16) times 
 :func:`features` recovers scikit-learn's own feature vector exactly and a test can compare the
 registry's numbers with ``model.predict`` on the same rows. ``CALLS`` counts what the loaders do,
 so a test can prove that a replay with nothing missing loads and predicts nothing.
+
+Replay runs these models in worker processes (issue 16), so ``CALLS`` and ``FRAGILE`` live in
+files, in a folder named by ``$DIGITS_STATE_DIR``: each test process sets it on first import, and
+each model worker, given that process's environment when it loads a version, finds the same files.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Sequence
+import os
+import pickle
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,9 +25,98 @@ import numpy as np
 from PIL import Image
 
 PIXEL_SCALE = 15  # 16 * 15 = 240 fits a byte, and the division back is exact
-CALLS: Counter[str] = Counter()
-FRAGILE: set[bytes] = set()  # raw pixels of inputs `load_fragile` refuses
-HOSTILE: dict[bytes, Any] = {}  # raw pixels -> the output `load_hostile_scores` gives instead
+STATE_DIR_ENV = "DIGITS_STATE_DIR"
+
+
+def _state_dir() -> Path:
+    """A test process (each xdist worker too) makes its own folder; a model worker, started by
+    multiprocessing, uses the one of the test process that started it."""
+    import multiprocessing
+
+    if multiprocessing.parent_process() is None or STATE_DIR_ENV not in os.environ:
+        os.environ[STATE_DIR_ENV] = tempfile.mkdtemp(prefix="digit-models-")
+    return Path(os.environ[STATE_DIR_ENV])
+
+
+class SharedCounter(Mapping[str, int]):
+    """A Counter the test process and every model worker add to: one appended line per add."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def add(self, key: str, count: int = 1) -> None:
+        # One small O_APPEND write per line: concurrent workers never interleave within a line.
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(f"{key} {count}\n")
+
+    def _counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        if self.path.exists():
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                key, _, count = line.rpartition(" ")
+                counts[key] = counts.get(key, 0) + int(count)
+        return counts
+
+    def __getitem__(self, key: str) -> int:
+        return self._counts().get(key, 0)  # a Counter's 0 for what never happened
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._counts())
+
+    def __len__(self) -> int:
+        return len(self._counts())
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+class SharedSet:
+    """A set of bytes the test process fills and model workers read."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def add(self, item: bytes) -> None:
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(item.hex() + "\n")
+
+    def __contains__(self, item: object) -> bool:
+        if not isinstance(item, bytes) or not self.path.exists():
+            return False
+        return item.hex() in self.path.read_text(encoding="utf-8").split()
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+class SharedMap:
+    """A dict of bytes -> any picklable output the test process fills and model workers read."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _read(self) -> dict[bytes, Any]:
+        if not self.path.exists():
+            return {}
+        loaded: dict[bytes, Any] = pickle.loads(self.path.read_bytes())
+        return loaded
+
+    def __setitem__(self, key: bytes, value: Any) -> None:
+        data = self._read()
+        data[key] = value
+        self.path.write_bytes(pickle.dumps(data))
+
+    def get(self, key: bytes, default: Any = None) -> Any:
+        return self._read().get(key, default)
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+_STATE = _state_dir()
+CALLS = SharedCounter(_STATE / "calls")
+FRAGILE = SharedSet(_STATE / "fragile")  # raw pixels of inputs `load_fragile` refuses
+HOSTILE = SharedMap(_STATE / "hostile")  # raw pixels -> the output `load_hostile_scores` gives
 
 
 def features(image: Image.Image) -> np.ndarray:
@@ -38,11 +133,11 @@ def write_digit(path: Path, row: np.ndarray) -> Path:
 def load(artifact_path: str) -> Any:
     """The loader a version registers: a batch function over PIL images."""
     model = joblib.load(artifact_path)
-    CALLS["loads"] += 1
+    CALLS.add("loads")
 
     def predict(images: Sequence[Image.Image]) -> Any:
-        CALLS["batches"] += 1
-        CALLS["items"] += len(images)
+        CALLS.add("batches")
+        CALLS.add("items", len(images))
         return model.predict(np.stack([features(image) for image in images]))
 
     return predict
@@ -66,11 +161,11 @@ def load_with_confidence(artifact_path: str) -> Any:
 def load_with_scores(artifact_path: str) -> Any:
     """Answers as {"label", "scores"}: the label and every class's ``predict_proba``."""
     model = joblib.load(artifact_path)
-    CALLS["loads"] += 1
+    CALLS.add("loads")
 
     def predict(images: Sequence[Image.Image]) -> list[dict[str, Any]]:
-        CALLS["batches"] += 1
-        CALLS["items"] += len(images)
+        CALLS.add("batches")
+        CALLS.add("items", len(images))
         probabilities = model.predict_proba(np.stack([features(image) for image in images]))
         return [
             {
@@ -101,7 +196,7 @@ def load_fragile(artifact_path: str) -> Any:
     model = joblib.load(artifact_path)
 
     def predict(images: Sequence[Image.Image]) -> Any:
-        CALLS["fragile_batches"] += 1
+        CALLS.add("fragile_batches")
         for image in images:
             if image.tobytes() in FRAGILE:
                 raise ValueError("cannot read this digit")
@@ -144,7 +239,7 @@ def load_hanging(artifact_path: str | None = None) -> Any:
     import time
 
     def predict(images: Sequence[Image.Image]) -> Any:
-        CALLS["hanging_batches"] += 1
+        CALLS.add("hanging_batches")
         time.sleep(3600)
 
     return predict
