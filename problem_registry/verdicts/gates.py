@@ -24,7 +24,7 @@ results only: replay the candidate, its baseline and its history first. The API:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from sqlmodel import col, select
@@ -140,10 +140,7 @@ class GateResult:
             "metrics": self.metrics.to_dict(),
             "champion_metrics": self.champion_metrics.to_dict() if self.champion_metrics else None,
             "newly_failing": self.newly_failing,
-            "failing": [
-                {**f.__dict__, "verdict": f.verdict}
-                for f in self.failing  # frozen dataclass
-            ],
+            "failing": [{**asdict(f), "verdict": f.verdict} for f in self.failing],
             "unanswered": list(self.unanswered),
         }
 
@@ -252,7 +249,8 @@ def _gate(
         if cand.correct:
             continue
         champ = answers[pattern_id].get(baseline) if baseline else None
-        known = champ is not None and champ.answered
+        if champ is not None and not champ.answered:
+            champ = None  # the baseline has no answer to show
         failing.append(
             FailingPattern(
                 pattern_id=cand.pattern_id,
@@ -261,8 +259,8 @@ def _gate(
                 polarity=cand.polarity,
                 expected=cand.expected,
                 got=cand.got,
-                champion_got=champ.got if known and champ is not None else None,
-                newly_failing=bool(known and champ is not None and champ.correct),
+                champion_got=champ.got if champ is not None else None,
+                newly_failing=bool(champ is not None and champ.correct),
             )
         )
     return GateResult(
