@@ -422,3 +422,22 @@ def test_xdist_gives_the_same_numbers_summary_and_rows(
         return lines[start : start + 6]
 
     assert table(parallel) == table(plain)
+
+
+def test_a_baseline_other_than_the_champion_is_compared_with(
+    digits: Digits,
+    run_registry,
+    tmp_path: Path,
+) -> None:
+    _champion(digits, "v2")
+    report = tmp_path / "report"
+    result = run_registry(
+        "--candidate", CANDIDATE, "--baseline", "digits@v1", "--registry-report", str(report)
+    )
+    result.stdout.fnmatch_lines(["candidate digits@v3 against digits@v1"])
+    summary = json.loads((report / "summary.json").read_text())
+    assert {p["champion"] for p in summary["problems"]} == {"digits@v1"}
+    assert all(p["verdict"]["outcome"] in {"pass", "review", "fail"} for p in summary["problems"])
+    unknown = run_registry("--candidate", CANDIDATE, "--baseline", "digits@v9")
+    assert unknown.ret == pytest.ExitCode.USAGE_ERROR
+    assert "no model version digits@v9" in unknown.stderr.str()
