@@ -476,3 +476,34 @@ def test_pytest_registry_report_writes_the_html_beside_the_summaries(
     index = Page.read(tmp_path / "ci" / "index.html").html
     assert "candidate <strong>pets@v2</strong>" in index
     assert "v2: 2 of 3 right, needs ≤ 34% error: meets it; 2 fixed, 1 broken since v1" in index
+
+
+def test_cli_report_names_a_candidate_and_a_baseline_for_the_html_report(tmp_path: Path) -> None:
+    small_registry(tmp_path, versions=3).close()
+    base = [
+        "--url",
+        f"sqlite:///{tmp_path}/registry.db",
+        "--patterns-dir",
+        str(tmp_path / "patterns"),
+    ]
+
+    def run(*args: str) -> object:
+        return CliRunner().invoke(app, [*base, "report", *args], catch_exceptions=False)
+
+    result = run(
+        "--html", str(tmp_path / "site"), "--candidate", "pets@v3", "--baseline", "pets@v1"
+    )
+    assert result.exit_code == 0, result.stderr  # type: ignore[attr-defined]
+    index = Page.read(tmp_path / "site" / "index.html").html
+    assert "the gates of pets@v3 against pets@v1" in index
+    page = Page.read(tmp_path / "site" / "problems" / "cats-vs-dogs.html").html
+    assert "Gate for pets@v3 against pets@v1" in page and "since v1" in page
+    for args, code in (
+        (("--candidate", "pets@v3"), 2),  # the table has no candidate: only --html does
+        (("--html", str(tmp_path / "other"), "--baseline", "pets@v1"), 2),
+        (("--html", str(tmp_path / "other"), "--candidate", "pets@v3", "--baseline", "pets@v9"), 1),
+    ):
+        refused = run(*args)
+        assert refused.exit_code == code, refused.stderr
+        assert "Traceback" not in refused.stderr
+    assert not (tmp_path / "other").exists() or not any((tmp_path / "other").iterdir())

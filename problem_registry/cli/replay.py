@@ -159,6 +159,18 @@ def report(
         help="Processes that draw the HTML report (default: one per CPU; 1 draws in this one).",
         metavar="N",
     ),
+    candidate: str | None = typer.Option(
+        None,
+        "--candidate",
+        help="With --html: the version the report judges, NAME@VERSION (default: the newest).",
+        metavar="NAME@VERSION",
+    ),
+    baseline: str | None = typer.Option(
+        None,
+        "--baseline",
+        help="With --html and --candidate: compare with this version (default: the champion).",
+        metavar="NAME@VERSION",
+    ),
 ) -> None:
     """Error rate of every problem on every model version, from stored results.
 
@@ -170,9 +182,17 @@ def report(
 
     Example: problem-registry report --html report/   (then open report/index.html)
 
+    Example: problem-registry report --html report/ --candidate digits@v4 --baseline digits@v2
+
     Built again into the same DIR, the report draws only what changed since, and deletes the
     pages of problems that are gone.
     """
+    if (candidate or baseline) and html is None:
+        raise typer.BadParameter("--candidate and --baseline are for the HTML report: add --html")
+    if baseline and not candidate:
+        raise typer.BadParameter(
+            "--baseline needs --candidate NAME@VERSION", param_hint="--baseline"
+        )
     # Imported here, not with the module: `replay` lives in this module too and needs none of it.
     from problem_registry.verdicts.metrics import problem_metrics, problem_metrics_json
 
@@ -186,7 +206,14 @@ def report(
         # matplotlib and Jinja2: only when asked.
         from problem_registry.report.builder import write_report
 
-        build = write_report(registry(ctx), html, model=model, jobs=jobs or os.cpu_count() or 1)
+        build = write_report(
+            registry(ctx),
+            html,
+            model=model,
+            candidate=candidate,
+            baseline=baseline,
+            jobs=jobs or os.cpu_count() or 1,
+        )
         note(f"report written to {build.index} ({build.describe()})")
 
 

@@ -305,7 +305,12 @@ class RegistrySession:
             from problem_registry.report.builder import build_report
 
             try:
-                build_report(self.registry, folder, candidate=self.snapshot.candidate)
+                build_report(
+                    self.registry,
+                    folder,
+                    candidate=self.snapshot.candidate,
+                    baseline=self.snapshot.champion,
+                )
             except RegistryError as exc:
                 # A report folder refused (issue 16: a linked subfolder) fails the run in one
                 # line, like the CLI, rather than as a traceback from sessionfinish.

@@ -70,18 +70,21 @@ def build_report(
     *,
     model: str | None = None,
     candidate: str | None = None,
+    baseline: str | None = None,
     jobs: int = 1,
 ) -> Path:
     """Write the report for ``model`` (or the candidate's model) into ``directory``; index.html.
 
     ``candidate`` (``NAME@VERSION``) is the version the status lines, contact sheets and gates
-    describe, compared with the champion; without it, the latest version compared with the one
-    before it. A registry holding several models needs ``model`` or ``candidate``. ``jobs``:
-    processes that draw (1: this one); with more, a script that calls this needs the usual
-    ``if __name__ == "__main__":`` guard, as any program starting processes without ``fork``.
-    See :func:`write_report` for what was drawn again.
+    describe, compared with ``baseline`` (default: the champion); without it, the latest version
+    compared with the one before it. A registry holding several models needs ``model`` or
+    ``candidate``. ``jobs``: processes that draw (1: this one); with more, a script that calls this
+    needs the usual ``if __name__ == "__main__":`` guard, as any program starting processes without
+    ``fork``. See :func:`write_report` for what was drawn again.
     """
-    return write_report(registry, directory, model=model, candidate=candidate, jobs=jobs).index
+    return write_report(
+        registry, directory, model=model, candidate=candidate, baseline=baseline, jobs=jobs
+    ).index
 
 
 def write_report(
@@ -90,10 +93,11 @@ def write_report(
     *,
     model: str | None = None,
     candidate: str | None = None,
+    baseline: str | None = None,
     jobs: int = 1,
 ) -> ReportBuild:
     """:func:`build_report`, saying which files were drawn, kept as they were, or deleted."""
-    data = read_overview(registry, model=model, candidate=candidate)
+    data = read_overview(registry, model=model, candidate=candidate, baseline=baseline)
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
     _refuse_linked_folders(root)

@@ -174,7 +174,11 @@ def gather(
 
 
 def read_overview(
-    registry: Registry, *, model: str | None = None, candidate: str | None = None
+    registry: Registry,
+    *,
+    model: str | None = None,
+    candidate: str | None = None,
+    baseline: str | None = None,
 ) -> ReportData:
     """The versions and every problem x version row; ``problems`` left to :func:`read_problems`.
 
@@ -185,13 +189,17 @@ def read_overview(
     model = choose_model(everything, model, candidate)
     versions = [v for v in everything if v.name == model]
     refs = [v.ref for v in versions]
-    if candidate is not None and candidate not in refs:
-        raise ModelRef.parse(candidate).not_found()
+    for ref in (candidate, baseline):
+        if ref is not None and ref not in refs:
+            raise ModelRef.parse(ref).not_found(f" of model {model}")
+    if baseline is not None and candidate is None:
+        raise InvalidValue("a baseline is compared with a candidate: name the candidate too")
     champion = next((v.ref for v in versions if v.is_champion), None)
     focus = candidate or (refs[-1] if refs else None)
-    # A candidate is judged against the champion, as CI's gates judge it; otherwise each version
-    # is compared with the one before it.
-    since = champion if candidate is not None and champion != candidate else None
+    # A candidate is judged against its baseline (the champion unless named), as CI's gates judge
+    # it; otherwise each version is compared with the one before it.
+    against = baseline or champion
+    since = against if candidate is not None and against != candidate else None
     rows = problem_metrics(registry, model=model) if model is not None else []
     if focus is not None:
         confusions = {
@@ -218,7 +226,11 @@ def read_problems(
     by_problem: dict[str, list[ProblemVersionMetrics]] = {}
     for row in data.rows:
         by_problem.setdefault(row.problem, []).append(row)
-    gates = {g.problem: g for g in evaluate(registry, data.candidate)} if data.candidate else {}
+    gates = (
+        {g.problem: g for g in evaluate(registry, data.candidate, baseline=data.since)}
+        if data.candidate
+        else {}
+    )
     patterns: dict[str, list[PatternView]] = {}
     for view in registry.patterns.list():
         patterns.setdefault(view.problem, []).append(view)
