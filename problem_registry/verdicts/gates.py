@@ -27,13 +27,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from sqlmodel import col, select
-
 from problem_registry.enums import ProblemStatus
-from problem_registry.refs import ModelRef, RefLike, format_ref
+from problem_registry.refs import ModelRef, RefLike
+from problem_registry.replay.engine import prior_versions
 from problem_registry.store.model_versions import version_ids
 from problem_registry.store.registry import Registry
-from problem_registry.store.tables import ModelVersion
 from problem_registry.verdicts.decision import (
     GateSettings,
     Outcome,
@@ -281,24 +279,12 @@ def _baseline(registry: Registry, candidate: ModelRef, baseline: RefLike | None)
     base = None if baseline is None else ModelRef.of(baseline)
     with registry.reading() as session:
         version_ids(session, [candidate] + ([base] if base else []))
-        if base is not None:
-            return None if base == candidate else str(base)
-        query = select(ModelVersion.version).where(
-            ModelVersion.name == candidate.name, col(ModelVersion.is_champion)
-        )
-        champion = session.exec(query).first()
-    return None if champion in (None, candidate.version) else format_ref(candidate.name, champion)
+    if base is not None:
+        return None if base == candidate else str(base)
+    champion = registry.models.champion(candidate.name)
+    return None if champion is None or champion.ref == str(candidate) else champion.ref
 
 
 def _history(registry: Registry, candidate: ModelRef, baseline: str | None) -> list[str]:
     """The most recent earlier versions of the candidate's model, oldest first, baseline apart."""
-    with registry.reading() as session:
-        query = (
-            select(ModelVersion.version)
-            .where(ModelVersion.name == candidate.name)
-            .order_by(col(ModelVersion.id))
-        )
-        versions = list(session.exec(query))
-    earlier = versions[: versions.index(candidate.version)] if candidate.version in versions else []
-    refs = [format_ref(candidate.name, v) for v in earlier]
-    return [r for r in refs if r != baseline][-HISTORY_VERSIONS:]
+    return [r for r in prior_versions(registry, candidate) if r != baseline][-HISTORY_VERSIONS:]
