@@ -78,7 +78,12 @@ def pattern_sets(
 
 
 def run(
-    size: str, seed: int, workers: int, pairs: int | None = None, transforms: int | None = None
+    size: str,
+    seed: int,
+    workers: int,
+    pairs: int | None = None,
+    transforms: int | None = None,
+    rules: list[str] | None = None,
 ) -> dict[str, Any]:
     """The whole benchmark at ``size`` (a key of SIZES); returns the JSON-able result."""
     sizes = SIZES[size]
@@ -96,7 +101,7 @@ def run(
         history,
         candidates,
         pattern_sets(preds, history, data, sizes["draws"], seed),
-        evaluate.rule_specs(),
+        [spec for spec in evaluate.rule_specs() if not rules or spec.name in rules],
         seed,
     )
     codes, groups, canary = evaluate.run_all(world, workers)
@@ -106,6 +111,7 @@ def run(
     specs = world.specs
     checked = (
         "default",
+        "default, moderated spread",
         "combined log + Holm, alpha 0.10",
         "default, labels-only model",
         "flips vs history + Holm, alpha 0.05",
@@ -115,7 +121,7 @@ def run(
         for spec in specs
         if spec.name in checked
     ]
-    timed = [spec for spec in specs if spec.name in checked[::2]]
+    timed = [spec for spec in specs if spec.name in ("default", "default, labels-only model")]
     random_draws = np.array([[not ps.hard for ps in row] for row in world.patterns])
     return {
         "meta": {
@@ -151,9 +157,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--pairs", type=int, help="digit pairs (default: all 15)")
     parser.add_argument("--transforms", type=int, help="transformations (default: all 9)")
+    parser.add_argument(
+        "--rule", action="append", dest="rules", help="only this rule (repeatable; default: all)"
+    )
     args = parser.parse_args(argv)
     result = run(
-        "quick" if args.quick else "full", args.seed, args.workers, args.pairs, args.transforms
+        "quick" if args.quick else "full",
+        args.seed,
+        args.workers,
+        args.pairs,
+        args.transforms,
+        args.rules,
     )
     meta = result["meta"]
     print(

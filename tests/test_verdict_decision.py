@@ -29,7 +29,13 @@ from problem_registry.verdicts.decision import (
     t_cdf,
     t_quantile,
 )
-from problem_registry.verdicts.power import POINTS, PowerEstimate, detection, estimate_power
+from problem_registry.verdicts.power import (
+    POINTS,
+    PowerEstimate,
+    detection,
+    estimate_power,
+    estimate_powers,
+)
 
 SEVERITY = {Outcome.PASS: 0, Outcome.REVIEW: 1, Outcome.FAIL: 2}
 
@@ -261,3 +267,52 @@ def test_power_grows_with_patterns() -> None:
     few = detection(e, points=np.array([0.2]), patterns=6, problems_in_run=8)[0]
     many = detection(e, points=np.array([0.2]), patterns=60, problems_in_run=8)[0]
     assert many >= few
+
+
+@pytest.mark.parametrize("scores", [True, False])
+def test_the_size_bisection_finds_the_first_size_the_curve_catches(scores: bool) -> None:
+    """estimate_powers bisects over sizes with the curve's own random numbers: the same answer
+    as reading the whole curve, for scored and label-only problems, at any run size."""
+    for seed in range(6):
+        e = _evidence(np.random.default_rng(100 + seed), n=10 + seed, scores=scores)
+        for run in (1, 8, 200):
+            curve = detection(e, problems_in_run=run)
+            hit = np.flatnonzero(curve >= 0.8)
+            expected = float(POINTS[hit[0]]) if len(hit) else None
+            estimate = estimate_power(e, problems_in_run=run)
+            assert estimate.detectable == expected
+            promised = detection(e, points=np.array([0.10]), problems_in_run=run)[0]
+            assert estimate.detection_at_promise == promised
+
+
+def test_power_of_a_whole_run_is_one_estimate_per_problem_in_order() -> None:
+    rng = np.random.default_rng(12)
+    run = [_evidence(rng, n=n, scores=bool(n % 2), name=f"p{n}") for n in (0, 5, 12, 12, 13)]
+    estimates = estimate_powers(run, problems_in_run=len(run))
+    assert len(estimates) == len(run)
+    assert estimates == estimate_powers(run, problems_in_run=len(run))  # seeded
+    empty = estimates[0]
+    assert empty.detectable is None and empty.patterns_for_promise is None
+    for evidence in run[1:]:
+        alone = estimate_power(evidence, problems_in_run=len(run))
+        count = alone.patterns_for_promise
+        if count is not None:  # the count bisection stops only where the promise is kept
+            at = detection(
+                evidence,
+                points=np.array([0.10]),
+                problems_in_run=len(run),
+                patterns=count,
+                seed=count,
+            )
+            assert at[0] >= 0.8
+
+
+def test_calibration_only_adds_to_a_scored_problem_s_detection() -> None:
+    e = _evidence(np.random.default_rng(13), n=12)
+    calibrated = detection(e, problems_in_run=8)
+    breaks_only = detection(e, problems_in_run=8, calibrated=False)
+    assert np.all(calibrated >= breaks_only)
+    labels = _evidence(np.random.default_rng(13), n=12, scores=False)
+    assert np.array_equal(
+        detection(labels, problems_in_run=8), detection(labels, problems_in_run=8, calibrated=False)
+    )

@@ -87,6 +87,10 @@ def rule_specs() -> list[RuleSpec]:
         ("default, review score p<=0.2 (no net)", s(review_alpha=0.2, **no_count), True),
         ("default, review score p<=0.2 (no net) or net>=2", s(review_alpha=0.2), True),
         ("default", s(), True),
+        ("default, moderated spread", s(moderate=True), True),
+        ("default, moderated spread, alpha 0.05", s(alpha=0.05, moderate=True), True),
+        ("default, moderated spread, alpha 0.08", s(alpha=0.08, moderate=True), True),
+        ("combined p + Holm, alpha 0.10, moderated", s(c, holm, 0.10, moderate=True), True),
     ]
     return [RuleSpec(name, settings, scores) for name, settings, scores in rows]
 
@@ -168,14 +172,15 @@ def run_candidate(index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     codes = np.zeros((len(world.specs), problems, draws, 2), dtype=np.int8)
     groups = np.zeros((problems, draws), dtype=np.int16)
     canary = np.zeros((2, problems, draws), dtype=np.int8)
-    keys = sorted({spec.stats_key for spec in world.specs})
+    labels_key = (False, "log", 0.0, False)  # the canary's: labels only
+    keys = sorted({spec.stats_key for spec in world.specs} | {labels_key})
     for j in range(draws):
         rng = np.random.default_rng([world.seed, index, j])
         groups[:, j] = _groups(problems, rng)
         stats = {k: _stats(world, candidate, j, k) for k in keys}
         for r, spec in enumerate(world.specs):
             codes[r, :, j, :] = _decide(stats[spec.stats_key], spec, groups[:, j])
-        canary[:, :, j] = _canary(world, stats[(False, "log", 0.0, False)])
+        canary[:, :, j] = _canary(world, stats[labels_key])
     return codes, groups, canary
 
 

@@ -131,12 +131,19 @@ def gather(
 def problem_rows(session: Session, slugs: Sequence[str] | None) -> list[Any]:
     """Problems by slug, as rows with a Problem's attributes (columns, not ORM entities: see
     :func:`select_versions`); a slug that names no problem raises ProblemNotFound."""
-    if slugs is not None:
-        return sorted((find_problem(session, slug) for slug in slugs), key=lambda p: p.slug)
     problems = Problem.__table__  # type: ignore[attr-defined]
     columns = ("id", "slug", "title", "status", "max_error_rate", "allowed_regressions")
     query = sa.select(*(problems.c[name] for name in columns)).order_by(problems.c.slug)
-    return list(session.execute(query))
+    if slugs is None:
+        return list(session.execute(query))
+    wanted = set(slugs)
+    # One query for all, not one per slug (1,000 problems: 0.2 s of a gate's time).
+    found = [row for row in session.execute(query) if row.slug in wanted]
+    if len(found) < len(wanted):
+        known = {row.slug for row in found}
+        for slug in sorted(wanted - known, key=str):
+            find_problem(session, slug)  # raises ProblemNotFound, worded in one place
+    return found
 
 
 def pattern_counts(session: Session, problem_ids: list[int] | None) -> dict[int, tuple[int, int]]:

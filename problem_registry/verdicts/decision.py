@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from problem_registry.verdicts.moderation import NO_PRIOR, SpreadPrior, fit_prior
 from problem_registry.verdicts.stats import wilson_interval
 from problem_registry.verdicts.tails import (
     adjust,
@@ -54,6 +55,7 @@ __all__ = [
     "flip_rates",
     "net_tails",
     "net_upper_tail",
+    "ordinary_spreads",
     "paired_interval",
     "t_cdf",
     "t_quantile",
@@ -110,6 +112,7 @@ class GateSettings:
     score: str = "prob"  # "prob": p(expected) itself; "log": log p(expected), clipped at the floor
     score_floor: float = 1e-3  # log p is clipped here: one hopeless pattern must not decide alone
     canary_interval: bool = True  # FAIL only when the Wilson interval is above max_error_rate
+    moderate: bool = False  # shrink each problem's spread toward the run's (moderated t)
     promised_points: float = 0.10  # the regression (population error) the gate promises to catch
     power_target: float = 0.80  # ... this often
 
@@ -151,7 +154,7 @@ class ProblemStats:
     p_score: float | None  # one-sided t on the mean change of log p; None: no scores or history
     score_change: float | None  # mean change of clipped log p(expected), candidate - baseline
     score_scale: float | None  # its ordinary spread between versions (from the history)
-    score_df: int | None
+    score_df: float | None
     interval: tuple[float, float]  # 95% for the change in error rate on the paired patterns
     max_error_rate: float | None
     history_versions: int = 0  # earlier versions with at least one answer
@@ -222,28 +225,54 @@ def _matrix(rows: Sequence[Sequence[Any]] | np.ndarray, n: int, convert: Any, wh
 
 
 def ordinary_spread(versions: np.ndarray, *, robust: bool = False) -> tuple[float, int] | None:
-    """(spread, df): how far a problem's mean clipped log p moves between two ordinary versions.
+    """(spread, df): how far a problem's mean score moves between two ordinary versions.
 
     ``versions``: versions x patterns, nan where a version has no result. The spread is the root
     mean square (or the median, scaled to it) of the mean change between every pair of versions on
     the patterns both answered: how much the patterns move together between ordinary retrains,
     which is why no threshold needs hand tuning. None with fewer than two usable versions.
     """
-    squares: list[float] = []
-    used: set[int] = set()
-    need = max(1, math.ceil(versions.shape[1] / 2))
-    for j in range(len(versions)):
-        for k in range(j + 1, len(versions)):
-            both = ~np.isnan(versions[j]) & ~np.isnan(versions[k])
-            if both.sum() >= need:
-                squares.append(float(np.mean(versions[k][both] - versions[j][both])) ** 2)
-                used.update((j, k))
-    if len(used) < 2:
-        return None
-    # The median pair, scaled to a normal's RMS, is not led by one odd version (e.g. the one whose
-    # failures the tester picked as patterns).
-    middle = float(np.median(squares)) / 0.4549364231195724 if robust else float(np.mean(squares))
-    return max(math.sqrt(middle), 1e-6), len(used) - 1
+    scales, dfs = ordinary_spreads(versions[None], robust=robust)
+    return None if np.isnan(scales[0]) else (float(scales[0]), int(dfs[0]))
+
+
+def ordinary_spreads(
+    versions: np.ndarray, *, robust: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`ordinary_spread` of a batch of problems (problems x versions x patterns) at once:
+    (spreads, dfs), nan and 0 where a problem has fewer than two usable versions."""
+    batch, count, width = versions.shape
+    need = max(1, math.ceil(width / 2))
+    answered = ~np.isnan(versions)
+    filled = np.where(answered, versions, 0.0)
+    squares, counted = [], []
+    used = np.zeros((batch, count), dtype=bool)
+    for j in range(count):
+        for k in range(j + 1, count):
+            both = answered[:, j] & answered[:, k]
+            pairs = both.sum(axis=1)
+            mean = ((filled[:, k] - filled[:, j]) * both).sum(axis=1) / np.maximum(pairs, 1)
+            ok = pairs >= need
+            squares.append(mean * mean)
+            counted.append(ok)
+            used[:, j] |= ok
+            used[:, k] |= ok
+    usable = used.sum(axis=1)
+    valid = usable >= 2
+    if not squares:
+        return np.full(batch, np.nan), np.zeros(batch, dtype=int)
+    sq, ok = np.array(squares).T, np.array(counted).T
+    if robust:
+        # The median pair, scaled to a normal's RMS, is not led by one odd version (e.g. the one
+        # whose failures the tester picked as patterns).
+        middle = np.array(
+            [np.median(row[mask]) if mask.any() else 0.0 for row, mask in zip(sq, ok, strict=True)]
+        )
+        middle = middle / 0.4549364231195724
+    else:
+        middle = (sq * ok).sum(axis=1) / np.maximum(ok.sum(axis=1), 1)
+    spreads = np.maximum(np.sqrt(middle), 1e-6)
+    return np.where(valid, spreads, np.nan), np.where(valid, usable - 1, 0)
 
 
 def score_test(
@@ -451,6 +480,24 @@ def _p_text(p: float | None, adjusted: float | None) -> str:
     return f", p={p:.3g} (adjusted {adjusted:.3g})"
 
 
+def spread_prior(stats: Sequence[ProblemStats], settings: GateSettings) -> SpreadPrior:
+    """The run's common ordinary spread, when the settings moderate the score test."""
+    if not settings.moderate or settings.rule not in (Rule.SCORE, Rule.COMBINED):
+        return NO_PRIOR
+    spreads = [(s.score_scale, s.score_df) for s in stats if s.score_scale and s.score_df]
+    return fit_prior([scale * scale for scale, _ in spreads], [df for _, df in spreads])
+
+
+def moderated(stats: ProblemStats, prior: SpreadPrior) -> ProblemStats:
+    """``stats`` with its score test's spread shrunk toward the run's (no-op without a prior)."""
+    if prior.df <= 0 or stats.score_scale is None or not stats.score_df:
+        return stats
+    assert stats.score_change is not None
+    scale, df = prior.moderate(stats.score_scale, stats.score_df)
+    p = t_cdf(stats.score_change / scale, df)
+    return replace(stats, score_scale=scale, score_df=df, p_score=p)
+
+
 def decide_stats(
     stats: Sequence[ProblemStats],
     settings: GateSettings | None = None,
@@ -458,6 +505,8 @@ def decide_stats(
 ) -> list[Verdict]:
     """Decide a run's problems from their statistics, adjusting p-values across the run."""
     settings = settings or GateSettings()
+    prior = spread_prior(stats, settings)
+    stats = [moderated(s, prior) for s in stats]
     findings = [finding(s, settings) for s in stats]
     family = [f.p if (f.p is not None and f.eligible) else 1.0 for f in findings]
     adjusted = adjust(family, settings.correction)
@@ -483,9 +532,12 @@ def decide_run(
     stats = [assess(e, settings) for e in evidence]
     estimates: list[PowerEstimate | None] = [None] * len(stats)
     if power:
-        from problem_registry.verdicts.power import estimate_power
+        from problem_registry.verdicts.power import estimate_powers
 
-        estimates = [estimate_power(e, settings, problems_in_run=len(evidence)) for e in evidence]
+        prior = spread_prior(stats, settings)
+        estimates = list(
+            estimate_powers(evidence, settings, problems_in_run=len(evidence), prior=prior)
+        )
     return decide_stats(stats, settings, estimates)
 
 

@@ -11,7 +11,8 @@ then decides as it would. Seeded, vectorised, pure: a few milliseconds per probl
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -27,11 +28,12 @@ from problem_registry.verdicts.decision import (
     _probs,
     flip_rates,
     net_tails,
-    ordinary_spread,
+    ordinary_spreads,
     score_values,
     t_quantile,
     worst_score,
 )
+from problem_registry.verdicts.moderation import NO_PRIOR, SpreadPrior
 
 POINTS = np.round(np.arange(0.01, 0.505, 0.01), 2)  # regressions tried: 1 to 50 points
 PATTERN_COUNTS = (5, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 80, 100)
@@ -159,29 +161,176 @@ def _mcnemar_table(m: int) -> np.ndarray:
     return table
 
 
-def _label_fail(
-    rule: Rule,
-    b: np.ndarray,
-    c: np.ndarray,
-    reg: _Registry,
-    columns: np.ndarray,
-    alpha: float,
-    settings: GateSettings,
-) -> np.ndarray:
-    net = b - c
-    fails: np.ndarray
-    if rule is Rule.NEWLY_FAILING:
-        fails = b > settings.allowed_newly_failing
-    elif rule is Rule.NET_BREAKS:
-        fails = net >= settings.min_net_breaks
-    elif rule is Rule.FLIPS:
-        tails = net_tails(reg.base_right[columns], reg.rates[columns])  # index m + k: net >= k
-        passing = np.flatnonzero(tails[len(columns) + 1 :] <= alpha)
-        k = int(passing[0]) + 1 if len(passing) else len(columns) + 1
-        fails = net >= k
-    else:
-        fails = (net >= 1) & (_mcnemar_table(len(columns))[b, c] <= alpha)
-    return fails
+def _flips_needed(base: np.ndarray, rates: np.ndarray, alpha: float) -> np.ndarray:
+    """(B,): the net breaks the flip-rate test needs to reach ``alpha`` (m + 1: never)."""
+    m = base.shape[1]
+    passing = net_tails(base, rates)[:, m + 1 :] <= alpha  # column k - 1: P(net >= k)
+    needed: np.ndarray = np.where(passing.any(axis=1), passing.argmax(axis=1) + 1, m + 1)
+    return needed
+
+
+_QUANTILES: dict[tuple[float, float], float] = {}
+
+
+def _t_quantile(alpha: float, df: float) -> float:
+    """t_quantile, remembered: a run's problems share a handful of degrees of freedom."""
+    key = (alpha, round(float(df), 6))
+    if key not in _QUANTILES:
+        _QUANTILES[key] = t_quantile(alpha, key[1])
+    return _QUANTILES[key]
+
+
+def _pad(rows: list[np.ndarray]) -> np.ndarray:
+    """Stack (H_i, m) arrays into (B, max H, m), nan below each problem's own rows."""
+    height = max(len(r) for r in rows)
+    out = np.full((len(rows), height, rows[0].shape[1]), np.nan)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = r
+    return out
+
+
+class _Chunk:
+    """Problems simulated together, each comparing m patterns: every random draw and every
+    per-problem threshold made once, then :meth:`rates` at any regression sizes (common random
+    numbers: rates grow with the size)."""
+
+    def __init__(
+        self,
+        regs: list[_Registry],
+        columns: list[np.ndarray],
+        settings: GateSettings,
+        problems_in_run: int,
+        replicates: int,
+        rng: np.random.Generator,
+        prior: SpreadPrior,
+        calibrated: bool,
+    ) -> None:
+        m = len(columns[0])
+        picks = [rng.integers(0, len(r.versions_right), replicates) for r in regs]
+        pairs = list(zip(regs, picks, columns, strict=True))
+        self.settings = settings
+        self.base = np.stack([r.base_right[c] for r, _, c in pairs])  # (B, m)
+        self.pseudo = np.stack([r.versions_right[p][:, c] == 1.0 for r, p, c in pairs])  # (B,R,m)
+        self.error = np.array([r.error for r in regs])
+        self.draws = rng.random(self.pseudo.shape)
+        alpha = _alpha(settings, problems_in_run)
+        scored = settings.rule in (Rule.SCORE, Rule.COMBINED)
+        self.label_rule = settings.labels_rule if scored else settings.rule
+        self.no_history = np.array([r.history_versions == 0 for r in regs])
+        self.needed = _flips_needed(self.base, np.stack([r.rates[c] for r, _, c in pairs]), alpha)
+        self.mcnemar = _mcnemar_table(m) <= alpha
+        self.use_score = np.array([scored and r.base_score is not None for r in regs])
+        if self.use_score.any():
+            empty = np.full((1, m), np.nan)
+            history = [
+                r.history_score[:, c] if r.history_score is not None else empty for r, _, c in pairs
+            ]
+            scale, df = ordinary_spreads(_pad(history), robust=settings.robust_scale)
+            self.use_score &= ~np.isnan(scale)
+        shape = self.pseudo.shape
+        self.wrong, self.versions = np.zeros(shape), np.zeros(shape)
+        self.base_score = np.zeros(shape[::2])
+        self.threshold = np.full(len(regs), -np.inf)
+        # What breaking every right answer takes off the mean score, on average per point.
+        self.break_drop = np.zeros(len(regs))
+        self.calibrated = calibrated and settings.score == "prob"
+        for i in np.flatnonzero(self.use_score):
+            r, p, c = pairs[i]
+            assert r.versions_score is not None and r.base_score is not None
+            self.wrong[i] = rng.choice(r.wrong_scores, size=shape[1:])
+            self.versions[i] = r.versions_score[p][:, c]
+            self.base_score[i] = r.base_score[c]
+            lost = self.versions[i] - float(np.mean(r.wrong_scores))
+            self.break_drop[i] = float(np.mean(self.pseudo[i] * lost))
+            spread, d = float(scale[i]), float(df[i])
+            if prior.df > 0:
+                # The prior was fitted on the problems' own pattern counts; a mean over m
+                # patterns moves about n / m times as much (in variance) as one over n.
+                n = len(r.base_right)
+                spread, d = replace(prior, variance=prior.variance * n / m).moderate(spread, d)
+            self.threshold[i] = _t_quantile(alpha, d) * spread
+
+    def rates(self, points: np.ndarray) -> np.ndarray:
+        """(B, G): the share of replicates the gate fails at each problem's ``points`` (G, B)."""
+        q = np.minimum(1.0, points / np.maximum(1e-9, 1.0 - self.error)[None, :])
+        broken = (self.draws[None] < q[:, :, None, None]) & self.pseudo[None]  # (G, B, R, m)
+        base = self.base[None, :, None, :]
+        # b: right at the baseline, wrong now; c: wrong at the baseline, right now.
+        b = (base & ~self.pseudo[None]).sum(axis=3) + (base & broken).sum(axis=3)
+        c = (~base & self.pseudo[None]).sum(axis=3) - (~base & broken).sum(axis=3)
+        fails = self._label_fails(b, c)
+        if self.use_score.any():
+            moved = np.where(broken, self.wrong[None], self.versions[None])
+            change = (moved - self.base_score[None, :, None, :]).mean(axis=3)
+            if self.calibrated:
+                # A calibrated model's mean p(expected) falls by as much as its error rises
+                # (measured on the benchmark's models: 0.99 points per point); the answers that
+                # stay right lose what the broken ones do not account for.
+                change -= np.maximum(0.0, points - q * self.break_drop[None, :])[:, :, None]
+            score = change <= self.threshold[None, :, None]
+            if self.settings.rule is Rule.COMBINED:
+                score &= b - c >= 1
+            fails = np.where(self.use_score[None, :, None], score, fails)
+        rates: np.ndarray = fails.mean(axis=2).T
+        return rates
+
+    def _label_fails(self, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+        net = b - c
+        rule = self.label_rule
+        fails: np.ndarray
+        if rule is Rule.NEWLY_FAILING:
+            fails = b > self.settings.allowed_newly_failing
+            return fails
+        if rule is Rule.NET_BREAKS:
+            fails = net >= self.settings.min_net_breaks
+            return fails
+        mcnemar: np.ndarray = (net >= 1) & self.mcnemar[b, c]
+        if rule is Rule.MCNEMAR:
+            return mcnemar
+        flips = net >= self.needed[None, :, None]
+        # As the decision does: no history, no flip rates, McNemar instead.
+        return np.where(self.no_history[None, :, None], mcnemar, flips)
+
+
+CHUNK = 32  # problems simulated together: (G, 32, R, m) booleans stay a few MB
+
+
+class _Batches:
+    """``members`` of ``regs`` in chunks; ``width``: resample this many patterns (None: each
+    problem's own, and then the members must share a pattern count)."""
+
+    def __init__(
+        self,
+        regs: list[_Registry],
+        members: Sequence[int],
+        width: int | None,
+        settings: GateSettings,
+        problems_in_run: int,
+        replicates: int,
+        seed: int,
+        prior: SpreadPrior,
+        calibrated: bool = True,
+    ) -> None:
+        self.chunks = []
+        for start in range(0, len(members), CHUNK):
+            chunk = [regs[i] for i in members[start : start + CHUNK]]
+            rng = np.random.default_rng([seed, width or 0, start])
+            sizes = [len(r.base_right) for r in chunk]
+            columns = [np.arange(n) if width is None else rng.integers(0, n, width) for n in sizes]
+            self.chunks.append(
+                _Chunk(
+                    chunk, columns, settings, problems_in_run, replicates, rng, prior, calibrated
+                )
+            )
+
+    def rates(self, points: np.ndarray) -> np.ndarray:
+        """(members, G) at ``points`` (G, members)."""
+        out, start = [], 0
+        for chunk in self.chunks:
+            width = len(chunk.error)
+            out.append(chunk.rates(points[:, start : start + width]))
+            start += width
+        return np.vstack(out) if out else np.zeros((0, len(points)))
 
 
 def detection(
@@ -193,74 +342,113 @@ def detection(
     patterns: int | None = None,
     replicates: int = REPLICATES,
     seed: int = 0,
+    prior: SpreadPrior = NO_PRIOR,
+    calibrated: bool = True,
 ) -> np.ndarray:
     """The share of simulated regressions of each size in ``points`` that the gate fails.
 
     ``patterns``: resample the problem's patterns to this many (what more patterns would buy).
+    ``prior``: the run's common spread, when the gate moderates the score test. ``calibrated``
+    False: only the broken answers lose probability (the estimate before calibration).
     Common random numbers across ``points`` keep the curve monotone.
     """
     settings = settings or GateSettings()
     reg = _registry(evidence, settings)
-    return _detection(
-        reg, settings, np.asarray(points), problems_in_run, patterns, replicates, seed
-    )
-
-
-def _detection(
-    reg: _Registry,
-    settings: GateSettings,
-    points: np.ndarray,
-    problems_in_run: int,
-    patterns: int | None,
-    replicates: int,
-    seed: int,
-) -> np.ndarray:
-    n = len(reg.base_right)
-    if n == 0:
+    points = np.asarray(points, dtype=float)
+    if len(reg.base_right) == 0:
         return np.zeros(len(points))
-    rng = np.random.default_rng(seed)
-    columns = np.arange(n) if patterns is None else rng.integers(0, n, patterns)
-    m = len(columns)
-    pick = rng.integers(0, len(reg.versions_right), replicates)
-    pseudo = reg.versions_right[pick][:, columns] == 1.0  # (R, m)
-    base = reg.base_right[columns]
-    q = np.minimum(1.0, points / max(1e-9, 1.0 - reg.error))  # (G,)
-    breaks = rng.random((replicates, m))[None, :, :] < q[:, None, None]  # (G, R, m)
-    right = pseudo[None, :, :] & ~breaks
-    b = (base & ~right).sum(axis=2)
-    c = (~base & right).sum(axis=2)
-    alpha = _alpha(settings, problems_in_run)
-    use_score = settings.rule in (Rule.SCORE, Rule.COMBINED) and reg.base_score is not None
-    spread = None
-    if use_score and reg.history_score is not None:
-        spread = ordinary_spread(reg.history_score[:, columns], robust=settings.robust_scale)
-    if not use_score or spread is None:
-        rule = (
-            settings.labels_rule
-            if settings.rule in (Rule.SCORE, Rule.COMBINED)
-            else (settings.rule)
-        )
-        if rule is Rule.FLIPS and reg.history_versions == 0:
-            rule = Rule.MCNEMAR  # as the decision does: no history, no flip rates
-        label_rates: np.ndarray = _label_fail(rule, b, c, reg, columns, alpha, settings).mean(
-            axis=1
-        )
-        return label_rates
-    scale, df = spread
-    assert reg.versions_score is not None and reg.base_score is not None
-    wrong = rng.choice(reg.wrong_scores, size=(replicates, m))
-    cand = np.where(breaks & pseudo[None], wrong[None], reg.versions_score[pick][:, columns][None])
-    change = (cand - reg.base_score[columns][None, None, :]).mean(axis=2)
-    fail = change / scale <= t_quantile(alpha, df)
-    if settings.rule is Rule.COMBINED:
-        fail &= b - c >= 1
-    rates: np.ndarray = fail.mean(axis=1)
+    batches = _Batches(
+        [reg], [0], patterns, settings, problems_in_run, replicates, seed, prior, calibrated
+    )
+    rates: np.ndarray = batches.rates(points[:, None])[0]
     return rates
 
 
-def _smallest(points: np.ndarray, rates: np.ndarray, target: float) -> float | None:
-    hit = np.flatnonzero(rates >= target)
-    return float(points[hit[0]]) if len(hit) else None
+def _first_enough(
+    rates_at: Callable[[np.ndarray], np.ndarray], options: int, low: np.ndarray, target: float
+) -> np.ndarray:
+    """Per problem, the smallest option index whose rate reaches ``target`` (``options``: none),
+    by bisection: rates grow with the index. ``low`` is 0, or ``options`` for problems to skip."""
+    high = np.full(len(low), options)
+    while (asking := low < high).any():
+        middle = (low + high) // 2
+        enough = rates_at(np.minimum(middle, options - 1)) >= target
+        high = np.where(asking & enough, middle, high)
+        low = np.where(asking & ~enough, middle + 1, low)
+    return low
+
+
+def estimate_powers(
+    evidence: Sequence[ProblemEvidence],
+    settings: GateSettings | None = None,
+    *,
+    problems_in_run: int = 1,
+    replicates: int = REPLICATES,
+    seed: int = 0,
+    prior: SpreadPrior = NO_PRIOR,
+) -> list[PowerEstimate]:
+    """Each problem's detectable regression and the patterns its promise would need.
+
+    Both are found by bisection (the smallest size caught, then the smallest pattern count), all
+    problems simulated together in batches: at 1,000 problems a curve of 50 sizes per problem,
+    one problem at a time, was most of a gate's time.
+    """
+    settings = settings or GateSettings()
+    regs = [_registry(e, settings) for e in evidence]
+    sizes = np.array([len(r.base_right) for r in regs])
+    target, promised = settings.power_target, settings.promised_points
+    detectable = np.full(len(regs), len(POINTS))
+    at_promise = np.zeros(len(regs))
+    for n in sorted(set(sizes.tolist()) - {0}):
+        members = np.flatnonzero(sizes == n)
+        batches = _Batches(
+            regs, members.tolist(), None, settings, problems_in_run, replicates, seed, prior
+        )
+        at_promise[members] = batches.rates(np.full((1, len(members)), promised))[:, 0]
+
+        def at_size(index: np.ndarray, batches: _Batches = batches) -> np.ndarray:
+            rates: np.ndarray = batches.rates(POINTS[index][None, :])[:, 0]
+            return rates
+
+        detectable[members] = _first_enough(
+            at_size,
+            len(POINTS),
+            np.zeros(len(members), dtype=int),
+            target,
+        )
+    # Problems asking about the same pattern count are simulated together.
+    counts = np.array(PATTERN_COUNTS)
+
+    def at_count(index: np.ndarray) -> np.ndarray:
+        rates = np.zeros(len(regs))
+        for count in sorted(set(counts[index[sizes > 0]].tolist())):
+            members = np.flatnonzero((counts[index] == count) & (sizes > 0))
+            batches = _Batches(
+                regs,
+                members.tolist(),
+                count,
+                settings,
+                problems_in_run,
+                replicates,
+                seed + count,
+                prior,
+            )
+            rates[members] = batches.rates(np.full((1, len(members)), promised))[:, 0]
+        return rates
+
+    start = np.where(sizes > 0, 0, len(counts))
+    needed = _first_enough(at_count, len(counts), start, target)
+    return [
+        PowerEstimate(
+            detectable=float(POINTS[d]) if d < len(POINTS) else None,
+            detection_at_promise=float(at_promise[i]),
+            promised=promised,
+            target=target,
+            patterns_for_promise=int(counts[k]) if sizes[i] > 0 and k < len(counts) else None,
+            problems_in_run=problems_in_run,
+        )
+        for i, (d, k) in enumerate(zip(detectable, needed, strict=True))
+    ]
 
 
 def estimate_power(
@@ -270,37 +458,14 @@ def estimate_power(
     problems_in_run: int = 1,
     replicates: int = REPLICATES,
     seed: int = 0,
+    prior: SpreadPrior = NO_PRIOR,
 ) -> PowerEstimate:
-    """The problem's detectable regression and the patterns its promise would need."""
-    settings = settings or GateSettings()
-    reg = _registry(evidence, settings)
-    args = (problems_in_run, None, replicates, seed)
-    curve = _detection(reg, settings, POINTS, *args)
-    promise = np.array([settings.promised_points])
-    at_promise = float(_detection(reg, settings, promise, *args)[0])
-    needed = None
-    if len(reg.base_right):
-        # Detection grows with the number of patterns: a bisection over PATTERN_COUNTS asks ~4
-        # simulations where a scan asked up to 13, most of an estimate's time.
-        def enough(count: int) -> bool:
-            got = _detection(
-                reg, settings, promise, problems_in_run, count, replicates, seed + count
-            )
-            return bool(got[0] >= settings.power_target)
-
-        low, high = 0, len(PATTERN_COUNTS)  # the answer's index lies in [low, high]
-        while low < high:
-            middle = (low + high) // 2
-            if enough(PATTERN_COUNTS[middle]):
-                high = middle
-            else:
-                low = middle + 1
-        needed = PATTERN_COUNTS[low] if low < len(PATTERN_COUNTS) else None
-    return PowerEstimate(
-        detectable=_smallest(POINTS, curve, settings.power_target),
-        detection_at_promise=at_promise,
-        promised=settings.promised_points,
-        target=settings.power_target,
-        patterns_for_promise=needed,
+    """One problem's :func:`estimate_powers`."""
+    return estimate_powers(
+        [evidence],
+        settings,
         problems_in_run=problems_in_run,
-    )
+        replicates=replicates,
+        seed=seed,
+        prior=prior,
+    )[0]

@@ -111,32 +111,34 @@ def flip_rates(versions: np.ndarray) -> np.ndarray:
     ``versions``: versions x patterns of 1.0 right / 0.0 wrong / nan unanswered. Half a flip in one
     more pair (Jeffreys) keeps a pattern that never moved from counting as one that cannot move.
     """
-    v = versions.shape[0]
-    flips = np.zeros(versions.shape[1])
-    pairs = np.zeros(versions.shape[1])
-    for j in range(v):
-        for k in range(j + 1, v):
-            both = ~np.isnan(versions[j]) & ~np.isnan(versions[k])
-            pairs += both
-            flips += both & (versions[j] != versions[k])
-    return np.minimum(0.5, (flips + 0.5) / (pairs + 1.0))
+    # Every (right, wrong) pair of versions is one flip: counted per pattern, not pair by pair.
+    right = (versions == 1.0).sum(axis=0)
+    answered = (~np.isnan(versions)).sum(axis=0)
+    flips = right * (answered - right)
+    pairs = answered * (answered - 1) / 2
+    rates: np.ndarray = np.minimum(0.5, (flips + 0.5) / (pairs + 1.0))
+    return rates
 
 
 def net_tails(baseline_right: np.ndarray, rates: np.ndarray) -> np.ndarray:
-    """``tails[k + n]`` = P(breaks - fixes >= k), each pattern flipping at its own rate."""
-    n = len(rates)
-    dist = np.zeros(2 * n + 1)
-    dist[n] = 1.0  # index n holds net 0
-    # A shift by one, not np.roll: the ends hold nothing to wrap (net stays within +-n), and
-    # roll's generality was most of a power estimate's time.
-    for right, rate in zip(baseline_right.tolist(), rates.tolist(), strict=True):
-        moved = rate * dist
-        dist *= 1.0 - rate
-        if right:
-            dist[1:] += moved[:-1]
-        else:
-            dist[:-1] += moved[1:]
-    return np.minimum(1.0, np.cumsum(dist[::-1])[::-1])
+    """``tails[..., k + n]`` = P(breaks - fixes >= k), each pattern flipping at its own rate.
+
+    One problem (``(n,)`` arrays) or a batch of problems (``(B, n)``), computed together.
+    """
+    right = np.atleast_2d(np.asarray(baseline_right, dtype=bool))
+    rate = np.atleast_2d(np.asarray(rates, dtype=float))
+    n = rate.shape[1]
+    dist = np.zeros((rate.shape[0], 2 * n + 1))
+    dist[:, n] = 1.0  # index n holds net 0
+    # Shifts by one, not np.roll: the ends hold nothing to wrap (net stays within +-n).
+    up, down = right.astype(float), (~right).astype(float)
+    for i in range(n):
+        moved = rate[:, i : i + 1] * dist
+        dist *= 1.0 - rate[:, i : i + 1]
+        dist[:, 1:] += moved[:, :-1] * up[:, i : i + 1]  # a break: net one up
+        dist[:, :-1] += moved[:, 1:] * down[:, i : i + 1]  # a fix: net one down
+    tails: np.ndarray = np.minimum(1.0, np.cumsum(dist[:, ::-1], axis=1)[:, ::-1])
+    return tails[0] if np.ndim(rates) == 1 else tails
 
 
 def net_upper_tail(observed: int, baseline_right: np.ndarray, rates: np.ndarray) -> float:
