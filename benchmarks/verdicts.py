@@ -112,6 +112,8 @@ def run(
     checked = (
         "default",
         "default, moderated spread",
+        "default, moderated spread, alpha 0.05",
+        "default, moderated spread, alpha 0.08",
         "combined log + Holm, alpha 0.10",
         "default, labels-only model",
         "flips vs history + Holm, alpha 0.05",

@@ -310,9 +310,10 @@ def test_power_of_a_whole_run_is_one_estimate_per_problem_in_order() -> None:
 def test_calibration_only_adds_to_a_scored_problem_s_detection() -> None:
     e = _evidence(np.random.default_rng(13), n=12)
     calibrated = detection(e, problems_in_run=8)
-    breaks_only = detection(e, problems_in_run=8, calibrated=False)
+    breaks_only = detection(e, problems_in_run=8, calibration=0.0)
     assert np.all(calibrated >= breaks_only)
     labels = _evidence(np.random.default_rng(13), n=12, scores=False)
     assert np.array_equal(
-        detection(labels, problems_in_run=8), detection(labels, problems_in_run=8, calibrated=False)
+        detection(labels, problems_in_run=8),
+        detection(labels, problems_in_run=8, calibration=0.0),
     )

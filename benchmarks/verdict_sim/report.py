@@ -9,9 +9,11 @@ from typing import Any
 import numpy as np
 
 from problem_registry.verdicts.decision import assess, spread_prior
-from problem_registry.verdicts.power import POINTS, detection, estimate_power
+from problem_registry.verdicts.power import CALIBRATION, POINTS, detection, estimate_power
 
 from .evaluate import RuleSpec, World, evidence
+
+CALIBRATIONS = (0.0, 0.5)  # compared with the product's CALIBRATION in the power check
 
 NOT_WORSE = 0.02  # population error up by at most 2 points: within a plain retrain's spread
 BINS = {
@@ -103,7 +105,7 @@ def power_check(
         )
         for j in range(codes.shape[3])
     ]
-    predicted_breaks: list[float] = []
+    alternatives: dict[float, list[float]] = {share: [] for share in CALIBRATIONS}
     for p in range(delta.shape[1]):
         hit = np.flatnonzero(delta[:, p] >= 0.04)
         if not len(hit):
@@ -119,25 +121,27 @@ def power_check(
                     replicates=replicates,
                     seed=world.seed + p * 1000 + j,
                     prior=priors[j],
-                    calibrated=calibrated,
+                    calibration=share,
                 )
-                for calibrated in (True, False)
+                for share in (CALIBRATION, *CALIBRATIONS)
             ]
             for c in hit:
                 if codes[c, r, p, j, 0] < 0:
                     continue
                 predicted.append(float(np.interp(delta[c, p], POINTS, curves[0])))
-                predicted_breaks.append(float(np.interp(delta[c, p], POINTS, curves[1])))
+                for share, curve in zip(CALIBRATIONS, curves[1:], strict=True):
+                    alternatives[share].append(float(np.interp(delta[c, p], POINTS, curve)))
                 measured.append(codes[c, r, p, j, 0] == 2)
                 sizes.append(delta[c, p])
-    pr, pb, me, sz = (np.array(a) for a in (predicted, predicted_breaks, measured, sizes))
+    pr, me, sz = (np.array(a) for a in (predicted, measured, sizes))
+    other = {share: np.array(values) for share, values in alternatives.items()}
     out: dict[str, Any] = {"rule": spec.name}
     for name, (low, high) in {**BINS, "all 4+ pts": (0.04, math.inf)}.items():
         m = (sz >= low) & (sz < high)
         out[name] = {
             "cases": int(m.sum()),
             "predicted": _rate(pr[m]),
-            "predicted_breaks_only": _rate(pb[m]),
+            **{f"predicted_calibration_{share}": _rate(other[share][m]) for share in CALIBRATIONS},
             "measured": _rate(me[m]),
         }
     return out
@@ -205,16 +209,21 @@ def markdown(result: dict[str, Any]) -> str:
     )
     lines += [
         "",
-        "| power check (runs of 8) | size | cases | predicted | predicted, breaks only "
-        "| measured |",
-        "|---|---|---|---|---|---|",
+        "| power check (runs of 8) | size | cases | predicted | "
+        + " | ".join(f"calibration {share}" for share in CALIBRATIONS)
+        + " | measured |",
+        "|---|---|---|---|" + "---|" * len(CALIBRATIONS) + "---|",
     ]
     for check in result["power"]:
         for b, v in check.items():
             if b != "rule":
                 lines.append(
                     f"| {check['rule']} | {b} | {v['cases']} | {_pct(v['predicted'])} "
-                    f"| {_pct(v.get('predicted_breaks_only'))} | {_pct(v['measured'])} |"
+                    + "".join(
+                        f"| {_pct(v.get(f'predicted_calibration_{share}'))} "
+                        for share in CALIBRATIONS
+                    )
+                    + f"| {_pct(v['measured'])} |"
                 )
     lines += [
         "",

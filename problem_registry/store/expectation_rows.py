@@ -15,10 +15,17 @@ from problem_registry.store.tables import ExpectedLabel, Pattern
 
 def expectation_of(pattern: Pattern | sa.Row[Any], labels: Sequence[str]) -> Expectation:
     """A pattern's expectation from its row (a mapped :class:`Pattern` or a row of its columns)."""
-    kind = ExpectKind(pattern.expect_kind)
-    if kind is ExpectKind.range:
-        return Expectation(kind, (), pattern.expect_min, pattern.expect_max)
-    return Expectation(kind, tuple(sorted(labels)))
+    return expectation_from(pattern.expect_kind, pattern.expect_min, pattern.expect_max, labels)
+
+
+def expectation_from(
+    kind: str, low: float | None, high: float | None, labels: Sequence[str]
+) -> Expectation:
+    """A pattern's expectation from its stored columns and labels."""
+    expect = ExpectKind(kind)
+    if expect is ExpectKind.range:
+        return Expectation(expect, (), low, high)
+    return Expectation(expect, tuple(sorted(labels)))
 
 
 def expectation_columns(expectation: Expectation) -> dict[str, Any]:

@@ -128,12 +128,12 @@ class ProblemEvidence:
 
     problem: str
     polarity: Sequence[str]
-    baseline_correct: Sequence[Answer]
-    candidate_correct: Sequence[Answer]
-    baseline_prob: Sequence[Probability] | None = None
-    candidate_prob: Sequence[Probability] | None = None
-    history_correct: Sequence[Sequence[Answer]] = ()
-    history_prob: Sequence[Sequence[Probability]] | None = None
+    baseline_correct: Sequence[Answer] | np.ndarray  # arrays: 1.0 / 0.0 / nan
+    candidate_correct: Sequence[Answer] | np.ndarray
+    baseline_prob: Sequence[Probability] | np.ndarray | None = None
+    candidate_prob: Sequence[Probability] | np.ndarray | None = None
+    history_correct: Sequence[Sequence[Answer]] | np.ndarray = ()
+    history_prob: Sequence[Sequence[Probability]] | np.ndarray | None = None
     max_error_rate: float | None = None
 
 
@@ -212,7 +212,10 @@ def _answers(values: Sequence[Answer] | np.ndarray, n: int, what: str) -> np.nda
 def _probs(values: Sequence[Probability] | np.ndarray, n: int, what: str) -> np.ndarray:
     if len(values) != n:
         raise ValueError(f"{what}: {len(values)} values for {n} patterns")
-    out = np.array([np.nan if v is None else float(v) for v in values], dtype=float)
+    if isinstance(values, np.ndarray) and values.dtype.kind == "f":
+        out = values.astype(float)
+    else:
+        out = np.array([np.nan if v is None else float(v) for v in values], dtype=float)
     if np.any((out < 0) | (out > 1)):
         raise ValueError(f"{what}: probabilities must be in [0, 1]")
     return out
@@ -221,6 +224,10 @@ def _probs(values: Sequence[Probability] | np.ndarray, n: int, what: str) -> np.
 def _matrix(rows: Sequence[Sequence[Any]] | np.ndarray, n: int, convert: Any, what: str) -> Any:
     if len(rows) == 0:
         return np.empty((0, n))
+    if isinstance(rows, np.ndarray) and rows.ndim == 2 and rows.dtype.kind == "f":
+        if rows.shape[1] != n:
+            raise ValueError(f"{what}: {rows.shape[1]} values for {n} patterns")
+        return convert(rows.reshape(-1), rows.size, what).reshape(rows.shape)
     return np.vstack([convert(row, n, f"{what}[{i}]") for i, row in enumerate(rows)])
 
 

@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+import numpy as np
+
 from problem_registry.enums import ProblemStatus
 from problem_registry.refs import ModelRef, RefLike
 from problem_registry.replay.engine import prior_versions
@@ -42,9 +44,9 @@ from problem_registry.verdicts.decision import (
 from problem_registry.verdicts.metrics import (
     PatternResult,
     ProblemVersionMetrics,
-    pattern_results,
     problem_metrics,
 )
+from problem_registry.verdicts.pattern_grid import AnswerMatrix, answer_matrices
 
 # Earlier versions whose answers tell how much each pattern moves between ordinary retrains: the
 # most recent ones, so the read stays bounded at 100 versions (the benchmark used 6).
@@ -167,13 +169,19 @@ def evaluate(
         if m.status != ProblemStatus.retired.value
     ]
     slugs = sorted({m.problem for m in rows})
+    matrices, details = (
+        answer_matrices(registry, problems=slugs, versions=[*history, *refs], detail=refs)
+        if slugs
+        else ({}, [])
+    )
     grid: dict[str, dict[int, dict[str, PatternResult]]] = {}
-    wanted = [*history, *refs]
-    for result in pattern_results(registry, problems=slugs, versions=wanted) if slugs else []:
+    for result in details:
         grid.setdefault(result.problem, {}).setdefault(result.pattern_id, {})[result.ref] = result
     by_key = {(m.problem, m.ref): m for m in rows}
     evidence = [
-        _evidence(slug, grid.get(slug, {}), str(ref), base, history, by_key[(slug, str(ref))])
+        _evidence(
+            slug, matrices.get(slug), len(history), base is not None, by_key[(slug, str(ref))]
+        )
         for slug in slugs
     ]
     verdicts = decide_run(evidence, settings, power=power)
@@ -188,34 +196,28 @@ def evaluate(
 
 def _evidence(
     slug: str,
-    answers: dict[int, dict[str, PatternResult]],
-    candidate: str,
-    baseline: str | None,
-    history: list[str],
+    answers: AnswerMatrix | None,
+    history: int,
+    has_baseline: bool,
     metrics: ProblemVersionMetrics,
 ) -> ProblemEvidence:
-    """The decision's input for one problem: per pattern (by id), each version's answer."""
-    patterns = sorted(answers)
-
-    def column(ref: str | None) -> tuple[list[bool | None], list[float | None]]:
-        got = [answers[p].get(ref) if ref else None for p in patterns]
-        right = [r.correct if r is not None else None for r in got]
-        return right, [r.p_expected if r is not None else None for r in got]
-
-    cand_right, cand_prob = column(candidate)
-    base_right, base_prob = column(baseline)
-    past = [column(ref) for ref in history]
-    scored = any(p is not None for p in cand_prob) and any(p is not None for p in base_prob)
-    polarity = [next(iter(answers[p].values())).polarity for p in patterns]
+    """The decision's input for one problem: rows are the history, the candidate, the baseline."""
+    if answers is None:
+        return ProblemEvidence(slug, [], [], [], max_error_rate=metrics.max_error_rate)
+    correct, prob = answers.correct, answers.p_expected
+    none = np.full(len(answers.pattern_ids), np.nan)
+    base_right = correct[history + 1] if has_baseline else none
+    base_prob = prob[history + 1] if has_baseline else none
+    scored = bool(answers.scored[history] and has_baseline and answers.scored[history + 1])
     return ProblemEvidence(
         problem=slug,
-        polarity=polarity,
+        polarity=answers.polarity,
         baseline_correct=base_right,
-        candidate_correct=cand_right,
+        candidate_correct=correct[history],
         baseline_prob=base_prob if scored else None,
-        candidate_prob=cand_prob if scored else None,
-        history_correct=[right for right, _ in past],
-        history_prob=[prob for _, prob in past] if scored else None,
+        candidate_prob=prob[history] if scored else None,
+        history_correct=correct[:history],
+        history_prob=prob[:history] if scored else None,
         max_error_rate=metrics.max_error_rate,
     )
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from problem_registry.expectations import Expectation
-from problem_registry.refs import RefLike
+from problem_registry.refs import ModelRef, RefLike
 from problem_registry.store.engines import driver_rows
-from problem_registry.store.expectation_rows import expectation_of
+from problem_registry.store.expectation_rows import expectation_from
 from problem_registry.store.registry import Registry
 from problem_registry.store.tables import ModelVersion, PatternFile
 from problem_registry.verdicts.aggregation import (
@@ -22,8 +24,43 @@ from problem_registry.verdicts.aggregation import (
     problem_rows,
     select_versions,
 )
-from problem_registry.verdicts.rows import PatternResult
+from problem_registry.verdicts.rows import PatternResult, VersionRow
 from problem_registry.verdicts.scoring import correct_expression
+
+Facts = tuple[int, str, str, str, str, str, Expectation]
+"""A pattern's problem id, problem slug, file name, sha256, polarity, expectation text and
+expectation: looked up per row, not read again on each of them."""
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """Every (pattern, version) row of a read, with what is the pattern's and the version's."""
+
+    versions: list[VersionRow]
+    rows: list[tuple[Any, ...]]  # _grid_query's columns, the driver's own tuples
+    facts: dict[int, Facts]
+
+
+def _read(
+    registry: Registry,
+    problems: Sequence[str] | None,
+    model: str | None,
+    versions: Sequence[RefLike] | None,
+) -> _Grid | None:
+    with registry.reading() as session:
+        chosen = select_versions(session, model=model, versions=versions)
+        problems_read = problem_rows(session, problems)
+        if not chosen or not problems_read:
+            return None
+        # Ordered as returned: problem (by slug), pattern id, version (ids are registration
+        # order). The driver's own tuples: SQLAlchemy's row processing and a dict per row cost
+        # more than the query itself once 1.5 M rows pass through here.
+        rank = {p.id: i for i, p in enumerate(problems_read)}
+        rows = driver_rows(session.connection(), _grid_query([v.id for v in chosen], list(rank)))
+        facts = _pattern_facts(session, {p.id: p.slug for p in problems_read})
+    problem_rank = {pattern_id: rank[fact[0]] for pattern_id, fact in facts.items()}
+    rows.sort(key=lambda row: problem_rank[row[0]])  # stable: only the problems' order changes
+    return _Grid(chosen, rows, facts)
 
 
 def pattern_results(
@@ -38,24 +75,15 @@ def pattern_results(
     Sorted by problem, pattern id, then version order: the grid of which patterns each version
     fixed or broke. Meant for a few problems (a gate, a chart), not the whole registry at once.
     """
-    with registry.reading() as session:
-        chosen = select_versions(session, model=model, versions=versions)
-        problems_read = problem_rows(session, problems)
-        if not chosen or not problems_read:
-            return []
-        # Ordered as returned: problem (by slug), pattern id, version (ids are registration
-        # order). The driver's own tuples: SQLAlchemy's row processing and a dict per row cost
-        # more than the query itself once 1.5 M rows pass through here.
-        rank = {p.id: i for i, p in enumerate(problems_read)}
-        grid = _grid_query([v.id for v in chosen], list(rank))
-        rows = driver_rows(session.connection(), grid)
-        facts = _pattern_facts(session, {p.id: p.slug for p in problems_read})
-    # What is the pattern's or the version's is looked up, not read again on each of the rows:
-    # strings made per row and column were most of this read's time.
-    names = {v.id: (v.name, v.version) for v in chosen}
-    problem_rank = {pattern_id: rank[fact[0]] for pattern_id, fact in facts.items()}
-    rows.sort(key=lambda row: problem_rank[row[0]])  # stable: only the problems' order changes
-    truth, answer = _TRUTH, _ANSWERED
+    grid = _read(registry, problems, model, versions)
+    return [] if grid is None else _results(grid, grid.rows)
+
+
+def _results(grid: _Grid, rows: list[tuple[Any, ...]]) -> list[PatternResult]:
+    # Strings made per row and column were most of this read's time: the pattern's and the
+    # version's are looked up.
+    names = {v.id: (v.name, v.version) for v in grid.versions}
+    facts, truth, answer = grid.facts, _TRUTH, _ANSWERED
     loads = json.loads
     results: list[PatternResult] = []
     for (
@@ -95,6 +123,69 @@ def pattern_results(
             )
         )
     return results
+
+
+@dataclass(frozen=True)
+class AnswerMatrix:
+    """One problem's answers as arrays: what a gate's statistics read, without a row object per
+    (pattern, version). Rows are the versions asked for, in that order; columns its patterns."""
+
+    pattern_ids: list[int]
+    polarity: list[str]
+    correct: np.ndarray  # 1.0 right, 0.0 wrong, nan: no result
+    p_expected: np.ndarray  # the probability given to the expected answer; nan: no scores
+    scored: np.ndarray  # (versions,) bool: the version gave scores for at least one pattern
+
+
+def answer_matrices(
+    registry: Registry,
+    *,
+    problems: Sequence[str],
+    versions: Sequence[RefLike],
+    detail: Sequence[RefLike] = (),
+) -> tuple[dict[str, AnswerMatrix], list[PatternResult]]:
+    """Every pattern of ``problems`` x ``versions`` as arrays, by problem slug; and, in one read,
+    the :func:`pattern_results` of the ``detail`` versions (the candidate's failing patterns).
+
+    A gate at 1,000 problems reads 12 versions' answers (180,000): as arrays filled column by
+    column, not as :class:`PatternResult` objects, which were most of a gate's time.
+    """
+    wanted = [ModelRef.of(ref) for ref in versions]
+    grid = _read(registry, problems, None, wanted)
+    if grid is None:
+        return {}, []
+    by_ref = {ModelRef(v.name, v.version): v.id for v in grid.versions}
+    row_of = {by_ref[ref]: i for i, ref in enumerate(wanted)}
+    detailed = {by_ref[ModelRef.of(ref)] for ref in detail}
+    facts = grid.facts
+    ids: dict[str, list[int]] = {}
+    for pattern_id in sorted(facts):
+        ids.setdefault(facts[pattern_id][1], []).append(pattern_id)
+    out: dict[str, AnswerMatrix] = {}
+    place: dict[int, tuple[AnswerMatrix, int]] = {}
+    for slug, patterns in ids.items():
+        shape = (len(wanted), len(patterns))
+        matrix = AnswerMatrix(
+            patterns,
+            [facts[i][4] for i in patterns],
+            np.full(shape, np.nan),
+            np.full(shape, np.nan),
+            np.zeros(len(wanted), dtype=bool),
+        )
+        out[slug] = matrix
+        place.update((pattern_id, (matrix, column)) for column, pattern_id in enumerate(patterns))
+    loads = json.loads
+    for pattern_id, version_id, *_, correct, scores in grid.rows:
+        matrix, column = place[pattern_id]
+        row = row_of[version_id]
+        if correct is not None:
+            matrix.correct[row, column] = correct
+        if scores is not None:
+            p = facts[pattern_id][6].probability(loads(scores))
+            if p is not None:
+                matrix.p_expected[row, column] = p
+                matrix.scored[row] = True
+    return out, _results(grid, [row for row in grid.rows if row[1] in detailed])
 
 
 # A driver's booleans as Python's: SQLite hands over 0 / 1, PostgreSQL True / False; NULL is
@@ -143,27 +234,25 @@ def _grid_query(version_ids: list[int], problem_ids: list[int]) -> Any:
     )
 
 
-def _pattern_facts(
-    session: Session, slugs: dict[int, str]
-) -> dict[int, tuple[int, str, str, str, str, str, Expectation]]:
+def _pattern_facts(session: Session, slugs: dict[int, str]) -> dict[int, Facts]:
     """Pattern id -> (problem id, problem slug, file name, sha256, polarity, expectation text,
     expectation) for the patterns of the problems in ``slugs`` (problem id -> slug)."""
     files = PatternFile.__table__  # type: ignore[attr-defined]
-    patterns = list(
-        session.execute(
-            sa.select(
-                PATTERN.c.id,
-                PATTERN.c.problem_id,
-                PATTERN.c.original_name,
-                files.c.sha256,
-                PATTERN.c.polarity,
-                PATTERN.c.expect_kind,
-                PATTERN.c.expect_min,
-                PATTERN.c.expect_max,
-            )
-            .join(files, files.c.id == PATTERN.c.file_id)
-            .where(PATTERN.c.problem_id.in_(list(slugs)))
+    connection = session.connection()
+    patterns = driver_rows(
+        connection,
+        sa.select(
+            PATTERN.c.id,
+            PATTERN.c.problem_id,
+            PATTERN.c.original_name,
+            files.c.sha256,
+            PATTERN.c.polarity,
+            PATTERN.c.expect_kind,
+            PATTERN.c.expect_min,
+            PATTERN.c.expect_max,
         )
+        .join(files, files.c.id == PATTERN.c.file_id)
+        .where(PATTERN.c.problem_id.in_(list(slugs))),
     )
     labels: dict[int, list[str]] = {}
     query = (
@@ -171,17 +260,17 @@ def _pattern_facts(
         .join(PATTERN, PATTERN.c.id == LABEL.c.pattern_id)
         .where(PATTERN.c.problem_id.in_(list(slugs)))
     )
-    for pattern_id, text in session.execute(query):
+    for pattern_id, text in driver_rows(connection, query):
         labels.setdefault(pattern_id, []).append(text)
     facts = {}
-    for p in patterns:
-        expectation = expectation_of(p, labels.get(p.id, []))
-        facts[p.id] = (
-            p.problem_id,
-            slugs[p.problem_id],
-            p.original_name,
-            p.sha256,
-            p.polarity,
+    for pattern_id, problem_id, name, sha256, polarity, kind, low, high in patterns:
+        expectation = expectation_from(kind, low, high, labels.get(pattern_id, []))
+        facts[pattern_id] = (
+            problem_id,
+            slugs[problem_id],
+            name,
+            sha256,
+            polarity,
             expectation.describe(),
             expectation,
         )

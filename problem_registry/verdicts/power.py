@@ -38,6 +38,7 @@ from problem_registry.verdicts.moderation import NO_PRIOR, SpreadPrior
 POINTS = np.round(np.arange(0.01, 0.505, 0.01), 2)  # regressions tried: 1 to 50 points
 PATTERN_COUNTS = (5, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 80, 100)
 REPLICATES = 200
+CALIBRATION = 1.0  # see detection(); chosen by benchmarks/verdicts.py (docs/verdicts.md)
 
 
 @dataclass(frozen=True)
@@ -203,7 +204,7 @@ class _Chunk:
         replicates: int,
         rng: np.random.Generator,
         prior: SpreadPrior,
-        calibrated: bool,
+        calibration: float,
     ) -> None:
         m = len(columns[0])
         picks = [rng.integers(0, len(r.versions_right), replicates) for r in regs]
@@ -233,7 +234,7 @@ class _Chunk:
         self.threshold = np.full(len(regs), -np.inf)
         # What breaking every right answer takes off the mean score, on average per point.
         self.break_drop = np.zeros(len(regs))
-        self.calibrated = calibrated and settings.score == "prob"
+        self.calibration = calibration if settings.score == "prob" else 0.0
         for i in np.flatnonzero(self.use_score):
             r, p, c = pairs[i]
             assert r.versions_score is not None and r.base_score is not None
@@ -262,11 +263,12 @@ class _Chunk:
         if self.use_score.any():
             moved = np.where(broken, self.wrong[None], self.versions[None])
             change = (moved - self.base_score[None, :, None, :]).mean(axis=3)
-            if self.calibrated:
+            if self.calibration:
                 # A calibrated model's mean p(expected) falls by as much as its error rises
-                # (measured on the benchmark's models: 0.99 points per point); the answers that
-                # stay right lose what the broken ones do not account for.
-                change -= np.maximum(0.0, points - q * self.break_drop[None, :])[:, :, None]
+                # (0.99 points per point on the benchmark's models); the answers that stay
+                # right lose (this share of) what the broken ones do not account for.
+                missing = np.maximum(0.0, points - q * self.break_drop[None, :])
+                change -= self.calibration * missing[:, :, None]
             score = change <= self.threshold[None, :, None]
             if self.settings.rule is Rule.COMBINED:
                 score &= b - c >= 1
@@ -309,7 +311,7 @@ class _Batches:
         replicates: int,
         seed: int,
         prior: SpreadPrior,
-        calibrated: bool = True,
+        calibration: float = CALIBRATION,
     ) -> None:
         self.chunks = []
         for start in range(0, len(members), CHUNK):
@@ -319,7 +321,7 @@ class _Batches:
             columns = [np.arange(n) if width is None else rng.integers(0, n, width) for n in sizes]
             self.chunks.append(
                 _Chunk(
-                    chunk, columns, settings, problems_in_run, replicates, rng, prior, calibrated
+                    chunk, columns, settings, problems_in_run, replicates, rng, prior, calibration
                 )
             )
 
@@ -343,13 +345,14 @@ def detection(
     replicates: int = REPLICATES,
     seed: int = 0,
     prior: SpreadPrior = NO_PRIOR,
-    calibrated: bool = True,
+    calibration: float = CALIBRATION,
 ) -> np.ndarray:
     """The share of simulated regressions of each size in ``points`` that the gate fails.
 
     ``patterns``: resample the problem's patterns to this many (what more patterns would buy).
-    ``prior``: the run's common spread, when the gate moderates the score test. ``calibrated``
-    False: only the broken answers lose probability (the estimate before calibration).
+    ``prior``: the run's common spread, when the gate moderates the score test.
+    ``calibration``: how much of a calibrated model's drop in p(expected) beyond the broken
+    answers' own is simulated (0: only broken answers lose probability).
     Common random numbers across ``points`` keep the curve monotone.
     """
     settings = settings or GateSettings()
@@ -358,7 +361,7 @@ def detection(
     if len(reg.base_right) == 0:
         return np.zeros(len(points))
     batches = _Batches(
-        [reg], [0], patterns, settings, problems_in_run, replicates, seed, prior, calibrated
+        [reg], [0], patterns, settings, problems_in_run, replicates, seed, prior, calibration
     )
     rates: np.ndarray = batches.rates(points[:, None])[0]
     return rates
