@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -181,13 +181,59 @@ def _t_quantile(alpha: float, df: float) -> float:
     return _QUANTILES[key]
 
 
-def _pad(rows: list[np.ndarray]) -> np.ndarray:
-    """Stack (H_i, m) arrays into (B, max H, m), nan below each problem's own rows."""
-    height = max(len(r) for r in rows)
-    out = np.full((len(rows), height, rows[0].shape[1]), np.nan)
-    for i, r in enumerate(rows):
-        out[i, : len(r)] = r
-    return out
+@dataclass(frozen=True)
+class _Stack:
+    """Every problem's arrays padded to the largest, built once: the chunks slice it, so no
+    step of a bisection loops over problems in Python."""
+
+    sizes: np.ndarray  # (P,) patterns compared
+    base_right: np.ndarray  # (P, N) bool
+    versions_right: np.ndarray  # (P, V, N) bool: pseudo-candidates' answers
+    versions: np.ndarray  # (P,) pseudo-candidates per problem
+    rates: np.ndarray  # (P, N)
+    error: np.ndarray  # (P,)
+    no_history: np.ndarray  # (P,) bool
+    scored: np.ndarray  # (P,) bool: the model gave scores
+    base_score: np.ndarray  # (P, N)
+    versions_score: np.ndarray  # (P, V, N)
+    history_score: np.ndarray  # (P, H, N), nan where a problem has no such row
+    wrong: np.ndarray  # (P, W) recorded wrong answers' scores, padded
+    wrong_count: np.ndarray  # (P,)
+
+    @classmethod
+    def of(cls, regs: Sequence[_Registry]) -> _Stack:
+        count = len(regs)
+        n = max([len(r.base_right) for r in regs] + [1])
+        v = max([len(r.versions_right) for r in regs] + [1])
+        h = max([len(r.history_score) for r in regs if r.history_score is not None] + [1])
+        w = max(len(r.wrong_scores) for r in regs) if regs else 1
+        stack = cls(
+            np.array([len(r.base_right) for r in regs], dtype=int),
+            np.zeros((count, n), dtype=bool),
+            np.zeros((count, v, n), dtype=bool),
+            np.array([len(r.versions_right) for r in regs], dtype=int),
+            np.zeros((count, n)),
+            np.array([r.error for r in regs]),
+            np.array([r.history_versions == 0 for r in regs], dtype=bool),
+            np.array([r.base_score is not None for r in regs], dtype=bool),
+            np.zeros((count, n)),
+            np.zeros((count, v, n)),
+            np.full((count, h, n), np.nan),
+            np.zeros((count, w)),
+            np.array([len(r.wrong_scores) for r in regs], dtype=int),
+        )
+        for i, r in enumerate(regs):
+            size, rows = len(r.base_right), len(r.versions_right)
+            stack.base_right[i, :size] = r.base_right
+            stack.versions_right[i, :rows, :size] = r.versions_right == 1.0
+            stack.rates[i, :size] = r.rates
+            stack.wrong[i, : len(r.wrong_scores)] = r.wrong_scores
+            if r.base_score is not None and r.versions_score is not None:
+                stack.base_score[i, :size] = r.base_score
+                stack.versions_score[i, :rows, :size] = r.versions_score
+            if r.history_score is not None:
+                stack.history_score[i, : len(r.history_score), :size] = r.history_score
+        return stack
 
 
 class _Chunk:
@@ -197,8 +243,9 @@ class _Chunk:
 
     def __init__(
         self,
-        regs: list[_Registry],
-        columns: list[np.ndarray],
+        stack: _Stack,
+        members: np.ndarray,
+        width: int | None,
         settings: GateSettings,
         problems_in_run: int,
         replicates: int,
@@ -206,50 +253,52 @@ class _Chunk:
         prior: SpreadPrior,
         calibration: float,
     ) -> None:
-        m = len(columns[0])
-        picks = [rng.integers(0, len(r.versions_right), replicates) for r in regs]
-        pairs = list(zip(regs, picks, columns, strict=True))
+        sizes = stack.sizes[members]
+        count = len(members)
+        m = int(sizes[0]) if width is None else width  # None: the members share a size
+        if width is None:
+            columns = np.broadcast_to(np.arange(m), (count, m))
+        else:
+            columns = (rng.random((count, m)) * sizes[:, None]).astype(int)
+        picks = (rng.random((count, replicates)) * stack.versions[members][:, None]).astype(int)
+        rows, deep = members[:, None], members[:, None, None]
+        cells = (deep, picks[:, :, None], columns[:, None, :])  # (B, R, m) of each problem's
         self.settings = settings
-        self.base = np.stack([r.base_right[c] for r, _, c in pairs])  # (B, m)
-        self.pseudo = np.stack([r.versions_right[p][:, c] == 1.0 for r, p, c in pairs])  # (B,R,m)
-        self.error = np.array([r.error for r in regs])
+        self.base = stack.base_right[rows, columns]  # (B, m)
+        self.pseudo = stack.versions_right[cells]  # (B, R, m)
+        self.error = stack.error[members]
         self.draws = rng.random(self.pseudo.shape)
         alpha = _alpha(settings, problems_in_run)
         scored = settings.rule in (Rule.SCORE, Rule.COMBINED)
         self.label_rule = settings.labels_rule if scored else settings.rule
-        self.no_history = np.array([r.history_versions == 0 for r in regs])
-        self.needed = _flips_needed(self.base, np.stack([r.rates[c] for r, _, c in pairs]), alpha)
+        self.no_history = stack.no_history[members]
+        self.needed = _flips_needed(self.base, stack.rates[rows, columns], alpha)
         self.mcnemar = _mcnemar_table(m) <= alpha
-        self.use_score = np.array([scored and r.base_score is not None for r in regs])
-        if self.use_score.any():
-            empty = np.full((1, m), np.nan)
-            history = [
-                r.history_score[:, c] if r.history_score is not None else empty for r, _, c in pairs
-            ]
-            scale, df = ordinary_spreads(_pad(history), robust=settings.robust_scale)
-            self.use_score &= ~np.isnan(scale)
-        shape = self.pseudo.shape
-        self.wrong, self.versions = np.zeros(shape), np.zeros(shape)
-        self.base_score = np.zeros(shape[::2])
-        self.threshold = np.full(len(regs), -np.inf)
-        # What breaking every right answer takes off the mean score, on average per point.
-        self.break_drop = np.zeros(len(regs))
+        self.use_score = stack.scored[members] & scored
         self.calibration = calibration if settings.score == "prob" else 0.0
-        for i in np.flatnonzero(self.use_score):
-            r, p, c = pairs[i]
-            assert r.versions_score is not None and r.base_score is not None
-            self.wrong[i] = rng.choice(r.wrong_scores, size=shape[1:])
-            self.versions[i] = r.versions_score[p][:, c]
-            self.base_score[i] = r.base_score[c]
-            lost = self.versions[i] - float(np.mean(r.wrong_scores))
-            self.break_drop[i] = float(np.mean(self.pseudo[i] * lost))
-            spread, d = float(scale[i]), float(df[i])
-            if prior.df > 0:
-                # The prior was fitted on the problems' own pattern counts; a mean over m
-                # patterns moves about n / m times as much (in variance) as one over n.
-                n = len(r.base_right)
-                spread, d = replace(prior, variance=prior.variance * n / m).moderate(spread, d)
-            self.threshold[i] = _t_quantile(alpha, d) * spread
+        if not self.use_score.any():
+            return
+        height = np.arange(stack.history_score.shape[1])[None, :, None]
+        history = stack.history_score[deep, height, columns[:, None, :]]  # (B, H, m)
+        scale, df = ordinary_spreads(history, robust=settings.robust_scale)
+        self.use_score &= ~np.isnan(scale)
+        picked = rng.random(self.pseudo.shape) * stack.wrong_count[members][:, None, None]
+        self.wrong = stack.wrong[deep, picked.astype(int)]  # (B, R, m)
+        self.versions = stack.versions_score[cells]
+        self.base_score = stack.base_score[rows, columns]
+        # What breaking every right answer takes off the mean score, on average per point.
+        mean_wrong = (stack.wrong[members].sum(axis=1) / stack.wrong_count[members])[:, None, None]
+        self.break_drop = (self.pseudo * (self.versions - mean_wrong)).mean(axis=(1, 2))
+        if prior.df > 0:
+            # The prior was fitted on the problems' own pattern counts; a mean over m
+            # patterns moves about n / m times as much (in variance) as one over n.
+            variance = prior.variance * sizes / m
+            scale = np.sqrt((prior.df * variance + df * scale * scale) / (prior.df + df))
+            df = df + prior.df
+        quantiles = [
+            _t_quantile(alpha, d) if ok else 0.0 for d, ok in zip(df, self.use_score, strict=True)
+        ]
+        self.threshold = np.where(self.use_score, np.array(quantiles) * scale, -np.inf)
 
     def rates(self, points: np.ndarray) -> np.ndarray:
         """(B, G): the share of replicates the gate fails at each problem's ``points`` (G, B)."""
@@ -298,13 +347,13 @@ CHUNK = 32  # problems simulated together: (G, 32, R, m) booleans stay a few MB
 
 
 class _Batches:
-    """``members`` of ``regs`` in chunks; ``width``: resample this many patterns (None: each
+    """``members`` of the stack in chunks; ``width``: resample this many patterns (None: each
     problem's own, and then the members must share a pattern count)."""
 
     def __init__(
         self,
-        regs: list[_Registry],
-        members: Sequence[int],
+        stack: _Stack,
+        members: np.ndarray,
         width: int | None,
         settings: GateSettings,
         problems_in_run: int,
@@ -315,13 +364,19 @@ class _Batches:
     ) -> None:
         self.chunks = []
         for start in range(0, len(members), CHUNK):
-            chunk = [regs[i] for i in members[start : start + CHUNK]]
             rng = np.random.default_rng([seed, width or 0, start])
-            sizes = [len(r.base_right) for r in chunk]
-            columns = [np.arange(n) if width is None else rng.integers(0, n, width) for n in sizes]
+            chunk = members[start : start + CHUNK]
             self.chunks.append(
                 _Chunk(
-                    chunk, columns, settings, problems_in_run, replicates, rng, prior, calibration
+                    stack,
+                    chunk,
+                    width,
+                    settings,
+                    problems_in_run,
+                    replicates,
+                    rng,
+                    prior,
+                    calibration,
                 )
             )
 
@@ -360,8 +415,17 @@ def detection(
     points = np.asarray(points, dtype=float)
     if len(reg.base_right) == 0:
         return np.zeros(len(points))
+    stack = _Stack.of([reg])
     batches = _Batches(
-        [reg], [0], patterns, settings, problems_in_run, replicates, seed, prior, calibration
+        stack,
+        np.array([0]),
+        patterns,
+        settings,
+        problems_in_run,
+        replicates,
+        seed,
+        prior,
+        calibration,
     )
     rates: np.ndarray = batches.rates(points[:, None])[0]
     return rates
@@ -398,15 +462,14 @@ def estimate_powers(
     """
     settings = settings or GateSettings()
     regs = [_registry(e, settings) for e in evidence]
-    sizes = np.array([len(r.base_right) for r in regs])
+    stack = _Stack.of(regs)
+    sizes = stack.sizes
     target, promised = settings.power_target, settings.promised_points
     detectable = np.full(len(regs), len(POINTS))
     at_promise = np.zeros(len(regs))
     for n in sorted(set(sizes.tolist()) - {0}):
         members = np.flatnonzero(sizes == n)
-        batches = _Batches(
-            regs, members.tolist(), None, settings, problems_in_run, replicates, seed, prior
-        )
+        batches = _Batches(stack, members, None, settings, problems_in_run, replicates, seed, prior)
         at_promise[members] = batches.rates(np.full((1, len(members)), promised))[:, 0]
 
         def at_size(index: np.ndarray, batches: _Batches = batches) -> np.ndarray:
@@ -427,8 +490,8 @@ def estimate_powers(
         for count in sorted(set(counts[index[sizes > 0]].tolist())):
             members = np.flatnonzero((counts[index] == count) & (sizes > 0))
             batches = _Batches(
-                regs,
-                members.tolist(),
+                stack,
+                members,
                 count,
                 settings,
                 problems_in_run,
