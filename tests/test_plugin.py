@@ -441,3 +441,28 @@ def test_a_baseline_other_than_the_champion_is_compared_with(
     unknown = run_registry("--candidate", CANDIDATE, "--baseline", "digits@v9")
     assert unknown.ret == pytest.ExitCode.USAGE_ERROR
     assert "no model version digits@v9" in unknown.stderr.str()
+
+
+@pytest.mark.slow
+def test_under_xdist_the_gates_are_evaluated_once_for_the_selected_problems(
+    digits: Digits, run_registry, tmp_path: Path, pytester: pytest.Pytester
+) -> None:
+    """Workers and controller read one decision; -k narrows the run to what it selects."""
+    _champion(digits, "v2")
+    calls = tmp_path / "evaluations"
+    pytester.makeconftest(
+        "import problem_registry.pytest_plugin.session as session\n"
+        "real = session.evaluate\n"
+        "def counted(*args, **kwargs):\n"
+        f"    with open({str(calls)!r}, 'a') as log:\n"
+        "        log.write(','.join(kwargs['problems']) + '\\n')\n"
+        "    return real(*args, **kwargs)\n"
+        "session.evaluate = counted\n"
+    )
+    everything = run_registry("--candidate", CANDIDATE, "-n", "2", subprocess=True)
+    everything.assert_outcomes(passed=4)
+    assert len(calls.read_text().splitlines()) == 1
+    calls.unlink()
+    one = run_registry("--candidate", CANDIDATE, "-n", "2", "-k", "sevens", subprocess=True)
+    one.assert_outcomes(passed=1)
+    assert calls.read_text().splitlines() == ["sevens-vs-ones"]

@@ -25,6 +25,7 @@ from problem_registry.config import resolve_settings
 from problem_registry.enums import LoaderKind, ProblemStatus, RunStatus
 from problem_registry.errors import InvalidValue, RegistryError
 from problem_registry.pytest_plugin.options import RegistryOptions
+from problem_registry.pytest_plugin.shared_gates import SharedGates
 from problem_registry.redaction import redact_text
 from problem_registry.refs import ModelRef
 from problem_registry.replay.engine import ReplaySummary, prior_versions, replay
@@ -37,6 +38,7 @@ from problem_registry.verdicts.summary import markdown_summary, terminal_rows
 COLLECTOR_NAME = "problem-registry"
 MARKER = "problem_registry"
 WORKER_SNAPSHOT = "problem_registry_snapshot"  # the key of the Snapshot in xdist's workerinput
+WORKER_GATES = "problem_registry_gates"  # ... and of the folder the run's gates are shared in
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ class RegistrySession:
         self.registry: Registry | None = None
         self.snapshot: Snapshot | None = None
         self.replay_summary: ReplaySummary | None = None
-        self._gates: dict[str, GateResult] | None = None
+        self.shared = SharedGates()  # no xdist: decided in this process, kept in memory
         self.selected: list[str] | None = None  # the run's problems, once collection is done
         self.outcomes: dict[str, str] = {}
         self.report_error: str | None = None  # why --registry-report was refused
@@ -87,7 +89,9 @@ class RegistrySession:
         """Before xdist starts its workers (its own sessionstart runs last)."""
         try:
             if self.is_worker:
-                self.snapshot = Snapshot(**self.config.workerinput[WORKER_SNAPSHOT])  # type: ignore[attr-defined]
+                given = self.config.workerinput  # type: ignore[attr-defined]
+                self.snapshot = Snapshot(**given[WORKER_SNAPSHOT])
+                self.shared = SharedGates(Path(given[WORKER_GATES]))
                 self.registry = Registry.open(
                     url=self.snapshot.url, patterns_dir=self.snapshot.patterns_dir
                 )
@@ -178,9 +182,13 @@ class RegistrySession:
 
     @pytest.hookimpl(optionalhook=True)  # an xdist hook: unknown to pytest when xdist is absent
     def pytest_configure_node(self, node: Any) -> None:
-        """Hand each worker the controller's snapshot, so every worker collects the same items."""
+        """Hand each worker the controller's snapshot, so every worker collects the same items,
+        and the folder where the first process to decide the gates leaves them for the rest."""
         assert self.snapshot is not None
+        if self.shared.folder is None:
+            self.shared = SharedGates.for_workers()
         node.workerinput[WORKER_SNAPSHOT] = asdict(self.snapshot)
+        node.workerinput[WORKER_GATES] = str(self.shared.folder)
 
     # -- collection and running ------------------------------------------------------------------
 
@@ -213,25 +221,25 @@ class RegistrySession:
         )
 
     def gate(self, slug: str) -> GateResult:
-        """The run's gates, decided together in one pass on first use, then read from memory.
+        """The run's gates, decided together once per session, then read from memory.
 
         The run is the selected problems (the controller, which collects nothing under xdist,
-        knows them from the reports), so -k on one problem evaluates one and every process
-        decides the same family of problems the same way.
+        knows them from the reports), so -k on one problem evaluates one; under xdist the first
+        process to ask decides for all (:mod:`shared_gates`), so every process reads the same
+        verdicts and the gates are evaluated once, not once per process.
         """
-        if self._gates is None:
-            assert self.registry is not None and self.snapshot is not None
-            family = self.selected if self.selected is not None else sorted(self.outcomes)
-            self._gates = {
-                gate.problem: gate
-                for gate in evaluate(
-                    self.registry,
-                    self.snapshot.candidate,
-                    problems=family,
-                    baseline=self.snapshot.champion,
-                )
-            }
-        return self._gates[slug]
+        assert self.registry is not None and self.snapshot is not None
+        registry, snapshot = self.registry, self.snapshot
+        family = self.selected if self.selected is not None else sorted(self.outcomes)
+
+        def decide() -> dict[str, GateResult]:
+            gates = evaluate(
+                registry, snapshot.candidate, problems=family, baseline=snapshot.champion
+            )
+            return {gate.problem: gate for gate in gates}
+
+        key = (snapshot.run_id, snapshot.candidate, snapshot.champion, tuple(family))
+        return self.shared.get(key, decide)[slug]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.nodeid.startswith(f"{COLLECTOR_NAME}::") and (
@@ -271,6 +279,8 @@ class RegistrySession:
         finally:
             if self.registry is not None:
                 self.registry.close()
+            if not self.is_worker:
+                self.shared.remove()
 
     def _finish(self) -> None:
         assert self.snapshot is not None and self.registry is not None
