@@ -145,6 +145,19 @@ def test_demo_builds_a_registry_whose_problems_come_from_real_model_errors(tmp_p
     assert "FAIL: " in stdout and " pass\n" in stdout
     assert "trained and registered digits@v4" in stderr
 
+    # problem show says what the problem's patterns can catch, from its gate on the newest
+    # version against the champion (labels only here: weak, and flagged).
+    url = f"sqlite:///{folder / 'registry.db'}"
+    code, shown, _ = run_cli("--url", url, "problem", "show", "faint-strokes", "--json")
+    assert code == 0
+    gate = json.loads(shown)["gate"]
+    assert gate["candidate"] == best and gate["champion"] == champion
+    power = gate["verdict"]["power"]
+    assert power["problems_in_run"] == len(rates) and power["adequate"] is False
+    code, shown, _ = run_cli("--url", url, "problem", "show", "faint-strokes")
+    assert code == 0
+    assert f"{best} against {champion}" in shown and "cannot catch what the gate promises" in shown
+
 
 def test_demo_refuses_a_folder_that_is_not_a_previous_demo_and_deletes_nothing(
     tmp_path: Path,

@@ -17,6 +17,7 @@ from problem_registry.cli.context import (
 )
 from problem_registry.cli.patterns import print_patterns
 from problem_registry.store.views import ProblemView
+from problem_registry.verdicts.gates import GateResult, latest_gate
 
 app = typer.Typer(help="Add, list, show, edit and retire problems.", no_args_is_help=True)
 
@@ -77,12 +78,14 @@ def show(ctx: typer.Context, slug: str, as_json: bool = JsonOption) -> None:
     reg = registry(ctx)
     view = reg.problems.get(slug)
     patterns = reg.patterns.list(slug)
+    gate = latest_gate(reg, slug)
 
     def render() -> None:
-        print_fields(view.slug, _fields(view))
+        print_fields(view.slug, _fields(view) + _gate_fields(gate))
         print_patterns(patterns)
 
-    output(as_json, {"problem": view, "patterns": patterns}, render)
+    document = {"problem": view, "patterns": patterns, "gate": gate.to_dict() if gate else None}
+    output(as_json, document, render)
 
 
 @app.command("edit")
@@ -149,6 +152,19 @@ def _print_problems(views: list[ProblemView]) -> None:
         ),
         empty="no problems yet; add one with `problem-registry problem add SLUG`",
     )
+
+
+def _gate_fields(gate: GateResult | None) -> list[tuple[str, Any]]:
+    """What the problem's patterns can catch, from its gate on the newest version."""
+    if gate is None:
+        return [("power", "no version has answered its patterns yet")]
+    against = f" against {gate.champion}" if gate.champion else " (no champion: canary only)"
+    fields = [("last gate", f"{gate.candidate}{against}: {gate.outcome.value}")]
+    power = gate.verdict.power
+    if power is not None:
+        weak = "" if power.adequate else " (weak: cannot catch what the gate promises)"
+        fields.append(("power", f"{power.statement()}{weak}"))
+    return fields
 
 
 def _fields(view: ProblemView) -> list[tuple[str, Any]]:

@@ -290,3 +290,21 @@ def _baseline(registry: Registry, candidate: ModelRef, baseline: RefLike | None)
 def _history(registry: Registry, candidate: ModelRef, baseline: str | None) -> list[str]:
     """The most recent earlier versions of the candidate's model, oldest first, baseline apart."""
     return [r for r in prior_versions(registry, candidate) if r != baseline][-HISTORY_VERSIONS:]
+
+
+def latest_gate(registry: Registry, slug: str) -> GateResult | None:
+    """The problem's gate for the newest version that answered it, judged as CI would: against
+    its model's champion, in the run of every active problem. What ``problem show`` says the
+    problem's patterns can catch; None before any version answered it."""
+    registry.problems.get(slug)  # an unknown slug: ProblemNotFound
+    for version in reversed(registry.models.list()):
+        answered = problem_metrics(registry, versions=[version.ref], problems=[slug])
+        if answered and answered[0].answered:
+            statuses = registry.problems.statuses()
+            run = [s for s, status in statuses.items() if status is not ProblemStatus.retired]
+            if slug not in run:
+                run.append(slug)
+            return next(
+                g for g in evaluate(registry, version.ref, problems=run) if g.problem == slug
+            )
+    return None
