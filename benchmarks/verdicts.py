@@ -111,10 +111,7 @@ def run(
     specs = world.specs
     checked = (
         "default",
-        "default, moderated spread",
-        "default, moderated spread, alpha 0.05",
-        "default, moderated spread, alpha 0.08",
-        "combined log + Holm, alpha 0.10",
+        "previous default: BH alpha 0.10, not moderated",
         "default, labels-only model",
         "flips vs history + Holm, alpha 0.05",
     )

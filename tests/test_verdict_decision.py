@@ -191,14 +191,17 @@ def test_canary_interval_fails_only_when_confidently_above() -> None:
 
 
 def test_more_problems_in_a_run_make_failing_harder() -> None:
+    """Without the moderated spread (which the crowd would sharpen, tests/test_moderation.py)."""
     rng = np.random.default_rng(6)
     target = _evidence(rng, breaks=2, name="target")
-    alone = decide_run([target], power=False)[0]
-    crowd = decide_run([target] + [_evidence(rng, name=f"q{i}") for i in range(200)], power=False)
+    unmoderated = GateSettings(moderate=False)
+    alone = decide_run([target], unmoderated, power=False)[0]
+    others = [_evidence(rng, name=f"q{i}") for i in range(200)]
+    crowd = decide_run([target, *others], unmoderated, power=False)
     assert crowd[0].adjusted_p is not None and alone.adjusted_p is not None
     assert crowd[0].adjusted_p >= alone.adjusted_p
     assert SEVERITY[crowd[0].outcome] <= SEVERITY[alone.outcome]
-    single = decide_problem(target, problems_in_run=201)
+    single = decide_problem(target, unmoderated, problems_in_run=201)
     assert SEVERITY[single.outcome] <= SEVERITY[alone.outcome]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -54,7 +55,10 @@ def rule_specs() -> list[RuleSpec]:
     rows follow GateSettings() but for what their name changes, and review settings are the
     defaults (the deciding test's p <= 0.1, or 2 net breaks) unless the row says otherwise.
     """
-    s, none, holm, bh = GateSettings, Correction.NONE, Correction.HOLM, Correction.BH
+    # Rows not named "default" compare rules as first measured: without the moderated spread.
+    s = partial(GateSettings, moderate=False)
+    none, holm, bh = Correction.NONE, Correction.HOLM, Correction.BH
+    d = GateSettings
     c = Rule.COMBINED
     log = "log"
     no_count: dict[str, Any] = {"review_net_breaks": None}
@@ -67,7 +71,7 @@ def rule_specs() -> list[RuleSpec]:
         ("flips vs history, alpha 0.05, no correction", s(Rule.FLIPS, none, alpha=0.05), False),
         ("flips vs history + Holm, alpha 0.05", s(Rule.FLIPS, holm, alpha=0.05), False),
         ("flips vs history + Holm, alpha 0.10", s(Rule.FLIPS, holm, alpha=0.10), False),
-        ("default, labels-only model", s(), False),
+        ("default, labels-only model", d(), False),
         ("log-score drop, alpha 0.05, no correction", s(Rule.SCORE, none, 0.05, score=log), True),
         ("log-score drop + Holm, alpha 0.10", s(Rule.SCORE, holm, 0.10, score=log), True),
         ("combined log, alpha 0.05, no correction", s(c, none, 0.05, score=log), True),
@@ -82,15 +86,16 @@ def rule_specs() -> list[RuleSpec]:
         ("combined p + Holm, alpha 0.05", s(c, holm, 0.05, score="prob"), True),
         ("combined p + Holm, alpha 0.10", s(c, holm, 0.10, score="prob"), True),
         ("combined p + Holm, alpha 0.20", s(c, holm, 0.20, score="prob"), True),
-        ("default, review p<=0.2", s(review_alpha=0.2, review_needs_net=True, **no_count), True),
-        ("default, review p<=0.2 or net>=2", s(review_alpha=0.2, review_needs_net=True), True),
-        ("default, review score p<=0.2 (no net)", s(review_alpha=0.2, **no_count), True),
-        ("default, review score p<=0.2 (no net) or net>=2", s(review_alpha=0.2), True),
-        ("default", s(), True),
-        ("default, moderated spread", s(moderate=True), True),
-        ("default, moderated spread, alpha 0.05", s(alpha=0.05, moderate=True), True),
-        ("default, moderated spread, alpha 0.08", s(alpha=0.08, moderate=True), True),
-        ("combined p + Holm, alpha 0.10, moderated", s(c, holm, 0.10, moderate=True), True),
+        ("default, review p<=0.2", d(review_alpha=0.2, review_needs_net=True, **no_count), True),
+        ("default, review p<=0.2 or net>=2", d(review_alpha=0.2, review_needs_net=True), True),
+        ("default, review score p<=0.2 (no net)", d(review_alpha=0.2, **no_count), True),
+        ("default, review score p<=0.2 (no net) or net>=2", d(review_alpha=0.2), True),
+        ("previous default: BH alpha 0.10, not moderated", s(alpha=0.10, moderate=False), True),
+        ("default, not moderated", d(moderate=False), True),
+        ("combined p + Holm, alpha 0.10, moderated", d(c, holm, 0.10), True),
+        ("default, alpha 0.05", d(alpha=0.05), True),
+        ("default, alpha 0.10", d(alpha=0.10), True),
+        ("default", d(), True),
     ]
     return [RuleSpec(name, settings, scores) for name, settings, scores in rows]
 

@@ -101,7 +101,7 @@ class GateSettings:
 
     rule: Rule = Rule.COMBINED
     correction: Correction = Correction.BH
-    alpha: float = 0.10  # FAIL: adjusted one-sided p at most this
+    alpha: float = 0.08  # FAIL: adjusted one-sided p at most this
     review_alpha: float = 0.10  # REVIEW: the deciding test's unadjusted p at most this
     review_needs_net: bool = False  # True: a score drop needs more broken than fixed to REVIEW
     review_net_breaks: int | None = 2  # also REVIEW when broken - fixed reaches this
@@ -112,7 +112,7 @@ class GateSettings:
     score: str = "prob"  # "prob": p(expected) itself; "log": log p(expected), clipped at the floor
     score_floor: float = 1e-3  # log p is clipped here: one hopeless pattern must not decide alone
     canary_interval: bool = True  # FAIL only when the Wilson interval is above max_error_rate
-    moderate: bool = False  # shrink each problem's spread toward the run's (moderated t)
+    moderate: bool = True  # shrink each problem's spread toward the run's (moderated t)
     promised_points: float = 0.10  # the regression (population error) the gate promises to catch
     power_target: float = 0.80  # ... this often
 
