@@ -4,8 +4,10 @@ Twelve patterns cannot see a two-point regression, and a lead should know that b
 green run. The estimate simulates candidates from the problem's own registry: a pseudo-candidate is
 a random earlier version (so ordinary retrain noise is in it), whose right answers each break with
 probability d / (1 - e) (a regression of d points of population error when the baseline's error
-is e), broken answers taking scores drawn from the problem's own recorded wrong answers; the gate
-then decides as it would. Seeded, vectorised, pure: a few milliseconds per problem.
+is e), broken answers taking scores drawn from the problem's own recorded wrong answers, and the
+answers that stay right losing part of the probability a calibrated model would lose with them
+(``CALIBRATION``); the gate then decides as it would. Seeded and vectorised over all the problems
+of a run at once; docs/verdicts.md compares its predictions with the benchmark's measurements.
 """
 
 from __future__ import annotations
