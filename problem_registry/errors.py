@@ -30,6 +30,11 @@ class DatabaseUnavailable(RegistryError):
     """The database cannot be reached, opened or is locked beyond the busy timeout."""
 
 
+class NoRegistry(RegistryError):
+    """No registry where the settings point: only ``init`` creates one (issue 19), so a command
+    run in the wrong folder says so instead of leaving an empty ``registry.db`` behind."""
+
+
 class SchemaMismatch(RegistryError):
     """The database schema is older or newer than this version of problem-registry."""
 

@@ -76,11 +76,13 @@ class AppState:
     def settings(self) -> Settings:
         return resolve_settings(url=self.url, patterns_dir=self.patterns_dir, user=self.user)
 
-    def registry(self) -> Registry:
+    def registry(self, *, create: bool = False) -> Registry:
+        """The registry, which must exist: only ``init`` passes ``create`` (issue 19), so a read
+        or a write in the wrong folder says "no registry here" instead of making one."""
         if self._registry is None:
             from problem_registry.store.registry import Registry
 
-            self._registry = Registry.open(self.settings())
+            self._registry = Registry.open(self.settings(), create=create)
         return self._registry
 
     def close(self) -> None:

@@ -99,7 +99,9 @@ class RegistrySession:
     def _prepare(self) -> None:
         root = self.config.invocation_params.dir
         settings = resolve_settings(url=self.options.url, cwd=root)
-        registry = self.registry = Registry.open(settings)
+        # Never create one here: `pytest --registry` in the wrong folder is a usage error naming
+        # the file it looked for, not a green run of zero problems (issue 19).
+        registry = self.registry = Registry.open(settings, create=False)
         candidate_ref = self._candidate(registry)
         candidate = str(candidate_ref)
         baseline = self._baseline(registry, candidate_ref)
