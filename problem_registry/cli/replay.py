@@ -49,6 +49,12 @@ def replay(
         "reported, and the others go on.",
         metavar="SECONDS",
     ),
+    retry_errored: bool = typer.Option(
+        False,
+        "--retry-errored",
+        help="Predict again the pairs stored as errored (say, after fixing a loader) and replace "
+        "them with the new answers.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
     """Predict every (model version, pattern) pair that has no stored result yet.
@@ -60,6 +66,8 @@ def replay(
     Example: problem-registry replay --model digits@v3
 
     Example: problem-registry replay --all --batch-timeout 30
+
+    Example: problem-registry replay --model digits@v3 --retry-errored
     """
     if model is not None and all_versions:
         raise typer.BadParameter("give --model NAME@VERSION or --all, not both")
@@ -81,6 +89,7 @@ def replay(
                     progress=callback,
                     trigger="cli",
                     batch_timeout=batch_timeout,
+                    retry_errored=retry_errored,
                 )
         except KeyboardInterrupt:
             note("interrupted: what was predicted is stored; run replay again to resume")
@@ -95,7 +104,10 @@ def _print_summary(summary: engine.ReplaySummary, as_json: bool) -> None:
         if version.status == "unavailable":
             note(f"warning: {version.reason}")
         elif version.status == "replayed":
-            errored = f", {version.errored} errored" if version.errored else ""
+            errored = ""
+            if version.errored:
+                # The first error names where to look; the rest are in `report` (issue 19).
+                errored = f", {version.errored} errored (first: {version.first_error})"
             note(f"{version.ref}: {version.predicted} predicted{errored}")
     for refused in summary.refused:
         used_by = f" (used by {', '.join(refused.patterns)})" if refused.patterns else ""

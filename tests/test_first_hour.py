@@ -1,0 +1,97 @@
+"""Issue 19, "the first hour": what a new user's run of the console script now does.
+
+Each test starts in an empty folder, as the README's tutorial does, and runs the installed
+``problem-registry`` script as separate processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.helpers import write_png
+
+SCRIPT = str(Path(sys.executable).parent / "problem-registry")
+
+
+def _run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PROBLEM_REGISTRY")}
+    return subprocess.run(
+        [SCRIPT, *args],
+        cwd=cwd,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _ok(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    outcome = _run(*args, cwd=cwd, env=env)
+    assert outcome.returncode == 0, (args, outcome.stderr)
+    assert "Traceback" not in outcome.stderr
+    return outcome
+
+
+BROKEN_MODEL = """
+def load(artifact=None):
+    def predict(images):
+        raise ValueError("no weights at postgresql://bob:hunter2-secret@db/x\\nsecond line")
+    return predict
+"""
+
+FIXED_MODEL = """
+def load(artifact=None):
+    return lambda images: ["red" for _ in images]
+"""
+
+
+def test_replay_names_the_first_error_and_retry_errored_replaces_it(tmp_path: Path) -> None:
+    _ok("init", cwd=tmp_path)
+    _ok("problem", "add", "colours", cwd=tmp_path)
+    red = write_png(tmp_path / "red.png", color=(255, 0, 0))
+    blue = write_png(tmp_path / "blue.png", color=(0, 0, 255))
+    _ok("pattern", "add", "colours", str(red), "--expect", "red", cwd=tmp_path)
+    _ok("pattern", "add", "colours", str(blue), "--expect", "blue", cwd=tmp_path)
+    (tmp_path / "my_model.py").write_text(BROKEN_MODEL)
+    _ok("model", "register", "m", "v1", "--loader", "my_model:load", cwd=tmp_path)
+
+    first = _ok("replay", cwd=tmp_path)
+    # One line, the exception's type and first line, the password hidden.
+    assert (
+        "m@v1: 2 predicted, 2 errored (first: ValueError: no weights at postgresql://bob:***@db/x)"
+        in first.stderr
+    )
+    assert "hunter2" not in first.stderr and "second line" not in first.stderr
+
+    # The loader is fixed: a plain replay has nothing missing, --retry-errored predicts again.
+    (tmp_path / "my_model.py").write_text(FIXED_MODEL)
+    assert json.loads(_ok("replay", "--json", cwd=tmp_path).stdout)["predicted"] == 0
+    retried = json.loads(_ok("replay", "--retry-errored", "--json", cwd=tmp_path).stdout)
+    assert (retried["predicted"], retried["errored"]) == (2, 0)
+    assert retried["versions"][0]["first_error"] == ""
+    (row,) = json.loads(_ok("report", "--json", cwd=tmp_path).stdout)
+    assert (row["counts"]["errored"], row["counts"]["wrong"]) == (0, 1)
+    # Nothing errored is left to retry.
+    again = json.loads(_ok("replay", "--retry-errored", "--json", cwd=tmp_path).stdout)
+    assert again["predicted"] == 0
+
+
+def test_replay_json_gives_each_versions_first_error(tmp_path: Path) -> None:
+    _ok("init", cwd=tmp_path)
+    _ok("problem", "add", "colours", cwd=tmp_path)
+    red = write_png(tmp_path / "red.png", color=(255, 0, 0))
+    _ok("pattern", "add", "colours", str(red), "--expect", "red", cwd=tmp_path)
+    (tmp_path / "my_model.py").write_text(BROKEN_MODEL)
+    _ok("model", "register", "m", "v1", "--loader", "my_model:load", cwd=tmp_path)
+    summary = json.loads(_ok("replay", "--json", cwd=tmp_path).stdout)
+    (version,) = summary["versions"]
+    assert version["errored"] == 1
+    assert version["first_error"] == "ValueError: no weights at postgresql://bob:***@db/x"
