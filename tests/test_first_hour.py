@@ -95,3 +95,60 @@ def test_replay_json_gives_each_versions_first_error(tmp_path: Path) -> None:
     (version,) = summary["versions"]
     assert version["errored"] == 1
     assert version["first_error"] == "ValueError: no weights at postgresql://bob:***@db/x"
+
+
+def _every_command() -> list[list[str]]:
+    """Every command line of the CLI, groups' subcommands included, as ``--help`` would list."""
+    import typer
+
+    from problem_registry.cli import COMMANDS, app
+
+    root = typer.main.get_command(app)
+    context = typer.Context(root)
+    found: list[list[str]] = [[]]
+    for name in COMMANDS:
+        command = root.get_command(context, name)  # type: ignore[attr-defined]
+        found.append([name])
+        found += [[name, sub] for sub in getattr(command, "commands", {})]
+    return found
+
+
+def test_help_shows_words_not_python_types() -> None:
+    """Issue 19 item 7: no `<bool>`, `<list[Path]>` or `<int range>` in any command's help."""
+    import re
+
+    from typer.testing import CliRunner
+
+    from problem_registry.cli import app
+
+    runner = CliRunner()
+    commands = _every_command()
+    assert ["pattern", "add"] in commands and ["replay"] in commands
+    for words in commands:
+        result = runner.invoke(app, [*words, "--help"], terminal_width=200)
+        assert result.exit_code == 0, (words, result.output)
+        assert not re.search(r"<[a-z]", result.output), (words, result.output)
+    shown = runner.invoke(app, ["pattern", "add", "--help"], terminal_width=200).output
+    assert "FILE..." in shown and "LOW:HIGH" in shown and "[positive|negative]" in shown
+    shown = runner.invoke(app, ["replay", "--help"], terminal_width=200).output
+    assert "NAME@VERSION" in shown and "--batch-size" in shown
+
+
+def test_a_mistyped_command_gets_a_suggestion_and_exit_2(tmp_path: Path) -> None:
+    outcome = _run("problme", "list", cwd=tmp_path)
+    assert outcome.returncode == 2
+    assert "did you mean 'problem'?" in outcome.stderr
+    assert "Traceback" not in outcome.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_chart_example_names_a_problem_the_demo_has() -> None:
+    import re
+
+    from problem_registry.cli.charts import chart
+
+    examples = re.findall(r"chart ([a-z0-9-]+) --kind", chart.__doc__ or "")
+    assert examples
+    demo_problems = Path(__file__).parents[1] / "patterns" / "problems"
+    for slug in examples:
+        assert (demo_problems / f"{slug}.json").is_file(), slug

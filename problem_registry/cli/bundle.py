@@ -20,7 +20,9 @@ from problem_registry.store.integrity import CheckReport, check
 
 def export(
     ctx: typer.Context,
-    directory: Path = typer.Argument(..., help="Folder to write (created if missing)."),
+    directory: Path = typer.Argument(
+        ..., help="Folder to write (created if missing).", metavar="DIR"
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Write every problem and its patterns to a folder a team keeps in git.
@@ -44,7 +46,7 @@ def export(
 
 def import_(
     ctx: typer.Context,
-    directory: Path = typer.Argument(..., help="A folder written by `export`."),
+    directory: Path = typer.Argument(..., help="A folder written by `export`.", metavar="DIR"),
     as_json: bool = JsonOption,
 ) -> None:
     """Load a bundle into the registry; running it again changes nothing.

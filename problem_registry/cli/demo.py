@@ -23,6 +23,7 @@ def demo(
     directory: Path = typer.Argument(
         DEFAULT_DIRECTORY,
         help="Folder to build the demo in: new, empty, or a previous demo (rebuilt).",
+        metavar="DIR",
     ),
 ) -> None:
     """Build a real registry from scikit-learn's digits and write its report.

@@ -33,13 +33,20 @@ if TYPE_CHECKING:
 def replay(
     ctx: typer.Context,
     model: str | None = typer.Option(
-        None, "--model", help="Replay only this version, NAME@VERSION; it must load."
+        None,
+        "--model",
+        help="Replay only this version; it must load.",
+        metavar="NAME@VERSION",
     ),
     all_versions: bool = typer.Option(
         False, "--all", help="Replay every registered version (the default)."
     ),
     batch_size: int = typer.Option(
-        engine.DEFAULT_BATCH_SIZE, "--batch-size", min=1, help="Inputs per model call."
+        engine.DEFAULT_BATCH_SIZE,
+        "--batch-size",
+        min=1,
+        help="Inputs per model call.",
+        metavar="N",
     ),
     batch_timeout: float | None = typer.Option(
         None,
@@ -156,7 +163,9 @@ class _StopOnSignal:
 
 def report(
     ctx: typer.Context,
-    model: str | None = typer.Option(None, "--model", help="Only the versions of this model."),
+    model: str | None = typer.Option(
+        None, "--model", help="Only the versions of this model.", metavar="NAME"
+    ),
     as_json: bool = JsonOption,
     html: Path | None = typer.Option(
         None,
