@@ -313,9 +313,7 @@ class _Replay:
             # chunk (this is every version of a cold replay).
             self.empty = {v for v in incomplete if counts[v] == 0}
             partial = [v for v in incomplete if v not in self.empty]
-            todo, missing = files_with_missing(
-                session, partial, problem_ids, retry_errored=retry
-            )
+            todo, missing = files_with_missing(session, partial, problem_ids, retry_errored=retry)
         if self.empty:
             todo = [f.id for f in files]
         self.total = missing + len(self.empty) * n_active

@@ -76,9 +76,7 @@ def error_line(text: str) -> str:
     return line if len(line) <= MAX_ERROR_LINE else line[: MAX_ERROR_LINE - 3] + "..."
 
 
-def insert_results(
-    session: Session, rows: Sequence[Row], *, replace_errored: bool = False
-) -> None:
+def insert_results(session: Session, rows: Sequence[Row], *, replace_errored: bool = False) -> None:
     """Insert ``rows`` (tuples in :data:`COLUMNS` order), skipping pairs already stored.
 
     ``replace_errored`` (``replay --retry-errored``): a stored result that is an error is
