@@ -10,6 +10,15 @@ from __future__ import annotations
 from problem_registry.redaction import redact_text
 
 
+# Who is writing when nothing names anyone: recorded as is, with an UnknownUserWarning.
+UNKNOWN_USER = "unknown"
+
+
+class UnknownUserWarning(UserWarning):
+    """Something was recorded as added by "unknown": no --user, $PROBLEM_REGISTRY_USER,
+    $GITHUB_ACTOR or $USER names who is writing (a container often has no $USER; issue 19)."""
+
+
 class RegistryError(Exception):
     """A user-facing error: the message alone must tell the user what to do.
 

@@ -9,9 +9,10 @@ clear :class:`~problem_registry.errors.InvalidValue` on both.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
-from problem_registry.errors import InvalidValue
+from problem_registry.errors import UNKNOWN_USER, InvalidValue, UnknownUserWarning
 
 
 def storable(text: str, what: str, *, max_length: int | None = None) -> str:
@@ -38,7 +39,16 @@ def user_name(user: str) -> str:
     Checked where it is stored rather than when settings are read, so a read-only command still
     works with a name that could not be stored.
     """
-    what = "the user name (--user, $PROBLEM_REGISTRY_USER or $USER)"
+    what = "the user name (--user, $PROBLEM_REGISTRY_USER, $GITHUB_ACTOR or $USER)"
+    if user == UNKNOWN_USER:
+        warnings.warn(
+            UnknownUserWarning(
+                "nothing says who is writing (no --user, $PROBLEM_REGISTRY_USER, $GITHUB_ACTOR "
+                "or $USER), so this is recorded as added by 'unknown'; set one, e.g. "
+                "export PROBLEM_REGISTRY_USER=$(whoami)"
+            ),
+            stacklevel=3,
+        )
     return storable(user, what, max_length=MAX_USER_LENGTH)
 
 

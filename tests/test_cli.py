@@ -500,7 +500,13 @@ def test_check_catches_a_tampered_and_a_missing_file(
     report = cli("check", "--json", code=1, one_line=False).json()
     assert report["ok"] is False
     assert sorted(e["code"] for e in report["errors"]) == ["altered-file", "missing-file"]
-    assert "2 error(s)" in cli("check", code=1, one_line=False).stderr
+    shown = cli("check", code=1, one_line=False)
+    assert "2 error(s)" in shown.stderr
+    # Issue 19: one line per finding, wrapped by the terminal, not a table's narrow column.
+    lines = shown.stdout.splitlines()
+    assert len(lines) == 2 and all(line.startswith("error: ") for line in lines)
+    assert any(line.startswith("error: missing-file (colours; pattern ") for line in lines)
+    assert "┃" not in shown.stdout and "│" not in shown.stdout
 
 
 @pytest.mark.parametrize(

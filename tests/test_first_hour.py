@@ -152,3 +152,45 @@ def test_the_chart_example_names_a_problem_the_demo_has() -> None:
     demo_problems = Path(__file__).parents[1] / "patterns" / "problems"
     for slug in examples:
         assert (demo_problems / f"{slug}.json").is_file(), slug
+
+
+def test_writing_with_no_user_known_warns_once(tmp_path: Path) -> None:
+    """Issue 19 item 12: a container without $USER records 'unknown', and now says so, once."""
+    nobody = {
+        "USER": "",
+        "LOGNAME": "",
+        "GITHUB_ACTOR": "",
+        "GITLAB_USER_LOGIN": "",
+        "USERNAME": "",
+    }
+    _ok("init", cwd=tmp_path, env=nobody)
+    _ok("problem", "add", "colours", cwd=tmp_path, env=nobody)
+    red = write_png(tmp_path / "red.png", color=(255, 0, 0))
+    blue = write_png(tmp_path / "blue.png", color=(0, 0, 255))
+    added = _ok(
+        "pattern", "add", "colours", str(red), str(blue), "--expect", "x", cwd=tmp_path, env=nobody
+    )
+    warnings = [line for line in added.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: nothing says who is writing (no --user, $PROBLEM_REGISTRY_USER, $GITHUB_ACTOR "
+        "or $USER), so this is recorded as added by 'unknown'; set one, e.g. export "
+        "PROBLEM_REGISTRY_USER=$(whoami)"
+    ]
+    listed = json.loads(_ok("pattern", "list", "--json", cwd=tmp_path, env=nobody).stdout)
+    assert {p["added_by"] for p in listed} == {"unknown"}
+    # Named, no warning.
+    green = write_png(tmp_path / "green.png", color=(0, 255, 0))
+    named = _ok(
+        "pattern", "add", "colours", str(green), "--expect", "x", cwd=tmp_path, env={"USER": "tess"}
+    )
+    assert "warning" not in named.stderr
+
+
+def test_help_names_every_source_of_the_user_name() -> None:
+    from typer.testing import CliRunner
+
+    from problem_registry.cli import app
+
+    shown = CliRunner().invoke(app, ["--help"], terminal_width=200).output
+    for source in ("$PROBLEM_REGISTRY_USER", "$GITHUB_ACTOR", "$USER"):
+        assert source in shown

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from problem_registry.config import Settings, resolve_settings
-from problem_registry.errors import RegistryError
+from problem_registry.errors import RegistryError, UnknownUserWarning
 from problem_registry.redaction import redact_text
 
 if TYPE_CHECKING:
@@ -41,10 +42,18 @@ class RegistryGroup(TyperGroup):
     """Turns any user mistake raised by the library into one line on stderr and exit code 1."""
 
     def invoke(self, ctx: typer.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except RegistryError as exc:
-            fail(str(exc))
+        with warnings.catch_warnings():
+            # The library's "recorded as 'unknown'" warning: once, one line on stderr (issue 19).
+            warnings.simplefilter("once", UnknownUserWarning)
+            warnings.showwarning = _warning_line
+            try:
+                return super().invoke(ctx)
+            except RegistryError as exc:
+                fail(str(exc))
+
+
+def _warning_line(message: Warning | str, *_args: Any, **_kwargs: Any) -> None:
+    note(f"warning: {message}")
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from problem_registry.config import Settings, resolve_settings
+from problem_registry.errors import UNKNOWN_USER
 from problem_registry.store.content import PatternStore
 from problem_registry.store.engines import (
     create_registry_engine,
@@ -37,7 +38,9 @@ if TYPE_CHECKING:
 
 
 class Registry:
-    def __init__(self, engine: Engine, store: PatternStore, *, user: str = "unknown") -> None:
+    def __init__(
+        self, engine: Engine, store: PatternStore, *, user: str = UNKNOWN_USER
+    ) -> None:
         self.engine = engine
         self.store = store
         self.user = user
