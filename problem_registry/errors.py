@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from problem_registry.redaction import redact_text
 
-
 # Who is writing when nothing names anyone: recorded as is, with an UnknownUserWarning.
 UNKNOWN_USER = "unknown"
 

@@ -38,9 +38,7 @@ if TYPE_CHECKING:
 
 
 class Registry:
-    def __init__(
-        self, engine: Engine, store: PatternStore, *, user: str = UNKNOWN_USER
-    ) -> None:
+    def __init__(self, engine: Engine, store: PatternStore, *, user: str = UNKNOWN_USER) -> None:
         self.engine = engine
         self.store = store
         self.user = user
