@@ -17,6 +17,7 @@ import typer
 
 from problem_registry.cli.context import (
     JsonOption,
+    fail,
     note,
     percent,
     print_json,
@@ -24,9 +25,11 @@ from problem_registry.cli.context import (
     progress_bar,
     registry,
 )
+from problem_registry.cli.grid import GRID_VERSIONS, print_grid
 from problem_registry.replay import engine
 
 if TYPE_CHECKING:
+    from problem_registry.store.registry import Registry
     from problem_registry.verdicts.metrics import ProblemVersionMetrics
 
 
@@ -166,6 +169,25 @@ def report(
     model: str | None = typer.Option(
         None, "--model", help="Only the versions of this model.", metavar="NAME"
     ),
+    problems: list[str] | None = typer.Option(
+        None, "--problem", "-p", help="Only this problem; repeat for several.", metavar="SLUG"
+    ),
+    tag: str | None = typer.Option(
+        None, "--tag", help="Only problems with this tag.", metavar="TAG"
+    ),
+    last: int | None = typer.Option(
+        None,
+        "--last",
+        min=1,
+        help=f"Only the N most recent versions (the grid's default: {GRID_VERSIONS}).",
+        metavar="N",
+    ),
+    long: bool = typer.Option(
+        False,
+        "--long",
+        help="One row per problem and version, with its interval, errored and missing counts, "
+        "instead of the grid.",
+    ),
     as_json: bool = JsonOption,
     html: Path | None = typer.Option(
         None,
@@ -193,11 +215,16 @@ def report(
         metavar="NAME@VERSION",
     ),
 ) -> None:
-    """Error rate of every problem on every model version, from stored results.
+    """Patterns wrong per problem and version, from stored results: a grid of the problems (down)
+    and the most recent versions (across), or every row with --long or --json.
 
     Correctness is judged against the current expectations, so a relabelled pattern shows here
     at once, without any model being run. Errored answers count as wrong; patterns without a
     result are counted as missing and left out of the rate.
+
+    Example: problem-registry report --tag vision --last 4
+
+    Example: problem-registry report --problem chihuahua-vs-muffin --long
 
     Example: problem-registry report --model digits --json
 
@@ -208,6 +235,11 @@ def report(
     Built again into the same DIR, the report draws only what changed since, and deletes the
     pages of problems that are gone.
     """
+    if html is not None and (problems or tag or last or long):
+        raise typer.BadParameter(
+            "--problem, --tag, --last and --long choose what the terminal or --json shows; the "
+            "HTML report holds every problem"
+        )
     if (candidate or baseline) and html is None:
         raise typer.BadParameter("--candidate and --baseline are for the HTML report: add --html")
     if baseline and not candidate:
@@ -217,12 +249,29 @@ def report(
     # Imported here, not with the module: `replay` lives in this module too and needs none of it.
     from problem_registry.verdicts.metrics import problem_metrics, problem_metrics_json
 
-    if as_json:
-        _print_json_rows(problem_metrics_json(registry(ctx), model=model))
-    elif html is None:
+    if html is None:
         # With --html the pages are the report: a terminal table of every problem x version
         # would only scroll by (100,000 rows at 1,000 problems x 100 versions).
-        _print_report(problem_metrics(registry(ctx), model=model))
+        reg = registry(ctx)
+        slugs = _chosen_problems(reg, problems, tag)
+        shown = reg.models.list(model)
+        limit = last if (last or as_json or long) else GRID_VERSIONS
+        if limit is not None:
+            shown = shown[-limit:]
+        # None: every version and every problem, which takes the queries' fast paths.
+        refs = [view.ref for view in shown] if limit is not None else None
+        if as_json:
+            _print_json_rows(problem_metrics_json(reg, model=model, versions=refs, problems=slugs))
+        elif long:
+            _print_report(problem_metrics(reg, model=model, versions=refs, problems=slugs))
+        else:
+            rows = problem_metrics(reg, model=model, versions=refs, problems=slugs)
+            print_grid(
+                rows,
+                shown,
+                title="patterns wrong per problem and version (* champion)",
+                empty=NOTHING_TO_REPORT,
+            )
     if html is not None:
         # matplotlib and Jinja2: only when asked.
         from problem_registry.report.builder import write_report
@@ -236,6 +285,27 @@ def report(
             jobs=jobs or os.cpu_count() or 1,
         )
         note(f"report written to {build.index} ({build.describe()})")
+
+
+NOTHING_TO_REPORT = (
+    "nothing to report yet: add problems and patterns, register a model, then replay"
+)
+
+
+def _chosen_problems(
+    reg: Registry, problems: list[str] | None, tag: str | None
+) -> list[str] | None:
+    """The slugs --problem and --tag leave (both: those named that carry the tag); None: all."""
+    if tag is None:
+        return list(dict.fromkeys(problems)) if problems else None
+    tagged = [view.slug for view in reg.problems.list(tag=tag)]
+    if not tagged:
+        fail(f"no problem is tagged {tag!r}; see the tags in `problem-registry problem list`")
+    if problems:
+        for slug in problems:
+            reg.problems.get(slug)  # an unknown slug is an error, not an empty report
+        return [slug for slug in dict.fromkeys(problems) if slug in tagged]
+    return tagged
 
 
 def _print_json_rows(lines: list[str]) -> None:
@@ -286,5 +356,5 @@ def _print_report(rows: list[ProblemVersionMetrics]) -> None:
             ]
             for row in rows
         ),
-        empty="nothing to report yet: add problems and patterns, register a model, then replay",
+        empty=NOTHING_TO_REPORT,
     )
