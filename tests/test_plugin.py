@@ -362,6 +362,7 @@ def test_a_raising_model_is_contained(
     text = result.stdout.str()
     assert "sevens-vs-ones" in text
     assert "1 errored" in text or "errored" in text
+    assert "warning: digits@v4: 1 errored (first: " in text  # where to look (issue 19)
     assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
 
 
@@ -524,3 +525,8 @@ def test_problem_tags_select_items_with_m_and_k(digits: Digits, run_registry) ->
     picked.stdout.fnmatch_lines(["*threes-vs-eights PASSED*"])  # tagged "skip", still run
     by_keyword = run_registry("--candidate", CANDIDATE, "-k", "tag_skip")
     by_keyword.assert_outcomes(passed=1, deselected=3)
+    # Workers collect from the controller's snapshot: the same markers, the same selection.
+    parallel = run_registry(
+        "--candidate", CANDIDATE, "--strict-markers", "-m", "low_light", "-n", "2", subprocess=True
+    )
+    parallel.assert_outcomes(passed=2)

@@ -310,6 +310,12 @@ class RegistrySession:
             for version in s.versions:
                 if version.status == "unavailable":
                     writer.write_line(f"warning: {version.reason}", yellow=True)
+                elif version.errored:  # where to look, as `replay` says it (issue 19)
+                    writer.write_line(
+                        f"warning: {version.ref}: {version.errored} errored (first: "
+                        f"{version.first_error})",
+                        yellow=True,
+                    )
         rows = terminal_rows(
             gates, self.snapshot.candidate, self.snapshot.champion, self.no_baseline
         )
