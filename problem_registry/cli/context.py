@@ -44,16 +44,25 @@ class RegistryGroup(TyperGroup):
     def invoke(self, ctx: typer.Context) -> Any:
         with warnings.catch_warnings():
             # The library's "recorded as 'unknown'" warning: once, one line on stderr (issue 19).
-            warnings.simplefilter("once", UnknownUserWarning)
-            warnings.showwarning = _warning_line
+            # Counted here: a library imported on the way (scikit-learn) may add filters of its own.
+            warnings.simplefilter("always", UnknownUserWarning)
+            warnings.showwarning = _OncePerMessage()
             try:
                 return super().invoke(ctx)
             except RegistryError as exc:
                 fail(str(exc))
 
 
-def _warning_line(message: Warning | str, *_args: Any, **_kwargs: Any) -> None:
-    note(f"warning: {message}")
+class _OncePerMessage:
+    """A ``warnings.showwarning`` writing each distinct warning once, as one line on stderr."""
+
+    def __init__(self) -> None:
+        self.shown: set[str] = set()
+
+    def __call__(self, message: Warning | str, *_args: Any, **_kwargs: Any) -> None:
+        if str(message) not in self.shown:
+            self.shown.add(str(message))
+            note(f"warning: {message}")
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
