@@ -254,11 +254,10 @@ def report(
         # would only scroll by (100,000 rows at 1,000 problems x 100 versions).
         reg = registry(ctx)
         slugs = _chosen_problems(reg, problems, tag)
-        shown = reg.models.list(model)
         limit = last if (last or as_json or long) else GRID_VERSIONS
-        if limit is not None:
-            shown = shown[-limit:]
-        # None: every version and every problem, which takes the queries' fast paths.
+        # No limit (--json, --long): every version, without listing them first; with refs None
+        # (and slugs None) the error rates take the queries' fast paths.
+        shown = reg.models.list(model)[-limit:] if limit is not None else []
         refs = [view.ref for view in shown] if limit is not None else None
         if as_json:
             _print_json_rows(problem_metrics_json(reg, model=model, versions=refs, problems=slugs))
