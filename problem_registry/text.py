@@ -40,6 +40,12 @@ def user_name(user: str) -> str:
     works with a name that could not be stored.
     """
     what = "the user name (--user, $PROBLEM_REGISTRY_USER, $GITHUB_ACTOR or $USER)"
+    return storable(user, what, max_length=MAX_USER_LENGTH)
+
+
+def recording(user: str) -> None:
+    """Called just before ``user`` is written: warns (:class:`UnknownUserWarning`) when nothing
+    named who is writing, so "added by unknown" is never recorded without a word (issue 19)."""
     if user == UNKNOWN_USER:
         warnings.warn(
             UnknownUserWarning(
@@ -49,7 +55,6 @@ def user_name(user: str) -> str:
             ),
             stacklevel=3,
         )
-    return storable(user, what, max_length=MAX_USER_LENGTH)
 
 
 def is_storable(text: str) -> bool:

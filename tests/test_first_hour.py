@@ -178,6 +178,10 @@ def test_writing_with_no_user_known_warns_once(tmp_path: Path) -> None:
     ]
     listed = json.loads(_ok("pattern", "list", "--json", cwd=tmp_path, env=nobody).stdout)
     assert {p["added_by"] for p in listed} == {"unknown"}
+    # A refused write records nothing, so it warns of nothing: one line, the error.
+    refused = _run("pattern", "add", "colours", str(red), "--expect", "x", cwd=tmp_path, env=nobody)
+    assert refused.returncode == 1
+    assert [line.split(":")[0] for line in refused.stderr.splitlines()] == ["error"]
     # Named, no warning.
     green = write_png(tmp_path / "green.png", color=(0, 255, 0))
     named = _ok(
