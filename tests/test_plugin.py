@@ -477,7 +477,8 @@ def test_the_header_names_the_candidate_picked_for_you_and_why(run_registry) -> 
         [
             "problem-registry: candidate digits@v3 (the newest registered version, as no "
             "--candidate was given; pass --candidate NAME@VERSION to test another); digits has "
-            "no champion yet: canary only; promote one*",
+            "no champion yet, so canary only; promote one with `problem-registry model promote` or "
+            "pass --baseline NAME@VERSION",
         ]
     )
 

@@ -133,7 +133,7 @@ class RegistrySession:
         baseline = self._baseline(registry, candidate_ref)
         if baseline == candidate:
             self.no_baseline = (
-                f"{candidate} is the champion: no baseline to compare with, canary only; "
+                f"{candidate} is the champion: no baseline to compare with, so canary only; "
                 "pass --baseline NAME@VERSION to compare with another version"
             )
         problems = self._problems(registry)
@@ -167,7 +167,8 @@ class RegistrySession:
             problems=problems,
             run_id=run_id,
             tags={
-                view.slug: [marker_name(t) for t in view.tags] for view in registry.problems.list()
+                slug: [marker_name(tag) for tag in tags]
+                for slug, tags in registry.problems.tags().items()
             },
         )
 
@@ -180,8 +181,8 @@ class RegistrySession:
         champion = registry.models.champion(candidate.name)
         if champion is None:
             self.no_baseline = (
-                f"{candidate.name} has no champion yet: canary only; promote one "
-                "(problem-registry model promote) or pass --baseline NAME@VERSION"
+                f"{candidate.name} has no champion yet, so canary only; promote one with "
+                "`problem-registry model promote` or pass --baseline NAME@VERSION"
             )
             return None
         self.baseline_reason = f"the champion of {candidate.name}"
