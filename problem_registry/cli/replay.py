@@ -249,9 +249,10 @@ def report(
     # Imported here, not with the module: `replay` lives in this module too and needs none of it.
     from problem_registry.verdicts.metrics import problem_metrics, problem_metrics_json
 
-    if html is None:
+    if as_json or html is None:
         # With --html the pages are the report: a terminal table of every problem x version
-        # would only scroll by (100,000 rows at 1,000 problems x 100 versions).
+        # would only scroll by (100,000 rows at 1,000 problems x 100 versions); --json still
+        # prints its rows for a script.
         reg = registry(ctx)
         slugs = _chosen_problems(reg, problems, tag)
         limit = last if (last or as_json or long) else GRID_VERSIONS
