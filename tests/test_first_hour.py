@@ -129,9 +129,12 @@ def test_help_shows_words_not_python_types() -> None:
         assert result.exit_code == 0, (words, result.output)
         assert not re.search(r"<[a-z]", result.output), (words, result.output)
     shown = runner.invoke(app, ["pattern", "add", "--help"], terminal_width=200).output
-    assert "FILE..." in shown and "LOW:HIGH" in shown and "[positive|negative]" in shown
+    assert "{FILE}..." in shown and "LOW:HIGH" in shown and "[positive|negative]" in shown
     shown = runner.invoke(app, ["replay", "--help"], terminal_width=200).output
     assert "NAME@VERSION" in shown and "--batch-size" in shown
+    # A paragraph is one line for the terminal to wrap, not broken where the docstring was.
+    shown = runner.invoke(app, ["report", "--help"], terminal_width=200).output
+    assert "pattern shows here at once, without any model being run" in shown
 
 
 def test_a_mistyped_command_gets_a_suggestion_and_exit_2(tmp_path: Path) -> None:

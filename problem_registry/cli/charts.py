@@ -32,7 +32,7 @@ def chart(
     ctx: typer.Context,
     slugs: list[str] | None = typer.Argument(
         None,
-        metavar="SLUG...",
+        metavar="SLUG",
         help="Problems to draw (default: all); problem, confusion, grid and sheet take one.",
         show_default=False,
     ),

@@ -9,6 +9,7 @@ a switch shows none, once, when the command is built.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,6 +19,8 @@ from typer.core import TyperArgument
 
 def humanise(command: Any) -> Any:
     """Give ``command`` and its subcommands a human metavar for every parameter; returns it."""
+    if command.help:
+        command.help = _reflowed(command.help)
     params: list[Any] = [*command.params, command.get_help_option(typer.Context(command))]
     for param in params:
         if param is None:
@@ -36,6 +39,16 @@ def humanise(command: Any) -> Any:
 def choices(values: Iterable[Any]) -> str:
     """The metavar of an option taking one of ``values`` (an Enum class): ``[a|b]``."""
     return "[" + "|".join(str(getattr(value, "value", value)) for value in values) + "]"
+
+
+def _reflowed(text: str) -> str:
+    """The docstring with each paragraph on one line, for the terminal to wrap: Typer keeps the
+    line breaks of every paragraph after the first, so help broke mid-sentence wherever the
+    source did. A paragraph laid out in columns (two spaces in a row) keeps its lines."""
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(
+        paragraph if "  " in paragraph else " ".join(paragraph.split()) for paragraph in paragraphs
+    )
 
 
 def _metavar(param: Any) -> str:

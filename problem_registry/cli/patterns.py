@@ -58,7 +58,9 @@ PatternRef = typer.Argument(
 def add(
     ctx: typer.Context,
     slug: str = typer.Argument(..., help="The problem the patterns belong to.", metavar="SLUG"),
-    files: list[Path] = typer.Argument(..., help="Image, text or JSON files.", metavar="FILE..."),
+    files: list[Path] = typer.Argument(
+        ..., help="One or more image, text or JSON files.", metavar="FILE"
+    ),
     expect: str | None = Expect,
     expect_any: str | None = ExpectAny,
     expect_not: str | None = ExpectNot,
