@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from problem_registry.errors import ConfigError
+from problem_registry.errors import UNKNOWN_USER, ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -150,4 +150,4 @@ def _login_name(environ: Mapping[str, str]) -> str:
     for key in ("GITHUB_ACTOR", "GITLAB_USER_LOGIN", "USER", "LOGNAME", "USERNAME"):
         if environ.get(key):
             return environ[key]
-    return "unknown"
+    return UNKNOWN_USER

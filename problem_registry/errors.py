@@ -9,6 +9,14 @@ from __future__ import annotations
 
 from problem_registry.redaction import redact_text
 
+# Who is writing when nothing names anyone: recorded as is, with an UnknownUserWarning.
+UNKNOWN_USER = "unknown"
+
+
+class UnknownUserWarning(UserWarning):
+    """Something was recorded as added by "unknown": no --user, $PROBLEM_REGISTRY_USER,
+    $GITHUB_ACTOR or $USER names who is writing (a container often has no $USER; issue 19)."""
+
 
 class RegistryError(Exception):
     """A user-facing error: the message alone must tell the user what to do.
@@ -28,6 +36,11 @@ class ConfigError(RegistryError):
 
 class DatabaseUnavailable(RegistryError):
     """The database cannot be reached, opened or is locked beyond the busy timeout."""
+
+
+class NoRegistry(RegistryError):
+    """No registry where the settings point: only ``init`` creates one (issue 19), so a command
+    run in the wrong folder says so instead of leaving an empty ``registry.db`` behind."""
 
 
 class SchemaMismatch(RegistryError):

@@ -9,9 +9,10 @@ clear :class:`~problem_registry.errors.InvalidValue` on both.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
-from problem_registry.errors import InvalidValue
+from problem_registry.errors import UNKNOWN_USER, InvalidValue, UnknownUserWarning
 
 
 def storable(text: str, what: str, *, max_length: int | None = None) -> str:
@@ -38,8 +39,22 @@ def user_name(user: str) -> str:
     Checked where it is stored rather than when settings are read, so a read-only command still
     works with a name that could not be stored.
     """
-    what = "the user name (--user, $PROBLEM_REGISTRY_USER or $USER)"
+    what = "the user name (--user, $PROBLEM_REGISTRY_USER, $GITHUB_ACTOR or $USER)"
     return storable(user, what, max_length=MAX_USER_LENGTH)
+
+
+def recording(user: str) -> None:
+    """Called just before ``user`` is written: warns (:class:`UnknownUserWarning`) when nothing
+    named who is writing, so "added by unknown" is never recorded without a word (issue 19)."""
+    if user == UNKNOWN_USER:
+        warnings.warn(
+            UnknownUserWarning(
+                "nothing says who is writing (no --user, $PROBLEM_REGISTRY_USER, $GITHUB_ACTOR "
+                "or $USER), so this is recorded as added by 'unknown'; set one, e.g. "
+                "export PROBLEM_REGISTRY_USER=$(whoami)"
+            ),
+            stacklevel=3,
+        )
 
 
 def is_storable(text: str) -> bool:

@@ -47,6 +47,7 @@ def cli(database_url: str, tmp_path: Path) -> Cli:
             assert_one_clear_error(outcome.stderr, outcome.stdout)
         return outcome
 
+    run("init")  # as a user starts: only init creates a registry (issue 19)
     return run
 
 
@@ -452,6 +453,7 @@ def test_export_import_round_trip_through_the_cli(
 
     runner = CliRunner()
     fresh = ["--url", f"sqlite:///{tmp_path / 'fresh.db'}", "--patterns-dir", str(tmp_path / "p2")]
+    assert runner.invoke(app, [*fresh, "init"]).exit_code == 0
     imported = runner.invoke(app, [*fresh, "import", str(first), "--json"])
     assert imported.exit_code == 0, imported.stderr
     assert json.loads(imported.stdout)["patterns_created"] == 3
@@ -498,7 +500,13 @@ def test_check_catches_a_tampered_and_a_missing_file(
     report = cli("check", "--json", code=1, one_line=False).json()
     assert report["ok"] is False
     assert sorted(e["code"] for e in report["errors"]) == ["altered-file", "missing-file"]
-    assert "2 error(s)" in cli("check", code=1, one_line=False).stderr
+    shown = cli("check", code=1, one_line=False)
+    assert "2 error(s)" in shown.stderr
+    # Issue 19: one line per finding, wrapped by the terminal, not a table's narrow column.
+    lines = shown.stdout.splitlines()
+    assert len(lines) == 2 and all(line.startswith("error: ") for line in lines)
+    assert any(line.startswith("error: missing-file (colours; pattern ") for line in lines)
+    assert "┃" not in shown.stdout and "│" not in shown.stdout
 
 
 @pytest.mark.parametrize(
@@ -537,3 +545,25 @@ def test_a_long_table_is_printed_as_plain_aligned_columns(
         "long-slug",
         "c          1",
     ]
+
+
+def test_a_read_of_an_empty_database_says_run_init_and_creates_no_tables(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Issue 19: a reachable but empty database (a new PostgreSQL one) is not migrated by a read."""
+    import sqlalchemy as sa
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["--url", database_url, "problem", "list"])
+    assert result.exit_code == 1
+    assert_one_clear_error(result.stderr, result.stdout)
+    assert "run `problem-registry init`" in result.stderr
+    if database_url.startswith("sqlite"):
+        assert not (tmp_path / "registry.db").exists()
+    else:
+        engine = sa.create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+        try:
+            with engine.connect() as connection:
+                assert sa.inspect(connection).get_table_names() == []
+        finally:
+            engine.dispose()

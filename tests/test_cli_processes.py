@@ -19,7 +19,44 @@ def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["problem", "list"],
+        ["pattern", "list"],
+        ["model", "list", "--json"],
+        ["report"],
+        ["chart", "--out", "x.png"],
+        ["check"],
+        ["replay"],
+        ["db", "status"],
+        ["problem", "add", "hat-bias"],
+    ],
+)
+def test_a_command_in_a_folder_without_a_registry_says_so_and_creates_nothing(
+    tmp_path: Path, args: list[str]
+) -> None:
+    """Issue 19: reads and writes alike point at `init`; only `init` creates a registry."""
+    outcome = _run(*args, cwd=tmp_path)
+    assert outcome.returncode == 1, outcome.stderr
+    assert outcome.stderr.splitlines() == [
+        "error: no registry here (looked for ./registry.db); run `problem-registry init` or "
+        "set --url / PROBLEM_REGISTRY_URL"
+    ]
+    assert outcome.stdout == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_init_creates_the_registry_a_read_then_finds(tmp_path: Path) -> None:
+    assert _run("init", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "registry.db").is_file()
+    listed = _run("problem", "list", cwd=tmp_path)
+    assert (listed.returncode, listed.stdout) == (0, "")
+    assert "no problems yet" in listed.stderr
+
+
 def test_user_error_is_one_line_without_traceback(tmp_path: Path) -> None:
+    assert _run("init", cwd=tmp_path).returncode == 0
     outcome = _run("problem", "show", "nope", cwd=tmp_path)
     assert outcome.returncode == 1
     assert outcome.stderr.splitlines() == [
@@ -67,7 +104,8 @@ def test_cli_finds_the_project_registry_from_a_subfolder(tmp_path: Path) -> None
     (tmp_path / "pyproject.toml").write_text('[tool.problem-registry]\nurl = "sqlite:///r.db"\n')
     deep = tmp_path / "src" / "deep"
     deep.mkdir(parents=True)
-    assert _run("problem", "add", "from-deep", cwd=deep).returncode == 0
+    assert _run("init", cwd=deep).returncode == 0
     assert (tmp_path / "r.db").is_file()
+    assert _run("problem", "add", "from-deep", cwd=deep).returncode == 0
     listed = _run("problem", "list", "--json", cwd=tmp_path)
     assert '"from-deep"' in listed.stdout

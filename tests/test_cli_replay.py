@@ -156,9 +156,42 @@ def test_batch_timeout_stops_a_hanging_version_and_replays_the_others(
 
 def test_report_prints_a_table_and_names_an_unknown_model(cli: Cli) -> None:
     cli("replay")
-    table = cli("report", "--model", "digits").stdout
+    table = cli("report", "--model", "digits", "--long").stdout
     assert "threes-vs-eights" in table and "digits@v3" in table and "95% CI" in table
     assert "no model named 'nope'" in cli("report", "--model", "nope", code=1).stderr
+
+
+def test_report_is_a_grid_of_problems_and_recent_versions_with_filters(
+    cli: Cli, digits: Digits
+) -> None:
+    """Issue 19 item 4: one row per problem, one column per version, as the demo prints."""
+    cli("replay")
+    digits.registry.problems.edit("threes-vs-eights", tags=["confusions"])
+    digits.registry.problems.edit("sevens-vs-ones", tags=["confusions"])
+    rows = {row.problem: row for row in problem_metrics(digits.registry, versions=["digits@v1"])}
+    grid = cli("report").stdout.splitlines()
+    assert grid[0] == "patterns wrong per problem and version (* champion)"
+    header = next(line for line in grid if line.startswith("┃"))
+    assert [cell.strip() for cell in header.strip("┃ ").split("┃")] == [
+        "problem",
+        "v1",
+        "v2",
+        "v3",
+        "max error",
+    ]
+    threes = next(line for line in grid if "threes-vs-eights" in line)
+    row = rows["threes-vs-eights"]
+    assert f"{row.wrong}/{row.answered}" in threes.split("│")[2]
+    assert len([line for line in grid if line.startswith("│")]) == len(digits.cases)
+
+    last = cli("report", "--last", "1", "--tag", "confusions").stdout
+    assert "v3" in last and "v2" not in last
+    assert "threes-vs-eights" in last and "sevens-vs-ones" in last
+    assert "nines-not-fours" not in last
+    one = cli("report", "--problem", "sevens-vs-ones", "--json").stdout
+    assert {r["problem"] for r in json.loads(one)} == {"sevens-vs-ones"}
+    assert len(json.loads(cli("report", "--json").stdout)) == len(digits.cases) * 3
+    assert "no problem is tagged 'nope'" in cli("report", "--tag", "nope", code=1).stderr
 
 
 def test_model_register_refuses_a_loader_that_cannot_be_imported(cli: Cli, digits: Digits) -> None:

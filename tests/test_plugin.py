@@ -259,7 +259,14 @@ def test_candidate_registered_from_the_command_line(
         (["--candidate", "digits@v9"], "no model version digits@v9"),
         (["--candidate", "nonsense"], "is not NAME@VERSION"),
         (["--candidate", CANDIDATE, "--registry-problems", "nope"], "no problem 'nope'"),
-        (["--candidate", "digits@v9", "--candidate-loader", "nowhere.at_all:load"], "--loader"),
+        (
+            ["--candidate", "digits@v9", "--candidate-loader", "nowhere.at_all:load"],
+            "problem-registry: --candidate-loader nowhere.at_all:load: cannot import",
+        ),
+        (
+            ["--candidate", "digits@v9", "--candidate-loader", "not a loader"],
+            "problem-registry: --candidate-loader 'not a loader' is not module:callable",
+        ),
     ],
 )
 def test_bad_options_are_usage_errors_without_traceback(
@@ -355,6 +362,7 @@ def test_a_raising_model_is_contained(
     text = result.stdout.str()
     assert "sevens-vs-ones" in text
     assert "1 errored" in text or "errored" in text
+    assert "warning: digits@v4: 1 errored (first: " in text  # where to look (issue 19)
     assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
 
 
@@ -466,3 +474,85 @@ def test_under_xdist_the_gates_are_evaluated_once_for_the_selected_problems(
     one = run_registry("--candidate", CANDIDATE, "-n", "2", "-k", "sevens", subprocess=True)
     one.assert_outcomes(passed=1)
     assert calls.read_text().splitlines() == ["sevens-vs-ones"]
+
+
+# -- issue 19 item 8: what a new user's `pytest --registry` run says -----------------------------
+
+
+def test_a_registry_option_without_registry_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_ok():\n    assert True\n")
+    result = pytester.runpytest_inprocess(*NO_SLOW_PLUGINS, "--candidate", "digits@v3")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "problem-registry: --candidate needs --registry" in result.stderr.str()
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+def test_registry_in_a_folder_without_one_says_run_init(pytester: pytest.Pytester) -> None:
+    url = f"sqlite:///{pytester.path / 'registry.db'}"
+    result = pytester.runpytest_inprocess("--registry", "--registry-url", url, *NO_SLOW_PLUGINS)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "problem-registry: no registry here" in result.stderr.str()
+    assert "run `problem-registry init`" in result.stderr.str()
+    assert not (pytester.path / "registry.db").exists()
+
+
+def test_the_header_names_the_candidate_picked_for_you_and_why(run_registry) -> None:
+    result = run_registry()  # no --candidate: the newest version, and no champion yet
+    result.stdout.fnmatch_lines(
+        [
+            "problem-registry: candidate digits@v3 (the newest registered version, as no "
+            "--candidate was given; pass --candidate NAME@VERSION to test another); digits has "
+            "no champion yet, so canary only; promote one with `problem-registry model promote` or "
+            "pass --baseline NAME@VERSION",
+        ]
+    )
+
+
+def test_a_candidate_that_is_the_champion_says_so(digits: Digits, run_registry) -> None:
+    _champion(digits, "v3")
+    result = run_registry("--candidate", CANDIDATE)
+    text = result.stdout.str()
+    assert "candidate digits@v3 (digits@v3 is the champion: no baseline to compare with" in text
+    assert "no champion yet" not in text and "no baseline yet" not in text
+    _champion(digits, "v2")
+    result = run_registry("--candidate", CANDIDATE)
+    result.stdout.fnmatch_lines(
+        [
+            "problem-registry: candidate digits@v3 (given by --candidate); compared with "
+            "digits@v2 (the champion of digits)"
+        ]
+    )
+
+
+def test_registry_report_prints_its_path_and_summary_md_lists_failing_patterns(
+    digits: Digits, run_registry, tmp_path: Path
+) -> None:
+    report = tmp_path / "report"
+    result = run_registry("--candidate", "digits@v1", "--registry-report", str(report))
+    result.stdout.fnmatch_lines([f"report: {report / 'index.html'} (and summary.md, summary.json)"])
+    summary = json.loads((report / "summary.json").read_text())
+    flagged = [p for p in summary["problems"] if p["outcome"] != "pass" and p["failing"]]
+    assert flagged  # v1 misses at least one limit
+    markdown = (report / "summary.md").read_text()
+    assert "| pattern | polarity | expected | got | baseline | verdict |" in markdown
+    for problem in flagged:
+        assert f"#### {problem['problem']}: " in markdown
+        for pattern in problem["failing"]:
+            assert f"| {pattern['file']} | {pattern['polarity']} | {pattern['expected']} |" in (
+                markdown
+            )
+
+
+def test_problem_tags_select_items_with_m_and_k(digits: Digits, run_registry) -> None:
+    digits.registry.problems.edit("threes-vs-eights", tags=["low-light", "skip"])
+    digits.registry.problems.edit("sevens-vs-ones", tags=["low-light"])
+    picked = run_registry("--candidate", CANDIDATE, "--strict-markers", "-m", "low_light", "-v")
+    picked.assert_outcomes(passed=2, deselected=2)
+    picked.stdout.fnmatch_lines(["*threes-vs-eights PASSED*"])  # tagged "skip", still run
+    by_keyword = run_registry("--candidate", CANDIDATE, "-k", "tag_skip")
+    by_keyword.assert_outcomes(passed=1, deselected=3)
+    # Workers collect from the controller's snapshot: the same markers, the same selection.
+    parallel = run_registry(
+        "--candidate", CANDIDATE, "--strict-markers", "-m", "low_light", "-n", "2", subprocess=True
+    )
+    parallel.assert_outcomes(passed=2)

@@ -11,6 +11,7 @@ command lives; ``--help`` imports them all.
 from __future__ import annotations
 
 import gc
+from difflib import get_close_matches
 from importlib import import_module
 from typing import Any
 
@@ -19,6 +20,7 @@ from typer.models import CommandInfo, TyperInfo
 
 from problem_registry import __version__
 from problem_registry.cli.context import RegistryGroup, state
+from problem_registry.cli.help import humanise
 
 # command name -> (module under problem_registry.cli, attribute): a function is one command, a
 # Typer app a group of them. In the order --help lists them.
@@ -41,6 +43,24 @@ COMMANDS: dict[str, tuple[str, str]] = {
 class LazyRegistryGroup(RegistryGroup):
     """The root group: builds a command from its module the first time it is asked for."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        humanise(self)
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        humanise(self)  # again: Typer adds its completion options after __init__
+        return list(super().get_params(ctx))
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        """A mistyped command gets "did you mean 'problem'?" (exit 2): Typer's own suggestion
+        looks only at commands already built, and these are built lazily."""
+        name, known = (args[0] if args else ""), self.list_commands(ctx)
+        if name and not name.startswith("-") and name not in known:
+            matches = get_close_matches(name, known, n=1)
+            if matches:
+                ctx.fail(f"No such command {name!r}; did you mean {matches[0]!r}?")
+        return super().resolve_command(ctx, args)
+
     def list_commands(self, ctx: Any) -> list[str]:
         return [*COMMANDS, *(name for name in super().list_commands(ctx) if name not in COMMANDS)]
 
@@ -54,16 +74,20 @@ def _load(name: str) -> Any:
     module, attribute = COMMANDS[name]
     target = getattr(import_module(f"problem_registry.cli.{module}"), attribute)
     if isinstance(target, typer.Typer):
-        return typer.main.get_group_from_info(
-            TyperInfo(target, name=name),
+        return humanise(
+            typer.main.get_group_from_info(
+                TyperInfo(target, name=name),
+                pretty_exceptions_short=app.pretty_exceptions_short,
+                rich_markup_mode=app.rich_markup_mode,
+                suggest_commands=app.suggest_commands,
+            )
+        )
+    return humanise(
+        typer.main.get_command_from_info(
+            CommandInfo(name=name, callback=target),
             pretty_exceptions_short=app.pretty_exceptions_short,
             rich_markup_mode=app.rich_markup_mode,
-            suggest_commands=app.suggest_commands,
         )
-    return typer.main.get_command_from_info(
-        CommandInfo(name=name, callback=target),
-        pretty_exceptions_short=app.pretty_exceptions_short,
-        rich_markup_mode=app.rich_markup_mode,
     )
 
 
@@ -93,15 +117,21 @@ def _global_options(
         help="Database URL (default: $PROBLEM_REGISTRY_URL, then \\[tool.problem-registry] url in "
         "pyproject.toml, then sqlite:///registry.db in the project root).",
         show_default=False,
+        metavar="URL",
     ),
     patterns_dir: str | None = typer.Option(
         None,
         "--patterns-dir",
         help="Where pattern files are stored (default: patterns/ beside the SQLite file).",
         show_default=False,
+        metavar="DIR",
     ),
     user: str | None = typer.Option(
-        None, "--user", help="Who is writing (default: $PROBLEM_REGISTRY_USER, then $USER)."
+        None,
+        "--user",
+        help="Who is writing, recorded with what you add (default: $PROBLEM_REGISTRY_USER, then "
+        "user in pyproject.toml, then $GITHUB_ACTOR, $GITLAB_USER_LOGIN, $USER, $LOGNAME).",
+        metavar="NAME",
     ),
     _version: bool = typer.Option(
         False,

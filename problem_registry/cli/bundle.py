@@ -10,9 +10,9 @@ from problem_registry.cli.context import (
     JsonOption,
     note,
     output,
-    print_table,
     progress_bar,
     registry,
+    stdout,
 )
 from problem_registry.store.bundle import export_bundle, import_bundle
 from problem_registry.store.integrity import CheckReport, check
@@ -20,7 +20,9 @@ from problem_registry.store.integrity import CheckReport, check
 
 def export(
     ctx: typer.Context,
-    directory: Path = typer.Argument(..., help="Folder to write (created if missing)."),
+    directory: Path = typer.Argument(
+        ..., help="Folder to write (created if missing).", metavar="DIR"
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Write every problem and its patterns to a folder a team keeps in git.
@@ -44,7 +46,7 @@ def export(
 
 def import_(
     ctx: typer.Context,
-    directory: Path = typer.Argument(..., help="A folder written by `export`."),
+    directory: Path = typer.Argument(..., help="A folder written by `export`.", metavar="DIR"),
     as_json: bool = JsonOption,
 ) -> None:
     """Load a bundle into the registry; running it again changes nothing.
@@ -81,22 +83,15 @@ def check_(ctx: typer.Context, as_json: bool = JsonOption) -> None:
 
 
 def _print_report(report: CheckReport) -> None:
+    """One line per finding, wrapped by the terminal (or pager) at whatever width it has: a table
+    squeezed its long messages (paths, hashes) into a column a few words wide (issue 19)."""
     findings = [("error", f) for f in report.errors] + [("warning", f) for f in report.warnings]
-    if findings:
-        print_table(
-            None,
-            ["severity", "what", "problems", "patterns", "message"],
-            (
-                [
-                    severity,
-                    f.code,
-                    ", ".join(f.problems),
-                    ", ".join(map(str, f.patterns)),
-                    f.message,
-                ]
-                for severity, f in findings
-            ),
-        )
+    for severity, f in findings:
+        parts = [", ".join(f.problems)] if f.problems else []
+        parts += [f"pattern {', '.join(map(str, f.patterns))}"] if f.patterns else []
+        where = "; ".join(parts)
+        line = f"{severity}: {f.code}{f' ({where})' if where else ''}: {f.message}"
+        stdout.print(line, markup=False, highlight=False, emoji=False, soft_wrap=True)
     verdict = "ok" if report.ok else f"{len(report.errors)} error(s)"
     note(
         f"checked {report.files_checked} file(s) in {report.store}: {verdict}, "

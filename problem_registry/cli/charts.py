@@ -36,17 +36,27 @@ def chart(
         help="Problems to draw (default: all); problem, confusion, grid and sheet take one.",
         show_default=False,
     ),
-    out: Path = typer.Option(..., "--out", "-o", help="PNG file to write (folders created)."),
-    kind: Kind = typer.Option(Kind.overview, "--kind", "-k", help="What to draw (see above)."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="PNG file to write (folders created).", metavar="FILE"
+    ),
+    kind: Kind = typer.Option(
+        Kind.overview, "--kind", "-k", help="What to draw (see above).", metavar="KIND"
+    ),
     model: str | None = typer.Option(
-        None, "--model", help="Only the versions of this model (default: every model)."
+        None,
+        "--model",
+        help="Only the versions of this model (default: every model).",
+        metavar="NAME",
     ),
     version: str | None = typer.Option(
         None,
         "--version",
         help="For confusion and sheet: the version, V or NAME@V (default: the latest).",
+        metavar="VERSION",
     ),
-    dpi: int = typer.Option(100, "--dpi", min=50, max=400, help="Resolution of charts."),
+    dpi: int = typer.Option(
+        100, "--dpi", min=50, max=400, help="Resolution of charts.", metavar="N"
+    ),
 ) -> None:
     """Draw a chart or a failure gallery of stored results to a PNG file.
 
@@ -61,7 +71,9 @@ def chart(
 
     Example: problem-registry chart --out overview.png
 
-    Example: problem-registry chart threes-vs-eights --kind sheet --version v3 --out v3.png
+    Example, on the demo's registry (after `problem-registry demo`):
+    problem-registry --url sqlite:///problem-registry-demo/registry.db
+    chart faint-strokes --kind sheet --version v4 --out v4.png
     """
     if out.suffix.lower() != ".png":
         raise typer.BadParameter(f"must end in .png, not {out.name}", param_hint="--out")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from problem_registry.config import Settings, resolve_settings
-from problem_registry.errors import RegistryError
+from problem_registry.errors import RegistryError, UnknownUserWarning
 from problem_registry.redaction import redact_text
 
 if TYPE_CHECKING:
@@ -41,10 +42,27 @@ class RegistryGroup(TyperGroup):
     """Turns any user mistake raised by the library into one line on stderr and exit code 1."""
 
     def invoke(self, ctx: typer.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except RegistryError as exc:
-            fail(str(exc))
+        with warnings.catch_warnings():
+            # The library's "recorded as 'unknown'" warning: once, one line on stderr (issue 19).
+            # Counted here: a library imported on the way (scikit-learn) may add filters of its own.
+            warnings.simplefilter("always", UnknownUserWarning)
+            warnings.showwarning = _OncePerMessage()
+            try:
+                return super().invoke(ctx)
+            except RegistryError as exc:
+                fail(str(exc))
+
+
+class _OncePerMessage:
+    """A ``warnings.showwarning`` writing each distinct warning once, as one line on stderr."""
+
+    def __init__(self) -> None:
+        self.shown: set[str] = set()
+
+    def __call__(self, message: Warning | str, *_args: Any, **_kwargs: Any) -> None:
+        if str(message) not in self.shown:
+            self.shown.add(str(message))
+            note(f"warning: {message}")
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -76,11 +94,13 @@ class AppState:
     def settings(self) -> Settings:
         return resolve_settings(url=self.url, patterns_dir=self.patterns_dir, user=self.user)
 
-    def registry(self) -> Registry:
+    def registry(self, *, create: bool = False) -> Registry:
+        """The registry, which must exist: only ``init`` passes ``create`` (issue 19), so a read
+        or a write in the wrong folder says "no registry here" instead of making one."""
         if self._registry is None:
             from problem_registry.store.registry import Registry
 
-            self._registry = Registry.open(self.settings())
+            self._registry = Registry.open(self.settings(), create=create)
         return self._registry
 
     def close(self) -> None:

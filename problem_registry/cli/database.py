@@ -14,7 +14,7 @@ from problem_registry.store.engines import (
     redact,
     translate_connection_errors,
 )
-from problem_registry.store.migrations import schema_state, upgrade
+from problem_registry.store.migrations import require_sqlite_file, schema_state, upgrade
 
 app = typer.Typer(help="Database schema: status and upgrade.", no_args_is_help=True)
 
@@ -28,7 +28,7 @@ def init(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     Example: PROBLEM_REGISTRY_URL=postgresql+psycopg://ci@db/registry problem-registry init
     """
     settings = state(ctx).settings()
-    registry = state(ctx).registry()
+    registry = state(ctx).registry(create=True)
     registry.store.root.mkdir(parents=True, exist_ok=True)
     info = {
         "database": registry.display_url,
@@ -47,6 +47,7 @@ def init(ctx: typer.Context, as_json: bool = JsonOption) -> None:
 @app.command("status")
 def status(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """Show the schema revision of the database and the one this version needs."""
+    require_sqlite_file(state(ctx).settings().database_url)  # a status check creates no file
     with _bare_engine(ctx) as engine:
         current = schema_state(engine)
     info = {

@@ -8,21 +8,19 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
-from problem_registry.cli.context import note, percent, print_table, progress_bar, stdout
+from problem_registry.cli.context import note, percent, progress_bar, stdout
+from problem_registry.cli.grid import print_grid
 from problem_registry.demo.folder import DEFAULT_DIRECTORY
-
-if TYPE_CHECKING:
-    from problem_registry.demo.run import DemoResult
 
 
 def demo(
     directory: Path = typer.Argument(
         DEFAULT_DIRECTORY,
         help="Folder to build the demo in: new, empty, or a previous demo (rebuilt).",
+        metavar="DIR",
     ),
 ) -> None:
     """Build a real registry from scikit-learn's digits and write its report.
@@ -44,7 +42,12 @@ def demo(
         result = run_demo(
             directory, log=note, progress=lambda event: update(event.done, event.total)
         )
-    _print_error_rates(result)
+    print_grid(
+        result.metrics,
+        result.versions,
+        title="patterns wrong per problem and version (accuracy on held-out digits; * champion)",
+        metric="accuracy",
+    )
     stdout.print()
     for line in terminal_rows(result.gates, result.candidate, result.champion):
         stdout.print(line, markup=False, highlight=False, soft_wrap=True)
@@ -68,25 +71,4 @@ def demo(
     note(f"demo finished in {result.seconds:.1f} s")
     stdout.print(
         f"report: {result.report.resolve()}", markup=False, highlight=False, soft_wrap=True
-    )
-
-
-def _print_error_rates(result: DemoResult) -> None:
-    """Problems down, versions across in registration order: the seed's picture as a table."""
-    cells: dict[tuple[str, str], str] = {}
-    for row in result.metrics:
-        cells[(row.problem, row.ref)] = f"{row.wrong}/{row.answered}" if row.answered else "-"
-    problems = sorted({row.problem for row in result.metrics})
-    limits = {row.problem: row.max_error_rate for row in result.metrics}
-    headers = ["problem"]
-    for view in result.versions:
-        star = " *" if view.is_champion else ""
-        headers.append(f"{view.version}{star} ({percent(view.metrics.get('accuracy'))})")
-    print_table(
-        "patterns wrong per problem and version (accuracy on held-out digits; * champion)",
-        [*headers, "max error"],
-        (
-            [slug, *[cells.get((slug, v.ref), "-") for v in result.versions], percent(limits[slug])]
-            for slug in problems
-        ),
     )

@@ -18,24 +18,39 @@ app = typer.Typer(help="Register, list and promote model versions.", no_args_is_
 @app.command("register")
 def register(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help="Model name, e.g. digits."),
-    version: str = typer.Argument(..., help="Version, e.g. v3. Versions are kept in order."),
+    name: str = typer.Argument(..., help="Model name, e.g. digits.", metavar="NAME"),
+    version: str = typer.Argument(
+        ..., help="Version, e.g. v3. Versions are kept in order.", metavar="VERSION"
+    ),
     loader: str | None = typer.Option(
-        None, "--loader", help="module:callable returning a batch predict function."
+        None,
+        "--loader",
+        help="module:callable returning a batch predict function.",
+        metavar="MODULE:CALLABLE",
     ),
     artifact: Path | None = typer.Option(
-        None, "--artifact", help="Model file passed to the loader; its sha256 is recorded."
+        None,
+        "--artifact",
+        help="Model file passed to the loader; its sha256 is recorded.",
+        metavar="FILE",
     ),
     predictions: Path | None = typer.Option(
         None,
         "--predictions",
         help="Instead of --loader: a JSONL or CSV file of answers keyed by pattern sha256 "
         "(columns sha256,prediction[,confidence][,scores]), for a model that runs elsewhere.",
+        metavar="FILE",
     ),
     metric: list[str] | None = typer.Option(
-        None, "--metric", "-m", help="Headline metric KEY=VALUE; repeat for several."
+        None,
+        "--metric",
+        "-m",
+        help="Headline metric KEY=VALUE; repeat for several.",
+        metavar="KEY=VALUE",
     ),
-    note_text: str = typer.Option("", "--note", help="Free text: what changed in this version."),
+    note_text: str = typer.Option(
+        "", "--note", help="Free text: what changed in this version.", metavar="TEXT"
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Register a model version (after those already registered).
@@ -63,7 +78,7 @@ def register(
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    name: str | None = typer.Argument(None, help="Only versions of this model."),
+    name: str | None = typer.Argument(None, help="Only versions of this model.", metavar="NAME"),
     as_json: bool = JsonOption,
 ) -> None:
     """List model versions in registration order; the champion is starred."""
@@ -72,7 +87,12 @@ def list_(
 
 
 @app.command("promote")
-def promote(ctx: typer.Context, name: str, version: str, as_json: bool = JsonOption) -> None:
+def promote(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Model name.", metavar="NAME"),
+    version: str = typer.Argument(..., help="The version to promote.", metavar="VERSION"),
+    as_json: bool = JsonOption,
+) -> None:
     """Make a version the champion of its model: candidates are compared against it."""
     view = registry(ctx).models.promote(name, version)
     output(as_json, view, lambda: note(f"{view.ref} is now the champion of {view.name}"))

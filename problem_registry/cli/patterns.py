@@ -14,6 +14,7 @@ from problem_registry.cli.context import (
     print_table,
     registry,
 )
+from problem_registry.cli.help import choices
 from problem_registry.enums import Polarity, Source
 from problem_registry.expectations import Expectation
 from problem_registry.store.patterns import AddedPatterns, NewPattern
@@ -23,29 +24,43 @@ app = typer.Typer(
     help="Add, list, show, relabel, remove and import test patterns.", no_args_is_help=True
 )
 
-Expect = typer.Option(None, "--expect", help="The exact label the model must give.")
+Expect = typer.Option(
+    None, "--expect", help="The exact label the model must give.", metavar="LABEL"
+)
 ExpectAny = typer.Option(
-    None, "--expect-any", help="Comma-separated labels, any of which is right."
+    None, "--expect-any", help="Comma-separated labels, any of which is right.", metavar="A,B"
 )
 ExpectNot = typer.Option(
-    None, "--expect-not", help="Comma-separated labels the model must not give."
+    None, "--expect-not", help="Comma-separated labels the model must not give.", metavar="A,B"
 )
-ExpectRange = typer.Option(None, "--expect-range", help="LOW:HIGH for a regressor's number.")
+ExpectRange = typer.Option(
+    None, "--expect-range", help="A regressor's number must fall in LOW:HIGH.", metavar="LOW:HIGH"
+)
 PolarityOption = typer.Option(
     Polarity.positive,
     "--polarity",
     help="positive: an instance of the problem; negative: a near miss that must keep its answer.",
+    metavar=choices(Polarity),
 )
-SourceOption = typer.Option(Source.contrived, "--source", help="Where the pattern came from.")
-NoteOption = typer.Option("", "--note", help="Free text: why this pattern matters.")
-ProblemOption = typer.Option(None, "--problem", "-p", help="Only look in this problem.")
+SourceOption = typer.Option(
+    Source.contrived, "--source", help="Where the pattern came from.", metavar=choices(Source)
+)
+NoteOption = typer.Option("", "--note", help="Free text: why this pattern matters.", metavar="TEXT")
+ProblemOption = typer.Option(
+    None, "--problem", "-p", help="Only look in this problem.", metavar="SLUG"
+)
+PatternRef = typer.Argument(
+    ..., help="Pattern id, or a sha256 prefix (6+ hex digits).", metavar="ID|SHA256"
+)
 
 
 @app.command("add")
 def add(
     ctx: typer.Context,
-    slug: str = typer.Argument(..., help="The problem the patterns belong to."),
-    files: list[Path] = typer.Argument(..., help="Image, text or JSON files."),
+    slug: str = typer.Argument(..., help="The problem the patterns belong to.", metavar="SLUG"),
+    files: list[Path] = typer.Argument(
+        ..., help="One or more image, text or JSON files.", metavar="FILE"
+    ),
     expect: str | None = Expect,
     expect_any: str | None = ExpectAny,
     expect_not: str | None = ExpectNot,
@@ -73,10 +88,12 @@ def add(
 @app.command("import")
 def import_(
     ctx: typer.Context,
-    slug: str = typer.Argument(..., help="The problem the patterns belong to."),
-    folder: Path | None = typer.Argument(None, help="A folder laid out label/file."),
+    slug: str = typer.Argument(..., help="The problem the patterns belong to.", metavar="SLUG"),
+    folder: Path | None = typer.Argument(
+        None, help="A folder laid out label/file.", metavar="FOLDER"
+    ),
     csv_file: Path | None = typer.Option(
-        None, "--csv", help="A CSV with columns path,expected,polarity,note."
+        None, "--csv", help="A CSV with columns path,expected,polarity,note.", metavar="FILE"
     ),
     polarity: Polarity = PolarityOption,
     source: Source = SourceOption,
@@ -106,7 +123,7 @@ def import_(
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    slug: str | None = typer.Argument(None, help="Only this problem's patterns."),
+    slug: str | None = typer.Argument(None, help="Only this problem's patterns.", metavar="SLUG"),
     as_json: bool = JsonOption,
 ) -> None:
     """List patterns, by problem."""
@@ -117,7 +134,7 @@ def list_(
 @app.command("show")
 def show(
     ctx: typer.Context,
-    ref: str = typer.Argument(..., help="Pattern id, or a sha256 prefix (6+ hex digits)."),
+    ref: str = PatternRef,
     problem: str | None = ProblemOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -149,7 +166,7 @@ def show(
 @app.command("relabel")
 def relabel(
     ctx: typer.Context,
-    ref: str = typer.Argument(..., help="Pattern id, or a sha256 prefix."),
+    ref: str = PatternRef,
     expect: str | None = Expect,
     expect_any: str | None = ExpectAny,
     expect_not: str | None = ExpectNot,
@@ -175,7 +192,7 @@ def relabel(
 @app.command("remove")
 def remove(
     ctx: typer.Context,
-    ref: str = typer.Argument(..., help="Pattern id, or a sha256 prefix."),
+    ref: str = PatternRef,
     problem: str | None = ProblemOption,
     as_json: bool = JsonOption,
 ) -> None:

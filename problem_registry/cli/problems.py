@@ -15,7 +15,9 @@ from problem_registry.cli.context import (
     print_table,
     registry,
 )
+from problem_registry.cli.help import choices
 from problem_registry.cli.patterns import print_patterns
+from problem_registry.enums import ProblemStatus
 from problem_registry.store.views import ProblemView
 from problem_registry.verdicts.gates import GateResult, latest_gate
 
@@ -25,21 +27,29 @@ MaxErrorRate = typer.Option(
     None,
     "--max-error-rate",
     help="Canary gate: the highest error rate a candidate may have on this problem (0..1).",
+    metavar="RATE",
 )
 AllowedRegressions = typer.Option(
     None,
     "--allowed-regressions",
     help="Regression gate: how many patterns may newly fail against the champion.",
+    metavar="N",
 )
-Tags = typer.Option(None, "--tag", "-t", help="A tag; repeat for several.")
+Tags = typer.Option(None, "--tag", "-t", help="A tag; repeat for several.", metavar="TAG")
+Slug = typer.Argument(..., help="The problem's slug, e.g. chihuahua-vs-muffin.", metavar="SLUG")
+Text = "TEXT"
 
 
 @app.command("add")
 def add(
     ctx: typer.Context,
-    slug: str = typer.Argument(..., help="Identifier, e.g. chihuahua-vs-muffin."),
-    title: str | None = typer.Option(None, help="One-line title (default: from the slug)."),
-    description: str = typer.Option("", help="What goes wrong, and where it was seen."),
+    slug: str = typer.Argument(..., help="Identifier, e.g. chihuahua-vs-muffin.", metavar="SLUG"),
+    title: str | None = typer.Option(
+        None, help="One-line title (default: from the slug).", metavar=Text
+    ),
+    description: str = typer.Option(
+        "", help="What goes wrong, and where it was seen.", metavar=Text
+    ),
     tag: list[str] | None = Tags,
     max_error_rate: float | None = MaxErrorRate,
     allowed_regressions: int | None = AllowedRegressions,
@@ -63,8 +73,10 @@ def add(
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    status: str | None = typer.Option(None, help="Only problems with this status."),
-    tag: str | None = typer.Option(None, help="Only problems with this tag."),
+    status: str | None = typer.Option(
+        None, help="Only problems with this status.", metavar=choices(ProblemStatus)
+    ),
+    tag: str | None = typer.Option(None, help="Only problems with this tag.", metavar="TAG"),
     as_json: bool = JsonOption,
 ) -> None:
     """List problems, sorted by slug."""
@@ -73,7 +85,7 @@ def list_(
 
 
 @app.command("show")
-def show(ctx: typer.Context, slug: str, as_json: bool = JsonOption) -> None:
+def show(ctx: typer.Context, slug: str = Slug, as_json: bool = JsonOption) -> None:
     """Show a problem, its gates and its patterns."""
     reg = registry(ctx)
     view = reg.problems.get(slug)
@@ -91,11 +103,15 @@ def show(ctx: typer.Context, slug: str, as_json: bool = JsonOption) -> None:
 @app.command("edit")
 def edit(
     ctx: typer.Context,
-    slug: str,
-    title: str | None = typer.Option(None),
-    description: str | None = typer.Option(None),
-    status: str | None = typer.Option(None, help="open, fixed or retired."),
-    tag: list[str] | None = typer.Option(None, "--tag", "-t", help="Replace the tags."),
+    slug: str = Slug,
+    title: str | None = typer.Option(None, help="A new one-line title.", metavar=Text),
+    description: str | None = typer.Option(None, help="A new description.", metavar=Text),
+    status: str | None = typer.Option(
+        None, help="open, fixed or retired.", metavar=choices(ProblemStatus)
+    ),
+    tag: list[str] | None = typer.Option(
+        None, "--tag", "-t", help="Replace the tags.", metavar="TAG"
+    ),
     max_error_rate: float | None = MaxErrorRate,
     no_max_error_rate: bool = typer.Option(
         False, "--no-max-error-rate", help="Remove the canary gate."
@@ -128,7 +144,7 @@ def edit(
 
 
 @app.command("retire")
-def retire(ctx: typer.Context, slug: str, as_json: bool = JsonOption) -> None:
+def retire(ctx: typer.Context, slug: str = Slug, as_json: bool = JsonOption) -> None:
     """Retire a problem: its patterns and history stay, it no longer gates a candidate."""
     view = registry(ctx).problems.retire(slug)
     output(as_json, view, lambda: note(f"retired problem {view.slug}"))

@@ -17,6 +17,7 @@ import typer
 
 from problem_registry.cli.context import (
     JsonOption,
+    fail,
     note,
     percent,
     print_json,
@@ -24,22 +25,31 @@ from problem_registry.cli.context import (
     progress_bar,
     registry,
 )
+from problem_registry.cli.grid import GRID_VERSIONS, print_grid
 from problem_registry.replay import engine
 
 if TYPE_CHECKING:
+    from problem_registry.store.registry import Registry
     from problem_registry.verdicts.metrics import ProblemVersionMetrics
 
 
 def replay(
     ctx: typer.Context,
     model: str | None = typer.Option(
-        None, "--model", help="Replay only this version, NAME@VERSION; it must load."
+        None,
+        "--model",
+        help="Replay only this version; it must load.",
+        metavar="NAME@VERSION",
     ),
     all_versions: bool = typer.Option(
         False, "--all", help="Replay every registered version (the default)."
     ),
     batch_size: int = typer.Option(
-        engine.DEFAULT_BATCH_SIZE, "--batch-size", min=1, help="Inputs per model call."
+        engine.DEFAULT_BATCH_SIZE,
+        "--batch-size",
+        min=1,
+        help="Inputs per model call.",
+        metavar="N",
     ),
     batch_timeout: float | None = typer.Option(
         None,
@@ -48,6 +58,12 @@ def replay(
         help="Seconds one model call may take; a version that hangs longer is stopped and "
         "reported, and the others go on.",
         metavar="SECONDS",
+    ),
+    retry_errored: bool = typer.Option(
+        False,
+        "--retry-errored",
+        help="Predict again the pairs stored as errored (say, after fixing a loader) and replace "
+        "them with the new answers.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
@@ -60,6 +76,8 @@ def replay(
     Example: problem-registry replay --model digits@v3
 
     Example: problem-registry replay --all --batch-timeout 30
+
+    Example: problem-registry replay --model digits@v3 --retry-errored
     """
     if model is not None and all_versions:
         raise typer.BadParameter("give --model NAME@VERSION or --all, not both")
@@ -81,6 +99,7 @@ def replay(
                     progress=callback,
                     trigger="cli",
                     batch_timeout=batch_timeout,
+                    retry_errored=retry_errored,
                 )
         except KeyboardInterrupt:
             note("interrupted: what was predicted is stored; run replay again to resume")
@@ -95,7 +114,10 @@ def _print_summary(summary: engine.ReplaySummary, as_json: bool) -> None:
         if version.status == "unavailable":
             note(f"warning: {version.reason}")
         elif version.status == "replayed":
-            errored = f", {version.errored} errored" if version.errored else ""
+            errored = ""
+            if version.errored:
+                # The first error names where to look; the rest are in `report` (issue 19).
+                errored = f", {version.errored} errored (first: {version.first_error})"
             note(f"{version.ref}: {version.predicted} predicted{errored}")
     for refused in summary.refused:
         used_by = f" (used by {', '.join(refused.patterns)})" if refused.patterns else ""
@@ -144,7 +166,28 @@ class _StopOnSignal:
 
 def report(
     ctx: typer.Context,
-    model: str | None = typer.Option(None, "--model", help="Only the versions of this model."),
+    model: str | None = typer.Option(
+        None, "--model", help="Only the versions of this model.", metavar="NAME"
+    ),
+    problems: list[str] | None = typer.Option(
+        None, "--problem", "-p", help="Only this problem; repeat for several.", metavar="SLUG"
+    ),
+    tag: str | None = typer.Option(
+        None, "--tag", help="Only problems with this tag.", metavar="TAG"
+    ),
+    last: int | None = typer.Option(
+        None,
+        "--last",
+        min=1,
+        help=f"Only the N most recent versions (the grid's default: {GRID_VERSIONS}).",
+        metavar="N",
+    ),
+    long: bool = typer.Option(
+        False,
+        "--long",
+        help="One row per problem and version, with its interval, errored and missing counts, "
+        "instead of the grid.",
+    ),
     as_json: bool = JsonOption,
     html: Path | None = typer.Option(
         None,
@@ -172,11 +215,16 @@ def report(
         metavar="NAME@VERSION",
     ),
 ) -> None:
-    """Error rate of every problem on every model version, from stored results.
+    """Patterns wrong per problem and version, from stored results: a grid of the problems (down)
+    and the most recent versions (across), or every row with --long or --json.
 
     Correctness is judged against the current expectations, so a relabelled pattern shows here
     at once, without any model being run. Errored answers count as wrong; patterns without a
     result are counted as missing and left out of the rate.
+
+    Example: problem-registry report --tag vision --last 4
+
+    Example: problem-registry report --problem chihuahua-vs-muffin --long
 
     Example: problem-registry report --model digits --json
 
@@ -187,6 +235,11 @@ def report(
     Built again into the same DIR, the report draws only what changed since, and deletes the
     pages of problems that are gone.
     """
+    if html is not None and (problems or tag or last or long):
+        raise typer.BadParameter(
+            "--problem, --tag, --last and --long choose what the terminal or --json shows; the "
+            "HTML report holds every problem"
+        )
     if (candidate or baseline) and html is None:
         raise typer.BadParameter("--candidate and --baseline are for the HTML report: add --html")
     if baseline and not candidate:
@@ -196,12 +249,29 @@ def report(
     # Imported here, not with the module: `replay` lives in this module too and needs none of it.
     from problem_registry.verdicts.metrics import problem_metrics, problem_metrics_json
 
-    if as_json:
-        _print_json_rows(problem_metrics_json(registry(ctx), model=model))
-    elif html is None:
+    if as_json or html is None:
         # With --html the pages are the report: a terminal table of every problem x version
-        # would only scroll by (100,000 rows at 1,000 problems x 100 versions).
-        _print_report(problem_metrics(registry(ctx), model=model))
+        # would only scroll by (100,000 rows at 1,000 problems x 100 versions); --json still
+        # prints its rows for a script.
+        reg = registry(ctx)
+        slugs = _chosen_problems(reg, problems, tag)
+        limit = last if (last or as_json or long) else GRID_VERSIONS
+        # No limit (--json, --long): every version, without listing them first; with refs None
+        # (and slugs None) the error rates take the queries' fast paths.
+        shown = reg.models.list(model)[-limit:] if limit is not None else []
+        refs = [view.ref for view in shown] if limit is not None else None
+        if as_json:
+            _print_json_rows(problem_metrics_json(reg, model=model, versions=refs, problems=slugs))
+        elif long:
+            _print_report(problem_metrics(reg, model=model, versions=refs, problems=slugs))
+        else:
+            rows = problem_metrics(reg, model=model, versions=refs, problems=slugs)
+            print_grid(
+                rows,
+                shown,
+                title="patterns wrong per problem and version (* champion)",
+                empty=NOTHING_TO_REPORT,
+            )
     if html is not None:
         # matplotlib and Jinja2: only when asked.
         from problem_registry.report.builder import write_report
@@ -215,6 +285,27 @@ def report(
             jobs=jobs or os.cpu_count() or 1,
         )
         note(f"report written to {build.index} ({build.describe()})")
+
+
+NOTHING_TO_REPORT = (
+    "nothing to report yet: add problems and patterns, register a model, then replay"
+)
+
+
+def _chosen_problems(
+    reg: Registry, problems: list[str] | None, tag: str | None
+) -> list[str] | None:
+    """The slugs --problem and --tag leave (both: those named that carry the tag); None: all."""
+    if tag is None:
+        return list(dict.fromkeys(problems)) if problems else None
+    tagged = [view.slug for view in reg.problems.list(tag=tag)]
+    if not tagged:
+        fail(f"no problem is tagged {tag!r}; see the tags in `problem-registry problem list`")
+    if problems:
+        for slug in problems:
+            reg.problems.get(slug)  # an unknown slug is an error, not an empty report
+        return [slug for slug in dict.fromkeys(problems) if slug in tagged]
+    return tagged
 
 
 def _print_json_rows(lines: list[str]) -> None:
@@ -265,5 +356,5 @@ def _print_report(rows: list[ProblemVersionMetrics]) -> None:
             ]
             for row in rows
         ),
-        empty="nothing to report yet: add problems and patterns, register a model, then replay",
+        empty=NOTHING_TO_REPORT,
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.util import find_spec
@@ -28,6 +29,7 @@ from problem_registry.demo.models import (
     TrainedVersion,
     train_versions,
 )
+from problem_registry.errors import UnknownUserWarning
 from problem_registry.replay.engine import ProgressCallback, ReplaySummary, replay
 from problem_registry.store.bundle import ImportSummary, import_bundle
 from problem_registry.store.registry import Registry
@@ -62,6 +64,16 @@ def run_demo(
     Raises :class:`~problem_registry.demo.DemoError` for a folder that is not the demo's and when
     scikit-learn is missing; nothing is written in either case.
     """
+    with warnings.catch_warnings():
+        # The demo's registry is the tool's own example: who built it is nobody's business, and
+        # a container without $USER should not be told to set one before its first command.
+        warnings.simplefilter("ignore", UnknownUserWarning)
+        return _run_demo(directory, log=log, progress=progress)
+
+
+def _run_demo(
+    directory: Path, *, log: Callable[[str], None], progress: ProgressCallback | None
+) -> DemoResult:
     started = time.perf_counter()
     if find_spec("sklearn") is None:
         raise DemoError(

@@ -76,6 +76,14 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "problem_registry: a problem of the problem registry, gated on the candidate"
     )
     if not config.getoption("registry_enabled") and not config.getini("registry"):
+        # A flag of ours without --registry would otherwise run nothing, silently (issue 19).
+        # Ini values are left alone: a project may keep them for the runs that add --registry.
+        given = [flag for flag, dest, _, _ in _OPTIONS if config.getoption(dest) is not None]
+        if given:
+            raise pytest.UsageError(
+                f"problem-registry: {given[0]} needs --registry (or registry = true in the ini "
+                "file); without it the plugin does nothing"
+            )
         return  # and imports nothing more: even the options module costs ~2 ms to import
     from problem_registry.pytest_plugin.options import RegistryOptions
 

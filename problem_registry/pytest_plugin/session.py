@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -51,6 +52,7 @@ class Snapshot:
     champion: str | None
     problems: list[str]
     run_id: int
+    tags: dict[str, list[str]]  # each problem's tags: its items' markers, for -m and -k
 
 
 class GateFailed(Exception):
@@ -77,6 +79,11 @@ class RegistrySession:
         self.outcomes: dict[str, str] = {}
         self.report_error: str | None = None  # why --registry-report was refused
         self._all_slugs: list[str] = []
+        # Said in the header and the summary: which version is tested and against what, and why
+        # (issue 19: `--registry` alone picked the newest version without a word).
+        self.candidate_reason = ""
+        self.baseline_reason = ""
+        self.no_baseline = "no baseline yet: canary only"
 
     @property
     def is_worker(self) -> bool:
@@ -99,14 +106,40 @@ class RegistrySession:
                 self._prepare()
         except RegistryError as exc:
             raise pytest.UsageError(f"problem-registry: {exc}") from None
+        assert self.snapshot is not None
+        for marker in sorted({m for tags in self.snapshot.tags.values() for m in tags}):
+            self.config.addinivalue_line(
+                "markers", f"{marker}: problems of the problem registry tagged so"
+            )
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        """The candidate and its baseline, each with why, before any test runs."""
+        if self.snapshot is None or self.is_worker:
+            return []
+        against = (
+            f"compared with {self.snapshot.champion} ({self.baseline_reason})"
+            if self.snapshot.champion
+            else self.no_baseline
+        )
+        return [
+            f"problem-registry: candidate {self.snapshot.candidate} ({self.candidate_reason}); "
+            + against
+        ]
 
     def _prepare(self) -> None:
         root = self.config.invocation_params.dir
         settings = resolve_settings(url=self.options.url, cwd=root)
-        registry = self.registry = Registry.open(settings)
+        # Never create one here: `pytest --registry` in the wrong folder is a usage error naming
+        # the file it looked for, not a green run of zero problems (issue 19).
+        registry = self.registry = Registry.open(settings, create=False)
         candidate_ref = self._candidate(registry)
         candidate = str(candidate_ref)
         baseline = self._baseline(registry, candidate_ref)
+        if baseline == candidate:
+            self.no_baseline = (
+                f"{candidate} is the champion: no baseline to compare with, so canary only; "
+                "pass --baseline NAME@VERSION to compare with another version"
+            )
         problems = self._problems(registry)
         history = prior_versions(registry, candidate)
         if baseline is not None and baseline not in (*history, candidate):
@@ -137,15 +170,27 @@ class RegistrySession:
             champion=baseline if baseline != candidate else None,
             problems=problems,
             run_id=run_id,
+            tags={
+                slug: [marker_name(tag) for tag in tags]
+                for slug, tags in registry.problems.tags().items()
+            },
         )
 
     def _baseline(self, registry: Registry, candidate: ModelRef) -> str | None:
         """The version the candidate is judged against: ``--baseline``, else the champion."""
         if self.options.baseline is not None:
             registry.models.resolve([str(self.options.baseline)])  # an unknown ref: usage error
+            self.baseline_reason = "given by --baseline"
             return str(self.options.baseline)
         champion = registry.models.champion(candidate.name)
-        return None if champion is None else champion.ref
+        if champion is None:
+            self.no_baseline = (
+                f"{candidate.name} has no champion yet, so canary only; promote one with "
+                "`problem-registry model promote` or pass --baseline NAME@VERSION"
+            )
+            return None
+        self.baseline_reason = f"the champion of {candidate.name}"
+        return champion.ref
 
     def _candidate(self, registry: Registry) -> ModelRef:
         ref, loader = self.options.candidate, self.options.candidate_loader
@@ -157,16 +202,26 @@ class RegistrySession:
                     "pass --candidate NAME@VERSION: "
                     + ("no model version is registered" if not names else f"models: {names}")
                 )
-            return ModelRef(versions[-1].name, versions[-1].version)
-        if loader and str(ref) not in {v.ref for v in registry.models.list()}:
-            registry.models.register(
-                ref.name,
-                ref.version,
-                loader=loader,
-                loader_kind=LoaderKind.python,
-                artifact=self.options.candidate_artifact,
-                check=check_loadable,
+            self.candidate_reason = (
+                "the newest registered version, as no --candidate was given; "
+                "pass --candidate NAME@VERSION to test another"
             )
+            return ModelRef(versions[-1].name, versions[-1].version)
+        self.candidate_reason = "given by --candidate"
+        if loader and str(ref) not in {v.ref for v in registry.models.list()}:
+            try:
+                registry.models.register(
+                    ref.name,
+                    ref.version,
+                    loader=loader,
+                    loader_kind=LoaderKind.python,
+                    artifact=self.options.candidate_artifact,
+                    check=check_loadable,
+                )
+            except InvalidValue as exc:
+                # The library names the CLI's flag; here the value came from --candidate-loader.
+                raise InvalidValue(re.sub(r"^--loader\b", "--candidate-loader", str(exc))) from None
+            self.candidate_reason = "registered now from --candidate-loader"
         return ref
 
     def _problems(self, registry: Registry) -> list[str]:
@@ -264,8 +319,20 @@ class RegistrySession:
             for version in s.versions:
                 if version.status == "unavailable":
                     writer.write_line(f"warning: {version.reason}", yellow=True)
-        for line in terminal_rows(gates, self.snapshot.candidate, self.snapshot.champion):
+                elif version.errored:  # where to look, as `replay` says it (issue 19)
+                    writer.write_line(
+                        f"warning: {version.ref}: {version.errored} errored (first: "
+                        f"{version.first_error})",
+                        yellow=True,
+                    )
+        rows = terminal_rows(
+            gates, self.snapshot.candidate, self.snapshot.champion, self.no_baseline
+        )
+        for line in rows:
             writer.write_line(line)
+        folder = self.options.report_dir
+        if folder is not None and self.report_error is None:
+            writer.write_line(f"report: {folder / 'index.html'} (and summary.md, summary.json)")
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         try:
@@ -292,7 +359,9 @@ class RegistrySession:
             self.registry, self.snapshot.run_id, status=RunStatus.completed.value, message=message
         )
         gates = [self.gate(slug) for slug in self.snapshot.problems if slug in self.outcomes]
-        markdown = markdown_summary(gates, self.snapshot.candidate, self.snapshot.champion)
+        markdown = markdown_summary(
+            gates, self.snapshot.candidate, self.snapshot.champion, self.no_baseline
+        )
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if step_summary:
             with Path(step_summary).open("a", encoding="utf-8") as handle:
@@ -343,6 +412,9 @@ class ProblemItem(pytest.Item):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.add_marker(MARKER)
+        snapshot = _session(self.config).snapshot
+        for tag in snapshot.tags.get(self.name, []) if snapshot else []:
+            self.add_marker(tag)  # `-m vision` and `-k vision` select the problems tagged so
 
     def runtest(self) -> None:
         gate = _session(self.config).gate(self.name)
@@ -392,6 +464,20 @@ def _session(config: pytest.Config) -> RegistrySession:
     session = config.pluginmanager.get_plugin(RegistrySession.NAME)
     assert isinstance(session, RegistrySession)
     return session
+
+
+def marker_name(tag: str) -> str:
+    """A tag as a pytest marker: an identifier, so ``-m`` parses it (``low-light``: ``low_light``),
+    and never one of pytest's own (a problem tagged ``skip`` must not be skipped)."""
+    name = re.sub(r"\W", "_", tag)
+    if not name or name[0].isdigit() or name in _PYTEST_MARKERS:
+        name = f"tag_{name}"
+    return name
+
+
+_PYTEST_MARKERS = frozenset(
+    {"skip", "skipif", "xfail", "parametrize", "usefixtures", "filterwarnings", MARKER}
+)
 
 
 def _round(value: float | None) -> float | str:

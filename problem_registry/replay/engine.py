@@ -72,7 +72,14 @@ from problem_registry.replay.missing import (
     pattern_names,
     stored_counts,
 )
-from problem_registry.replay.results import COLUMNS, Row, insert_results, is_error, result_row
+from problem_registry.replay.results import (
+    COLUMNS,
+    Row,
+    error_line,
+    insert_results,
+    is_error,
+    result_row,
+)
 from problem_registry.replay.workers import LoadSpec, ModelRaised, ModelWorker, WorkerPool
 from problem_registry.store.content import decode
 from problem_registry.store.registry import Registry
@@ -111,7 +118,10 @@ class VersionReplay:
     status: str = "up-to-date"
     predicted: int = 0
     errored: int = 0
-    reason: str = ""
+    reason: str = ""  # why the version is unavailable
+    # The first error this replay stored for the version, one line ("ValueError: ..."): an
+    # "errored" count alone gave no clue where to look (issue 19).
+    first_error: str = ""
 
 
 @dataclass
@@ -170,6 +180,7 @@ def replay(
     run_id: int | None = None,
     git_commit: str | None = None,
     batch_timeout: float | None = None,
+    retry_errored: bool = False,
 ) -> ReplaySummary:
     """Predict every missing (version, pattern file) pair; return what was done.
 
@@ -184,6 +195,10 @@ def replay(
     process killed, and is reported in ``summary.unavailable`` (the candidate: raised as
     :class:`~problem_registry.replay.calls.BatchTimeout`); what it answered before is kept.
     ``None``: no limit. Loading a version is not limited.
+
+    ``retry_errored``: a stored result that is an error (the model raised, say before its loader
+    was fixed) counts as missing and is replaced by the new answer; a version that still cannot
+    load keeps its errored results.
 
     A prior version that breaks (see the module's note) is reported the same way; the candidate
     breaking raises :class:`~problem_registry.adapters.ModelUnavailable` (its worker died: a
@@ -210,6 +225,7 @@ def replay(
         )
     engine = _Replay(registry, selected, candidate_version, batch_size, progress, run_id)
     engine.batch_timeout = batch_timeout
+    engine.retry_errored = retry_errored
     status, message = RunStatus.completed, ""
     try:
         engine.run(_problem_ids(registry, problems))
@@ -279,13 +295,17 @@ class _Replay:
         self.done = 0
         self.total = 0
         self.batch_timeout: float | None = None
+        self.retry_errored = False
 
     # -- the plan ---------------------------------------------------------------------------
 
     def run(self, problem_ids: list[int] | None) -> None:
         with self.registry.reading() as session:
             n_active = count_active_files(session, problem_ids)
-            counts = stored_counts(session, list(self.versions), n_active, problem_ids)
+            retry = self.retry_errored
+            counts = stored_counts(
+                session, list(self.versions), n_active, problem_ids, retry_errored=retry
+            )
             incomplete = [v for v in self.versions if counts[v] < n_active]
             # Nothing missing (a CI run with nothing new): not even the list of files is read.
             files = active_files(session, problem_ids) if incomplete else []
@@ -293,7 +313,7 @@ class _Replay:
             # chunk (this is every version of a cold replay).
             self.empty = {v for v in incomplete if counts[v] == 0}
             partial = [v for v in incomplete if v not in self.empty]
-            todo, missing = files_with_missing(session, partial, problem_ids)
+            todo, missing = files_with_missing(session, partial, problem_ids, retry_errored=retry)
         if self.empty:
             todo = [f.id for f in files]
         self.total = missing + len(self.empty) * n_active
@@ -332,7 +352,13 @@ class _Replay:
         partial = [v for v in live if v not in self.empty]
         if partial:
             with self.registry.reading() as session:
-                pairs = missing_pairs(session, partial, files[0].id, files[-1].id)
+                pairs = missing_pairs(
+                    session,
+                    partial,
+                    files[0].id,
+                    files[-1].id,
+                    retry_errored=self.retry_errored,
+                )
             for version_id, file_id in pairs:
                 if file_id in wanted:
                     by_version.setdefault(version_id, []).append(wanted[file_id])
@@ -483,7 +509,10 @@ class _Replay:
         ]
         outcome = self.outcomes[version_id]
         outcome.predicted += len(rows)
-        outcome.errored += sum(map(is_error, rows))
+        errored = [row[_ERROR] for row in rows if is_error(row)]
+        outcome.errored += len(errored)
+        if errored and not outcome.first_error:
+            outcome.first_error = error_line(errored[0])
         self.pending.extend(rows)
         self._advance(len(files), version_id)
 
@@ -499,7 +528,7 @@ class _Replay:
         if not self.pending:
             return
         with self.registry.writing() as session:
-            insert_results(session, self.pending)
+            insert_results(session, self.pending, replace_errored=self.retry_errored)
         self.pending = []
 
     def _advance(self, count: int, version_id: int | None) -> None:

@@ -52,7 +52,12 @@ def count_active_files(session: Session, problem_ids: list[int] | None) -> int:
 
 
 def stored_counts(
-    session: Session, version_ids: list[int], n_active: int, problem_ids: list[int] | None
+    session: Session,
+    version_ids: list[int],
+    n_active: int,
+    problem_ids: list[int] | None,
+    *,
+    retry_errored: bool = False,
 ) -> dict[int, int]:
     """How many of the replayed files each version holds a result for (0 when none).
 
@@ -62,6 +67,7 @@ def stored_counts(
     usual case): a version's results are counted by a range scan of the result table's primary
     key, without looking at files at all. Faster still when the registry is complete (a warm
     replay, every CI run with nothing new): see :func:`_every_version_complete`.
+    ``retry_errored``: an errored result counts as missing (``replay --retry-errored``).
     """
     counts = dict.fromkeys(version_ids, 0)
     if not version_ids or not n_active:
@@ -71,8 +77,10 @@ def stored_counts(
         .where(_RESULT.c.model_version_id.in_(version_ids))
         .group_by(_RESULT.c.model_version_id)
     )
+    if retry_errored:
+        query = query.where(_RESULT.c.error.is_(None))
     stored, complete = _every_version_complete(session)
-    if problem_ids is None and stored == n_active and complete:
+    if problem_ids is None and stored == n_active and complete and not retry_errored:
         return dict.fromkeys(version_ids, n_active)
     if problem_ids is not None or stored != n_active:
         active = _active_file_ids(problem_ids).subquery()
@@ -103,12 +111,16 @@ def _every_version_complete(session: Session) -> tuple[int, bool]:
 
 
 def files_with_missing(
-    session: Session, version_ids: list[int], problem_ids: list[int] | None
+    session: Session,
+    version_ids: list[int],
+    problem_ids: list[int] | None,
+    *,
+    retry_errored: bool = False,
 ) -> tuple[list[int], int]:
     """Ids of the files lacking a result for at least one version, and the number of pairs."""
     if not version_ids:
         return [], 0
-    versions, missing = _anti_join(version_ids)
+    versions, missing = _anti_join(version_ids, retry_errored)
     active = _active_file_ids(problem_ids).subquery()
     query = (
         sa.select(_FILE.c.id, sa.func.count())
@@ -123,7 +135,7 @@ def files_with_missing(
 
 
 def missing_pairs(
-    session: Session, version_ids: list[int], low: int, high: int
+    session: Session, version_ids: list[int], low: int, high: int, *, retry_errored: bool = False
 ) -> list[tuple[int, int]]:
     """(version id, file id) pairs without a result, for file ids in [low, high].
 
@@ -132,7 +144,7 @@ def missing_pairs(
     """
     if not version_ids:
         return []
-    versions, missing = _anti_join(version_ids)
+    versions, missing = _anti_join(version_ids, retry_errored)
     query = (
         sa.select(versions.c.id, _FILE.c.id)
         .select_from(_FILE)
@@ -164,9 +176,13 @@ def _active_file_ids(problem_ids: list[int] | None) -> Any:
     return query
 
 
-def _anti_join(version_ids: list[int]) -> tuple[Any, Any]:
+def _anti_join(version_ids: list[int], retry_errored: bool = False) -> tuple[Any, Any]:
+    """The versions, and the condition "this (version, file) has no result" (or only an errored
+    one, with ``retry_errored``)."""
     versions = sa.select(_VERSION.c.id).where(_VERSION.c.id.in_(version_ids)).subquery()
-    missing = ~sa.exists().where(
+    stored = sa.exists().where(
         _RESULT.c.model_version_id == versions.c.id, _RESULT.c.file_id == _FILE.c.id
     )
-    return versions, missing
+    if retry_errored:
+        stored = stored.where(_RESULT.c.error.is_(None))
+    return versions, ~stored

@@ -16,6 +16,7 @@ from typing import Any
 from sqlmodel import Session
 
 from problem_registry.adapters import normalise, scores_json
+from problem_registry.redaction import redact_text
 
 COLUMNS = (
     "model_version_id",
@@ -65,14 +66,34 @@ def error_text(exc: BaseException) -> str:
     return text[:MAX_ERROR_TEXT]
 
 
-def insert_results(session: Session, rows: Sequence[Row]) -> None:
-    """Insert ``rows`` (tuples in :data:`COLUMNS` order), skipping pairs already stored."""
+MAX_ERROR_LINE = 200
+
+
+def error_line(text: str) -> str:
+    """A stored error as one short line for a summary: its first line, credentials hidden."""
+    lines = text.strip().splitlines()
+    line = redact_text(lines[0].strip() if lines else "")
+    return line if len(line) <= MAX_ERROR_LINE else line[: MAX_ERROR_LINE - 3] + "..."
+
+
+def insert_results(session: Session, rows: Sequence[Row], *, replace_errored: bool = False) -> None:
+    """Insert ``rows`` (tuples in :data:`COLUMNS` order), skipping pairs already stored.
+
+    ``replace_errored`` (``replay --retry-errored``): a stored result that is an error is
+    replaced by the new answer; a stored answer is still never touched, so two runners retrying
+    at once agree.
+    """
     if not rows:
         return
     connection = session.connection()
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    conflict = "DO NOTHING"
+    if replace_errored:
+        # The same ON CONFLICT ... DO UPDATE ... WHERE on SQLite (3.24+) and PostgreSQL.
+        columns = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[2:])
+        conflict = f"DO UPDATE SET {columns} WHERE result.error IS NOT NULL"
     statement = (
         f"INSERT INTO result ({', '.join(COLUMNS)}) VALUES ({', '.join(mark for _ in COLUMNS)})"
-        " ON CONFLICT (model_version_id, file_id) DO NOTHING"
+        f" ON CONFLICT (model_version_id, file_id) {conflict}"
     )
     connection.exec_driver_sql(statement, list(rows))

@@ -69,7 +69,7 @@ from problem_registry.store.patterns import file_ids_for
 from problem_registry.store.problems import SLUG_PATTERN
 from problem_registry.store.tables import ExpectedLabel, Pattern, PatternFile, Problem, utcnow
 from problem_registry.store.views import PatternView, ProblemView, iso
-from problem_registry.text import user_name
+from problem_registry.text import recording, user_name
 
 if TYPE_CHECKING:
     from problem_registry.store.registry import Registry
@@ -433,6 +433,8 @@ def _upsert_patterns(
             columns["added_by"] = entry.added_by
         row = current.get(entry.sha256)
         if row is None:
+            if entry.added_by is None:
+                recording(registry.user)
             row = Pattern(
                 problem_id=problem_row.id,
                 file_id=file_ids[entry.sha256],

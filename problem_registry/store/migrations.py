@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from problem_registry.errors import SchemaMismatch
-from problem_registry.store.engines import writer_engine
+from problem_registry.errors import NoRegistry, SchemaMismatch
+from problem_registry.store.engines import parse_url, redact, writer_engine
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -174,8 +174,16 @@ def downgrade(engine: Engine, revision: str) -> SchemaState:
     return schema_state(engine)
 
 
-def ensure_schema(engine: Engine) -> SchemaState:
-    """On first use create the schema at head; an older schema needs an explicit `db upgrade`."""
+# What every "there is no registry" message ends with: the two ways out (issue 19).
+INIT_HINT = "run `problem-registry init` or set --url / PROBLEM_REGISTRY_URL"
+
+
+def ensure_schema(engine: Engine, *, create: bool = True) -> SchemaState:
+    """On first use create the schema at head; an older schema needs an explicit `db upgrade`.
+
+    ``create=False`` refuses an empty database instead (:class:`NoRegistry`): the CLI's commands
+    other than ``init`` must not turn a mistyped URL into a new registry.
+    """
     state = schema_state(engine)
     if state.is_current:
         return state
@@ -187,8 +195,31 @@ def ensure_schema(engine: Engine) -> SchemaState:
                 "this database holds tables but no problem-registry schema revision; "
                 "point --url / PROBLEM_REGISTRY_URL at an empty database or a registry"
             )
+        if not create:
+            raise NoRegistry(
+                f"no registry in {redact(engine.url)} (the database is empty); {INIT_HINT}"
+            )
         return upgrade(engine)
     raise SchemaMismatch(
         f"this registry's schema is at revision {state.current}, this problem-registry needs "
         f"{state.head}; run `problem-registry db upgrade` (back up the database first)"
     )
+
+
+def require_sqlite_file(url: str) -> None:
+    """Refuse a SQLite URL whose file does not exist, before connecting would create it."""
+    parsed = parse_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return
+    path = Path(database)
+    if not path.is_file():
+        raise NoRegistry(f"no registry here (looked for {_shown(path)}); {INIT_HINT}")
+
+
+def _shown(path: Path) -> str:
+    """``./registry.db`` for a file under the working directory, else the absolute path."""
+    try:
+        return f"./{path.resolve().relative_to(Path.cwd().resolve())}"
+    except ValueError:
+        return str(path)

@@ -23,7 +23,7 @@ from problem_registry.refs import SEPARATOR, ModelRef, format_ref
 from problem_registry.store.content import sha256_of_file
 from problem_registry.store.tables import ModelMetric, ModelVersion, stored_id
 from problem_registry.store.views import ModelVersionView, iso
-from problem_registry.text import storable, user_name
+from problem_registry.text import recording, storable, user_name
 
 if TYPE_CHECKING:
     from problem_registry.store.registry import Registry
@@ -85,6 +85,7 @@ class ModelVersions:
             note=note,
             registered_by=registered_by,
         )
+        recording(registered_by)
         try:
             with self._registry.writing() as session:
                 if _find(session, name, version, missing_ok=True) is not None:

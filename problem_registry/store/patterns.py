@@ -36,7 +36,7 @@ from problem_registry.store.problems import find_problem
 from problem_registry.store.registry import insert_ignoring_conflicts
 from problem_registry.store.tables import ExpectedLabel, Pattern, PatternFile, Problem, stored_id
 from problem_registry.store.views import PatternView, iso
-from problem_registry.text import file_name, storable, user_name
+from problem_registry.text import file_name, recording, storable, user_name
 
 if TYPE_CHECKING:
     from problem_registry.store.registry import Registry
@@ -89,6 +89,8 @@ class Patterns:
                 )
             fresh.append((item, content))
 
+        if fresh:
+            recording(added_by)
         # Files first, rows second: a crash in between leaves an unused file, never a row
         # pointing at nothing.
         for _item, content in fresh:

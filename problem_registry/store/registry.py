@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from problem_registry.config import Settings, resolve_settings
+from problem_registry.errors import UNKNOWN_USER
 from problem_registry.store.content import PatternStore
 from problem_registry.store.engines import (
     create_registry_engine,
@@ -26,7 +27,7 @@ from problem_registry.store.engines import (
     translate_connection_errors,
     writer_engine,
 )
-from problem_registry.store.migrations import ensure_schema
+from problem_registry.store.migrations import ensure_schema, require_sqlite_file
 
 if TYPE_CHECKING:
     from sqlalchemy.sql.base import Executable
@@ -37,23 +38,29 @@ if TYPE_CHECKING:
 
 
 class Registry:
-    def __init__(self, engine: Engine, store: PatternStore, *, user: str = "unknown") -> None:
+    def __init__(self, engine: Engine, store: PatternStore, *, user: str = UNKNOWN_USER) -> None:
         self.engine = engine
         self.store = store
         self.user = user
         self._writer = writer_engine(engine)
 
     @classmethod
-    def open(cls, settings: Settings | None = None, **overrides: Any) -> Registry:
+    def open(
+        cls, settings: Settings | None = None, *, create: bool = True, **overrides: Any
+    ) -> Registry:
         """Open the registry the settings name, creating it at the current schema on first use.
 
         ``overrides`` are :func:`~problem_registry.config.resolve_settings` arguments (``url``,
         ``patterns_dir``, ``user``), so a notebook can write ``Registry.open(url=...)``.
+        ``create=False`` raises :class:`~problem_registry.errors.NoRegistry` where there is none
+        yet, and writes nothing: the CLI opens every command but ``init`` this way (issue 19).
         """
         settings = settings or resolve_settings(**overrides)
+        if not create:
+            require_sqlite_file(settings.database_url)
         engine = create_registry_engine(settings.database_url)
         with translate_connection_errors(engine.url):
-            ensure_schema(engine)
+            ensure_schema(engine, create=create)
         return cls(engine, PatternStore(settings.patterns_dir), user=settings.user)
 
     @property

@@ -70,8 +70,12 @@ def rows(gates: Sequence[GateResult]) -> list[tuple[str, ...]]:
     ]
 
 
-def _title(candidate: str, champion: str | None) -> str:
-    against = f"against {champion}" if champion else "(no baseline yet: canary only)"
+NO_BASELINE = "no baseline yet: canary only"
+
+
+def _title(candidate: str, champion: str | None, no_baseline: str = NO_BASELINE) -> str:
+    """``no_baseline``: why there is nothing to compare with, shown in place of the baseline."""
+    against = f"against {champion}" if champion else f"({no_baseline})"
     return f"candidate {candidate} {against}"
 
 
@@ -96,10 +100,15 @@ def to_review(gates: Sequence[GateResult]) -> list[str]:
     return lines
 
 
-def terminal_rows(gates: Sequence[GateResult], candidate: str, champion: str | None) -> list[str]:
+def terminal_rows(
+    gates: Sequence[GateResult],
+    candidate: str,
+    champion: str | None,
+    no_baseline: str = NO_BASELINE,
+) -> list[str]:
     table = [HEADERS, *rows(gates)]
     widths = [max(len(row[i]) for row in table) for i in range(len(HEADERS))]
-    lines = [_title(candidate, champion)]
+    lines = [_title(candidate, champion, no_baseline)]
     lines += [
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in table
@@ -108,12 +117,19 @@ def terminal_rows(gates: Sequence[GateResult], candidate: str, champion: str | N
     return lines + to_review(gates)
 
 
-def markdown_summary(gates: Sequence[GateResult], candidate: str, champion: str | None) -> str:
+def markdown_summary(
+    gates: Sequence[GateResult],
+    candidate: str,
+    champion: str | None,
+    no_baseline: str = NO_BASELINE,
+) -> str:
+    """The CI job page's summary: the table, what to review, then each failing or flagged
+    problem's failing patterns, so the page alone says which inputs to look at (issue 19)."""
     failed = any(not gate.passed for gate in gates)
     review = any(gate.outcome is Outcome.REVIEW for gate in gates)
     icon = "❌" if failed else "⚠️" if review else "✅"
     lines = [
-        f"### {icon} problem-registry: {_title(candidate, champion)}",
+        f"### {icon} problem-registry: {_title(candidate, champion, no_baseline)}",
         "",
         f"{tally(gates)}.",
         "",
@@ -124,7 +140,30 @@ def markdown_summary(gates: Sequence[GateResult], candidate: str, champion: str 
     flagged = to_review(gates)
     if flagged:
         lines += ["", "To review (CI stays green):", ""] + [f"- {_md(line)}" for line in flagged]
+    for gate in gates:
+        if gate.outcome is not Outcome.PASS and gate.failing:
+            lines += ["", *_failing_patterns(gate)]
     return "\n".join(lines)
+
+
+def _failing_patterns(gate: GateResult) -> list[str]:
+    """A Markdown table of one problem's failing patterns: file, expected, got, baseline."""
+    lines = [
+        f"#### {_md(gate.problem)}: {_md(verdict(gate))}",
+        "",
+        "| pattern | polarity | expected | got | baseline | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        "| "
+        + " | ".join(
+            _md(cell)
+            for cell in (f.file, f.polarity, f.expected, f.got, f.champion_got or "-", f.verdict)
+        )
+        + " |"
+        for f in gate.failing
+    ]
+    return lines
 
 
 def _md(cell: str) -> str:
