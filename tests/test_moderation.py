@@ -91,14 +91,14 @@ def _stats(name: str, change: float, scale: float, df: int = 5) -> ProblemStats:
     )
 
 
-def test_a_run_decides_on_moderated_p_values_only_when_asked() -> None:
+def test_a_run_decides_on_moderated_p_values_unless_told_not_to() -> None:
     rng = np.random.default_rng(2)
     run = [_stats(f"q{i}", 0.0, float(s)) for i, s in enumerate(rng.uniform(0.02, 0.04, 40))]
     run.append(_stats("dropped", -0.2, 0.03))
-    plain = decide_stats(run, GateSettings())
-    moderated_run = decide_stats(run, GateSettings(moderate=True))
-    assert spread_prior(run, GateSettings()) is NO_PRIOR
-    prior = spread_prior(run, GateSettings(moderate=True))
+    plain = decide_stats(run, GateSettings(moderate=False))
+    moderated_run = decide_stats(run, GateSettings())
+    assert spread_prior(run, GateSettings(moderate=False)) is NO_PRIOR
+    prior = spread_prior(run, GateSettings())
     assert prior.df > 5
     again = moderated(run[-1], prior)
     assert again.score_df == pytest.approx(5 + prior.df)

@@ -58,9 +58,16 @@ def _read(
         rank = {p.id: i for i, p in enumerate(problems_read)}
         rows = driver_rows(session.connection(), _grid_query([v.id for v in chosen], list(rank)))
         facts = _pattern_facts(session, {p.id: p.slug for p in problems_read})
+    return _Grid(chosen, _in_problem_order(rows, facts, rank), facts)
+
+
+def _in_problem_order(
+    rows: list[tuple[Any, ...]], facts: dict[int, Facts], rank: dict[int, int]
+) -> list[tuple[Any, ...]]:
+    """Rows ordered by problem slug: the query orders them by problem id, then pattern, version."""
     problem_rank = {pattern_id: rank[fact[0]] for pattern_id, fact in facts.items()}
     rows.sort(key=lambda row: problem_rank[row[0]])  # stable: only the problems' order changes
-    return _Grid(chosen, rows, facts)
+    return rows
 
 
 def pattern_results(
@@ -151,13 +158,23 @@ def answer_matrices(
     column, not as :class:`PatternResult` objects, which were most of a gate's time.
     """
     wanted = [ModelRef.of(ref) for ref in versions]
-    grid = _read(registry, problems, None, wanted)
-    if grid is None:
-        return {}, []
-    by_ref = {ModelRef(v.name, v.version): v.id for v in grid.versions}
+    with registry.reading() as session:
+        chosen = select_versions(session, versions=wanted)
+        problems_read = problem_rows(session, problems)
+        if not chosen or not problems_read:
+            return {}, []
+        rank = {p.id: i for i, p in enumerate(problems_read)}
+        by_ref = {ModelRef(v.name, v.version): v.id for v in chosen}
+        detailed = {by_ref[ModelRef.of(ref)] for ref in detail}
+        connection = session.connection()
+        # Only what the statistics read, for every version: a third of the columns, no sort.
+        answers = driver_rows(connection, _answers_query(list(by_ref.values()), list(rank)))
+        rows = (
+            driver_rows(connection, _grid_query(sorted(detailed), list(rank))) if detailed else []
+        )
+        facts = _pattern_facts(session, {p.id: p.slug for p in problems_read})
+    grid = _Grid(chosen, _in_problem_order(rows, facts, rank), facts)
     row_of = {by_ref[ref]: i for i, ref in enumerate(wanted)}
-    detailed = {by_ref[ModelRef.of(ref)] for ref in detail}
-    facts = grid.facts
     ids: dict[str, list[int]] = {}
     for pattern_id in sorted(facts):
         ids.setdefault(facts[pattern_id][1], []).append(pattern_id)
@@ -175,7 +192,7 @@ def answer_matrices(
         out[slug] = matrix
         place.update((pattern_id, (matrix, column)) for column, pattern_id in enumerate(patterns))
     loads = json.loads
-    for pattern_id, version_id, *_, correct, scores in grid.rows:
+    for pattern_id, version_id, correct, scores in answers:
         matrix, column = place[pattern_id]
         row = row_of[version_id]
         if correct is not None:
@@ -185,7 +202,7 @@ def answer_matrices(
             if p is not None:
                 matrix.p_expected[row, column] = p
                 matrix.scored[row] = True
-    return out, _results(grid, [row for row in grid.rows if row[1] in detailed])
+    return out, _results(grid, grid.rows)
 
 
 # A driver's booleans as Python's: SQLite hands over 0 / 1, PostgreSQL True / False; NULL is
@@ -194,7 +211,44 @@ _TRUTH: dict[Any, bool | None] = {None: None, 0: False, 1: True}
 _ANSWERED: dict[Any, bool] = {0: False, 1: True}  # ``file_id IS NOT NULL``: never NULL
 
 
+def _answers_query(version_ids: list[int], problem_ids: list[int]) -> Any:
+    """(pattern id, version id, right, scores) of these patterns on these versions; NULL: no
+    result. Only what the statistics read: a third of the grid's columns, no sort."""
+    joined, versions, result, correct = _patterns_by_versions(version_ids)
+    return (
+        sa.select(PATTERN.c.id, versions.c.id, correct, result.c.scores)
+        .select_from(joined)
+        .where(PATTERN.c.problem_id.in_(problem_ids))
+    )
+
+
 def _grid_query(version_ids: list[int], problem_ids: list[int]) -> Any:
+    joined, versions, result, correct = _patterns_by_versions(version_ids)
+    return (
+        sa.select(
+            PATTERN.c.id.label("pattern_id"),
+            versions.c.id.label("version_id"),
+            result.c.file_id.is_not(None).label("answered"),
+            result.c.predicted.label("predicted"),
+            result.c.value.label("value"),
+            result.c.confidence.label("confidence"),
+            result.c.error.label("error"),
+            correct.label("correct"),
+            result.c.scores.label("scores"),
+        )
+        .select_from(joined)
+        .where(PATTERN.c.problem_id.in_(problem_ids))
+        .order_by(PATTERN.c.problem_id, PATTERN.c.id, versions.c.id)
+    )
+
+
+def _patterns_by_versions(version_ids: list[int]) -> tuple[Any, Any, Any, Any]:
+    """Patterns x versions, each result found by its primary key: (join, versions, result,
+    correct), ``correct`` NULL where there is no result.
+
+    An outer join, so SQLite drives from the patterns: with an inner join it drove from the
+    results and probed the problems' IN list for each of them (25 s at 1,000 problems).
+    """
     versions = (
         sa.select(col(ModelVersion.id)).where(col(ModelVersion.id).in_(version_ids)).subquery()
     )
@@ -216,22 +270,7 @@ def _grid_query(version_ids: list[int], problem_ids: list[int]) -> Any:
     correct = sa.case(
         (result.c.file_id.is_(None), None), else_=correct_expression(PATTERN, result, label)
     )
-    return (
-        sa.select(
-            PATTERN.c.id.label("pattern_id"),
-            versions.c.id.label("version_id"),
-            result.c.file_id.is_not(None).label("answered"),
-            result.c.predicted.label("predicted"),
-            result.c.value.label("value"),
-            result.c.confidence.label("confidence"),
-            result.c.error.label("error"),
-            correct.label("correct"),
-            result.c.scores.label("scores"),
-        )
-        .select_from(joined)
-        .where(PATTERN.c.problem_id.in_(problem_ids))
-        .order_by(PATTERN.c.problem_id, PATTERN.c.id, versions.c.id)
-    )
+    return joined, versions, result, correct
 
 
 def _pattern_facts(session: Session, slugs: dict[int, str]) -> dict[int, Facts]:

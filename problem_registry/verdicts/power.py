@@ -434,11 +434,15 @@ def detection(
 
 
 def _first_enough(
-    rates_at: Callable[[np.ndarray], np.ndarray], options: int, low: np.ndarray, target: float
+    rates_at: Callable[[np.ndarray], np.ndarray],
+    options: int,
+    low: np.ndarray,
+    target: float,
+    high: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per problem, the smallest option index whose rate reaches ``target`` (``options``: none),
-    by bisection: rates grow with the index. ``low`` is 0, or ``options`` for problems to skip."""
-    high = np.full(len(low), options)
+    by bisection in [low, high]: rates grow with the index. ``low == high`` skips a problem."""
+    high = np.full(len(low), options) if high is None else high
     while (asking := low < high).any():
         middle = (low + high) // 2
         enough = rates_at(np.minimum(middle, options - 1)) >= target
@@ -504,8 +508,13 @@ def estimate_powers(
             rates[members] = batches.rates(np.full((1, len(members)), promised))[:, 0]
         return rates
 
-    start = np.where(sizes > 0, 0, len(counts))
-    needed = _first_enough(at_count, len(counts), start, target)
+    # A problem that keeps its promise with its own patterns needs at most about as many; one
+    # that does not needs more: one bisection step fewer.
+    own = np.searchsorted(counts, sizes)
+    keeps = at_promise >= target
+    start = np.where(sizes == 0, len(counts), np.where(keeps, 0, np.minimum(own, len(counts))))
+    limit = np.where(keeps, np.minimum(own + 1, len(counts)), len(counts))
+    needed = _first_enough(at_count, len(counts), start, target, limit)
     return [
         PowerEstimate(
             detectable=float(POINTS[d]) if d < len(POINTS) else None,
