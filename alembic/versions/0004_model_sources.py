@@ -40,7 +40,9 @@ def downgrade() -> None:
     # Versions of the new kinds cannot be described by the old schema: refuse rather than drop.
     bind = op.get_bind()
     count = bind.execute(
-        sa.text("SELECT COUNT(*) FROM model_version WHERE loader_kind NOT IN ('python', 'predictions')")
+        sa.text(
+            "SELECT COUNT(*) FROM model_version WHERE loader_kind NOT IN ('python', 'predictions')"
+        )
     ).scalar_one()
     if count:
         raise RuntimeError(

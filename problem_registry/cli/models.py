@@ -7,8 +7,8 @@ from pathlib import Path
 import typer
 
 from problem_registry.adapters import check_loadable
+from problem_registry.adapters.sources import SourceSettings, model_source
 from problem_registry.cli.context import JsonOption, note, output, print_table, registry
-from problem_registry.enums import LoaderKind
 from problem_registry.store.model_versions import parse_metrics
 from problem_registry.store.views import ModelVersionView
 
@@ -32,6 +32,47 @@ def register(
         help="Instead of --loader: a JSONL or CSV file of answers keyed by pattern sha256 "
         "(columns sha256,prediction[,confidence][,scores]), for a model that runs elsewhere.",
     ),
+    onnx: Path | None = typer.Option(
+        None, "--onnx", help="Instead of --loader: an ONNX file, run by onnxruntime (extra onnx)."
+    ),
+    endpoint: str | None = typer.Option(
+        None,
+        "--endpoint",
+        help="Instead of --loader: an HTTP model server, a KServe v2 / Open Inference Protocol "
+        "URL (http://host/v2/models/NAME) or, with --protocol json, any URL taking JSON. A "
+        "bearer token comes from $PROBLEM_REGISTRY_ENDPOINT_TOKEN, never from here.",
+    ),
+    mlflow: str | None = typer.Option(
+        None,
+        "--mlflow",
+        help="Instead of --loader: an MLflow model URI (models:/NAME/VERSION, models:/NAME@ALIAS, "
+        "runs:/RUN/PATH), loaded as a pyfunc (extra mlflow); an alias is fixed to its version now.",
+    ),
+    preprocess: str | None = typer.Option(
+        None,
+        "--preprocess",
+        help="module:callable turning one decoded pattern into the model's input (--onnx, "
+        "--endpoint, --mlflow); default: image pixels or a JSON list as float32.",
+    ),
+    classes: str | None = typer.Option(
+        None,
+        "--classes",
+        help="The labels of the model's probability columns, in order: cat,dog or @FILE "
+        "(one a line); default 0..N-1.",
+    ),
+    protocol: str | None = typer.Option(
+        None, "--protocol", help="--endpoint: v2 (default for /v2/models/ URLs) or json."
+    ),
+    batch: int = typer.Option(32, "--batch", min=1, help="--endpoint: patterns per request."),
+    concurrency: int = typer.Option(
+        4, "--concurrency", min=1, help="--endpoint: requests in flight at once."
+    ),
+    timeout: float = typer.Option(
+        30.0, "--timeout", min=0.1, help="--endpoint: seconds before a request is given up."
+    ),
+    retries: int = typer.Option(
+        3, "--retries", min=0, help="--endpoint: retries after a 429, 503 or a dropped connection."
+    ),
     metric: list[str] | None = typer.Option(
         None, "--metric", "-m", help="Headline metric KEY=VALUE; repeat for several."
     ),
@@ -40,24 +81,64 @@ def register(
 ) -> None:
     """Register a model version (after those already registered).
 
-    The loader must import now (from the working directory): a typo is refused here, not in CI.
+    The model must load now: a loader that does not import, an ONNX file that does not open or
+    an endpoint that does not answer is refused here, not in CI.
 
     Example: problem-registry model register digits v3 --loader my_models:load
     --artifact models/v3.joblib --metric accuracy=0.97
+
+    Example: problem-registry model register digits v4 --onnx models/v4.onnx
+
+    Example: problem-registry model register digits v5 --endpoint http://127.0.0.1:8080/v2/models/digits
+
+    Example: problem-registry model register digits v6 --mlflow models:/digits@champion
     """
-    if (loader is None) == (predictions is None) or (predictions and artifact):
-        raise typer.BadParameter("give --loader (with an optional --artifact) or --predictions")
+    given = {
+        "--loader": loader,
+        "--predictions": predictions,
+        "--onnx": onnx,
+        "--endpoint": endpoint,
+        "--mlflow": mlflow,
+    }
+    chosen = [flag for flag, value in given.items() if value is not None]
+    if len(chosen) != 1:
+        raise typer.BadParameter(
+            "give one of --loader (with an optional --artifact), --predictions, --onnx, "
+            "--endpoint or --mlflow"
+        )
+    if artifact is not None and loader is None:
+        raise typer.BadParameter("--artifact goes with --loader")
+    if (preprocess or classes) and (loader or predictions):
+        raise typer.BadParameter("--preprocess and --classes go with --onnx, --endpoint, --mlflow")
+    source = model_source(
+        loader=loader,
+        artifact=artifact,
+        predictions=predictions,
+        onnx=onnx,
+        endpoint=endpoint,
+        mlflow=mlflow,
+        settings=SourceSettings(
+            preprocess=preprocess,
+            classes=classes,
+            protocol=protocol,
+            batch=batch,
+            concurrency=concurrency,
+            timeout=timeout,
+            retries=retries,
+        ),
+    )
     view = registry(ctx).models.register(
         name,
         version,
-        loader=loader or str(predictions.resolve()),  # type: ignore[union-attr]
-        loader_kind=LoaderKind.predictions if predictions else LoaderKind.python,
-        artifact=predictions or artifact,
+        loader=source.loader,
+        loader_kind=source.kind,
+        artifact=source.artifact,
+        options=source.options,
         metrics=parse_metrics(metric or []),
         note=note_text,
         check=check_loadable,
     )
-    output(as_json, view, lambda: note(f"registered {view.ref}"))
+    output(as_json, view, lambda: note(f"registered {view.ref} ({source.describe})"))
 
 
 @app.command("list")

@@ -151,6 +151,7 @@ class _Version:
     loader: str
     artifact_path: str | None
     artifact_sha256: str | None
+    loader_options: str | None
 
     @property
     def ref(self) -> str:
@@ -369,9 +370,10 @@ class _Replay:
     # -- models and inputs ------------------------------------------------------------------
 
     def _begin_load(self, version_id: int) -> None:
-        """A Python version starts loading in a worker now; it is waited for on first use."""
+        """A version that runs a model (all but a predictions file) starts loading in a worker
+        now; it is waited for on first use."""
         version = self.versions[version_id]
-        if version.loader_kind != LoaderKind.python.value or version_id in self.models:
+        if version.loader_kind == LoaderKind.predictions.value or version_id in self.models:
             return
         spec = LoadSpec(
             version.ref,
@@ -379,6 +381,7 @@ class _Replay:
             version.loader,
             version.artifact_path,
             version.artifact_sha256,
+            version.loader_options,
         )
         try:
             self.pool.begin_load(spec)
@@ -587,7 +590,16 @@ def _resolve_versions(
     registry: Registry, versions: Iterable[RefLike] | None, candidate: RefLike | None
 ) -> tuple[list[_Version], _Version | None]:
     table = ModelVersion.__table__  # type: ignore[attr-defined]
-    columns = ("id", "name", "version", "loader_kind", "loader", "artifact_path", "artifact_sha256")
+    columns = (
+        "id",
+        "name",
+        "version",
+        "loader_kind",
+        "loader",
+        "artifact_path",
+        "artifact_sha256",
+        "loader_options",
+    )
     with registry.reading() as session:
         # Columns, not ORM objects: the ORM's first query alone cost ~0.1 s of every replay.
         query = sa.select(*(table.c[name] for name in columns)).order_by(table.c.id)
@@ -609,6 +621,7 @@ def _resolve_versions(
             row.loader,
             row.artifact_path,
             row.artifact_sha256,
+            row.loader_options,
         )
     found = None
     if candidate is not None:

@@ -69,6 +69,7 @@ class LoadSpec:
     loader: str
     artifact_path: str | None
     artifact_sha256: str | None
+    loader_options: str | None = None  # JSON text, as stored
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,7 @@ class ModelWorker:
                 spec.loader,
                 spec.artifact_path,
                 spec.artifact_sha256,
+                spec.loader_options,
                 dict(os.environ),
                 str(Path.cwd()),
             ),
