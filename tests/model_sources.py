@@ -49,6 +49,19 @@ def stored_answers(
     }
 
 
+def stored_errors(digits: Digits, ref: str) -> dict[str, str | None]:
+    """pattern sha256 -> the error stored for ``ref`` (None where it answered)."""
+    name, _, version = ref.partition("@")
+    query = sa.text(
+        "SELECT pf.sha256, r.error FROM result r "
+        "JOIN pattern_file pf ON pf.id = r.file_id "
+        "JOIN model_version mv ON mv.id = r.model_version_id "
+        "WHERE mv.name = :name AND mv.version = :version"
+    )
+    with digits.registry.engine.connect() as connection:
+        return dict(connection.execute(query, {"name": name, "version": version}).all())
+
+
 def pattern_rows(digits: Digits) -> dict[str, np.ndarray]:
     """pattern sha256 -> scikit-learn's feature row for it (read back from the pattern file)."""
     rows: dict[str, np.ndarray] = {}

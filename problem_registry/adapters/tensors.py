@@ -27,7 +27,7 @@ regressor's number.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -95,7 +95,8 @@ def _image(image: Any, shape: Shape) -> Any:
     dims = list(shape)
     if len(dims) == 1:
         features = dims[0]
-        mode, size = "L", (width, height)
+        mode = "RGB" if features is None and image.mode in ("RGB", "RGBA") else "L"
+        size = (width, height)
         if features is not None and features != width * height:
             if features == width * height * 3:
                 mode = "RGB"
@@ -124,6 +125,8 @@ def _image(image: Any, shape: Shape) -> Any:
         if pixels.ndim == 2:
             pixels = pixels[:, :, None]
         return np.transpose(pixels, (2, 0, 1)) if channels_first else pixels
+    if not dims:  # the model does not say: greyscale (or colour) pixels, flattened
+        return _image(image, [None])
     raise InputError(f"the model's input shape {dims} is not an image's; give --preprocess")
 
 
@@ -134,6 +137,48 @@ def _pixels(image: Any, mode: str, size: tuple[int, int]) -> Any:
 
         converted = converted.resize(size, Image.Resampling.BILINEAR)
     return np.asarray(converted, dtype=np.float32)
+
+
+def answers_from_outputs(
+    named: Mapping[str, Any], count: int, options: Mapping[str, Any]
+) -> list[Any]:
+    """One answer per input from a model's named outputs: which one is the label and which the
+    probabilities is read from their shapes (``label_output`` / ``scores_output`` options name
+    them when that guess is wrong); see the module's docstring."""
+    label_name: str | None = options.get("label_output")
+    scores_name: str | None = options.get("scores_output")
+    for name in (label_name, scores_name):
+        if name is not None and name not in named:
+            raise ValueError(f"the model has no output {name!r} (it has {sorted(named)})")
+    for name, value in named.items():
+        if scores_name is None and _looks_like_probabilities(name, value):
+            scores_name = name
+        elif label_name is None and name != scores_name and _looks_like_labels(value):
+            label_name = name
+    if label_name is None and scores_name is None:
+        raise ValueError(
+            f"no output of {sorted(named)} is one label or one row of scores per input"
+        )
+    return answers(
+        count,
+        labels=named[label_name] if label_name else None,
+        probabilities=named[scores_name] if scores_name else None,
+        classes=options.get("classes"),
+    )
+
+
+def _looks_like_probabilities(name: str, value: Any) -> bool:
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        return True  # scikit-learn's ZipMap
+    array = np.asarray(value)
+    if array.ndim != 2 or array.dtype.kind != "f":
+        return False
+    return array.shape[1] > 1 or "prob" in name.lower()
+
+
+def _looks_like_labels(value: Any) -> bool:
+    array = np.asarray(value)
+    return array.ndim == 1 or (array.ndim == 2 and array.shape[1] == 1)
 
 
 def answers(
