@@ -90,6 +90,9 @@ def test_mlserver_version_gives_scikit_learns_answers_and_scores(
     assert view.loader_kind == "endpoint"
     assert view.loader_options["protocol"] == "v2"
     assert view.loader_options["input"] == "pixels"  # from the model's v2 metadata
+    shown = run_cli(digits, database_url, "model", "show", "digits@served", "--json")
+    assert json.loads(shown.stdout)["loads"] is True
+    assert json.loads(shown.stdout)["location"] == served.model_url
     summary = replay(digits.registry, ["digits@served"])
     assert summary.versions[0].errored == 0
     expected = sklearn_answers(pixel_model, pattern_rows(digits), scale=PIXEL_SCALE)
@@ -268,6 +271,8 @@ def test_rate_limits_are_retried_and_every_pattern_answered(
     assert state.authorization == {f"Bearer {TOKEN}"}
     view = digits.registry.models.get("digits", "limited")
     assert TOKEN not in json.dumps(view.model_dump())
+    shown = run_cli(digits, database_url, "model", "show", "digits@limited")
+    assert "yes" in shown.stdout and TOKEN not in shown.stdout + shown.stderr
 
 
 def test_a_server_that_stays_unavailable_gives_each_pattern_an_error(

@@ -4,6 +4,7 @@ answers and scores are scikit-learn's own on the same patterns."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -229,7 +230,12 @@ def test_a_changed_onnx_file_makes_the_version_unavailable(
         "--preprocess",
         "tests.models.digits:features",
     )
+    shown = run_cli(digits, database_url, "model", "show", "digits@onnx", "--json")
+    assert json.loads(shown.stdout)["loads"] is True
+    assert json.loads(shown.stdout)["location"] == str(onnx_file.resolve())
     to_onnx(digits.trained.models["v1"], onnx_file)  # re-exported in place: a different model
+    shown = run_cli(digits, database_url, "model", "show", "digits@onnx", code=1)
+    assert "loads now" in shown.stdout and "changed since it was registered" in shown.stdout
     summary = replay(digits.registry, ["digits@v1", "digits@onnx"])
     onnx = next(v for v in summary.versions if v.ref == "digits@onnx")
     assert onnx.status == "unavailable"

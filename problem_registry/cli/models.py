@@ -5,10 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from problem_registry.adapters import check_loadable
 from problem_registry.adapters.sources import SourceSettings, model_source
-from problem_registry.cli.context import JsonOption, note, output, print_table, registry
+from problem_registry.cli.context import (
+    JsonOption,
+    fail,
+    note,
+    output,
+    print_fields,
+    print_table,
+    registry,
+)
+from problem_registry.refs import ModelRef
+from problem_registry.replay.probe import LoadCheck, check_loads, location
 from problem_registry.store.model_versions import parse_metrics
 from problem_registry.store.views import ModelVersionView
 
@@ -139,6 +150,55 @@ def register(
         check=check_loadable,
     )
     output(as_json, view, lambda: note(f"registered {view.ref} ({source.describe})"))
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="NAME@VERSION, e.g. digits@v3."),
+    no_load: bool = typer.Option(False, "--no-load", help="Do not try loading the model."),
+    as_json: bool = JsonOption,
+) -> None:
+    """How a version loads (kind, location, sha256, options) and whether it loads now.
+
+    Loading runs the model's code in a worker process, as replay does; an endpoint is asked
+    whether its model is ready. Exit 1 when it does not load.
+
+    Example: problem-registry model show digits@v3
+    """
+    parsed = ModelRef.parse(ref)
+    view = registry(ctx).models.get(parsed.name, parsed.version)
+    check = None if no_load else check_loads(view)
+    data = {
+        **view.model_dump(),
+        "location": location(view),
+        "loads": None if check is None else check.loads,
+        "load_error": None if check is None or check.loads else check.reason,
+    }
+
+    def render() -> None:
+        fields: list[tuple[str, object]] = [
+            ("kind", view.loader_kind),
+            ("location", location(view)),
+            ("loader", view.loader if view.loader != location(view) else None),
+            ("artifact sha256", view.artifact_sha256),
+            *((f"option {key}", value) for key, value in view.loader_options.items()),
+            ("champion", "yes" if view.is_champion else "no"),
+            ("registered", f"{view.registered_at} by {view.registered_by}"),
+            ("loads now", _loads_text(check)),
+        ]
+        # A reason or a URL may hold brackets: shown as text, never read as rich markup.
+        print_fields(view.ref, [(key, None if v is None else escape(str(v))) for key, v in fields])
+
+    output(as_json, data, render)
+    if check is not None and not check.loads:
+        fail(f"{view.ref} does not load now: {check.reason}")
+
+
+def _loads_text(check: LoadCheck | None) -> str:
+    if check is None:
+        return "not checked (--no-load)"
+    return "yes" if check.loads else f"no: {check.reason}"
 
 
 @app.command("list")
