@@ -14,10 +14,65 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 from PIL import Image
+from typer.testing import CliRunner
 
+from problem_registry.cli import app
 from problem_registry.store.content import sha256_of_file
 from tests.digit_registry import Digits
+from tests.helpers import assert_one_clear_error
 from tests.models.digits import features
+
+
+def run_cli(digits: Digits, database_url: str, *args: str, code: int = 0) -> Any:
+    """``problem-registry --url URL --patterns-dir ... ARGS`` in process, its exit code checked;
+    a user error (exit 1) must be one clear line."""
+    result = CliRunner().invoke(
+        app,
+        ["--url", database_url, "--patterns-dir", str(digits.registry.store.root), *args],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == code, (result.stdout, result.stderr)
+    if code == 1:
+        assert_one_clear_error(result.stderr, result.stdout)
+    return result
+
+
+def register_with_features(
+    digits: Digits, database_url: str, version: str, source: str, where: str
+) -> None:
+    """``model register digits VERSION SOURCE WHERE`` (``--onnx FILE``, ``--mlflow URI``) with
+    the digits' own feature function as the preprocess step, as the scikit-learn models expect."""
+    run_cli(
+        digits, database_url, "model", "register", "digits", version, source, where,
+        "--preprocess", "tests.models.digits:features",
+    )  # fmt: skip
+
+
+def gate(
+    digits: Digits,
+    database_url: str,
+    candidate: str,
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+) -> pytest.RunResult:
+    """``pytest --registry --candidate CANDIDATE`` against v2 as champion, in process."""
+    digits.registry.models.promote("digits", "v2")
+    monkeypatch.setenv("PROBLEM_REGISTRY_PATTERNS", str(digits.registry.store.root))
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    # The preprocess functions live in this repository's tests package.
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
+    return pytester.runpytest_inprocess(
+        "--registry",
+        "--registry-url",
+        database_url,
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:hypothesispytest",
+        "--candidate",
+        candidate,
+        "-v",
+    )
 
 
 def require(module: str, extra: str) -> ModuleType:

@@ -9,27 +9,24 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from problem_registry.cli import app
 from problem_registry.replay.engine import replay
 from tests.digit_registry import Digits
-from tests.helpers import assert_one_clear_error
 from tests.model_server import ModelServer, ServerUnavailable, mlserver
 from tests.model_sources import (
     assert_same_answers,
+    gate,
     pattern_rows,
     require,
+    run_cli,
     sklearn_answers,
     stored_answers,
     stored_errors,
 )
 from tests.models.digits import PIXEL_SCALE
-from tests.test_plugin import NO_SLOW_PLUGINS
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 TOKEN = "s3cret-token-never-stored"
@@ -55,18 +52,6 @@ def served(pixel_model: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             yield server
     except ServerUnavailable as exc:
         pytest.fail(str(exc))
-
-
-def run_cli(digits: Digits, database_url: str, *args: str, code: int = 0) -> Any:
-    result = CliRunner().invoke(
-        app,
-        ["--url", database_url, "--patterns-dir", str(digits.registry.store.root), *args],
-        catch_exceptions=False,
-    )
-    assert result.exit_code == code, (result.stdout, result.stderr)
-    if code == 1:
-        assert_one_clear_error(result.stderr, result.stdout)
-    return result
 
 
 def test_mlserver_version_gives_scikit_learns_answers_and_scores(
@@ -116,19 +101,7 @@ def test_mlserver_candidate_gates_with_pytest_registry(
         "--endpoint",
         served.model_url,
     )
-    digits.registry.models.promote("digits", "v2")
-    monkeypatch.setenv("PROBLEM_REGISTRY_PATTERNS", str(digits.registry.store.root))
-    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
-    result = pytester.runpytest_inprocess(
-        "--registry",
-        "--registry-url",
-        database_url,
-        *NO_SLOW_PLUGINS,
-        "--candidate",
-        "digits@served",
-        "-v",
-    )
+    result = gate(digits, database_url, "digits@served", pytester, monkeypatch)
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(["*candidate digits@served against digits@v2*"])
 

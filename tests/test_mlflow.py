@@ -7,25 +7,23 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from problem_registry.cli import app
 from problem_registry.replay.engine import replay
 from tests.digit_registry import Digits
-from tests.helpers import assert_one_clear_error
 from tests.model_sources import (
     assert_same_answers,
+    gate,
     pattern_rows,
+    register_with_features,
     require,
+    run_cli,
     sklearn_answers,
     stored_answers,
 )
 from tests.models.digits import Trained
-from tests.test_plugin import NO_SLOW_PLUGINS
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 MODEL = "digits-mlflow"
@@ -76,33 +74,10 @@ def tracking(mlflow_store: Store, monkeypatch: pytest.MonkeyPatch) -> Store:
     return mlflow_store
 
 
-def run_cli(digits: Digits, database_url: str, *args: str, code: int = 0) -> Any:
-    result = CliRunner().invoke(
-        app,
-        ["--url", database_url, "--patterns-dir", str(digits.registry.store.root), *args],
-        catch_exceptions=False,
-    )
-    assert result.exit_code == code, (result.stdout, result.stderr)
-    if code == 1:
-        assert_one_clear_error(result.stderr, result.stdout)
-    return result
-
-
 def test_mlflow_version_gives_scikit_learns_answers_and_scores(
     digits: Digits, database_url: str, tracking: Store
 ) -> None:
-    run_cli(
-        digits,
-        database_url,
-        "model",
-        "register",
-        "digits",
-        "mlflow",
-        "--mlflow",
-        f"models:/{MODEL}/1",
-        "--preprocess",
-        "tests.models.digits:features",
-    )
+    register_with_features(digits, database_url, "mlflow", "--mlflow", f"models:/{MODEL}/1")
     summary = replay(digits.registry, ["digits@mlflow"])
     assert summary.versions[0].errored == 0
     expected = sklearn_answers(tracking.versions[1], pattern_rows(digits))
@@ -114,18 +89,7 @@ def test_an_alias_is_fixed_to_its_version_at_registration(
 ) -> None:
     import mlflow
 
-    run_cli(
-        digits,
-        database_url,
-        "model",
-        "register",
-        "digits",
-        "champ",
-        "--mlflow",
-        f"models:/{MODEL}@champion",
-        "--preprocess",
-        "tests.models.digits:features",
-    )
+    register_with_features(digits, database_url, "champ", "--mlflow", f"models:/{MODEL}@champion")
     assert digits.registry.models.get("digits", "champ").loader == f"models:/{MODEL}/1"
     client = mlflow.MlflowClient(tracking_uri=tracking.tracking_uri)
     client.set_registered_model_alias(MODEL, "champion", "2")  # the alias moves on
@@ -144,31 +108,8 @@ def test_mlflow_candidate_gates_with_pytest_registry(
     pytester: pytest.Pytester,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    run_cli(
-        digits,
-        database_url,
-        "model",
-        "register",
-        "digits",
-        "mlflow",
-        "--mlflow",
-        f"models:/{MODEL}/1",
-        "--preprocess",
-        "tests.models.digits:features",
-    )
-    digits.registry.models.promote("digits", "v2")
-    monkeypatch.setenv("PROBLEM_REGISTRY_PATTERNS", str(digits.registry.store.root))
-    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
-    result = pytester.runpytest_inprocess(
-        "--registry",
-        "--registry-url",
-        database_url,
-        *NO_SLOW_PLUGINS,
-        "--candidate",
-        "digits@mlflow",
-        "-v",
-    )
+    register_with_features(digits, database_url, "mlflow", "--mlflow", f"models:/{MODEL}/1")
+    result = gate(digits, database_url, "digits@mlflow", pytester, monkeypatch)
     result.assert_outcomes(passed=4)
 
 

@@ -9,21 +9,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from problem_registry.cli import app
 from problem_registry.replay.engine import replay
 from tests.digit_registry import Digits
-from tests.helpers import assert_one_clear_error
 from tests.model_sources import (
     assert_same_answers,
+    gate,
     pattern_rows,
+    register_with_features,
     require,
+    run_cli,
     sklearn_answers,
     stored_answers,
 )
 from tests.models.digits import PIXEL_SCALE
-from tests.test_plugin import NO_SLOW_PLUGINS
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -44,35 +43,12 @@ def to_onnx(model: Any, path: Path) -> Path:
     return path
 
 
-def run_cli(digits: Digits, database_url: str, *args: str, code: int = 0) -> Any:
-    result = CliRunner().invoke(
-        app,
-        ["--url", database_url, "--patterns-dir", str(digits.registry.store.root), *args],
-        catch_exceptions=False,
-    )
-    assert result.exit_code == code, (result.stdout, result.stderr)
-    if code == 1:
-        assert_one_clear_error(result.stderr, result.stdout)
-    return result
-
-
 def test_onnx_version_gives_scikit_learns_answers_and_scores(
     digits: Digits, database_url: str, tmp_path: Path
 ) -> None:
     model = digits.trained.models["v3"]
     onnx_file = to_onnx(model, tmp_path / "digits-v3.onnx")
-    run_cli(
-        digits,
-        database_url,
-        "model",
-        "register",
-        "digits",
-        "onnx",
-        "--onnx",
-        str(onnx_file),
-        "--preprocess",
-        "tests.models.digits:features",
-    )
+    register_with_features(digits, database_url, "onnx", "--onnx", str(onnx_file))
     view = digits.registry.models.get("digits", "onnx")
     assert view.loader_kind == "onnx"
     assert view.loader_options == {"preprocess": "tests.models.digits:features"}
@@ -122,31 +98,8 @@ def test_onnx_candidate_gates_with_pytest_registry(
     tmp_path: Path,
 ) -> None:
     onnx_file = to_onnx(digits.trained.models["v3"], tmp_path / "digits-v3.onnx")
-    run_cli(
-        digits,
-        database_url,
-        "model",
-        "register",
-        "digits",
-        "onnx",
-        "--onnx",
-        str(onnx_file),
-        "--preprocess",
-        "tests.models.digits:features",
-    )
-    digits.registry.models.promote("digits", "v2")
-    monkeypatch.setenv("PROBLEM_REGISTRY_PATTERNS", str(digits.registry.store.root))
-    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
-    result = pytester.runpytest_inprocess(
-        "--registry",
-        "--registry-url",
-        database_url,
-        *NO_SLOW_PLUGINS,
-        "--candidate",
-        "digits@onnx",
-        "-v",
-    )
+    register_with_features(digits, database_url, "onnx", "--onnx", str(onnx_file))
+    result = gate(digits, database_url, "digits@onnx", pytester, monkeypatch)
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(["*candidate digits@onnx against digits@v2*"])
 
@@ -218,18 +171,7 @@ def test_a_changed_onnx_file_makes_the_version_unavailable(
     digits: Digits, database_url: str, tmp_path: Path
 ) -> None:
     onnx_file = to_onnx(digits.trained.models["v3"], tmp_path / "digits-v3.onnx")
-    run_cli(
-        digits,
-        database_url,
-        "model",
-        "register",
-        "digits",
-        "onnx",
-        "--onnx",
-        str(onnx_file),
-        "--preprocess",
-        "tests.models.digits:features",
-    )
+    register_with_features(digits, database_url, "onnx", "--onnx", str(onnx_file))
     shown = run_cli(digits, database_url, "model", "show", "digits@onnx", "--json")
     assert json.loads(shown.stdout)["loads"] is True
     assert json.loads(shown.stdout)["location"] == str(onnx_file.resolve())

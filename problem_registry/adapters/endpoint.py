@@ -41,10 +41,11 @@ from typing import TYPE_CHECKING, Any
 
 from problem_registry.adapters import LoadedModel, ModelUnavailable
 from problem_registry.adapters.tensors import (
-    InputError,
     answers,
     answers_from_outputs,
     input_row,
+    per_row,
+    preprocess_of,
     stack,
 )
 from problem_registry.errors import InvalidValue
@@ -89,7 +90,9 @@ def endpoint_options(url: str, settings: SourceSettings, base: Mapping[str, Any]
 
 
 def check_endpoint(url: str, options: Mapping[str, Any]) -> None:
-    """At registration: the server answers (v2: the model is ready). :class:`InvalidValue`."""
+    """At registration: the server answers (v2: the model is ready), and the preprocess
+    function imports. :class:`InvalidValue` with the reason."""
+    preprocess_of(options, InvalidValue)
     client = _Client(url, options, InvalidValue)
     if options.get("protocol") == "v2":
         status, _body = client.request("GET", _v2_base(url) + "/ready", None, retry=False)
@@ -105,7 +108,7 @@ def load_endpoint(ref: str, url: str, options: Mapping[str, Any]) -> LoadedModel
     client = _Client(url, options, ModelUnavailable)
     batch = int(options.get("batch", 32))
     concurrency = int(options.get("concurrency", 4))
-    preprocess = _preprocess(options)
+    preprocess = preprocess_of(options, ModelUnavailable)
     shape = [d if isinstance(d, int) and d > 0 else None for d in options.get("shape", [])]
     dtype = V2_DATATYPES.get(str(options.get("datatype", "FP32")), "float32")
     v2 = options.get("protocol") == "v2"
@@ -125,21 +128,12 @@ def load_endpoint(ref: str, url: str, options: Mapping[str, Any]) -> LoadedModel
         except EndpointError as exc:
             return exc
 
-    def predict(inputs: Sequence[Any], _keys: Sequence[str]) -> list[Any]:
-        outputs: list[Any] = [None] * len(inputs)
-        rows: list[Any] = []
-        good: list[int] = []
-        for index, item in enumerate(inputs):
-            try:
-                rows.append(_row(item, shape, dtype, preprocess, v2))
-                good.append(index)
-            except InputError as exc:
-                outputs[index] = exc
+    def answer(rows: list[Any]) -> list[Any]:
         chunks = [rows[i : i + batch] for i in range(0, len(rows), batch)]
-        answered = [answer for part in pool.map(send, chunks) for answer in part]
-        for index, answer in zip(good, answered, strict=True):
-            outputs[index] = answer
-        return outputs
+        return [output for part in pool.map(send, chunks) for output in part]
+
+    def predict(inputs: Sequence[Any], _keys: Sequence[str]) -> list[Any]:
+        return per_row(inputs, lambda item: _row(item, shape, dtype, preprocess, v2), answer)
 
     return LoadedModel(ref=ref, predict=predict, needs_inputs=True)
 
@@ -148,15 +142,6 @@ def _row(item: Any, shape: list[int | None], dtype: str, preprocess: Any, v2: bo
     if v2 or preprocess is not None or hasattr(item, "convert"):
         return input_row(item, shape, dtype, preprocess)
     return item  # plain JSON: a JSON pattern or a text is sent as it is
-
-
-def _preprocess(options: Mapping[str, Any]) -> Any:
-    spec = options.get("preprocess")
-    if not spec:
-        return None
-    from problem_registry.adapters.python import import_callable
-
-    return import_callable(str(spec))
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from problem_registry.adapters import LoadedModel, ModelUnavailable
-from problem_registry.adapters.tensors import InputError, answers_from_outputs, input_row, stack
+from problem_registry.adapters.tensors import (
+    answers_from_outputs,
+    input_row,
+    per_row,
+    preprocess_of,
+    stack,
+)
 from problem_registry.errors import InvalidValue
 
 INSTALL_HINT = "install it with: pip install 'problem-registry[mlflow]'"
@@ -61,37 +67,27 @@ def check_mlflow(uri: str, options: Mapping[str, Any]) -> None:
     """At registration: the model loads now (and the preprocess function imports)."""
     try:
         _load(uri, "")
-        _preprocess(options)
+        preprocess_of(options, ModelUnavailable)
     except ModelUnavailable as exc:
         raise InvalidValue(str(exc)) from None
 
 
 def load_mlflow(ref: str, uri: str, options: Mapping[str, Any]) -> LoadedModel:
     model = _load(uri, f"{ref}: ")
-    preprocess = _preprocess(options)
+    preprocess = preprocess_of(options, ModelUnavailable)
     shape, dtype, columns = _signature(model)
 
-    def predict(inputs: Sequence[Any], _keys: Sequence[str]) -> list[Any]:
-        outputs: list[Any] = [None] * len(inputs)
-        rows: list[Any] = []
-        good: list[int] = []
-        for index, item in enumerate(inputs):
-            try:
-                rows.append(input_row(item, shape, dtype, preprocess))
-                good.append(index)
-            except InputError as exc:
-                outputs[index] = exc
-        if rows:
-            batch = stack(rows)
-            if columns is not None:
-                import pandas as pd  # type: ignore[import-untyped,unused-ignore]
+    def answer(rows: list[Any]) -> list[Any]:
+        batch = stack(rows)
+        if columns is not None:
+            import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 
-                batch = pd.DataFrame(batch.reshape(len(rows), -1), columns=columns)
-            named, extra = _named(model.predict(batch))
-            answered = answers_from_outputs(named, len(rows), {**extra, **options})
-            for index, answer in zip(good, answered, strict=True):
-                outputs[index] = answer
-        return outputs
+            batch = pd.DataFrame(batch.reshape(len(rows), -1), columns=columns)
+        named, extra = _named(model.predict(batch))
+        return answers_from_outputs(named, len(rows), {**extra, **options})
+
+    def predict(inputs: Sequence[Any], _keys: Sequence[str]) -> list[Any]:
+        return per_row(inputs, lambda item: input_row(item, shape, dtype, preprocess), answer)
 
     return LoadedModel(ref=ref, predict=predict, needs_inputs=True)
 
@@ -111,18 +107,6 @@ def _load(uri: str, where: str) -> Any:
         return mlflow.pyfunc.load_model(uri)
     except Exception as exc:  # MlflowException, OSError, a flavor's own import error
         raise ModelUnavailable(f"{where}cannot load MLflow model {uri}: {_reason(exc)}") from None
-
-
-def _preprocess(options: Mapping[str, Any]) -> Any:
-    spec = options.get("preprocess")
-    if not spec:
-        return None
-    from problem_registry.adapters.python import import_callable
-
-    try:
-        return import_callable(str(spec))
-    except ModelUnavailable as exc:
-        raise ModelUnavailable(f"--preprocess {exc}") from None
 
 
 def _signature(model: Any) -> tuple[list[int | None], str, list[str] | None]:

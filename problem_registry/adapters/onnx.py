@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from problem_registry.adapters import LoadedModel, ModelUnavailable
-from problem_registry.adapters.python import import_callable, verify_artifact
+from problem_registry.adapters.python import verify_artifact
 from problem_registry.adapters.tensors import (
-    InputError,
     answers_from_outputs,
     input_row,
+    per_row,
+    preprocess_of,
     stack,
 )
 from problem_registry.errors import InvalidValue
@@ -46,7 +47,7 @@ def check_onnx(path: Path, options: Mapping[str, Any]) -> None:
         _session(path)
     except ModelUnavailable as exc:
         raise InvalidValue(str(exc)) from None
-    _preprocess(options, InvalidValue)
+    preprocess_of(options, InvalidValue)
 
 
 def load_onnx(
@@ -55,7 +56,7 @@ def load_onnx(
     """Verify the file, open an onnxruntime session, and wrap it as a batch model."""
     verify_artifact(ref, Path(path), artifact_sha256)
     session = _session(Path(path), ref)
-    preprocess = _preprocess(options, ModelUnavailable)
+    preprocess = preprocess_of(options, ModelUnavailable)
     first = session.get_inputs()[0]
     shape = [d if isinstance(d, int) and d > 0 else None for d in first.shape[1:]]
     dtype = DTYPES.get(first.type, "float32")
@@ -67,18 +68,7 @@ def load_onnx(
         values = session.run(output_names, feeds)
         return dict(zip(output_names, values, strict=True))
 
-    def predict(inputs: Sequence[Any], _keys: Sequence[str]) -> list[Any]:
-        rows: list[Any] = []
-        good: list[int] = []
-        outputs: list[Any] = [None] * len(inputs)
-        for index, item in enumerate(inputs):
-            try:
-                rows.append(input_row(item, shape, dtype, preprocess))
-                good.append(index)
-            except InputError as exc:
-                outputs[index] = exc
-        if not rows:
-            return outputs
+    def answer(rows: list[Any]) -> list[Any]:
         if batched:
             results = [(run(stack(rows)), len(rows))]
         else:  # a model exported with a fixed batch of 1
@@ -86,9 +76,10 @@ def load_onnx(
         answered: list[Any] = []
         for result, count in results:
             answered.extend(answers_from_outputs(result, count, options))
-        for index, answer in zip(good, answered, strict=True):
-            outputs[index] = answer
-        return outputs
+        return answered
+
+    def predict(inputs: Sequence[Any], _keys: Sequence[str]) -> list[Any]:
+        return per_row(inputs, lambda item: input_row(item, shape, dtype, preprocess), answer)
 
     return LoadedModel(ref=ref, predict=predict, needs_inputs=True)
 
@@ -108,13 +99,3 @@ def _session(path: Path, ref: str | None = None) -> Any:
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf/NoSuchFile
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelUnavailable(f"{where}cannot load ONNX file {path}: {reason}") from None
-
-
-def _preprocess(options: Mapping[str, Any], error: type[Exception]) -> Any:
-    spec = options.get("preprocess")
-    if not spec:
-        return None
-    try:
-        return import_callable(str(spec))
-    except ModelUnavailable as exc:
-        raise error(f"--preprocess {exc}") from None

@@ -72,6 +72,43 @@ def input_row(item: Any, shape: Shape, dtype: Any, preprocess: Preprocess | None
     )
 
 
+def preprocess_of(options: Mapping[str, Any], error: type[Exception]) -> Preprocess | None:
+    """The ``--preprocess`` function the options name (None for the default input adapter);
+    ``error`` with the reason when it does not import."""
+    spec = options.get("preprocess")
+    if not spec:
+        return None
+    from problem_registry.adapters import ModelUnavailable
+    from problem_registry.adapters.python import import_callable
+
+    try:
+        return import_callable(str(spec))
+    except ModelUnavailable as exc:
+        raise error(f"--preprocess {exc}") from None
+
+
+def per_row(
+    inputs: Sequence[Any],
+    to_row: Callable[[Any], Any],
+    answer: Callable[[list[Any]], list[Any]],
+) -> list[Any]:
+    """One answer per input: each input made a row by ``to_row`` (an :class:`InputError` is that
+    input's answer), the rows answered by ``answer`` in one call, the answers put back in place."""
+    outputs: list[Any] = [None] * len(inputs)
+    rows: list[Any] = []
+    places: list[int] = []
+    for index, item in enumerate(inputs):
+        try:
+            rows.append(to_row(item))
+            places.append(index)
+        except InputError as exc:
+            outputs[index] = exc
+    if rows:
+        for index, output in zip(places, answer(rows), strict=True):
+            outputs[index] = output
+    return outputs
+
+
 def stack(rows: Sequence[Any]) -> Any:
     """Rows of one input as a batch (a dict of batches for named inputs)."""
     if rows and isinstance(rows[0], dict):
