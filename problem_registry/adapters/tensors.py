@@ -20,8 +20,9 @@ turns each decoded pattern into the model's input itself:
 list of ``{class: probability}`` mappings) become ``{"label", "scores"}`` answers, the scores
 keyed by the class list (``--classes``, else ``0..C-1``); rows that are not probabilities (any
 value outside [0, 1], or not summing to 1) are read as logits and softmaxed. A label output, when
-the model has one, gives the label; otherwise the highest score does. A single value per row is a
-regressor's number.
+the model has one and no ``--classes`` is given, gives the label; otherwise the highest score
+does. Without scores, an integer label is read as an index into ``--classes`` (a network's
+argmax). A single value per row is a regressor's number.
 """
 
 from __future__ import annotations
@@ -228,7 +229,9 @@ def answers(
     """One answer per input from a model's label and/or probability outputs (see the module)."""
     if probabilities is not None:
         rows, names = _score_rows(probabilities, classes, count)
-        label_list = _labels(labels, count) if labels is not None else None
+        # With --classes naming the score columns, the label is the best of them: a label output
+        # holds class *values* (skl2onnx, MLServer) that need not be indices into that list.
+        label_list = _labels(labels, count) if labels is not None and not classes else None
         out: list[Any] = []
         for index, row in enumerate(rows):
             scores = dict(zip(names, row, strict=True))
