@@ -25,7 +25,10 @@ How it streams, so memory does not grow with the number of results (1.5 M at ful
    groups when at most ``KEPT_INPUTS`` files are replayed, else decoded again per group.
 3. Each version gets one batch call per chunk. A batch that raises is retried input by input, so
    one bad input only marks its own pattern as errored (counted wrong). An output that is an
-   ``Exception`` instance marks that input as errored too.
+   ``Exception`` instance marks that input as errored too. Chunks are pipelined: every worker
+   of the group is sent its batch at once, and while they predict, this process decodes the
+   next chunk and stores the last, so a fast model or a model server (issue 18) never waits on
+   replay's own reading and writing.
 4. Results are stored as plain tuples by one ``executemany`` per flush (see
    :mod:`problem_registry.replay.results`) with ``ON CONFLICT DO NOTHING``, committed every few
    thousand rows, so an interrupted replay resumes where it stopped and two runners replaying
