@@ -188,6 +188,8 @@ def faulty() -> Iterator[tuple[str, Faulty]]:
             instances = body["instances"]
             if self.path == "/rate-limited" and seen <= 2:
                 self._send(429, {"error": "slow down"}, {"Retry-After": "0"})
+            elif self.path == "/auth" and self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                self._send(401, {"error": "who are you?"})
             elif self.path == "/unavailable":
                 self._send(503, {"error": "warming up"})
             elif self.path == "/stall":
@@ -288,3 +290,19 @@ def test_a_refused_pattern_fails_alone(
     same_ink = {sha for sha in rows if float((rows[sha] * PIXEL_SCALE).sum()) == state.refused_ink}
     assert failed == same_ink and victim in failed
     assert "HTTP 400" in (errors[victim] or "")
+
+
+def test_a_missing_token_fails_each_batch_once_not_each_pattern(
+    digits: Digits, database_url: str, faulty: tuple[str, Faulty], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base, state = faulty
+    monkeypatch.delenv("PROBLEM_REGISTRY_ENDPOINT_TOKEN", raising=False)
+    _register(digits, database_url, "anonymous", f"{base}/auth")
+    replay(digits.registry, ["digits@anonymous"])
+    errors = stored_errors(digits, "digits@anonymous")
+    assert all("HTTP 401" in (e or "") for e in errors.values())
+    assert state.requests["/auth"] == -(-len(errors) // 4)  # no retry, no pattern-by-pattern
+    monkeypatch.setenv("PROBLEM_REGISTRY_ENDPOINT_TOKEN", TOKEN)
+    _register(digits, database_url, "known", f"{base}/auth")
+    replay(digits.registry, ["digits@known"])
+    assert not any(stored_errors(digits, "digits@known").values())

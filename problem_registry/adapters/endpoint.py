@@ -16,7 +16,8 @@ that is served, not loaded: the registry never hosts big inference itself.
 Patterns are sent ``--batch`` at a time with at most ``--concurrency`` requests in flight, one
 kept-alive connection per request slot. A request that times out (``--timeout``) or fails makes
 an error answer for each of its patterns, recorded like a model's exception, never fatal; a batch
-refused outright (4xx/500) is sent again pattern by pattern, so one bad input fails alone.
+refused outright (a 400, 422 or 500) is sent again pattern by pattern, so one bad input fails
+alone; a 401, 403 or 404 is no input's fault and is recorded as is.
 429, 502, 503, 504 and dropped connections are retried ``--retries`` times with exponential
 backoff (honouring ``Retry-After`` up to :data:`MAX_BACKOFF`).
 
@@ -34,6 +35,7 @@ import random
 import threading
 import time
 import urllib.parse
+import weakref
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -55,6 +57,7 @@ if TYPE_CHECKING:
 
 TOKEN_ENV = "PROBLEM_REGISTRY_ENDPOINT_TOKEN"
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+SERVER_WIDE_STATUSES = RETRY_STATUSES | {401, 403, 404, 405}  # no one input's fault
 BASE_BACKOFF = 0.1  # seconds before the first retry; doubled (with jitter) each time
 MAX_BACKOFF = 10.0
 MAX_ERROR_BODY = 200  # characters of a server's error text kept in a pattern's error
@@ -65,8 +68,9 @@ class EndpointError(Exception):
     """A request failed for good (after any retries): each of its patterns gets this error."""
 
 
-class _Retryable(EndpointError):
-    pass
+class _ServerWide(EndpointError):
+    """A failure no single pattern caused (a timeout, no connection, overload, credentials,
+    no such model): its batch is never re-sent pattern by pattern."""
 
 
 def endpoint_options(url: str, settings: SourceSettings, base: Mapping[str, Any]) -> dict[str, Any]:
@@ -118,7 +122,7 @@ def load_endpoint(ref: str, url: str, options: Mapping[str, Any]) -> LoadedModel
         try:
             return client.v2(rows) if v2 else client.json(rows)
         except EndpointError as exc:
-            if isinstance(exc, _Retryable) or len(rows) == 1:
+            if isinstance(exc, _ServerWide) or len(rows) == 1:
                 return [exc] * len(rows)
             return [_alone(row) for row in rows]  # which pattern did the server refuse?
 
@@ -135,7 +139,10 @@ def load_endpoint(ref: str, url: str, options: Mapping[str, Any]) -> LoadedModel
     def predict(inputs: Sequence[Any], _keys: Sequence[str]) -> list[Any]:
         return per_row(inputs, lambda item: _row(item, shape, dtype, preprocess, v2), answer)
 
-    return LoadedModel(ref=ref, predict=predict, needs_inputs=True)
+    loaded = LoadedModel(ref=ref, predict=predict, needs_inputs=True)
+    # A worker hosts one version after another: the request threads go with their version.
+    weakref.finalize(loaded, pool.shutdown, wait=False)
+    return loaded
 
 
 def _row(item: Any, shape: list[int | None], dtype: str, preprocess: Any, v2: bool) -> Any:
@@ -256,7 +263,9 @@ class _Client:
         if status != 200:
             message = f"endpoint answered HTTP {status}: {_short(text.decode('utf-8', 'replace'))}"
             if status in RETRY_STATUSES:
-                raise _Retryable(message + f" (after {self.retries} retries)")
+                raise _ServerWide(message + f" (after {self.retries} retries)")
+            if status in SERVER_WIDE_STATUSES:
+                raise _ServerWide(message)
             raise EndpointError(message)
         try:
             reply = json.loads(text)
@@ -313,7 +322,7 @@ class _Client:
 
     def _failure(self, message: str) -> Exception:
         """At registration, the user's error; while replaying, the error of these patterns."""
-        return self.error(message) if self.error is InvalidValue else _Retryable(message)
+        return self.error(message) if self.error is InvalidValue else _ServerWide(message)
 
     def _connection(self) -> http.client.HTTPConnection:
         connection: http.client.HTTPConnection | None = getattr(self.local, "connection", None)
