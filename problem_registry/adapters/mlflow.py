@@ -18,6 +18,7 @@ columns name its classes.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -98,6 +99,11 @@ def _mlflow(error: type[Exception]) -> Any:
         import mlflow.pyfunc  # type: ignore[import-untyped,unused-ignore]
     except ImportError:
         raise error(f"mlflow is not installed; {INSTALL_HINT}") from None
+    # MLflow logs its store's set-up at INFO on stderr, which would break the CLI's one-line
+    # errors; its warnings still show. Left alone when the user chose a level.
+    logger = logging.getLogger("mlflow")
+    if logger.level == logging.INFO:
+        logger.setLevel(logging.WARNING)
     return mlflow
 
 

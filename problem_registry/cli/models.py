@@ -188,7 +188,7 @@ def show(
             ("loads now", _loads_text(check)),
         ]
         # A reason or a URL may hold brackets: shown as text, never read as rich markup.
-        print_fields(view.ref, [(key, None if v is None else escape(str(v))) for key, v in fields])
+        print_fields(view.ref, [(key, escape(str(v))) for key, v in fields if v is not None])
 
     output(as_json, data, render)
     if check is not None and not check.loads:
@@ -222,12 +222,13 @@ def promote(ctx: typer.Context, name: str, version: str, as_json: bool = JsonOpt
 def _print_models(views: list[ModelVersionView]) -> None:
     print_table(
         None,
-        ["model", "version", "champion", "loader", "artifact", "metrics", "registered"],
+        ["model", "version", "champion", "kind", "loader", "artifact", "metrics", "registered"],
         (
             [
                 v.name,
                 v.version,
                 "*" if v.is_champion else "",
+                v.loader_kind,
                 v.loader,
                 (v.artifact_sha256 or "")[:12],
                 ", ".join(f"{key}={value:g}" for key, value in v.metrics.items()),
