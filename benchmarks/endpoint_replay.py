@@ -69,7 +69,7 @@ def fit(kind: str, x: np.ndarray, y: np.ndarray) -> Any:
     return LogisticRegression(max_iter=3000).fit(x, y)
 
 
-def build(folder: Path, kind: str) -> tuple[Registry, np.ndarray, object]:
+def build(folder: Path, kind: str, limit: int | None = None) -> tuple[Registry, np.ndarray, object]:
     from PIL import Image
     from sklearn.datasets import load_digits
 
@@ -83,7 +83,7 @@ def build(folder: Path, kind: str) -> tuple[Registry, np.ndarray, object]:
     new: list[NewPattern] = []
     rows: list[np.ndarray] = []
     for index, (row, label) in enumerate(zip(pixels, data.target, strict=True)):
-        if row.tobytes() in seen:
+        if row.tobytes() in seen or (limit is not None and len(rows) >= limit):
             continue
         seen.add(row.tobytes())
         path = folder / "inputs" / f"{index}.png"
@@ -140,11 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--model", choices=["logistic", "svm", "forest"], default="logistic")
+    parser.add_argument("--patterns", type=int, default=None, help="at most this many digits")
     args = parser.parse_args(argv)
     from tests.model_server import mlserver
 
     folder = Path(tempfile.mkdtemp(prefix="bench-endpoint-"))
-    registry, rows, model = build(folder, args.model)
+    registry, rows, model = build(folder, args.model, args.patterns)
     print(
         f"{len(rows)} patterns, {args.model} model, batch {args.batch}, "
         f"concurrency {args.concurrency}"

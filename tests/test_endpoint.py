@@ -306,3 +306,21 @@ def test_a_missing_token_fails_each_batch_once_not_each_pattern(
     _register(digits, database_url, "known", f"{base}/auth")
     replay(digits.registry, ["digits@known"])
     assert not any(stored_errors(digits, "digits@known").values())
+
+
+def test_outputs_names_what_to_ask_a_v2_server_for(
+    digits: Digits, database_url: str, served: ModelServer, pixel_model: Any
+) -> None:
+    """--outputs predict: labels only (no scores), still scikit-learn's own."""
+    run_cli(
+        digits, database_url, "model", "register", "digits", "labels",
+        "--endpoint", served.model_url, "--outputs", "predict",
+    )  # fmt: skip
+    assert digits.registry.models.get("digits", "labels").loader_options["outputs"] == ["predict"]
+    replay(digits.registry, ["digits@labels"])
+    stored = stored_answers(digits, "digits@labels")
+    expected = sklearn_answers(pixel_model, pattern_rows(digits), scale=PIXEL_SCALE)
+    assert {sha: label for sha, (label, _s) in stored.items()} == {
+        sha: label for sha, (label, _s) in expected.items()
+    }
+    assert all(scores is None for _label, scores in stored.values())

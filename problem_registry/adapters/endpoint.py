@@ -90,6 +90,10 @@ def endpoint_options(url: str, settings: SourceSettings, base: Mapping[str, Any]
     )
     if protocol == "v2":
         options.update(_v2_metadata(url, settings.timeout))
+        if settings.outputs:  # a server whose metadata declares none (MLServer's default)
+            options["outputs"] = [o.strip() for o in settings.outputs.split(",") if o.strip()]
+    elif settings.outputs:
+        raise InvalidValue("--outputs names v2 outputs; this endpoint speaks plain JSON")
     return options
 
 

@@ -27,6 +27,7 @@ class SourceSettings:
     concurrency: int = 4
     timeout: float = 30.0
     retries: int = 3
+    outputs: str | None = None  # endpoint v2: "predict,predict_proba", the outputs to ask for
 
 
 @dataclass(frozen=True)

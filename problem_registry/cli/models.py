@@ -84,6 +84,12 @@ def register(
     retries: int = typer.Option(
         3, "--retries", min=0, help="--endpoint: retries after a 429, 503 or a dropped connection."
     ),
+    outputs: str | None = typer.Option(
+        None,
+        "--outputs",
+        help="--endpoint v2: the outputs to ask for, e.g. predict,predict_proba (default: those "
+        "the model's metadata declares).",
+    ),
     metric: list[str] | None = typer.Option(
         None, "--metric", "-m", help="Headline metric KEY=VALUE; repeat for several."
     ),
@@ -136,6 +142,7 @@ def register(
             concurrency=concurrency,
             timeout=timeout,
             retries=retries,
+            outputs=outputs,
         ),
     )
     view = registry(ctx).models.register(
