@@ -197,7 +197,9 @@ def replay(
     the replay to those slugs' patterns. ``run_id``: add to a Run the caller opened with
     :func:`start_run` (and will close with :func:`finish_run`) instead of recording a new one.
 
-    ``batch_timeout``: seconds one model call may take. A version that exceeds it has its worker
+    ``batch_timeout``: seconds one model call may take, counted from when its batch is sent
+    (the versions of a group predict at once, so they share the cores). A version that exceeds
+    it has its worker
     process killed, and is reported in ``summary.unavailable`` (the candidate: raised as
     :class:`~problem_registry.replay.calls.BatchTimeout`); what it answered before is kept.
     ``None``: no limit. Loading a version is not limited.
