@@ -38,8 +38,14 @@ class ExpectKind(str, Enum):
 
 
 class LoaderKind(str, Enum):
+    """How a version loads: a Python factory, a predictions file, an ONNX file run by onnxruntime,
+    a KServe v2 / Open Inference Protocol (or plain JSON) HTTP endpoint, or an MLflow model URI."""
+
     python = "python"
     predictions = "predictions"
+    onnx = "onnx"
+    endpoint = "endpoint"
+    mlflow = "mlflow"
 
 
 class RunStatus(str, Enum):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.model_sources import require
 from tests.throwaway_postgres import unavailable_reason
 
 REPO = Path(__file__).resolve().parent.parent
@@ -106,3 +107,20 @@ def test_the_machine_and_the_sizes_are_recorded(document: dict) -> None:
     assert machine["nproc"] >= 1 and machine["python"] and machine["sqlite"]
     assert document["parameters"]["problems"] == 2
     assert document["parameters"]["memory_versions"] == "1,2"
+
+
+def test_the_endpoint_benchmark_runs(tmp_path: Path) -> None:
+    """benchmarks/endpoint_replay.py keeps working: a tiny run, its structure checked, never its
+    speed (measure, don't assert timings)."""
+    require("mlserver_sklearn", "mlserver-sklearn")
+    script = REPO / "benchmarks" / "endpoint_replay.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--repeats", "1", "--patterns", "40"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "40 patterns" in result.stdout
+    assert "ratio" in result.stdout and "bare loop" in result.stdout

@@ -297,3 +297,26 @@ def test_core_modules_import_no_ui_plotting_or_test_library() -> None:
 
     assert outcome.returncode == 0, outcome.stderr
     assert json.loads(outcome.stdout) == [], modules
+
+
+def test_new_loader_kinds_are_stored_and_a_downgrade_that_cannot_hold_them_is_refused(
+    engine: Engine, database_url: str, tmp_path: Path
+) -> None:
+    """0004 (issue 18): an endpoint version with its options is stored; going back to 0003,
+    whose CHECK allows only python and predictions, is refused with nothing lost."""
+    from problem_registry.enums import LoaderKind
+
+    with open_registry(database_url, tmp_path) as registry:
+        registry.models.register(
+            "served",
+            "v1",
+            loader="http://127.0.0.1:1/v2/models/served",
+            loader_kind=LoaderKind.endpoint,
+            options={"protocol": "v2", "batch": 8},
+        )
+        assert registry.models.get("served", "v1").loader_options == {"protocol": "v2", "batch": 8}
+    with pytest.raises(RuntimeError, match="cannot hold"):
+        migrations.downgrade(engine, "0003")
+    assert revisions(engine) == [migrations.head_revision()]
+    with open_registry(database_url, tmp_path) as registry:
+        assert registry.models.get("served", "v1").loader_kind == "endpoint"

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -115,8 +115,12 @@ def load_model(
     loader: str,
     artifact_path: str | None,
     artifact_sha256: str | None,
+    options: Mapping[str, Any] | None = None,
 ) -> LoadedModel:
-    """Load one registered version; :class:`ModelUnavailable` with the reason when it cannot be."""
+    """Load one registered version; :class:`ModelUnavailable` with the reason when it cannot be.
+
+    ``options`` are the version's stored adapter settings (see each adapter's module)."""
+    options = options or {}
     if loader_kind == LoaderKind.predictions.value:
         from problem_registry.adapters.predictions import load_predictions
 
@@ -125,16 +129,50 @@ def load_model(
         from problem_registry.adapters.python import load_python
 
         return load_python(ref, loader, artifact_path, artifact_sha256)
+    if loader_kind == LoaderKind.onnx.value:
+        from problem_registry.adapters.onnx import load_onnx
+
+        return load_onnx(ref, artifact_path or loader, artifact_sha256, options)
+    if loader_kind == LoaderKind.endpoint.value:
+        from problem_registry.adapters.endpoint import load_endpoint
+
+        return load_endpoint(ref, loader, options)
+    if loader_kind == LoaderKind.mlflow.value:
+        from problem_registry.adapters.mlflow import load_mlflow
+
+        return load_mlflow(ref, loader, options)
     raise ModelUnavailable(f"{ref}: loader kind {loader_kind!r} is not known to this version")
 
 
-def check_loadable(loader_kind: LoaderKind, loader: str, artifact: Path | None) -> None:
+def check_loadable(
+    loader_kind: LoaderKind,
+    loader: str,
+    artifact: Path | None,
+    options: Mapping[str, Any] | None = None,
+) -> None:
     """Refuse at registration what could never load: a module that does not import, a callable
-    it lacks, a predictions file that does not parse. Nothing is called or loaded for real."""
+    it lacks, a predictions file that does not parse, an ONNX file onnxruntime cannot open, an
+    endpoint that does not answer. Nothing is predicted."""
+    options = options or {}
     if loader_kind is LoaderKind.predictions:
         from problem_registry.adapters.predictions import read_predictions
 
         read_predictions(Path(loader) if artifact is None else artifact)
+        return
+    if loader_kind is LoaderKind.onnx:
+        from problem_registry.adapters.onnx import check_onnx
+
+        check_onnx(artifact or Path(loader), options)
+        return
+    if loader_kind is LoaderKind.endpoint:
+        from problem_registry.adapters.endpoint import check_endpoint
+
+        check_endpoint(loader, options)
+        return
+    if loader_kind is LoaderKind.mlflow:
+        from problem_registry.adapters.mlflow import check_mlflow
+
+        check_mlflow(loader, options)
         return
     from problem_registry.adapters.python import import_callable
 

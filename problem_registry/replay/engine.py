@@ -25,7 +25,10 @@ How it streams, so memory does not grow with the number of results (1.5 M at ful
    groups when at most ``KEPT_INPUTS`` files are replayed, else decoded again per group.
 3. Each version gets one batch call per chunk. A batch that raises is retried input by input, so
    one bad input only marks its own pattern as errored (counted wrong). An output that is an
-   ``Exception`` instance marks that input as errored too.
+   ``Exception`` instance marks that input as errored too. Chunks are pipelined: every worker
+   of the group is sent its batch at once, and while they predict, this process decodes the
+   next chunk and stores the last, so a fast model or a model server (issue 18) never waits on
+   replay's own reading and writing.
 4. Results are stored as plain tuples by one ``executemany`` per flush (see
    :mod:`problem_registry.replay.results`) with ``ON CONFLICT DO NOTHING``, committed every few
    thousand rows, so an interrupted replay resumes where it stopped and two runners replaying
@@ -152,6 +155,19 @@ class ReplaySummary:
         return asdict(self)
 
 
+@dataclass
+class _Batch:
+    """One version's share of a chunk, from :meth:`_Replay._prepare` to :meth:`_Replay._store`."""
+
+    version_id: int
+    model: LoadedModel | ModelWorker
+    files: list[ActiveFile]
+    inputs: dict[int, Any]  # decoded inputs of the chunk, by file id (for one-by-one retries)
+    payload: bytes | None = None  # the pickled batch a worker is sent
+    answers: list[tuple[Any, float]] | None = None  # (output, latency ms), once collected
+    dead: bool = False  # its version broke: nothing to store
+
+
 @dataclass(frozen=True)
 class _Version:
     id: int
@@ -161,6 +177,7 @@ class _Version:
     loader: str
     artifact_path: str | None
     artifact_sha256: str | None
+    loader_options: str | None
 
     @property
     def ref(self) -> str:
@@ -191,7 +208,9 @@ def replay(
     the replay to those slugs' patterns. ``run_id``: add to a Run the caller opened with
     :func:`start_run` (and will close with :func:`finish_run`) instead of recording a new one.
 
-    ``batch_timeout``: seconds one model call may take. A version that exceeds it has its worker
+    ``batch_timeout``: seconds one model call may take, counted from when its batch is sent
+    (the versions of a group predict at once, so they share the cores). A version that exceeds
+    it has its worker
     process killed, and is reported in ``summary.unavailable`` (the candidate: raised as
     :class:`~problem_registry.replay.calls.BatchTimeout`); what it answered before is kept.
     ``None``: no limit. Loading a version is not limited.
@@ -332,8 +351,16 @@ class _Replay:
             group = order[first : first + MAX_LOADED_MODELS]
             for version_id in group:  # every worker of the group loads at once
                 self._begin_load(version_id)
+            # Pipelined: while the workers predict one chunk, this process decodes the next and
+            # stores the last, so a fast model (or a model server) waits for neither.
+            in_flight: list[_Batch] = []
             for start in range(0, len(todo_files), self.batch_size):
-                self._chunk(todo_files[start : start + self.batch_size], group)
+                ready = self._prepare(todo_files[start : start + self.batch_size], group)
+                answered = self._collect(in_flight)
+                self._send(ready)
+                self._store(answered)
+                in_flight = ready
+            self._store(self._collect(in_flight))
             self.flush()
             last = first + MAX_LOADED_MODELS >= len(order)
             for version_id in group:  # done with these: let their memory go
@@ -344,8 +371,9 @@ class _Replay:
                     del self.models[version_id]
         self.flush()
 
-    def _chunk(self, files: list[ActiveFile], group: list[int]) -> None:
-        """Predict this chunk of files for every version of the group that lacks them."""
+    def _prepare(self, files: list[ActiveFile], group: list[int]) -> list[_Batch]:
+        """This chunk's batches, one per version of the group lacking some of its files: the
+        files found, read, decoded and pickled, ready for :meth:`_send`."""
         wanted = {f.id: f for f in files}
         live = [v for v in group if self.models.get(v, True) is not None]
         by_version: dict[int, list[ActiveFile]] = {v: list(files) for v in live if v in self.empty}
@@ -371,6 +399,7 @@ class _Replay:
         }
         inputs = self._decode([wanted[i] for i in sorted(needs_inputs)])
         payloads: dict[tuple[int, ...], bytes] = {}  # each distinct batch pickled once
+        batches: list[_Batch] = []
         for version_id, version_files in by_version.items():
             model = models[version_id]
             if model is None:
@@ -382,22 +411,109 @@ class _Replay:
                 self._advance(len(version_files) - len(usable), None)
             else:
                 usable = version_files
-            if usable:
+            if not usable:
+                continue
+            batch = _Batch(version_id, model, usable, inputs)
+            if isinstance(model, ModelWorker):
+                ids = tuple(f.id for f in usable)
+                if ids not in payloads:
+                    payloads[ids] = _pickled([inputs[i] for i in ids])
+                batch.payload = payloads[ids]
+            batches.append(batch)
+        return batches
+
+    def _send(self, batches: list[_Batch]) -> None:
+        """Start every batch: a worker's is sent (answered later, see :meth:`_collect`); a
+        predictions file's is answered here and now."""
+        for batch in batches:
+            version_id, model = batch.version_id, batch.model
+            if self.models.get(version_id) is None:  # broke while the last chunk was collected
+                batch.dead = True
+                self._advance(len(batch.files), version_id)
+                continue
+            keys = [f.sha256 for f in batch.files]
+            try:
+                if isinstance(model, ModelWorker):
+                    assert batch.payload is not None
+                    model.begin_predict(batch.payload, keys, len(keys), self.batch_timeout)
+                else:  # a predictions file: no model code, no inputs, called here
+                    began = time.perf_counter()
+                    outputs = call_model(model, [None] * len(keys), keys)
+                    latency = round((time.perf_counter() - began) * 1000 / len(keys), 4)
+                    batch.answers = [(output, latency) for output in outputs]
+            except (ModelUnavailable, ModelOutputError) as exc:
+                self._broken(version_id, exc)
+                batch.dead = True
+                self._advance(len(batch.files), version_id)
+
+    def _collect(self, batches: list[_Batch]) -> list[_Batch]:
+        """Wait for the answers of the batches :meth:`_send` started."""
+        for batch in batches:
+            model = batch.model
+            files = batch.files
+            if not batch.dead and self.models.get(batch.version_id) is None:
+                # Broke while this batch was in flight (its last answers could not be stored):
+                # its worker is gone, and nothing more of it is stored.
+                batch.dead = True
+                self._advance(len(files), batch.version_id)
+            if batch.dead or batch.answers is not None or not isinstance(model, ModelWorker):
+                continue
+            try:
                 try:
-                    self._predict(version_id, model, usable, inputs, payloads)
-                except (ModelUnavailable, ModelOutputError) as exc:
-                    self._broken(version_id, exc)
-                    self._advance(len(usable), version_id)
+                    answer = model.finish_predict()
+                    latency = round(answer.seconds * 1000 / len(files), 4)
+                    batch.answers = [(output, latency) for output in answer.outputs]
+                except ModelRaised as exc:
+                    if len(files) == 1:
+                        batch.answers = [(exc, 0.0)]
+                    else:
+                        batch.answers = [
+                            self._one(model, batch.inputs[f.id], f.sha256) for f in files
+                        ]
+            except (ModelUnavailable, ModelOutputError) as exc:
+                self._broken(batch.version_id, exc)
+                batch.dead = True
+                self._advance(len(files), batch.version_id)
+        return batches
+
+    def _store(self, batches: list[_Batch]) -> None:
+        """The collected answers as rows, stored (committed once per chunk)."""
+        run_id = self.run_id
+        for batch in batches:
+            if batch.dead or batch.answers is None:
+                continue
+            version_id, files = batch.version_id, batch.files
+            try:
+                rows = [
+                    _storable(
+                        result_row(version_id, f.id, output, latency, run_id), self, version_id
+                    )
+                    for f, (output, latency) in zip(files, batch.answers, strict=True)
+                ]
+            except ModelOutputError as exc:  # a label that cannot be stored breaks the version
+                self._broken(version_id, exc)
+                self._advance(len(files), version_id)
+                continue
+            outcome = self.outcomes[version_id]
+            outcome.predicted += len(rows)
+            errored = [row[_ERROR] for row in rows if is_error(row)]
+            outcome.errored += len(errored)
+            if errored and not outcome.first_error:
+                outcome.first_error = error_line(errored[0])
+            self.pending.extend(rows)
+            self._advance(len(files), version_id)
             if len(self.pending) >= FLUSH_ROWS:
                 self.flush()
-        self.flush()
+        if batches:
+            self.flush()
 
     # -- models and inputs ------------------------------------------------------------------
 
     def _begin_load(self, version_id: int) -> None:
-        """A Python version starts loading in a worker now; it is waited for on first use."""
+        """A version that runs a model (all but a predictions file) starts loading in a worker
+        now; it is waited for on first use."""
         version = self.versions[version_id]
-        if version.loader_kind != LoaderKind.python.value or version_id in self.models:
+        if version.loader_kind == LoaderKind.predictions.value or version_id in self.models:
             return
         spec = LoadSpec(
             version.ref,
@@ -405,6 +521,7 @@ class _Replay:
             version.loader,
             version.artifact_path,
             version.artifact_sha256,
+            version.loader_options,
         )
         try:
             self.pool.begin_load(spec)
@@ -471,50 +588,6 @@ class _Replay:
         return inputs
 
     # -- predicting -------------------------------------------------------------------------
-
-    def _predict(
-        self,
-        version_id: int,
-        model: LoadedModel | ModelWorker,
-        files: list[ActiveFile],
-        inputs: dict[int, Any],
-        payloads: dict[tuple[int, ...], bytes],
-    ) -> None:
-        keys = [f.sha256 for f in files]
-        if isinstance(model, ModelWorker):
-            ids = tuple(f.id for f in files)
-            if ids not in payloads:
-                payloads[ids] = _pickled([inputs[i] for i in ids])
-            try:
-                answer = model.predict(payloads[ids], keys, len(files), self.batch_timeout)
-                latency = round(answer.seconds * 1000 / len(files), 4)
-                answers = [(output, latency) for output in answer.outputs]
-            except ModelRaised as exc:
-                if len(files) == 1:
-                    answers = [(exc, 0.0)]
-                else:
-                    answers = [
-                        self._one(model, inputs[f.id], key)
-                        for f, key in zip(files, keys, strict=True)
-                    ]
-        else:  # a predictions file: no model code, no inputs, called here
-            began = time.perf_counter()
-            outputs = call_model(model, [None] * len(files), keys)
-            latency = round((time.perf_counter() - began) * 1000 / len(files), 4)
-            answers = [(output, latency) for output in outputs]
-        run_id = self.run_id
-        rows = [
-            _storable(result_row(version_id, f.id, output, latency, run_id), self, version_id)
-            for f, (output, latency) in zip(files, answers, strict=True)
-        ]
-        outcome = self.outcomes[version_id]
-        outcome.predicted += len(rows)
-        errored = [row[_ERROR] for row in rows if is_error(row)]
-        outcome.errored += len(errored)
-        if errored and not outcome.first_error:
-            outcome.first_error = error_line(errored[0])
-        self.pending.extend(rows)
-        self._advance(len(files), version_id)
 
     def _one(self, model: ModelWorker, item: Any, key: str) -> tuple[Any, float]:
         """Retry one input of a batch that raised: its exception becomes its answer."""
@@ -616,7 +689,16 @@ def _resolve_versions(
     registry: Registry, versions: Iterable[RefLike] | None, candidate: RefLike | None
 ) -> tuple[list[_Version], _Version | None]:
     table = ModelVersion.__table__  # type: ignore[attr-defined]
-    columns = ("id", "name", "version", "loader_kind", "loader", "artifact_path", "artifact_sha256")
+    columns = (
+        "id",
+        "name",
+        "version",
+        "loader_kind",
+        "loader",
+        "artifact_path",
+        "artifact_sha256",
+        "loader_options",
+    )
     with registry.reading() as session:
         # Columns, not ORM objects: the ORM's first query alone cost ~0.1 s of every replay.
         query = sa.select(*(table.c[name] for name in columns)).order_by(table.c.id)
@@ -638,6 +720,7 @@ def _resolve_versions(
             row.loader,
             row.artifact_path,
             row.artifact_sha256,
+            row.loader_options,
         )
     found = None
     if candidate is not None:

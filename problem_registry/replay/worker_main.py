@@ -17,7 +17,8 @@ Every batch arrives pickled and is unpickled here, afresh for each call: a model
 inputs edits its own copy, never another version's (issue 16, item 6).
 
 Messages (tuples, pickled by :mod:`multiprocessing.connection`), parent to worker:
-``("load", ref, loader_kind, loader, artifact_path, artifact_sha256, environ, cwd)``,
+``("load", ref, loader_kind, loader, artifact_path, artifact_sha256, loader_options, environ,
+cwd)``,
 ``("predict", payload, keys)``, ``("unload",)``, ``("stop",)``; worker to parent: ``("ok",)``,
 ``("unavailable", reason)``, ``("outputs", outputs, errors, seconds)``, ``("raised", type name,
 text)``, ``("contract", reason)``, ``("unsendable", reason)``.
@@ -26,6 +27,7 @@ text)``, ``("contract", reason)``, ``("unsendable", reason)``.
 from __future__ import annotations
 
 import gc
+import json
 import os
 import pickle
 import signal
@@ -94,6 +96,7 @@ def _load(
     loader: str,
     artifact_path: str | None,
     artifact_sha256: str | None,
+    loader_options: str | None,
     environ: dict[str, str],
     cwd: str,
 ) -> tuple[LoadedModel | None, Message]:
@@ -105,7 +108,10 @@ def _load(
     if str(Path.cwd()) != cwd:
         os.chdir(cwd)
     try:
-        return load_model(ref, loader_kind, loader, artifact_path, artifact_sha256), ("ok",)
+        # Parsed here, not with the store's helper: the fork server stays free of SQLAlchemy.
+        options = json.loads(loader_options) if loader_options else {}
+        model = load_model(ref, loader_kind, loader, artifact_path, artifact_sha256, options)
+        return model, ("ok",)
     except ModelUnavailable as exc:
         return None, ("unavailable", str(exc))
     except Exception as exc:  # a loader is checked by load_model; this is a last resort

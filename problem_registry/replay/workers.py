@@ -69,6 +69,7 @@ class LoadSpec:
     loader: str
     artifact_path: str | None
     artifact_sha256: str | None
+    loader_options: str | None = None  # JSON text, as stored
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ class ModelWorker:
         child.close()
         self.ref: str | None = None
         self.alive = True
+        self._in_flight: tuple[int, float | None, float | None, str] = (0, None, None, "")
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -118,6 +120,7 @@ class ModelWorker:
                 spec.loader,
                 spec.artifact_path,
                 spec.artifact_sha256,
+                spec.loader_options,
                 dict(os.environ),
                 str(Path.cwd()),
             ),
@@ -146,9 +149,23 @@ class ModelWorker:
         one), :class:`~problem_registry.adapters.ModelOutputError` when the model broke its
         contract, :class:`BatchTimeout` or :class:`ModelCrashed` when the worker is gone.
         """
+        self.begin_predict(payload, keys, count, timeout)
+        return self.finish_predict()
+
+    def begin_predict(
+        self, payload: bytes, keys: list[str], count: int, timeout: float | None
+    ) -> None:
+        """Send a batch and return at once: the worker predicts while the replay decodes the
+        next chunk and stores the last (issue 18: an endpoint's replay keeps pace with its
+        server). :meth:`finish_predict` waits for the answer; one batch in flight at a time."""
         doing = f"while predicting a batch of {count} input{'s' if count != 1 else ''}"
         deadline = None if timeout is None else time.monotonic() + timeout
+        self._in_flight = (count, timeout, deadline, doing)
         self._send(("predict", payload, keys), doing)
+
+    def finish_predict(self) -> Answer:
+        """The answer of the batch :meth:`begin_predict` sent; raises as :meth:`predict` does."""
+        count, timeout, deadline, doing = self._in_flight
         remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
         try:
             reply = self._receive(remaining, doing)

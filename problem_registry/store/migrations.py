@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 # The newest revision in alembic/versions/, known without importing Alembic; a new migration must
 # update it (tests/test_migrations.py holds it equal to the scripts' head).
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 
 # Any constant works; it only has to be the same in every process that migrates this database.
 _PG_MIGRATION_LOCK = 0x70726567  # "preg"
@@ -161,16 +161,26 @@ def _sqlite_pragma(connection: Connection, pragma: str) -> None:
 
 
 def downgrade(engine: Engine, revision: str) -> SchemaState:
-    with writer_engine(engine).connect() as connection, connection.begin():
-        if engine.dialect.name != "sqlite":
-            connection.execute(
-                sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
-            )
-        from alembic import command
+    sqlite = engine.dialect.name == "sqlite"
+    with writer_engine(engine).connect() as connection:
+        if sqlite:
+            # As in upgrade: 0004's downgrade rebuilds model_version, whose results would go
+            # with it by ON DELETE CASCADE while foreign keys are on.
+            _sqlite_pragma(connection, "foreign_keys = OFF")
+        try:
+            with connection.begin():
+                if not sqlite:
+                    connection.execute(
+                        sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
+                    )
+                from alembic import command
 
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
+                config = alembic_config()
+                config.attributes["connection"] = connection
+                command.downgrade(config, revision)
+        finally:
+            if sqlite:
+                _sqlite_pragma(connection, "foreign_keys = ON")
     return schema_state(engine)
 
 

@@ -7,11 +7,12 @@ candidate are the versions of the same name registered before it.
 from __future__ import annotations
 
 import builtins
+import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -29,8 +30,8 @@ if TYPE_CHECKING:
     from problem_registry.store.registry import Registry
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
-# Raises when the model cannot be loaded from (kind, loader, artifact); see ``register``.
-LoadableCheck = Callable[[LoaderKind, str, "Path | None"], None]
+# Raises when the model cannot be loaded from (kind, loader, artifact, options); see ``register``.
+LoadableCheck = Callable[[LoaderKind, str, "Path | None", Mapping[str, Any]], None]
 LOADER_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 
@@ -49,12 +50,14 @@ class ModelVersions:
         metrics: Mapping[str, float] | None = None,
         note: str = "",
         check: LoadableCheck | None = None,
+        options: Mapping[str, Any] | None = None,
     ) -> ModelVersionView:
         """Register after the versions already registered.
 
         ``check`` (``problem_registry.adapters.check_loadable``, which the CLI always passes)
         refuses a loader that is not usable now, after the duplicate check and before any write;
-        the store does not know how models load, so the caller hands it in.
+        the store does not know how models load, so the caller hands it in. ``options`` are the
+        adapter's settings (plain JSON data, stored as text; never credentials).
         """
         _check_name(name, "model name")
         _check_name(version, "version")
@@ -63,6 +66,7 @@ class ModelVersions:
                 f"--loader {loader!r} is not module:callable, e.g. my_models.digits:load"
             )
         storable(note, "the note")
+        options_text = _options_json(options)
         registered_by = user_name(self._registry.user)
         metric_rows = {key: _metric(key, value) for key, value in (metrics or {}).items()}
         artifact_sha256 = None
@@ -74,7 +78,7 @@ class ModelVersions:
             with self._registry.reading() as session:  # a duplicate says so, not "cannot import"
                 if _find(session, name, version, missing_ok=True) is not None:
                     raise _duplicate(name, version)
-            check(loader_kind, loader, artifact)
+            check(loader_kind, loader, artifact, dict(options or {}))
         row = ModelVersion(
             name=name,
             version=version,
@@ -82,6 +86,7 @@ class ModelVersions:
             loader=loader,
             artifact_path=str(artifact.resolve()) if artifact is not None else None,
             artifact_sha256=artifact_sha256,
+            loader_options=options_text,
             note=note,
             registered_by=registered_by,
         )
@@ -198,6 +203,26 @@ def parse_metrics(pairs: list[str]) -> dict[str, float]:
     return metrics
 
 
+def _options_json(options: Mapping[str, Any] | None) -> str | None:
+    """Options as compact JSON text, keys sorted; :class:`InvalidValue` if not plain JSON data."""
+    if not options:
+        return None
+    try:
+        text = json.dumps(dict(options), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidValue(f"loader options are not plain JSON data ({exc})") from None
+    storable(text, "the loader options")
+    return text
+
+
+def loader_options(text: str | None) -> dict[str, Any]:
+    """The stored options of a version, as a dict (empty when it has none)."""
+    if not text:
+        return {}
+    value = json.loads(text)
+    return value if isinstance(value, dict) else {}
+
+
 def _check_name(value: str, what: str) -> None:
     if not NAME_PATTERN.match(value or ""):
         raise InvalidValue(
@@ -254,6 +279,7 @@ def _view(row: ModelVersion, metrics: dict[str, float]) -> ModelVersionView:
         loader=row.loader,
         artifact_path=row.artifact_path,
         artifact_sha256=row.artifact_sha256,
+        loader_options=loader_options(row.loader_options),
         is_champion=row.is_champion,
         metrics=metrics,
         note=row.note,

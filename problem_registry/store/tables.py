@@ -185,6 +185,9 @@ class ModelVersion(SQLModel, table=True):
     loader: str = Field(sa_type=sa.Text)
     artifact_path: str | None = Field(default=None, sa_type=sa.Text)
     artifact_sha256: str | None = Field(default=None, max_length=64)
+    # The adapter's settings as compact JSON (an ONNX class list, an endpoint's batch size...):
+    # never credentials, which come from the environment when the version loads.
+    loader_options: str | None = Field(default=None, sa_type=sa.Text)
     is_champion: bool = Field(default=False)
     note: str = Field(default="", sa_type=sa.Text)
     registered_by: str = Field(max_length=100)

@@ -56,6 +56,7 @@ class ModelVersionView(SQLModel):
     loader: str
     artifact_path: str | None
     artifact_sha256: str | None
+    loader_options: dict[str, Any] = {}
     is_champion: bool
     metrics: dict[str, float]
     note: str
