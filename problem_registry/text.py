@@ -59,3 +59,37 @@ def file_name(path: Path, *, max_length: int = 255) -> str:
     """
     name = "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in path.name)
     return name[:max_length]
+
+
+# What a model wrote is stored, never refused: a label or an error message is the model's answer,
+# and refusing it would lose the rows of every other version in the same write (issue 16, item 8).
+MAX_ANSWER_LENGTH = 1000  # Result.predicted: expected labels are at most 200 characters
+MAX_ERROR_LENGTH = 2000  # Result.error
+MAX_MESSAGE_LENGTH = 4000  # Run.message
+
+
+def stored_text(text: str, max_length: int) -> str:
+    """``text`` as every backend stores it: NUL and lone surrogates written out, length capped.
+
+    A NUL becomes the four characters ``\\x00`` and a lone surrogate its ``\\udcff`` escape, so
+    what a model wrote stays visible; text longer than ``max_length`` is cut there and marked
+    with how much was cut. Plain text of a sane length comes back as the same object (the hot
+    path of a replay). A literal backslash is kept as is, so ``\\x00`` written by a model and a
+    NUL are stored alike: the stored form is for people to read, not to be decoded.
+    """
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = "".join(
+                ch.encode("utf-8", "backslashreplace").decode("ascii")
+                if 0xD800 <= ord(ch) <= 0xDFFF
+                else ch
+                for ch in text
+            )
+    if len(text) > max_length:
+        cut = len(text) - max_length
+        text = f"{text[:max_length]}... [{cut:,} more characters not stored]"
+    return text

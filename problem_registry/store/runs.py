@@ -25,6 +25,7 @@ from problem_registry.refs import ModelRef
 from problem_registry.store.model_versions import version_ids
 from problem_registry.store.registry import Registry
 from problem_registry.store.tables import Run, utcnow
+from problem_registry.text import MAX_MESSAGE_LENGTH, stored_text
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import CursorResult
@@ -147,7 +148,8 @@ def finish_run(
         reused=reused,
         errored=errored,
         status=RunStatus(status).value,
-        message=message[:4000],
+        # A reason can quote a model's exception: NUL or a lone surrogate must not lose the run.
+        message=stored_text(message, MAX_MESSAGE_LENGTH),
         finished_at=utcnow(),
     )
 

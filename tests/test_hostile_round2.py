@@ -1,0 +1,244 @@
+"""Issue 16, round 2 (items 7, 8, 9, 11, 12, 13): hostile text, files and structures end in one
+line or are stored safely, never in a traceback, a hang, or a file outside the registry.
+
+Each item has examples that failed on main, and each class of input a Hypothesis property driving
+the real CLI (in process through Typer's runner, or as a real process where a hang or a signal is
+the point) that asserts: exit code 0, 1 or 2, no traceback, nothing written outside the registry
+and the named output folder, and ``check`` clean afterwards.
+
+Real components throughout: SQLite files in tmp_path, the throwaway PostgreSQL server (these
+tests fail rather than skip under ``CI``), real FIFOs, real worker processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from problem_registry.cli import app
+from problem_registry.expectations import Expectation
+from problem_registry.replay.engine import replay
+from problem_registry.store.patterns import NewPattern
+from problem_registry.store.registry import Registry
+from problem_registry.text import MAX_ANSWER_LENGTH, stored_text
+from tests.helpers import write_text
+
+FUZZ = settings(
+    deadline=None,
+    max_examples=30,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+MODELS = "tests.models.misbehaving"
+SLUG = "p-one"
+WORDS = ("alpha", "beta", "gamma")
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def assert_no_traceback(code: int, out: str, err: str) -> None:
+    assert code in (0, 1, 2), (code, out, err)
+    assert "Traceback" not in out + err, out + err
+
+
+class Project:
+    """A registry (SQLite file or PostgreSQL database) with one problem of three text patterns."""
+
+    def __init__(self, url: str, folder: Path) -> None:
+        self.url = url
+        self.folder = folder
+        self.store = folder / "patterns"
+        self.files = [write_text(folder / "in" / f"{w}.txt", w) for w in WORDS]
+        with self.open() as registry:
+            registry.problems.add(SLUG)
+            registry.patterns.add(
+                SLUG, [NewPattern(path, Expectation.exact(path.stem)) for path in self.files]
+            )
+
+    def open(self) -> Registry:
+        return Registry.open(url=self.url, patterns_dir=self.store, user="tester")
+
+    def cli(self, *args: str) -> tuple[int, str, str]:
+        return cli("--url", self.url, "--patterns-dir", str(self.store), *args)
+
+    def sha256s(self) -> list[str]:
+        return [hashlib.sha256(path.read_bytes()).hexdigest() for path in self.files]
+
+    def stored(self) -> dict[str, list[tuple[str | None, str | None]]]:
+        """Each version's stored (label, error) pairs, sorted."""
+        engine = sa.create_engine(self.url)
+        try:
+            with engine.connect() as connection:
+                rows = connection.exec_driver_sql(
+                    "SELECT v.version, r.predicted, r.error FROM result r "
+                    "JOIN model_version v ON v.id = r.model_version_id"
+                ).all()
+        finally:
+            engine.dispose()
+        found: dict[str, list[tuple[str | None, str | None]]] = {}
+        for version, predicted, error in rows:
+            found.setdefault(version, []).append((predicted, error))
+        return {version: sorted(pairs, key=repr) for version, pairs in found.items()}
+
+    def run_messages(self) -> list[tuple[str, str]]:
+        engine = sa.create_engine(self.url)
+        try:
+            with engine.connect() as connection:
+                rows = connection.exec_driver_sql("SELECT status, message FROM run ORDER BY id")
+                return [(status, message) for status, message in rows]
+        finally:
+            engine.dispose()
+
+    def assert_check_clean(self) -> None:
+        code, out, err = self.cli("check")
+        assert code == 0, (out, err)
+
+
+@pytest.fixture
+def project(database_url: str, tmp_path: Path) -> Project:
+    return Project(database_url, tmp_path)
+
+
+@pytest.fixture
+def sqlite_project(tmp_path: Path) -> Project:
+    return Project(f"sqlite:///{tmp_path}/registry.db", tmp_path)
+
+
+# --------------------------------------------------------------------------------------------
+# Item 8: NUL and lone surrogates in what a model writes are stored escaped, never lost
+
+
+def test_a_nul_or_surrogate_in_a_model_answer_is_stored_escaped_beside_other_versions(
+    project: Project,
+) -> None:
+    """A label with a NUL or a lone surrogate, and an exception message with both, were a
+    traceback (main: the version skipped, nothing stored); in one write with healthy versions."""
+    with project.open() as registry:
+        for version, behaviour in [
+            ("v1", "healthy"),
+            ("nul", "nul_label"),
+            ("surrogate", "surrogate"),
+            ("raises", "unstorable_error"),
+            ("v2", "healthy"),
+        ]:
+            registry.models.register("m", version, loader=f"{MODELS}:{behaviour}")
+        summary = replay(registry, batch_size=3)
+    assert summary.unavailable == []
+    rows = project.stored()
+    assert rows["v1"] == rows["v2"] == [(w, None) for w in WORDS]
+    assert rows["nul"] == [(f"nul\\x00{w}", None) for w in WORDS]
+    assert rows["surrogate"] == [("bad \\udc80 label", None)] * 3
+    assert rows["raises"] == [(None, "ValueError: bad \\x00 input \\udcff here")] * 3
+    # Stored once: a rerun has nothing left to predict.
+    code, out, err = project.cli("replay", "--all")
+    assert code == 0 and "0 predicted" in out + err, out + err
+    project.assert_check_clean()
+
+
+def test_a_loader_error_with_a_nul_is_kept_in_the_run_message(project: Project) -> None:
+    """The candidate's reason, quoting its loader's exception, is the failed run's message."""
+    with project.open() as registry:
+        registry.models.register("m", "bad", loader=f"{MODELS}:unstorable_loader")
+    code, out, err = project.cli("replay", "--model", "m@bad")
+    assert_no_traceback(code, out, err)
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    ((status, message),) = project.run_messages()
+    assert status == "failed"
+    assert "weights \\x00 missing \\udcff" in message
+
+
+def _predictions_file(folder: Path, lines: list[dict[str, object]], name: str) -> Path:
+    # ensure_ascii: a lone surrogate travels as the JSON escape "\udcff", as a real file has it.
+    path = folder / name
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def test_a_predictions_file_with_nul_and_surrogates_is_stored_escaped(project: Project) -> None:
+    a, b, c = project.sha256s()
+    lines: list[dict[str, object]] = [
+        {"sha256": a, "prediction": "x\x00y"},
+        {"sha256": b, "prediction": "x\udcffy"},
+        {"sha256": c, "prediction": "fine", "confidence": 0.5},
+    ]
+    path = _predictions_file(project.folder, lines, "answers.jsonl")
+    code, out, err = project.cli("model", "register", "m", "file", "--predictions", str(path))
+    assert code == 0, err
+    code, out, err = project.cli("replay", "--model", "m@file")
+    assert code == 0, out + err
+    assert project.stored()["file"] == [("fine", None), ("x\\udcffy", None), ("x\\x00y", None)]
+    project.assert_check_clean()
+
+
+# Hostile pieces of text: every code point (NUL, lone surrogates, controls, RTL marks) and the
+# fragments that broke something before: rich markup, terminal escapes, a written-out escape.
+HOSTILE_PIECES = st.one_of(
+    st.characters(exclude_categories=()),
+    st.sampled_from(
+        [
+            "\x00",
+            "\udcff",
+            "\ud800",
+            "\x1b[31m",
+            "\x1b]8;;http://x\x07",
+            "\x9b2J",
+            "[/x]",
+            "[red]",
+            "[link=file:///etc]",
+            "\\x00",
+            "\u202e",
+            "\r",
+            "\x7f",
+        ]
+    ),
+)
+HOSTILE_TEXT = st.lists(HOSTILE_PIECES, max_size=12).map("".join)
+
+
+@FUZZ
+@given(labels=st.lists(HOSTILE_TEXT, min_size=3, max_size=3))
+def test_no_label_in_a_predictions_file_fails_the_replay_or_is_lost(
+    project: Project, labels: list[str]
+) -> None:
+    """Any text a predictions file can carry is stored, escaped as ``stored_text`` says, on both
+    backends; the registry stays consistent. One database per test: each example is a version."""
+    version = f"x{len(project.stored())}"
+    lines = [
+        {"sha256": sha, "prediction": label}
+        for sha, label in zip(project.sha256s(), labels, strict=True)
+    ]
+    path = _predictions_file(project.folder, lines, f"{version}.jsonl")
+    code, out, err = project.cli("model", "register", "m", version, "--predictions", str(path))
+    assert_no_traceback(code, out, err)
+    assert code == 0, err
+    code, out, err = project.cli("replay", "--model", f"m@{version}")
+    assert_no_traceback(code, out, err)
+    assert code == 0, out + err
+    expected = sorted(((stored_text(label, MAX_ANSWER_LENGTH), None) for label in labels), key=repr)
+    assert project.stored()[version] == expected
+    project.assert_check_clean()
+
+
+def test_stored_text_escapes_only_what_cannot_be_stored() -> None:
+    assert stored_text("plain", 10) == "plain"
+    assert stored_text("a\x00b\udcffc\u00e9\U0001f600", 100) == "a\\x00b\\udcffc\u00e9\U0001f600"
+    assert stored_text("x" * 12, 10) == "xxxxxxxxxx... [2 more characters not stored]"
+
+
+@FUZZ
+@given(text=st.text(alphabet=st.characters(exclude_categories=())), cap=st.integers(1, 50))
+def test_stored_text_is_always_storable(text: str, cap: int) -> None:
+    """Any text comes out encodable as UTF-8, free of NUL, and within cap plus the marker."""
+    out = stored_text(text, cap)
+    out.encode("utf-8")
+    assert "\x00" not in out
+    assert len(out) <= cap + len("... [999,999,999 more characters not stored]")
