@@ -93,3 +93,17 @@ def stored_text(text: str, max_length: int) -> str:
         cut = len(text) - max_length
         text = f"{text[:max_length]}... [{cut:,} more characters not stored]"
     return text
+
+
+def visible(text: str, *, newlines: bool = False) -> str:
+    """``text`` with every character a terminal would not show as itself written out, as
+    ``repr`` writes it (``\\x1b``, ``\\u202e``, ``\\udcff``); ``newlines`` keeps line breaks.
+
+    For a terminal: an escape sequence (CSI, OSC, a C1 control) in a name, label or model answer
+    could recolour, retitle or rewrite it (issue 16, item 7).
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        ch if ch.isprintable() or (newlines and ch == "\n") else repr(ch)[1:-1] for ch in text
+    )

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 from pathlib import Path
 
 import pytest
@@ -242,3 +244,109 @@ def test_stored_text_is_always_storable(text: str, cap: int) -> None:
     out.encode("utf-8")
     assert "\x00" not in out
     assert len(out) <= cap + len("... [999,999,999 more characters not stored]")
+
+
+# --------------------------------------------------------------------------------------------
+# Item 7: user text is shown as text: never rich markup, never a terminal control sequence
+
+# What a terminal acts on: C0 and C1 controls, DEL, bidirectional overrides and isolates.
+TERMINAL_CONTROLS = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+READ_COMMANDS = (
+    ("problem", "list"),
+    ("problem", "list", "--json"),
+    ("problem", "show", SLUG),
+    ("problem", "show", SLUG, "--json"),
+    ("pattern", "list"),
+    ("pattern", "list", "--json"),
+    ("pattern", "show", "1"),
+    ("pattern", "show", "1", "--json"),
+    ("report",),
+)
+
+
+def assert_shown_safely(project: Project, *must_show: str) -> str:
+    """Every read command works, prints no terminal control, and shows ``must_show`` as is."""
+    shown = ""
+    for command in READ_COMMANDS:
+        code, out, err = project.cli(*command)
+        assert code == 0, (command, out, err)
+        assert "Traceback" not in out + err
+        assert not TERMINAL_CONTROLS.search(out + err), (command, out + err)
+        shown += out + err
+    for text in must_show:
+        assert text in shown, (text, shown)
+    return shown
+
+
+def test_rich_markup_in_titles_labels_and_names_is_shown_as_written(tmp_path: Path) -> None:
+    """main: MarkupError after the pattern was committed, then every list and show crashed."""
+    project = Project(f"sqlite:///{tmp_path}/registry.db", tmp_path)
+    path = write_text(tmp_path / "[red]x.txt", "markup")
+    assert project.cli("problem", "edit", SLUG, "--title", "[/title]")[0] == 0
+    code, out, err = project.cli(
+        "pattern", "add", SLUG, str(path), "--expect", "[/oops]", "--note", "[bold]n[/bold]"
+    )
+    assert code == 0, out + err
+    assert_shown_safely(project, "[/title]", "[/oops]", "[red]x.txt", "[bold]n[/bold]")
+    project.assert_check_clean()
+
+
+def test_terminal_escapes_in_user_text_are_shown_written_out(tmp_path: Path) -> None:
+    """main: an OSC retitling the terminal and a CSI clearing it were printed raw."""
+    project = Project(f"sqlite:///{tmp_path}/registry.db", tmp_path)
+    code, out, err = project.cli(
+        "problem", "edit", SLUG, "--title", "t\x1b[2J", "--description", "d\x9b31m"
+    )
+    assert code == 0, out + err
+    path = write_text(tmp_path / "e\x1b[31m.txt", "escape")
+    code, out, err = project.cli(
+        "pattern", "add", SLUG, str(path), "--expect", "x\u202ey", "--note", "\x1b]0;pwned\x07"
+    )
+    assert code == 0, out + err
+    assert_shown_safely(project, "t\\x1b[2J", "e\\x1b[31m.txt", "\\x1b]0;pwned\\x07")
+
+
+def test_markup_from_a_csv_import_is_shown_as_written(tmp_path: Path) -> None:
+    project = Project(f"sqlite:///{tmp_path}/registry.db", tmp_path)
+    write_text(tmp_path / "c.txt", "from csv")
+    table = tmp_path / "patterns.csv"
+    table.write_text('path,expected,polarity,note\nc.txt,[/csv],positive,"[link=x]n\x1b[0m"\n')
+    code, out, err = project.cli("pattern", "import", SLUG, "--csv", str(table))
+    assert code == 0, out + err
+    assert_shown_safely(project, "[/csv]", "[link=x]n\\x1b[0m")
+
+
+@FUZZ
+@given(title=HOSTILE_TEXT, label=HOSTILE_TEXT, note=HOSTILE_TEXT, name=HOSTILE_TEXT)
+def test_no_user_text_breaks_or_escapes_the_terminal(
+    sqlite_project: Project, title: str, label: str, note: str, name: str
+) -> None:
+    """Whatever a title, label, note or file name holds: each write is stored or refused in one
+    line, and every read command then works and prints no control character."""
+    project = sqlite_project
+    project.cli("problem", "edit", SLUG, "--title", title)
+    file_name = _file_name(name)
+    before = set(project.folder.parent.iterdir())
+    if file_name is not None:
+        path = project.folder / "in" / file_name
+        path.write_bytes(os.urandom(8).hex().encode())
+        code, out, err = project.cli(
+            "pattern", "add", SLUG, str(path), "--expect", label, "--note", note
+        )
+        assert_no_traceback(code, out, err)
+        if code:
+            assert len(err.strip().splitlines()) == 1, err
+            assert not TERMINAL_CONTROLS.search(out + err), err
+    assert set(project.folder.parent.iterdir()) == before  # nothing beside the project
+    assert_shown_safely(project)
+    project.assert_check_clean()
+
+
+def _file_name(name: str) -> str | None:
+    """``name`` as a file system takes it (no '/', no NUL, at most 200 bytes), or None."""
+    name = name.replace("/", "").replace("\x00", "")
+    try:
+        encoded = os.fsencode(name + ".txt")
+    except UnicodeEncodeError:  # a surrogate outside \udc80-\udcff has no bytes
+        return None
+    return name + ".txt" if len(encoded) <= 200 and name not in ("", ".", "..") else None
