@@ -12,10 +12,16 @@ tests fail rather than skip under ``CI``), real FIFOs, real worker processes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -350,3 +356,182 @@ def _file_name(name: str) -> str | None:
     except UnicodeEncodeError:  # a surrogate outside \udc80-\udcff has no bytes
         return None
     return name + ".txt" if len(encoded) <= 200 and name not in ("", ".", "..") else None
+
+
+# --------------------------------------------------------------------------------------------
+# Item 9: a FIFO or a device where a file is read is refused in one line, never waited on
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPT = str(Path(sys.executable).parent / "problem-registry")
+
+
+def run_cli(project: Project, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """The CLI as a real process: a hang fails the test (killed at ``timeout``), never hangs it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROBLEM_REGISTRY")}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    command = [SCRIPT, "--url", project.url, "--patterns-dir", str(project.store), *args]
+    return subprocess.run(
+        command, cwd=project.folder, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@contextlib.contextmanager
+def hang_guard(seconds: int) -> Iterator[list[bool]]:
+    """Interrupt whatever blocks past ``seconds`` (a FIFO's open included); the flag tells."""
+    fired: list[bool] = []
+
+    def alarm(_signum: int, _frame: object) -> None:
+        fired.append(True)
+        raise TimeoutError("hung")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(seconds)
+    try:
+        yield fired
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def guarded(project: Project, *args: str, seconds: int = 60) -> tuple[int, str, str]:
+    """The CLI in process, failed (not hung) if it blocks past ``seconds``."""
+    with hang_guard(seconds) as fired:
+        result = project.cli(*args)
+    assert not fired, f"{args} hung"
+    return result
+
+
+def plant(path: Path, kind: str) -> None:
+    """Replace ``path`` with something that is not a plain file."""
+    path.unlink(missing_ok=True)
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "dev-zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        raise AssertionError(kind)
+
+
+def stored_pattern(project: Project) -> Path:
+    (path,) = [p for p in project.store.rglob("*") if p.is_file() and WORDS[0] in p.read_text()]
+    return path
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+@pytest.mark.parametrize("command", ["replay", "export", "report"])
+def test_a_store_file_swapped_for_a_fifo_or_dev_zero_is_refused_not_read(
+    sqlite_project: Project, kind: str, command: str
+) -> None:
+    """main: replay, export and report --html hung on a FIFO (deaf to SIGTERM) and read
+    /dev/zero without end."""
+    project = sqlite_project
+    with project.open() as registry:
+        registry.models.register("m", "v1", loader=f"{MODELS}:healthy")
+    plant(stored_pattern(project), kind)
+    args = {
+        "replay": ["replay", "--all"],
+        "export": ["export", str(project.folder / "bundle")],
+        "report": ["report", "--html", str(project.folder / "report")],
+    }[command]
+    code, out, err = guarded(project, *args)
+    assert code in (0, 1), err
+    assert "Traceback" not in out + err
+    reason = "not a regular file" if kind == "fifo" else "symbolic link"
+    if command != "report":  # the report draws what it can, leaving the unreadable pattern out
+        assert reason in err, err
+
+
+def test_a_replay_meeting_a_fifo_ends_as_a_real_process(sqlite_project: Project) -> None:
+    """The hang of main as users met it: a real process, blocked in open(), deaf to SIGTERM."""
+    project = sqlite_project
+    with project.open() as registry:
+        registry.models.register("m", "v1", loader=f"{MODELS}:healthy")
+    plant(stored_pattern(project), "fifo")
+    done = run_cli(project, "replay", "--all", timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "not a regular file" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "folder"])
+@pytest.mark.parametrize("what", ["csv", "predictions", "artifact", "manifest", "pattern"])
+def test_a_named_input_that_is_not_a_plain_file_is_refused_in_one_line(
+    sqlite_project: Project, kind: str, what: str
+) -> None:
+    """``--csv FIFO`` hung; so would any reader that opened before looking."""
+    project = sqlite_project
+    name = {"csv": "in.csv", "predictions": "in.jsonl", "artifact": "model.bin"}.get(what, "x.txt")
+    target = project.folder / name
+    if what == "manifest":
+        target = project.folder / "report" / ".report-manifest.json"
+        target.parent.mkdir()
+    plant(target, kind)
+    args = {
+        "csv": ["pattern", "import", SLUG, "--csv", str(target)],
+        "predictions": ["model", "register", "m", "p", "--predictions", str(target)],
+        "artifact": ["model", "register", "m", "a", "--loader", f"{MODELS}:healthy",
+                     "--artifact", str(target)],
+        "manifest": ["report", "--html", str(target.parent)],
+        "pattern": ["pattern", "add", SLUG, str(target), "--expect", "x"],
+    }[what]  # fmt: skip
+    code, out, err = guarded(project, *args)
+    assert "Traceback" not in out + err
+    if what == "manifest" and kind != "folder":  # unreadable: as no manifest, the report is written
+        assert code == 0, err
+    else:
+        assert code == 1, err
+        assert len(err.strip().splitlines()) == 1, err
+    project.assert_check_clean()
+
+
+@settings(FUZZ, max_examples=25)
+@given(
+    what=st.sampled_from(["store", "csv", "predictions", "artifact", "manifest", "pattern"]),
+    kind=st.sampled_from(["fifo", "dev-zero", "folder", "dangling"]),
+    command=st.sampled_from(["replay", "export", "report"]),
+)
+def test_no_planted_fifo_device_or_folder_hangs_or_breaks_a_reader(
+    what: str, kind: str, command: str
+) -> None:
+    """Whatever a reader meets where a file should be: done within the guard, exit 0/1/2, no
+    traceback, nothing written beside the project, ``check`` clean once the file is restored."""
+    with tempfile.TemporaryDirectory(prefix="round2-") as folder:
+        project = Project(f"sqlite:///{folder}/registry.db", Path(folder))
+        if what == "store":
+            with project.open() as registry:
+                registry.models.register("m", "v1", loader=f"{MODELS}:healthy")
+            victim = stored_pattern(project)
+            original = victim.read_bytes()
+        else:
+            victim = project.folder / {"csv": "in.csv", "predictions": "in.jsonl"}.get(what, "x")
+            if what == "manifest":
+                victim = project.folder / "report" / ".report-manifest.json"
+                victim.parent.mkdir()
+        if kind == "dangling":
+            victim.unlink(missing_ok=True)
+            victim.symlink_to(project.folder / "nowhere")
+        else:
+            plant(victim, kind)
+        args = {
+            "store": {
+                "replay": ["replay", "--all"],
+                "export": ["export", str(project.folder / "bundle")],
+                "report": ["report", "--html", str(project.folder / "out")],
+            }[command],
+            "csv": ["pattern", "import", SLUG, "--csv", str(victim)],
+            "predictions": ["model", "register", "m", "p", "--predictions", str(victim)],
+            "artifact": ["model", "register", "m", "a", "--loader", f"{MODELS}:healthy",
+                         "--artifact", str(victim)],
+            "manifest": ["report", "--html", str(victim.parent)],
+            "pattern": ["pattern", "add", SLUG, str(victim), "--expect", "x"],
+        }[what]  # fmt: skip
+        before = set(project.folder.iterdir())
+        code, out, err = guarded(project, *args)
+        assert_no_traceback(code, out, err)
+        made = {p.name for p in set(project.folder.iterdir()) - before}
+        assert made <= {"bundle", "out", "registry.db-wal", "registry.db-shm"}, made
+        if what == "store":
+            victim.unlink() if not victim.is_dir() else victim.rmdir()
+            victim.write_bytes(original)
+        project.assert_check_clean()

@@ -22,7 +22,10 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from problem_registry.plain_files import read_plain
+
 MANIFEST = ".report-manifest.json"
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 LAYOUT = 1  # bump when a change to the drawing code should redraw every report
 # The only names a report gives the files it may delete again: problem slugs and fixed words
 # (see builder.OWNED). A manifest is read from a folder anyone may have edited (issue 16: its
@@ -61,12 +64,15 @@ class Manifest:
     def load(cls, root: Path) -> Manifest:
         """The folder's manifest; an empty one when it has none or it cannot be read."""
         try:
-            document = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+            # A report folder is untrusted: its manifest may be a FIFO, a link to /dev/zero, or
+            # JSON nested past the recursion limit (issue 16, items 9 and 11).
+            data = read_plain(root / MANIFEST, max_bytes=MAX_MANIFEST_BYTES, follow_links=False)
+            document = json.loads(data.decode("utf-8"))
             files = document["files"]
             if document.get("salt") != SALT or not isinstance(files, dict):
                 return cls()
             return cls({str(path): str(key) for path, key in files.items() if is_owned(path)})
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
             return cls()
 
     def is_current(self, root: Path, path: str, key: str) -> bool:

@@ -21,6 +21,7 @@ from typing import Any
 
 from problem_registry.enums import PatternKind
 from problem_registry.errors import CorruptPattern, UnsafePath
+from problem_registry.plain_files import read_plain, sha256_plain
 
 MAX_PATTERN_BYTES = 64 * 1024 * 1024
 # Well under Pillow's own warning threshold (89 M pixels): a test pattern is never that large,
@@ -71,24 +72,18 @@ def sha256_of(data: bytes) -> str:
 
 
 def read_input(path: Path, *, max_bytes: int = MAX_PATTERN_BYTES) -> bytes:
-    """Read a file a user named, refusing folders, devices, empty and oversized files."""
+    """Read a file a user named, refusing folders, FIFOs, devices, empty and oversized files."""
     try:
-        if not path.is_file():
-            what = "a folder" if path.is_dir() else "not a regular file"
-            if not path.exists():
-                what = "missing"
-            raise CorruptPattern(f"{path}: {what}; give the path of an image, text or JSON file")
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise CorruptPattern(
-                f"{path}: {size:,} bytes is over the {max_bytes:,}-byte limit for a pattern"
-            )
-        with path.open("rb") as handle:
-            data = handle.read(max_bytes + 1)
+        data = read_plain(path, max_bytes=max_bytes)
+    except FileNotFoundError:
+        raise CorruptPattern(
+            f"{path}: missing; give the path of an image, text or JSON file"
+        ) from None
     except OSError as exc:
-        raise CorruptPattern(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if len(data) > max_bytes:
-        raise CorruptPattern(f"{path}: over the {max_bytes:,}-byte limit for a pattern")
+        raise CorruptPattern(
+            f"{path}: {exc.strerror or exc}; give the path of an image, text or JSON file "
+            f"of at most {max_bytes:,} bytes"
+        ) from None
     if not data:
         raise CorruptPattern(f"{path}: the file is empty")
     return data
@@ -235,11 +230,18 @@ class PatternStore:
         """The stored bytes, verified against their name, so a tampered file is never scored."""
         path = self.path_of(sha256, extension)
         try:
-            data = path.read_bytes()
-        except OSError:
+            # A plain file of the store, never a link, a FIFO or a device (issue 16, item 9).
+            data = read_plain(path, max_bytes=MAX_PATTERN_BYTES, follow_links=False)
+        except FileNotFoundError:
             raise CorruptPattern(
                 f"pattern file {self.relative_path(sha256, extension)} is missing from "
                 f"{self.root}; restore it (problem-registry import) or remove the pattern"
+            ) from None
+        except OSError as exc:
+            raise CorruptPattern(
+                f"pattern file {self.relative_path(sha256, extension)} in {self.root} cannot be "
+                f"read: {exc.strerror or exc}; restore it (problem-registry import) or remove "
+                "the pattern"
             ) from None
         if sha256_of(data) != sha256:
             raise CorruptPattern(
@@ -271,9 +273,6 @@ class PatternStore:
 
 
 def sha256_of_file(path: Path, *, chunk_size: int = 1 << 20) -> str:
-    """Hash a possibly large file (a model artifact) without reading it into memory."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """Hash a possibly large file (a model artifact) without reading it into memory; a FIFO or a
+    device is refused (:class:`~problem_registry.plain_files.NotPlainFile`), never read."""
+    return sha256_plain(path, chunk_size=chunk_size)[0]
