@@ -72,10 +72,11 @@ def stored_text(text: str, max_length: int) -> str:
     """``text`` as every backend stores it: NUL and lone surrogates written out, length capped.
 
     A NUL becomes the four characters ``\\x00`` and a lone surrogate its ``\\udcff`` escape, so
-    what a model wrote stays visible; text longer than ``max_length`` is cut there and marked
-    with how much was cut. Plain text of a sane length comes back as the same object (the hot
-    path of a replay). A literal backslash is kept as is, so ``\\x00`` written by a model and a
-    NUL are stored alike: the stored form is for people to read, not to be decoded.
+    what a model wrote stays visible; text longer than ``max_length`` (after escaping) is cut to
+    ``max_length`` characters, the last of them a marker saying how long it was. Plain text of a
+    sane length comes back as the same object (the hot path of a replay). A literal backslash is
+    kept as is, so ``\\x00`` written by a model and a NUL are stored alike: the stored form is for
+    people to read, not to be decoded.
     """
     if "\x00" in text:
         text = text.replace("\x00", "\\x00")
@@ -90,8 +91,9 @@ def stored_text(text: str, max_length: int) -> str:
                 for ch in text
             )
     if len(text) > max_length:
-        cut = len(text) - max_length
-        text = f"{text[:max_length]}... [{cut:,} more characters not stored]"
+        marker = f"... [{len(text):,} characters, cut to {max_length:,}]"
+        keep = max_length - len(marker)
+        text = text[:keep] + marker if keep > 0 else text[:max_length]
     return text
 
 

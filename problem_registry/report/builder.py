@@ -30,14 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from problem_registry.errors import OutputError, UnsafePath
+from problem_registry.plain_files import write_atomically
 from problem_registry.report.data import ReportData, read_overview, read_problems
 from problem_registry.report.html import TEMPLATES, render
-from problem_registry.report.keys import (
-    Manifest,
-    content_key,
-    is_plain_file_inside,
-    write_atomically,
-)
+from problem_registry.report.keys import Manifest, content_key, is_plain_file_inside
 from problem_registry.report.pages import Picture, Site, plan_page
 from problem_registry.report.workers import Workers
 from problem_registry.store.registry import Registry

@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import stat
-import tempfile
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from problem_registry.plain_files import read_plain
+from problem_registry.plain_files import read_plain, write_atomically
 
 MANIFEST = ".report-manifest.json"
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
@@ -108,18 +106,3 @@ def is_plain_file_inside(root: Path, path: str) -> bool:
         if stat.S_ISLNK(mode):
             return False
     return stat.S_ISREG(mode)
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write through a temporary file and a rename: a killed build never leaves half a file
-    under a name the manifest vouches for."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        Path(temporary).chmod(0o644)  # mkstemp makes it private; a report is meant to be read
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -111,6 +111,10 @@ def inspect_content(data: bytes, name: str) -> InspectedContent:
         except ValueError as exc:
             if suffix == ".json":
                 raise CorruptPattern(f"{name}: not valid JSON ({exc})") from None
+        except RecursionError:  # "[[[[..." 100k deep: no model could be given it (item 11)
+            raise CorruptPattern(
+                f"{name}: JSON nested too deeply to read (past Python's recursion limit)"
+            ) from None
         else:
             return InspectedContent(data, digest, PatternKind.json, "json")
     return InspectedContent(data, digest, PatternKind.text, "txt")

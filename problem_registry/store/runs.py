@@ -25,7 +25,7 @@ from problem_registry.refs import ModelRef
 from problem_registry.store.model_versions import version_ids
 from problem_registry.store.registry import Registry
 from problem_registry.store.tables import Run, utcnow
-from problem_registry.text import MAX_MESSAGE_LENGTH, stored_text
+from problem_registry.text import MAX_MESSAGE_LENGTH, MAX_USER_LENGTH, stored_text
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import CursorResult
@@ -53,7 +53,9 @@ def start_run(
     row = {
         "status": RunStatus.running.value,
         "trigger": trigger[:32],
-        "triggered_by": (triggered_by or registry.user)[:100],
+        # Who ran it is a record, not content: a name that is not UTF-8 ($USER, --user) is kept
+        # escaped rather than failing the replay with a traceback (issue 16, item 11).
+        "triggered_by": stored_text(triggered_by or registry.user, MAX_USER_LENGTH),
         "git_commit": git_commit or current_git_commit(),
         "candidate_id": candidate_id,
         "started_at": utcnow(),
