@@ -18,6 +18,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -536,3 +537,259 @@ def test_no_planted_fifo_device_or_folder_hangs_or_breaks_a_reader(
             victim.unlink() if not victim.is_dir() else victim.rmdir()
             victim.write_bytes(original)
         project.assert_check_clean()
+
+
+# --------------------------------------------------------------------------------------------
+# Item 11: what was a traceback is one line, exit 1 (user error) or 2 (usage)
+
+
+def assert_one_line(code: int, out: str, err: str, *fragments: str) -> None:
+    assert code == 1, (code, out, err)
+    assert "Traceback" not in out + err
+    assert len(err.strip().splitlines()) == 1, err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+def nested(depth: int, kind: str = "[") -> str:
+    """JSON (or a TOML value) nested ``depth`` deep."""
+    if kind == "{":
+        return '{"a":' * depth + "1" + "}" * depth
+    return "[" * depth + "]" * depth
+
+
+def _nested_carrier(project: Project, carrier: str, text: str) -> tuple[str, ...]:
+    """Plant ``text`` where ``carrier`` reads JSON; the command that reads it."""
+    folder = project.folder
+    if carrier == "pattern":
+        return (
+            "pattern",
+            "add",
+            SLUG,
+            str(write_text(folder / "deep.json", text)),
+            "--expect",
+            "x",
+        )
+    if carrier == "folder":
+        write_text(folder / "tree" / "x" / "deep.json", text)
+        return ("pattern", "import", SLUG, str(folder / "tree"))
+    if carrier == "csv":
+        write_text(folder / "deep.json", text)
+        table = write_text(folder / "list.csv", "path,expected\ndeep.json,x\n")
+        return ("pattern", "import", SLUG, "--csv", str(table))
+    if carrier == "bundle":
+        bundle = folder / "bundle"
+        assert project.cli("export", str(bundle))[0] == 0
+        write_text(bundle / "problems" / f"{SLUG}.json", text)
+        return ("import", str(bundle))
+    if carrier == "predictions":
+        line = json.dumps({"sha256": project.sha256s()[0], "prediction": "x"})
+        predictions = write_text(folder / "p.jsonl", line[:-1] + f', "extra": {text}}}\n')
+        return ("model", "register", "m", "p", "--predictions", str(predictions))
+    if carrier == "scores":
+        cell = text.replace('"', '""')
+        predictions = write_text(
+            folder / "p.csv", f'sha256,prediction,scores\n{project.sha256s()[0]},x,"{cell}"\n'
+        )
+        return ("model", "register", "m", "s", "--predictions", str(predictions))
+    raise AssertionError(carrier)
+
+
+NESTED_CARRIERS = ["pattern", "folder", "csv", "bundle", "predictions", "scores"]
+
+
+@pytest.mark.parametrize("carrier", NESTED_CARRIERS)
+def test_json_nested_100k_deep_is_refused_in_one_line(
+    sqlite_project: Project, carrier: str
+) -> None:
+    """main: RecursionError tracebacks from pattern add, folder and CSV import, predictions."""
+    args = _nested_carrier(sqlite_project, carrier, nested(100_000))
+    assert_one_line(*sqlite_project.cli(*args))
+    sqlite_project.assert_check_clean()
+
+
+@settings(FUZZ, max_examples=25)
+@given(
+    carrier=st.sampled_from(NESTED_CARRIERS),
+    depth=st.one_of(st.integers(1, 50), st.integers(900, 1100), st.integers(5_000, 200_000)),
+    kind=st.sampled_from(["[", "{"]),
+)
+def test_no_nesting_depth_is_a_traceback(carrier: str, depth: int, kind: str) -> None:
+    with tempfile.TemporaryDirectory(prefix="round2-") as folder:
+        project = Project(f"sqlite:///{folder}/registry.db", Path(folder))
+        code, out, err = project.cli(*_nested_carrier(project, carrier, nested(depth, kind)))
+        assert_no_traceback(code, out, err)
+        if code:
+            assert len(err.strip().splitlines()) == 1, err
+        project.assert_check_clean()
+
+
+def test_a_deeply_nested_pyproject_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_text(tmp_path / "pyproject.toml", f"a = {nested(100_000)}\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PROBLEM_REGISTRY_URL", raising=False)
+    assert_one_line(*cli("problem", "list"), "nested too deeply")
+
+
+def _damage_table(url: str, table: str) -> None:
+    """Overwrite the root page of ``table`` in a SQLite file: the schema still reads, the rows
+    do not, so the damage shows only when a query reaches them."""
+    path = sa.make_url(url).database
+    assert path is not None
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        (page,) = connection.execute(
+            "SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)
+        ).fetchone()
+        (size,) = connection.execute("PRAGMA page_size").fetchone()
+    with Path(path).open("r+b") as handle:
+        handle.seek((page - 1) * size)
+        handle.write(b"\xa5" * size)
+
+
+def _with_results(project: Project) -> None:
+    lines = [{"sha256": sha, "prediction": "alpha"} for sha in project.sha256s()]
+    path = _predictions_file(project.folder, lines, "answers.jsonl")
+    assert project.cli("model", "register", "m", "v1", "--predictions", str(path))[0] == 0
+    assert project.cli("replay", "--all")[0] == 0
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("report",), ("report", "--json"), ("report", "--html", "out"), ("chart", "--out", "c.png")],
+)
+def test_a_damaged_sqlite_page_is_one_line_in_report_and_chart(
+    sqlite_project: Project, command: tuple[str, ...]
+) -> None:
+    """main: ``DatabaseError: database disk image is malformed`` as a traceback."""
+    _with_results(sqlite_project)
+    _damage_table(sqlite_project.url, "result")
+    args = [str(sqlite_project.folder / a) if a in ("out", "c.png") else a for a in command]
+    assert_one_line(*sqlite_project.cli(*args), "malformed")
+    assert not (sqlite_project.folder / "c.png").exists()
+
+
+@settings(FUZZ, max_examples=25)
+@given(
+    offset=st.integers(0, 200_000),
+    garbage=st.binary(min_size=1, max_size=4096),
+    command=st.sampled_from(
+        [("report",), ("report", "--json"), ("chart", "--out", "c.png"), ("problem", "list")]
+    ),
+)
+def test_no_damage_to_the_sqlite_file_is_a_traceback(
+    offset: int, garbage: bytes, command: tuple[str, ...]
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="round2-") as folder:
+        project = Project(f"sqlite:///{folder}/registry.db", Path(folder))
+        _with_results(project)
+        database = Path(folder) / "registry.db"
+        with sqlite3.connect(database) as connection:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        size = database.stat().st_size
+        with database.open("r+b") as handle:
+            handle.seek(offset % size)
+            handle.write(garbage)
+        args = [str(Path(folder) / a) if a == "c.png" else a for a in command]
+        assert_no_traceback(*project.cli(*args))
+
+
+def test_two_rows_in_alembic_version_are_one_line(project: Project) -> None:
+    engine = sa.create_engine(project.url)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("INSERT INTO alembic_version VALUES ('0001')")
+    finally:
+        engine.dispose()
+    for command in (("problem", "list"), ("db", "status"), ("db", "upgrade")):
+        assert_one_line(*project.cli(*command), "alembic_version table holds 2 revisions")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://u@localhost:abc/db",
+        "postgresql+psycopg://u@[::1/db",
+        "postgresql+psycopg://u@[zz::1]:5432/db",
+        "sqlite://:abc/x.db",
+    ],
+)
+def test_a_url_with_a_bad_port_or_ipv6_host_is_one_line(url: str) -> None:
+    """Already one line before this round (item 3's parse_url); kept so it stays one."""
+    code, out, err = cli("--url", url, "problem", "list")
+    assert_one_line(code, out, err)
+
+
+def test_report_and_chart_onto_a_file_or_through_one_are_one_line(
+    sqlite_project: Project,
+) -> None:
+    """main: ``report --html FILE`` and ``chart --out FILE/c.png`` were tracebacks."""
+    _with_results(sqlite_project)
+    a_file = write_text(sqlite_project.folder / "a-file", "not a folder")
+    assert_one_line(*sqlite_project.cli("report", "--html", str(a_file)), "cannot write")
+    assert_one_line(*sqlite_project.cli("chart", "--out", str(a_file / "c.png")), "cannot write")
+    assert a_file.read_text() == "not a folder"
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 16 KB tmpfs: a real file system that fills up (needs root, as CI runs)."""
+    mount = tmp_path / "full"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode:
+        reason = f"cannot mount a small tmpfs here: {done.stderr.decode().strip()}"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_report_and_chart_onto_a_full_disk_are_one_line_and_leave_no_empty_file(
+    sqlite_project: Project, full_disk: Path
+) -> None:
+    """main: a traceback, and ``chart`` left a 0-byte PNG under the name asked for."""
+    _with_results(sqlite_project)
+    chart = full_disk / "c.png"
+    assert_one_line(*sqlite_project.cli("chart", "--out", str(chart)), "No space left")
+    assert not chart.exists()
+    code, out, err = sqlite_project.cli("report", "--html", str(full_disk / "report"))
+    assert_one_line(code, out, err, "No space left")
+    # Pages written before the disk filled are whole; nothing is empty or half written.
+    left = [p for p in full_disk.rglob("*") if p.is_file()]
+    assert not [p for p in left if p.stat().st_size == 0 or p.name.startswith(".tmp-")], left
+
+
+def test_a_predictions_csv_with_an_extra_or_a_huge_field_is_one_line(
+    sqlite_project: Project,
+) -> None:
+    """main: AttributeError on the extra field, csv.Error past field_size_limit (128 KB)."""
+    sha = sqlite_project.sha256s()[0]
+    extra = write_text(sqlite_project.folder / "extra.csv", f"sha256,prediction\n{sha},x,y\n")
+    huge = write_text(
+        sqlite_project.folder / "huge.csv", f"sha256,prediction\n{sha},{'x' * 200_000}\n"
+    )
+    for path, fragment in ((extra, "more fields than the header"), (huge, "field larger")):
+        args = ("model", "register", "m", path.stem, "--predictions", str(path))
+        assert_one_line(*sqlite_project.cli(*args), fragment)
+
+
+def test_a_user_name_that_is_not_utf8_does_not_break_a_replay(sqlite_project: Project) -> None:
+    """main: UnicodeEncodeError storing the run's ``triggered_by``; kept escaped now."""
+    _with_results(sqlite_project)
+    code, out, err = sqlite_project.cli("--user", "ci\udcff", "replay", "--all")
+    assert code == 0, out + err
+    engine = sa.create_engine(sqlite_project.url)
+    try:
+        with engine.connect() as connection:
+            users = connection.exec_driver_sql("SELECT triggered_by FROM run").scalars().all()
+    finally:
+        engine.dispose()
+    assert "ci\\udcff" in users
