@@ -31,6 +31,8 @@ ENV_USER = "PROBLEM_REGISTRY_USER"
 PYPROJECT_SECTION = "problem-registry"
 _KNOWN_KEYS = {"url", "patterns", "user"}
 MAX_PYPROJECT_BYTES = 4 * 1024 * 1024
+ENV_MAX_PATTERN_MB = "PROBLEM_REGISTRY_MAX_PATTERN_MB"
+DEFAULT_MAX_PATTERN_MB = 50
 
 
 @dataclass(frozen=True)
@@ -159,3 +161,23 @@ def _login_name(environ: Mapping[str, str]) -> str:
         if environ.get(key):
             return environ[key]
     return "unknown"
+
+
+def max_pattern_bytes() -> int:
+    """The largest pattern file accepted, in bytes: ``$PROBLEM_REGISTRY_MAX_PATTERN_MB`` or 50 MB.
+
+    A bound on what one pattern costs every replay (issue 16, item 12); a JSON pattern costs far
+    more in memory than its size, and has a tighter bound of its own (``store.content``).
+    """
+    raw = os.environ.get(ENV_MAX_PATTERN_MB, "").strip()
+    if not raw:
+        return DEFAULT_MAX_PATTERN_MB * 1024 * 1024
+    try:
+        megabytes = float(raw)
+    except ValueError:
+        megabytes = -1.0
+    if not 0 < megabytes <= 4096:
+        raise ConfigError(
+            f"${ENV_MAX_PATTERN_MB} is {raw!r}; give a number of megabytes from 1 to 4096"
+        )
+    return int(megabytes * 1024 * 1024)

@@ -37,7 +37,7 @@ from problem_registry.replay.engine import replay
 from problem_registry.store.patterns import NewPattern
 from problem_registry.store.registry import Registry
 from problem_registry.text import MAX_ANSWER_LENGTH, stored_text
-from tests.helpers import write_text
+from tests.helpers import stored_files, write_text
 
 FUZZ = settings(
     deadline=None,
@@ -793,3 +793,105 @@ def test_a_user_name_that_is_not_utf8_does_not_break_a_replay(sqlite_project: Pr
     finally:
         engine.dispose()
     assert "ci\\udcff" in users
+
+
+# --------------------------------------------------------------------------------------------
+# Item 12: memory and storage are bounded: streamed hashing, capped labels, pattern size limits
+
+
+def test_a_csv_naming_one_big_file_many_times_is_refused_before_loading_it(
+    sqlite_project: Project,
+) -> None:
+    """main: every copy was read and verified first (30 x 20 MB held at once, > 600 MB)."""
+    project = sqlite_project
+    big = project.folder / "big.txt"
+    with big.open("w") as handle:
+        for _ in range(20 * 1024):
+            handle.write(("abcdefgh" * 128)[:1023] + "\n")
+    table = write_text(project.folder / "dup.csv", "path,expected\n" + "big.txt,x\n" * 30)
+    measure = (
+        "import resource, subprocess, sys; "
+        "done = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+        "sys.stderr.write(done.stderr); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    command = [SCRIPT, "--url", project.url, "--patterns-dir", str(project.store)]
+    done = subprocess.run(
+        [sys.executable, "-c", measure, *command, "pattern", "import", SLUG, "--csv", str(table)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "has the same content as" in done.stderr, done.stderr
+    peak_mb = int(done.stdout) / 1024
+    assert peak_mb < 250, f"peak RSS {peak_mb:.0f} MB"
+
+
+def test_an_overlong_label_is_stored_cut_with_a_marker(project: Project) -> None:
+    """main: 5 MB labels were stored whole (50 MB outputs made a 200 MB database)."""
+    lines = [{"sha256": sha, "prediction": "y" * 5_000_000} for sha in project.sha256s()]
+    path = _predictions_file(project.folder, lines, "long.jsonl")
+    assert project.cli("model", "register", "m", "long", "--predictions", str(path))[0] == 0
+    code, out, err = project.cli("replay", "--all")
+    assert code == 0, out + err
+    for label, error in project.stored()["long"]:
+        assert error is None and label is not None
+        assert len(label) == MAX_ANSWER_LENGTH
+        assert label.endswith("... [5,000,000 characters, cut to 1,000]")
+
+
+def test_a_model_answering_huge_labels_is_stored_within_the_cap(sqlite_project: Project) -> None:
+    with sqlite_project.open() as registry:
+        registry.models.register("m", "huge", loader=f"{MODELS}:huge_label")
+        replay(registry)
+    labels = [label for label, _ in sqlite_project.stored()["huge"]]
+    assert labels and all(label is not None and len(label) == MAX_ANSWER_LENGTH for label in labels)
+
+
+def test_pattern_size_limits_are_documented_configurable_and_one_line(
+    sqlite_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = sqlite_project
+    big_json = project.folder / "big.json"
+    big_json.write_text(json.dumps(["x" * 1000] * 9000))  # ~9 MB of JSON
+    assert_one_line(
+        *project.cli("pattern", "add", SLUG, str(big_json), "--expect", "x"), "JSON pattern"
+    )
+    two_mb = write_text(project.folder / "two.txt", "z" * (2 * 1024 * 1024))
+    monkeypatch.setenv("PROBLEM_REGISTRY_MAX_PATTERN_MB", "1")
+    assert_one_line(
+        *project.cli("pattern", "add", SLUG, str(two_mb), "--expect", "x"), "1,048,576-byte"
+    )
+    monkeypatch.setenv("PROBLEM_REGISTRY_MAX_PATTERN_MB", "lots")
+    assert_one_line(
+        *project.cli("pattern", "add", SLUG, str(two_mb), "--expect", "x"),
+        "PROBLEM_REGISTRY_MAX_PATTERN_MB",
+    )
+    monkeypatch.delenv("PROBLEM_REGISTRY_MAX_PATTERN_MB")
+    assert project.cli("pattern", "add", SLUG, str(two_mb), "--expect", "x")[0] == 0
+    project.assert_check_clean()
+
+
+@settings(FUZZ, max_examples=25)
+@given(picks=st.lists(st.integers(0, 3), min_size=1, max_size=8))
+def test_no_list_of_files_with_repeats_is_half_added(picks: list[int]) -> None:
+    """Any CSV, repeats included: all added or refused in one line, the store holding exactly
+    the rows' files, and nothing written beside it."""
+    with tempfile.TemporaryDirectory(prefix="round2-") as folder:
+        project = Project(f"sqlite:///{folder}/registry.db", Path(folder))
+        for i in range(4):
+            write_text(project.folder / f"f{i}.txt", f"file {i}")
+        table = write_text(
+            project.folder / "list.csv",
+            "path,expected\n" + "".join(f"f{i}.txt,x\n" for i in picks),
+        )
+        before = stored_files(project.store)
+        code, out, err = project.cli("pattern", "import", SLUG, "--csv", str(table))
+        assert_no_traceback(code, out, err)
+        if len(set(picks)) < len(picks):
+            assert code == 1 and "same content" in err, err
+            assert stored_files(project.store) == before
+        else:
+            assert code == 0, err
+            assert len(stored_files(project.store)) == len(before) + len(picks)
+        project.assert_check_clean()

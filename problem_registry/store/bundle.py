@@ -35,6 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from problem_registry.config import max_pattern_bytes
 from problem_registry.enums import PatternKind
 from problem_registry.errors import BundleError, CorruptPattern, UnsafePath
 from problem_registry.expectations import Expectation
@@ -53,7 +54,6 @@ from problem_registry.store.bundle_format import (
     read_plain,
 )
 from problem_registry.store.content import (
-    MAX_PATTERN_BYTES,
     InspectedContent,
     StoredFile,
     is_sha256,
@@ -347,7 +347,7 @@ def import_bundle(
         if _store_holds(registry, stored):
             present += 1
             continue
-        data = read_plain(path, str(path), max_bytes=MAX_PATTERN_BYTES)
+        data = read_plain(path, str(path), max_bytes=max_pattern_bytes())
         if sha256_of(data) != sha:
             raise CorruptPattern(f"{path} changed during the import; run the import again")
         registry.store.put(InspectedContent(data, sha, stored.kind, stored.extension))

@@ -20,12 +20,12 @@ from enum import Enum
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
+from problem_registry.config import max_pattern_bytes
 from problem_registry.enums import PatternKind, Polarity, Source
 from problem_registry.errors import BundleError, CorruptPattern, InvalidValue, UnsafePath
 from problem_registry.expectations import Expectation
 from problem_registry.plain_files import NotPlainFile, open_plain
 from problem_registry.store.content import (
-    MAX_PATTERN_BYTES,
     StoredFile,
     inspect_content,
     is_sha256,
@@ -222,7 +222,7 @@ def _verify_files(
         key = (pattern.file, pattern.sha256)
         if key not in checked:
             path = _bundle_path(directory, pattern.file, what)
-            data = read_plain(path, what, max_bytes=MAX_PATTERN_BYTES, listed_by=manifest)
+            data = read_plain(path, what, max_bytes=max_pattern_bytes(), listed_by=manifest)
             if sha256_of(data) != pattern.sha256:
                 raise CorruptPattern(
                     f"{what} does not match its sha256 (changed since the export?); restore the "

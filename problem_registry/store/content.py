@@ -19,11 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from problem_registry.config import DEFAULT_MAX_PATTERN_MB, max_pattern_bytes
 from problem_registry.enums import PatternKind
 from problem_registry.errors import CorruptPattern, UnsafePath
 from problem_registry.plain_files import read_plain, sha256_plain
 
-MAX_PATTERN_BYTES = 64 * 1024 * 1024
+# The default largest pattern file; $PROBLEM_REGISTRY_MAX_PATTERN_MB changes it (config).
+MAX_PATTERN_BYTES = DEFAULT_MAX_PATTERN_MB * 1024 * 1024
+# JSON becomes Python objects, ~20-30x its size in memory, in the replay and in every worker: a
+# 60 MB JSON pattern cost 1.7 GB to add and 2 GB per replay (issue 16, item 12).
+MAX_JSON_PATTERN_BYTES = 8 * 1024 * 1024
 # Well under Pillow's own warning threshold (89 M pixels): a test pattern is never that large,
 # and decoding one would cost hundreds of MB per replay.
 MAX_IMAGE_PIXELS = 40_000_000
@@ -71,22 +76,38 @@ def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def read_input(path: Path, *, max_bytes: int = MAX_PATTERN_BYTES) -> bytes:
+def read_input(path: Path, *, max_bytes: int | None = None) -> bytes:
     """Read a file a user named, refusing folders, FIFOs, devices, empty and oversized files."""
+    max_bytes = max_bytes or max_pattern_bytes()
     try:
         data = read_plain(path, max_bytes=max_bytes)
-    except FileNotFoundError:
-        raise CorruptPattern(
-            f"{path}: missing; give the path of an image, text or JSON file"
-        ) from None
     except OSError as exc:
-        raise CorruptPattern(
-            f"{path}: {exc.strerror or exc}; give the path of an image, text or JSON file "
-            f"of at most {max_bytes:,} bytes"
-        ) from None
+        raise _unreadable(path, exc, max_bytes) from None
     if not data:
         raise CorruptPattern(f"{path}: the file is empty")
     return data
+
+
+def hash_input(path: Path, *, max_bytes: int | None = None) -> str:
+    """The sha256 of a file a user named, streamed: memory stays flat whatever it holds, so many
+    names can be compared (duplicates found) before any file is loaded (issue 16, item 12)."""
+    max_bytes = max_bytes or max_pattern_bytes()
+    try:
+        digest, size = sha256_plain(path, max_bytes=max_bytes)
+    except OSError as exc:
+        raise _unreadable(path, exc, max_bytes) from None
+    if not size:
+        raise CorruptPattern(f"{path}: the file is empty")
+    return digest
+
+
+def _unreadable(path: Path, exc: OSError, max_bytes: int) -> CorruptPattern:
+    if isinstance(exc, FileNotFoundError):
+        return CorruptPattern(f"{path}: missing; give the path of an image, text or JSON file")
+    return CorruptPattern(
+        f"{path}: {exc.strerror or exc}; give the path of an image, text or JSON file "
+        f"of at most {max_bytes:,} bytes"
+    )
 
 
 def inspect_content(data: bytes, name: str) -> InspectedContent:
@@ -105,7 +126,13 @@ def inspect_content(data: bytes, name: str) -> InspectedContent:
         return InspectedContent(data, digest, PatternKind.image, extension)
     text = _utf8(data, name)
     stripped = text.lstrip("\ufeff \t\r\n")
-    if suffix == ".json" or stripped[:1] in ("{", "["):
+    small = len(data) <= MAX_JSON_PATTERN_BYTES  # larger text that looks like JSON stays text
+    if suffix == ".json" or (small and stripped[:1] in ("{", "[")):
+        if not small:
+            raise CorruptPattern(
+                f"{name}: {len(data):,} bytes of JSON is over the {MAX_JSON_PATTERN_BYTES:,}-byte "
+                "limit for a JSON pattern (parsed, it would take ~25x that in every replay)"
+            )
         try:
             json.loads(text.lstrip("\ufeff"))  # as decode() reads it: editors add a BOM
         except ValueError as exc:
@@ -235,7 +262,7 @@ class PatternStore:
         path = self.path_of(sha256, extension)
         try:
             # A plain file of the store, never a link, a FIFO or a device (issue 16, item 9).
-            data = read_plain(path, max_bytes=MAX_PATTERN_BYTES, follow_links=False)
+            data = read_plain(path, max_bytes=max_pattern_bytes(), follow_links=False)
         except FileNotFoundError:
             raise CorruptPattern(
                 f"pattern file {self.relative_path(sha256, extension)} is missing from "
