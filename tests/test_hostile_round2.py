@@ -22,6 +22,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -895,3 +896,56 @@ def test_no_list_of_files_with_repeats_is_half_added(picks: list[int]) -> None:
             assert code == 0, err
             assert len(stored_files(project.store)) == len(before) + len(picks)
         project.assert_check_clean()
+
+
+# --------------------------------------------------------------------------------------------
+# A hung model worker dies with a replay killed by SIGKILL
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped by its new parent, does not)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc to watch the worker")
+def test_a_hung_worker_dies_when_the_replay_is_killed(sqlite_project: Project) -> None:
+    """main: the worker, blocked in the model, ran on for its hour after ``kill -9`` of replay."""
+    project = sqlite_project
+    with project.open() as registry:
+        registry.models.register("m", "hangs", loader=f"{MODELS}:hangs_telling_pid")
+    pid_file = project.folder / "worker.pid"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROBLEM_REGISTRY")}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    env["HANG_PID_FILE"] = str(pid_file)
+    command = [SCRIPT, "--url", project.url, "--patterns-dir", str(project.store)]
+    replaying = subprocess.Popen(
+        [*command, "replay", "--model", "m@hangs", "--batch-timeout", "3600"],
+        cwd=project.folder,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    worker = 0
+    try:
+        deadline = time.monotonic() + 60
+        while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+            assert replaying.poll() is None, "the replay ended before its model hung"
+            time.sleep(0.05)
+        worker = int(pid_file.read_text())
+        assert _alive(worker)
+        replaying.send_signal(signal.SIGKILL)
+        replaying.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while _alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(worker), "the hung worker outlived the killed replay"
+    finally:
+        if replaying.poll() is None:
+            replaying.kill()
+            replaying.wait()
+        if worker and _alive(worker):
+            os.kill(worker, signal.SIGKILL)  # the one process this test started and recorded

@@ -207,3 +207,14 @@ def huge_label(artifact: str | None = None) -> Any:
         return ["x" * 5_000_000 for _ in items]
 
     return predict
+
+
+def hangs_telling_pid(artifact: str | None = None) -> Any:
+    """Hangs, after writing its worker's pid to ``$HANG_PID_FILE`` (for the kill -9 test)."""
+
+    def predict(items: Sequence[Any]) -> Any:
+        with open(os.environ["HANG_PID_FILE"], "w") as handle:  # noqa: PTH123
+            handle.write(str(os.getpid()))
+        time.sleep(3600)
+
+    return predict
