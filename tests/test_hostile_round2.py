@@ -18,6 +18,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -33,8 +34,10 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from problem_registry.cli import app
+from problem_registry.errors import RegistryError
 from problem_registry.expectations import Expectation
 from problem_registry.replay.engine import replay
+from problem_registry.store.content import PatternStore
 from problem_registry.store.patterns import NewPattern
 from problem_registry.store.registry import Registry
 from problem_registry.text import MAX_ANSWER_LENGTH, stored_text
@@ -949,3 +952,106 @@ def test_a_hung_worker_dies_when_the_replay_is_killed(sqlite_project: Project) -
             replaying.wait()
         if worker and _alive(worker):
             os.kill(worker, signal.SIGKILL)  # the one process this test started and recorded
+
+
+# --------------------------------------------------------------------------------------------
+# Item 13: leftovers and wrong words
+
+
+def test_a_refused_add_on_a_read_only_database_leaves_no_file_in_the_store(
+    sqlite_project: Project,
+) -> None:
+    """main: the files were written before the rows, and stayed when the write was refused."""
+    project = sqlite_project
+    path = sa.make_url(project.url).database
+    engine = sa.create_engine(
+        "sqlite://", creator=lambda: sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    )
+    registry = Registry(engine, PatternStore(project.store), user="tester")
+    before = stored_files(project.store)
+    new = [write_text(project.folder / f"new{i}.txt", f"new {i}") for i in range(3)]
+    try:
+        with pytest.raises(RegistryError, match=r"readonly|read-only"):
+            registry.patterns.add(SLUG, [NewPattern(p, Expectation.exact("x")) for p in new])
+    finally:
+        registry.close()
+    assert stored_files(project.store) == before
+    project.assert_check_clean()
+
+
+def test_a_range_too_big_for_a_float_is_named_as_the_range(sqlite_project: Project) -> None:
+    """main: ``10**400`` in a bundle's range was refused as a bad ``added_at``."""
+    bundle = _exported_with_range(sqlite_project)
+    manifest = bundle / "problems" / f"{SLUG}.json"
+    manifest.write_text(manifest.read_text().replace('"high": 2.0', '"high": 1' + "0" * 400))
+    assert_one_line(*sqlite_project.cli("import", str(bundle)), "range bounds must be finite")
+
+
+def test_an_unknown_key_inside_expect_is_refused(sqlite_project: Project) -> None:
+    """main: ``{"kind": "range", "low": 1, "high": 2, "hihg": 3}`` was imported silently."""
+    bundle = _exported_with_range(sqlite_project)
+    manifest = bundle / "problems" / f"{SLUG}.json"
+    document = json.loads(manifest.read_text())
+    document["patterns"][0]["expect"]["hihg"] = 3
+    manifest.write_text(json.dumps(document))
+    assert_one_line(*sqlite_project.cli("import", str(bundle)), "unknown key 'hihg'")
+
+
+def _exported_with_range(project: Project) -> Path:
+    path = write_text(project.folder / "ranged.txt", "ranged")
+    assert project.cli("pattern", "add", SLUG, str(path), "--expect-range", "1:2")[0] == 0
+    bundle = project.folder / "bundle"
+    assert project.cli("export", str(bundle))[0] == 0
+    document = json.loads((bundle / "problems" / f"{SLUG}.json").read_text())
+    ranged = [p for p in document["patterns"] if p["expect"]["kind"] == "range"]
+    document["patterns"] = ranged + [p for p in document["patterns"] if p not in ranged]
+    (bundle / "problems" / f"{SLUG}.json").write_text(json.dumps(document, indent=2))
+    return bundle
+
+
+def test_pytest_registry_in_an_empty_folder_creates_nothing(tmp_path: Path) -> None:
+    """main: ``pytest --registry`` there created ``registry.db`` and then failed on it."""
+    write_text(tmp_path / "test_x.py", "def test_x():\n    pass\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROBLEM_REGISTRY")}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--registry",
+         "--candidate", "m@v1", "-q"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout + done.stderr
+    assert "no registry at" in done.stderr and "problem-registry init" in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["test_x.py"]
+
+
+def test_a_killed_run_records_what_it_stored(sqlite_project: Project) -> None:
+    """main: a run killed mid-replay was closed as interrupted with ``predicted 0``."""
+    project = sqlite_project
+    _with_results(project)
+    engine = sa.create_engine(project.url)
+    try:
+        with engine.begin() as connection:
+            # The state a kill -9 leaves: running, as a pid that no longer exists, with results.
+            connection.exec_driver_sql(
+                "UPDATE run SET status = 'running', predicted = 0, errored = 0, "
+                "message = 'running as pid 999999999 on ' || ?",
+                (socket.gethostname(),),
+            )
+    finally:
+        engine.dispose()
+    assert project.cli("replay", "--all")[0] == 0
+    assert ("interrupted", 3) in [
+        (status, predicted) for status, predicted, _ in _runs(project.url)
+    ]
+
+
+def _runs(url: str) -> list[tuple[str, int, int]]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.exec_driver_sql(
+                "SELECT status, predicted, errored FROM run ORDER BY id"
+            ).all()
+            return [(status, predicted, errored) for status, predicted, errored in rows]
+    finally:
+        engine.dispose()

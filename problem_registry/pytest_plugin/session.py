@@ -100,7 +100,9 @@ class RegistrySession:
     def _prepare(self) -> None:
         root = self.config.invocation_params.dir
         settings = resolve_settings(url=self.options.url, cwd=root)
-        registry = self.registry = Registry.open(settings)
+        # A gate reads a registry; run in the wrong folder it must say so, not create an empty
+        # registry.db there (issue 16, item 13).
+        registry = self.registry = Registry.open(settings, create=False)
         candidate_ref = self._candidate(registry)
         candidate = str(candidate_ref)
         baseline = self._baseline(registry, candidate_ref)

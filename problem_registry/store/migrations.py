@@ -132,6 +132,17 @@ def _refuse_unknown(revision: str | None) -> None:
         )
 
 
+def registry_exists(engine: Engine) -> bool:
+    """Whether the database holds a registry (is stamped), without creating anything: a SQLite
+    file that does not exist is not connected to, since connecting would create it."""
+    database = engine.url.database
+    sqlite_file = engine.dialect.name == "sqlite" and database and database != ":memory:"
+    if sqlite_file and not Path(database).is_file():  # type: ignore[arg-type]
+        return False
+    with engine.connect() as connection:
+        return _stamped_revisions(connection) is not None
+
+
 def has_user_tables(connection: Connection) -> bool:
     names = set(sa.inspect(connection).get_table_names()) - {"alembic_version"}
     return bool(names)

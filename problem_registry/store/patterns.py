@@ -106,9 +106,26 @@ class Patterns:
             fresh.append((item, _verified(item.path, sha256).stored))
 
         # Files first, rows second: a crash in between leaves an unused file, never a row
-        # pointing at nothing.
+        # pointing at nothing. A refused write removes the files it brought (below).
+        store = self._registry.store
+        brought: list[StoredFile] = []
         for item, stored in fresh:
-            self._registry.store.put(_reread(item.path, stored))
+            if not store.path_of(stored.sha256, stored.extension).is_file():
+                brought.append(stored)
+            store.put(_reread(item.path, stored))
+        try:
+            return self._insert(slug, fresh, skipped, added_by)
+        except BaseException:
+            self._discard_unreferenced(brought)
+            raise
+
+    def _insert(
+        self,
+        slug: str,
+        fresh: Sequence[tuple[NewPattern, StoredFile]],
+        skipped: list[PatternView],
+        added_by: str,
+    ) -> AddedPatterns:
         try:
             with self._registry.writing() as session:
                 problem = find_problem(session, slug)
@@ -139,6 +156,25 @@ class Patterns:
                 f"a file was added to {slug} by someone else meanwhile; re-run to skip it"
             ) from None
         return AddedPatterns(self._views(ids=added_ids), skipped)
+
+    def _discard_unreferenced(self, brought: Sequence[StoredFile]) -> None:
+        """After a refused write (a read-only database, a concurrent import that won), remove
+        the files this add wrote that no committed row uses: no orphan is left (issue 16, item
+        13). A file another writer's row now names is kept; if the database cannot even be
+        read, every file is kept (an orphan, found by `check`, beats a row without its file)."""
+        if not brought:
+            return
+        try:
+            with self._registry.reading() as session:
+                query = select(PatternFile.sha256).where(
+                    col(PatternFile.sha256).in_([stored.sha256 for stored in brought])
+                )
+                named = set(session.exec(query).all())
+        except Exception:
+            return
+        for stored in brought:
+            if stored.sha256 not in named:
+                self._registry.store.discard(stored.sha256, stored.extension)
 
     def import_folder(
         self,

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from problem_registry.config import Settings, resolve_settings
+from problem_registry.errors import NotFound
 from problem_registry.store.content import PatternStore
 from problem_registry.store.engines import (
     create_registry_engine,
@@ -26,7 +27,7 @@ from problem_registry.store.engines import (
     translate_connection_errors,
     writer_engine,
 )
-from problem_registry.store.migrations import ensure_schema
+from problem_registry.store.migrations import ensure_schema, registry_exists
 
 if TYPE_CHECKING:
     from sqlalchemy.sql.base import Executable
@@ -44,15 +45,25 @@ class Registry:
         self._writer = writer_engine(engine)
 
     @classmethod
-    def open(cls, settings: Settings | None = None, **overrides: Any) -> Registry:
+    def open(
+        cls, settings: Settings | None = None, *, create: bool = True, **overrides: Any
+    ) -> Registry:
         """Open the registry the settings name, creating it at the current schema on first use.
 
         ``overrides`` are :func:`~problem_registry.config.resolve_settings` arguments (``url``,
         ``patterns_dir``, ``user``), so a notebook can write ``Registry.open(url=...)``.
+        ``create=False`` refuses a registry that does not exist yet instead (the pytest plugin:
+        a gate run in the wrong folder must not leave an empty ``registry.db`` behind).
         """
         settings = settings or resolve_settings(**overrides)
         engine = create_registry_engine(settings.database_url)
         with translate_connection_errors(engine.url):
+            if not create and not registry_exists(engine):
+                engine.dispose()
+                raise NotFound(
+                    f"no registry at {redact(engine.url)} (from {settings.url_source}); create "
+                    "it with `problem-registry init`, or point --registry-url at one"
+                )
             ensure_schema(engine)
         return cls(engine, PatternStore(settings.patterns_dir), user=settings.user)
 
