@@ -37,6 +37,7 @@ from problem_registry.cli import app
 from problem_registry.errors import RegistryError
 from problem_registry.expectations import Expectation
 from problem_registry.replay.engine import replay
+from problem_registry.store.bundle import import_bundle
 from problem_registry.store.content import PatternStore
 from problem_registry.store.patterns import NewPattern
 from problem_registry.store.registry import Registry
@@ -976,6 +977,37 @@ def test_a_refused_add_on_a_read_only_database_leaves_no_file_in_the_store(
     finally:
         registry.close()
     assert stored_files(project.store) == before
+    project.assert_check_clean()
+
+
+def test_a_refused_bundle_import_leaves_no_file_in_the_store(
+    sqlite_project: Project, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The import path of the same leftover (PostgreSQL refusing a concurrent import ends in the
+    same cleanup): a bundle of new files onto a registry that cannot be written."""
+    source = Project(
+        f"sqlite:///{tmp_path_factory.mktemp('source')}/registry.db",
+        tmp_path_factory.mktemp("source-files"),
+    )
+    only_here = write_text(source.folder / "only-here.txt", "in the bundle alone")
+    assert source.cli("pattern", "add", SLUG, str(only_here), "--expect", "x")[0] == 0
+    bundle = source.folder / "bundle"
+    assert source.cli("export", str(bundle))[0] == 0
+    project = sqlite_project
+    path = sa.make_url(project.url).database
+    engine = sa.create_engine(
+        "sqlite://", creator=lambda: sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    )
+    registry = Registry(engine, PatternStore(project.store / "other"), user="tester")
+    try:
+        with pytest.raises(RegistryError, match=r"readonly|read-only"):
+            import_bundle(registry, bundle)
+    finally:
+        registry.close()
+    # The files the target's rows already name may stay; the bundle's own new file may not.
+    left = stored_files(project.store / "other")
+    assert not [name for name in left if hashlib.sha256(b"in the bundle alone").hexdigest() in name]
+    assert all(any(sha in name for sha in project.sha256s()) for name in left), left
     project.assert_check_clean()
 
 

@@ -43,6 +43,7 @@ from problem_registry.store.pattern_sources import labelled_files, read_csv
 from problem_registry.store.problems import find_problem
 from problem_registry.store.registry import insert_ignoring_conflicts
 from problem_registry.store.tables import ExpectedLabel, Pattern, PatternFile, Problem, stored_id
+from problem_registry.store.unreferenced import discard_unreferenced
 from problem_registry.store.views import PatternView, iso
 from problem_registry.text import file_name, storable, user_name
 
@@ -116,7 +117,7 @@ class Patterns:
         try:
             return self._insert(slug, fresh, skipped, added_by)
         except BaseException:
-            self._discard_unreferenced(brought)
+            discard_unreferenced(self._registry, brought)
             raise
 
     def _insert(
@@ -156,25 +157,6 @@ class Patterns:
                 f"a file was added to {slug} by someone else meanwhile; re-run to skip it"
             ) from None
         return AddedPatterns(self._views(ids=added_ids), skipped)
-
-    def _discard_unreferenced(self, brought: Sequence[StoredFile]) -> None:
-        """After a refused write (a read-only database, a concurrent import that won), remove
-        the files this add wrote that no committed row uses: no orphan is left (issue 16, item
-        13). A file another writer's row now names is kept; if the database cannot even be
-        read, every file is kept (an orphan, found by `check`, beats a row without its file)."""
-        if not brought:
-            return
-        try:
-            with self._registry.reading() as session:
-                query = select(PatternFile.sha256).where(
-                    col(PatternFile.sha256).in_([stored.sha256 for stored in brought])
-                )
-                named = set(session.exec(query).all())
-        except Exception:
-            return
-        for stored in brought:
-            if stored.sha256 not in named:
-                self._registry.store.discard(stored.sha256, stored.extension)
 
     def import_folder(
         self,
