@@ -43,6 +43,7 @@ from problem_registry.store.patterns import NewPattern
 from problem_registry.store.registry import Registry
 from problem_registry.text import MAX_ANSWER_LENGTH, stored_text
 from tests.helpers import stored_files, write_text
+from tests.test_model_workers import stored as stored_rows
 
 FUZZ = settings(
     deadline=None,
@@ -89,28 +90,12 @@ class Project:
 
     def stored(self) -> dict[str, list[tuple[str | None, str | None]]]:
         """Each version's stored (label, error) pairs, sorted."""
-        engine = sa.create_engine(self.url)
-        try:
-            with engine.connect() as connection:
-                rows = connection.exec_driver_sql(
-                    "SELECT v.version, r.predicted, r.error FROM result r "
-                    "JOIN model_version v ON v.id = r.model_version_id"
-                ).all()
-        finally:
-            engine.dispose()
-        found: dict[str, list[tuple[str | None, str | None]]] = {}
-        for version, predicted, error in rows:
-            found.setdefault(version, []).append((predicted, error))
+        found = stored_rows(self.url)
+        found.pop("runs")
         return {version: sorted(pairs, key=repr) for version, pairs in found.items()}
 
     def run_messages(self) -> list[tuple[str, str]]:
-        engine = sa.create_engine(self.url)
-        try:
-            with engine.connect() as connection:
-                rows = connection.exec_driver_sql("SELECT status, message FROM run ORDER BY id")
-                return [(status, message) for status, message in rows]
-        finally:
-            engine.dispose()
+        return stored_rows(self.url)["runs"]  # type: ignore[return-value]
 
     def assert_check_clean(self) -> None:
         code, out, err = self.cli("check")
@@ -468,21 +453,9 @@ def test_a_named_input_that_is_not_a_plain_file_is_refused_in_one_line(
 ) -> None:
     """``--csv FIFO`` hung; so would any reader that opened before looking."""
     project = sqlite_project
-    name = {"csv": "in.csv", "predictions": "in.jsonl", "artifact": "model.bin"}.get(what, "x.txt")
-    target = project.folder / name
-    if what == "manifest":
-        target = project.folder / "report" / ".report-manifest.json"
-        target.parent.mkdir()
+    target = _named_input(project, what)
     plant(target, kind)
-    args = {
-        "csv": ["pattern", "import", SLUG, "--csv", str(target)],
-        "predictions": ["model", "register", "m", "p", "--predictions", str(target)],
-        "artifact": ["model", "register", "m", "a", "--loader", f"{MODELS}:healthy",
-                     "--artifact", str(target)],
-        "manifest": ["report", "--html", str(target.parent)],
-        "pattern": ["pattern", "add", SLUG, str(target), "--expect", "x"],
-    }[what]  # fmt: skip
-    code, out, err = guarded(project, *args)
+    code, out, err = guarded(project, *_reading(project, what, target))
     assert "Traceback" not in out + err
     if what == "manifest" and kind != "folder":  # unreadable: as no manifest, the report is written
         assert code == 0, err
@@ -492,7 +465,28 @@ def test_a_named_input_that_is_not_a_plain_file_is_refused_in_one_line(
     project.assert_check_clean()
 
 
-@settings(FUZZ, max_examples=25)
+def _named_input(project: Project, what: str) -> Path:
+    """Where a command reads the file the user names (or the report folder's manifest)."""
+    if what == "manifest":
+        (project.folder / "report").mkdir()
+        return project.folder / "report" / ".report-manifest.json"
+    name = {"csv": "in.csv", "predictions": "in.jsonl", "artifact": "model.bin"}.get(what, "x.txt")
+    return project.folder / name
+
+
+def _reading(project: Project, what: str, target: Path) -> list[str]:
+    """The command that reads ``target`` as ``what``."""
+    return {
+        "csv": ["pattern", "import", SLUG, "--csv", str(target)],
+        "predictions": ["model", "register", "m", "p", "--predictions", str(target)],
+        "artifact": ["model", "register", "m", "a", "--loader", f"{MODELS}:healthy",
+                     "--artifact", str(target)],
+        "manifest": ["report", "--html", str(target.parent)],
+        "pattern": ["pattern", "add", SLUG, str(target), "--expect", "x"],
+    }[what]  # fmt: skip
+
+
+@settings(FUZZ, max_examples=15)
 @given(
     what=st.sampled_from(["store", "csv", "predictions", "artifact", "manifest", "pattern"]),
     kind=st.sampled_from(["fifo", "dev-zero", "folder", "dangling"]),
@@ -511,28 +505,20 @@ def test_no_planted_fifo_device_or_folder_hangs_or_breaks_a_reader(
             victim = stored_pattern(project)
             original = victim.read_bytes()
         else:
-            victim = project.folder / {"csv": "in.csv", "predictions": "in.jsonl"}.get(what, "x")
-            if what == "manifest":
-                victim = project.folder / "report" / ".report-manifest.json"
-                victim.parent.mkdir()
+            victim = _named_input(project, what)
         if kind == "dangling":
             victim.unlink(missing_ok=True)
             victim.symlink_to(project.folder / "nowhere")
         else:
             plant(victim, kind)
-        args = {
-            "store": {
+        if what == "store":
+            args = {
                 "replay": ["replay", "--all"],
                 "export": ["export", str(project.folder / "bundle")],
                 "report": ["report", "--html", str(project.folder / "out")],
-            }[command],
-            "csv": ["pattern", "import", SLUG, "--csv", str(victim)],
-            "predictions": ["model", "register", "m", "p", "--predictions", str(victim)],
-            "artifact": ["model", "register", "m", "a", "--loader", f"{MODELS}:healthy",
-                         "--artifact", str(victim)],
-            "manifest": ["report", "--html", str(victim.parent)],
-            "pattern": ["pattern", "add", SLUG, str(victim), "--expect", "x"],
-        }[what]  # fmt: skip
+            }[command]
+        else:
+            args = _reading(project, what, victim)
         before = set(project.folder.iterdir())
         code, out, err = guarded(project, *args)
         assert_no_traceback(code, out, err)
@@ -676,7 +662,7 @@ def test_a_damaged_sqlite_page_is_one_line_in_report_and_chart(
     assert not (sqlite_project.folder / "c.png").exists()
 
 
-@settings(FUZZ, max_examples=25)
+@settings(FUZZ, max_examples=15)
 @given(
     offset=st.integers(0, 200_000),
     garbage=st.binary(min_size=1, max_size=4096),
