@@ -194,6 +194,8 @@ def _scored(output: dict[Any, Any]) -> Prediction:
     scores = _scores(output["scores"])
     if "label" in output:
         predicted, value = _answer(_plain(output["label"]))
+        if not is_storable(predicted):  # PostgreSQL refuses a NUL: this input's error, not a crash
+            raise ValueError(f"label {_short(predicted)} contains a NUL or is not valid UTF-8")
     else:
         # max() keeps the first of equal scores, and the keys are sorted: ties go to label order.
         predicted = max(scores, key=scores.__getitem__)
