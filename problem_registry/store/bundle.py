@@ -371,7 +371,8 @@ def import_bundle(
         raise BundleError(
             f"the registry changed while importing {directory}; run the import again"
         ) from None
-    except BaseException:  # refused (a read-only database...): no orphan left (item 13)
+    except Exception:  # refused (a read-only database...): no orphan (item 13); an interrupt
+        # (Ctrl-C, SIGTERM) keeps the files, so the re-run that resumes it need not write them
         discard_unreferenced(registry, brought)
         raise
     return ImportSummary(str(directory), files_written=written, files_present=present, **counts)

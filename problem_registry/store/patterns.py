@@ -116,7 +116,7 @@ class Patterns:
             store.put(_reread(item.path, stored))
         try:
             return self._insert(slug, fresh, skipped, added_by)
-        except BaseException:
+        except Exception:  # refused; an interrupt keeps the files for the re-run
             discard_unreferenced(self._registry, brought)
             raise
 
