@@ -314,6 +314,27 @@ def test_markup_from_a_csv_import_is_shown_as_written(tmp_path: Path) -> None:
     assert_shown_safely(project, "[/csv]", "[link=x]n\\x1b[0m")
 
 
+def test_markup_and_escapes_from_a_bundle_are_shown_as_written(
+    sqlite_project: Project, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A bundle is someone else's text: its title and labels reach every list and show."""
+    bundle = sqlite_project.folder / "bundle"
+    assert sqlite_project.cli("export", str(bundle))[0] == 0
+    manifest = bundle / "problems" / f"{SLUG}.json"
+    document = json.loads(manifest.read_text())
+    document["title"] = "[/title]\x1b]0;owned\x07"
+    document["patterns"][0]["expect"] = {"kind": "exact", "labels": ["[/label]"]}
+    manifest.write_text(json.dumps(document))
+    target = Project(
+        f"sqlite:///{tmp_path_factory.mktemp('target')}/registry.db",
+        tmp_path_factory.mktemp("target-files"),
+    )
+    code, out, err = target.cli("import", str(bundle))
+    assert code == 0, out + err
+    assert_shown_safely(target, "[/title]\\x1b]0;owned\\x07", "[/label]")
+    target.assert_check_clean()
+
+
 @FUZZ
 @given(title=HOSTILE_TEXT, label=HOSTILE_TEXT, note=HOSTILE_TEXT, name=HOSTILE_TEXT)
 def test_no_user_text_breaks_or_escapes_the_terminal(
