@@ -44,6 +44,7 @@ from problem_registry.store.registry import Registry
 from problem_registry.text import MAX_ANSWER_LENGTH, stored_text
 from tests.helpers import stored_files, write_text
 from tests.test_model_workers import stored as stored_rows
+from tests.throwaway_postgres import PostgresServer
 
 FUZZ = settings(
     deadline=None,
@@ -1016,6 +1017,60 @@ def test_a_refused_bundle_import_leaves_no_file_in_the_store(
     assert not [name for name in left if hashlib.sha256(b"in the bundle alone").hexdigest() in name]
     assert all(any(sha in name for sha in project.sha256s()) for name in left), left
     project.assert_check_clean()
+
+
+@pytest.mark.postgres
+def test_an_import_refused_by_a_concurrent_import_on_postgresql_leaves_no_file(
+    postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """main: the loser of two imports creating the same problem kept the files it wrote.
+
+    Deterministic: the test holds a transaction that inserts the bundle's problem; the import,
+    in a real process, writes its files, then waits on the unique slug, and fails when the test
+    commits."""
+    url = postgres_server.create_database()
+    try:
+        project = Project(url, tmp_path_factory.mktemp("pg"))
+        source = Project(
+            f"sqlite:///{tmp_path_factory.mktemp('source')}/registry.db",
+            tmp_path_factory.mktemp("source-files"),
+        )
+        assert source.cli("problem", "add", "raced")[0] == 0
+        only_here = write_text(source.folder / "only-here.txt", "raced content")
+        assert source.cli("pattern", "add", "raced", str(only_here), "--expect", "x")[0] == 0
+        bundle = source.folder / "bundle"
+        assert source.cli("export", str(bundle))[0] == 0
+
+        engine = sa.create_engine(url)
+        try:
+            with engine.connect() as connection:
+                transaction = connection.begin()
+                connection.exec_driver_sql(
+                    "INSERT INTO problem (slug, title, description, status, tags, "
+                    "allowed_regressions, created_at, updated_at) VALUES "
+                    "('raced', 'Raced', '', 'open', '[]', 0, now(), now())"
+                )
+                importing = subprocess.Popen(
+                    [SCRIPT, "--url", url, "--patterns-dir", str(project.store), "import",
+                     str(bundle)],
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                )  # fmt: skip
+                sha = hashlib.sha256(b"raced content").hexdigest()
+                deadline = time.monotonic() + 60
+                while not any(sha in name for name in stored_files(project.store)):
+                    assert importing.poll() is None, importing.communicate()
+                    assert time.monotonic() < deadline, "the import never wrote its file"
+                    time.sleep(0.05)
+                time.sleep(0.5)  # let it reach the INSERT that waits on the slug
+                transaction.commit()
+            out, err = importing.communicate(timeout=60)
+        finally:
+            engine.dispose()
+        assert importing.returncode == 1, out + err
+        assert "changed while importing" in err and "Traceback" not in err
+        assert not [name for name in stored_files(project.store) if sha in name]
+    finally:
+        postgres_server.drop_database(url)
 
 
 def test_a_range_too_big_for_a_float_is_named_as_the_range(sqlite_project: Project) -> None:
