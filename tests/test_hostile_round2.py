@@ -1061,7 +1061,7 @@ def test_an_import_refused_by_a_concurrent_import_on_postgresql_leaves_no_file(
                     assert importing.poll() is None, importing.communicate()
                     assert time.monotonic() < deadline, "the import never wrote its file"
                     time.sleep(0.05)
-                time.sleep(0.5)  # let it reach the INSERT that waits on the slug
+                _wait_for_a_lock_wait(engine, importing)  # its INSERT waits on the slug
                 transaction.commit()
             out, err = importing.communicate(timeout=60)
         finally:
@@ -1071,6 +1071,19 @@ def test_an_import_refused_by_a_concurrent_import_on_postgresql_leaves_no_file(
         assert not [name for name in stored_files(project.store) if sha in name]
     finally:
         postgres_server.drop_database(url)
+
+
+def _wait_for_a_lock_wait(engine: sa.Engine, importing: subprocess.Popen[str]) -> None:
+    """Until another session waits on a lock (the import's INSERT behind the test's)."""
+    deadline = time.monotonic() + 60
+    with engine.connect() as watcher:
+        while not watcher.exec_driver_sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND datname = current_database()"
+        ).scalar_one():
+            assert importing.poll() is None, importing.communicate()
+            assert time.monotonic() < deadline, "the import never waited on the slug"
+            time.sleep(0.05)
 
 
 def test_a_range_too_big_for_a_float_is_named_as_the_range(sqlite_project: Project) -> None:
