@@ -336,6 +336,30 @@ def test_markup_and_escapes_from_a_bundle_are_shown_as_written(
     target.assert_check_clean()
 
 
+def test_the_pytest_gate_shows_model_answers_without_their_escapes(tmp_path: Path) -> None:
+    """A failing gate lists what the model answered: an OSC or CSI in it reached the terminal
+    raw through pytest's failure text and summary (main); now written out."""
+    project = Project(f"sqlite:///{tmp_path}/registry.db", tmp_path)
+    assert project.cli("problem", "edit", SLUG, "--max-error-rate", "0")[0] == 0
+    lines = [
+        {"sha256": sha, "prediction": "\x1b]0;owned\x07\x1b[2Jgot"} for sha in project.sha256s()
+    ]
+    answers = _predictions_file(project.folder, lines, "answers.jsonl")
+    assert project.cli("model", "register", "m", "v1", "--predictions", str(answers))[0] == 0
+    write_text(tmp_path / "test_nothing.py", "def test_nothing():\n    pass\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROBLEM_REGISTRY")}
+    env["PROBLEM_REGISTRY_PATTERNS"] = str(project.store)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--registry",
+         "--registry-url", project.url, "--candidate", "m@v1", "-rf"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    shown = done.stdout + done.stderr
+    assert done.returncode == pytest.ExitCode.TESTS_FAILED, shown
+    assert "\\x1b]0;owned\\x07" in shown, shown
+    assert not TERMINAL_CONTROLS.search(shown.replace("\n", "")), shown
+
+
 @FUZZ
 @given(title=HOSTILE_TEXT, label=HOSTILE_TEXT, note=HOSTILE_TEXT, name=HOSTILE_TEXT)
 def test_no_user_text_breaks_or_escapes_the_terminal(
