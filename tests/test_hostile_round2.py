@@ -41,7 +41,7 @@ from problem_registry.store.bundle import import_bundle
 from problem_registry.store.content import PatternStore
 from problem_registry.store.patterns import NewPattern
 from problem_registry.store.registry import Registry
-from problem_registry.text import MAX_ANSWER_LENGTH, stored_text
+from problem_registry.text import MAX_ANSWER_LENGTH, MAX_ERROR_LENGTH, stored_text
 from tests.helpers import stored_files, write_text
 from tests.test_model_workers import stored as stored_rows
 from tests.throwaway_postgres import PostgresServer
@@ -225,6 +225,40 @@ def test_no_label_in_a_predictions_file_fails_the_replay_or_is_lost(
     assert code == 0, out + err
     expected = sorted(((stored_text(label, MAX_ANSWER_LENGTH), None) for label in labels), key=repr)
     assert project.stored()[version] == expected
+    project.assert_check_clean()
+
+
+@settings(FUZZ, max_examples=8)
+@given(text=HOSTILE_TEXT, raises=st.booleans())
+def test_no_text_a_model_writes_fails_the_replay_or_is_lost(
+    sqlite_project: Project, text: str, raises: bool
+) -> None:
+    """A real model in its worker answers (or raises with) any text: the replay stores it as
+    ``stored_text`` says and the registry stays consistent."""
+    project = sqlite_project
+    with project.open() as registry:
+        if not registry.models.list():
+            registry.models.register("m", "echo", loader=f"{MODELS}:echoes")
+    key = "raise" if raises else "answer"
+    # ASCII JSON: NUL and lone surrogates travel as escapes, as a JSON pattern holds them.
+    body = json.dumps({key: text, "n": len(project.stored().get("echo", []))})
+    path = write_text(
+        project.folder / "in" / f"e{hashlib.sha256(body.encode()).hexdigest()}.json", body
+    )
+    code, out, err = project.cli("pattern", "add", SLUG, str(path), "--expect", "x")
+    assert_no_traceback(code, out, err)
+    if code:  # the same content twice: already a pattern
+        return
+    code, out, err = project.cli("replay", "--model", "m@echo")
+    assert_no_traceback(code, out, err)
+    assert code == 0, out + err
+    text = json.loads(body)[key]  # as the model reads it: JSON joins an escaped surrogate pair
+    expected = (
+        (None, stored_text(f"ValueError: {text}" if text else "ValueError", MAX_ERROR_LENGTH))
+        if raises
+        else (stored_text(text, MAX_ANSWER_LENGTH), None)
+    )
+    assert expected in project.stored()["echo"]
     project.assert_check_clean()
 
 

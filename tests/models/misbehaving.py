@@ -218,3 +218,18 @@ def hangs_telling_pid(artifact: str | None = None) -> Any:
         time.sleep(3600)
 
     return predict
+
+
+def echoes(artifact: str | None = None) -> Any:
+    """Answers a JSON input's ``answer``, or raises its ``raise``: any text a model can write."""
+
+    def predict(items: Sequence[Any]) -> list[Any]:
+        answers: list[Any] = []
+        for item in items:
+            if isinstance(item, dict) and "raise" in item:
+                answers.append(ValueError(item["raise"]))
+            else:
+                answers.append(item.get("answer") if isinstance(item, dict) else describe(item))
+        return answers
+
+    return predict
