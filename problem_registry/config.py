@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from problem_registry.errors import UNKNOWN_USER, ConfigError
+from problem_registry.plain_files import read_plain
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -29,6 +30,9 @@ ENV_PATTERNS = "PROBLEM_REGISTRY_PATTERNS"
 ENV_USER = "PROBLEM_REGISTRY_USER"
 PYPROJECT_SECTION = "problem-registry"
 _KNOWN_KEYS = {"url", "patterns", "user"}
+MAX_PYPROJECT_BYTES = 4 * 1024 * 1024
+ENV_MAX_PATTERN_MB = "PROBLEM_REGISTRY_MAX_PATTERN_MB"
+DEFAULT_MAX_PATTERN_MB = 50
 
 
 @dataclass(frozen=True)
@@ -57,9 +61,15 @@ def read_pyproject_section(root: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        # A plain file of bounded size (issue 16, item 9): a FIFO here hung every command.
+        text = read_plain(path, max_bytes=MAX_PYPROJECT_BYTES).decode("utf-8")
+        document = tomllib.loads(text)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}; fix the file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path} is not valid TOML ({exc}); fix the file") from None
+    except RecursionError:  # tables or arrays nested thousands deep (issue 16, item 11)
+        raise ConfigError(f"{path} is nested too deeply to read; fix the file") from None
     section = document.get("tool", {}).get(PYPROJECT_SECTION, {})
     if not isinstance(section, dict):
         raise ConfigError(f"[tool.{PYPROJECT_SECTION}] in {path} must be a table")
@@ -151,3 +161,23 @@ def _login_name(environ: Mapping[str, str]) -> str:
         if environ.get(key):
             return environ[key]
     return UNKNOWN_USER
+
+
+def max_pattern_bytes() -> int:
+    """The largest pattern file accepted, in bytes: ``$PROBLEM_REGISTRY_MAX_PATTERN_MB`` or 50 MB.
+
+    A bound on what one pattern costs every replay (issue 16, item 12); a JSON pattern costs far
+    more in memory than its size, and has a tighter bound of its own (``store.content``).
+    """
+    raw = os.environ.get(ENV_MAX_PATTERN_MB, "").strip()
+    if not raw:
+        return DEFAULT_MAX_PATTERN_MB * 1024 * 1024
+    try:
+        megabytes = float(raw)
+    except ValueError:
+        megabytes = -1.0
+    if not 0 < megabytes <= 4096:
+        raise ConfigError(
+            f"${ENV_MAX_PATTERN_MB} is {raw!r}; give a number of megabytes from 1 to 4096"
+        )
+    return int(megabytes * 1024 * 1024)

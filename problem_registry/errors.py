@@ -101,3 +101,7 @@ class UnsafePath(RegistryError):
 
 class BundleError(RegistryError):
     """An export bundle is malformed or inconsistent."""
+
+
+class OutputError(RegistryError):
+    """A report or chart cannot be written where asked: not a folder, no right, a full disk."""

@@ -140,13 +140,28 @@ class Expectation:
         if not isinstance(data, dict):
             raise InvalidExpectation(f"an expectation must be an object, got {data!r}")
         kind = data.get("kind")
+        # Exactly what to_dict writes: a misspelt key ("hihg") must not be silently ignored.
+        known = {"kind", "low", "high"} if kind == ExpectKind.range.value else {"kind", "labels"}
+        unknown = sorted(map(str, set(data) - known))
+        if unknown:
+            raise InvalidExpectation(
+                f"unknown key {unknown[0]!r} in an expectation; its keys are "
+                f"{', '.join(sorted(known))}"
+            )
         if kind == ExpectKind.range.value:
             low, high = data.get("low"), data.get("high")
             if not all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)
             ):
                 raise InvalidExpectation(f"a range expectation needs numeric low and high: {data}")
-            return cls.between(float(low), float(high))  # type: ignore[arg-type]
+            try:
+                bounds = float(low), float(high)  # type: ignore[arg-type]
+            except OverflowError:  # an integer such as 10**400 has no float (issue 16, item 13)
+                raise InvalidExpectation(
+                    f"range bounds must be finite numbers, got {_short_number(low)}:"
+                    f"{_short_number(high)}"
+                ) from None
+            return cls.between(*bounds)
         labels = data.get("labels")
         if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
             raise InvalidExpectation(f"expectation labels must be a list of strings: {data}")
@@ -210,3 +225,8 @@ def _number(value: float | None) -> str:
     """Shortest exact text of a bound: ``4`` for 4.0, ``3.5`` for 3.5, full precision otherwise."""
     assert value is not None
     return str(int(value)) if value.is_integer() else repr(value)
+
+
+def _short_number(value: object) -> str:
+    text = str(value) if not isinstance(value, int) or abs(value) < 10**30 else "a huge integer"
+    return text[:40]

@@ -74,3 +74,53 @@ def file_name(path: Path, *, max_length: int = 255) -> str:
     """
     name = "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in path.name)
     return name[:max_length]
+
+
+# What a model wrote is stored, never refused: a label or an error message is the model's answer,
+# and refusing it would lose the rows of every other version in the same write (issue 16, item 8).
+MAX_ANSWER_LENGTH = 1000  # Result.predicted: expected labels are at most 200 characters
+MAX_ERROR_LENGTH = 2000  # Result.error
+MAX_MESSAGE_LENGTH = 4000  # Run.message
+
+
+def stored_text(text: str, max_length: int) -> str:
+    """``text`` as every backend stores it: NUL and lone surrogates written out, length capped.
+
+    A NUL becomes the four characters ``\\x00`` and a lone surrogate its ``\\udcff`` escape, so
+    what a model wrote stays visible; text longer than ``max_length`` (after escaping) is cut to
+    ``max_length`` characters, the last of them a marker saying how long it was. Plain text of a
+    sane length comes back as the same object (the hot path of a replay). A literal backslash is
+    kept as is, so ``\\x00`` written by a model and a NUL are stored alike: the stored form is for
+    people to read, not to be decoded.
+    """
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = "".join(
+                ch.encode("utf-8", "backslashreplace").decode("ascii")
+                if 0xD800 <= ord(ch) <= 0xDFFF
+                else ch
+                for ch in text
+            )
+    if len(text) > max_length:
+        marker = f"... [{len(text):,} characters, cut to {max_length:,}]"
+        keep = max_length - len(marker)
+        text = text[:keep] + marker if keep > 0 else text[:max_length]
+    return text
+
+
+def visible(text: str, *, newlines: bool = False) -> str:
+    """``text`` with every character a terminal would not show as itself written out, as
+    ``repr`` writes it (``\\x1b``, ``\\u202e``, ``\\udcff``); ``newlines`` keeps line breaks.
+
+    For a terminal: an escape sequence (CSI, OSC, a C1 control) in a name, label or model answer
+    could recolour, retitle or rewrite it (issue 16, item 7).
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        ch if ch.isprintable() or (newlines and ch == "\n") else repr(ch)[1:-1] for ch in text
+    )

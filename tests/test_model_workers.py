@@ -213,7 +213,8 @@ def test_a_hanging_candidate_is_killed_at_the_batch_timeout(project: tuple[str, 
     [
         ("one_short", "outputs for a batch of"),
         ("unlistable", "cannot be read as a list of outputs (RuntimeError"),
-        ("surrogate", "lone surrogate"),
+        # A label with a lone surrogate was a third kind until item 8: it is now stored escaped
+        # (tests/test_hostile_round2.py), so it no longer breaks its version.
     ],
 )
 def test_a_broken_prior_version_is_reported_and_the_others_kept(

@@ -32,6 +32,7 @@ from typing import Any
 from problem_registry.adapters import LoadedModel, ModelUnavailable, normalise
 from problem_registry.adapters.python import verify_artifact
 from problem_registry.errors import InvalidValue
+from problem_registry.plain_files import read_plain
 from problem_registry.store.content import is_sha256
 
 JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
@@ -52,14 +53,16 @@ def read_predictions(path: Path) -> dict[str, Any]:
             f"predictions file {path} must end in .jsonl, .ndjson, .json or .csv, to say its format"
         )
     try:
-        if not path.is_file():
-            raise InvalidValue(f"predictions file {path} is not a file")
-        if path.stat().st_size > MAX_PREDICTIONS_BYTES:
-            raise InvalidValue(f"predictions file {path} is over {MAX_PREDICTIONS_BYTES:,} bytes")
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        # A plain file of bounded size: never a FIFO or a device (issue 16, item 9).
+        text = read_plain(path, max_bytes=MAX_PREDICTIONS_BYTES).decode("utf-8-sig")
+    except OSError as exc:
+        raise InvalidValue(f"cannot read predictions file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
         raise InvalidValue(f"cannot read predictions file {path}: {exc}") from None
-    records = _jsonl(path, text) if suffix in JSONL_SUFFIXES else _csv(path, text)
+    try:
+        records = _jsonl(path, text) if suffix in JSONL_SUFFIXES else _csv(path, text)
+    except csv.Error as exc:  # a field over csv.field_size_limit(), a NUL byte (issue 16, 11)
+        raise InvalidValue(f"{path}: not a readable CSV ({exc})") from None
     answers: dict[str, Any] = {}
     for where, sha, output in records:
         sha = sha.strip().lower() if isinstance(sha, str) else sha
@@ -109,6 +112,8 @@ def _jsonl(path: Path, text: str) -> list[tuple[str, Any, Any]]:
             obj = json.loads(line)
         except ValueError as exc:
             raise InvalidValue(f"{where}: not valid JSON ({exc})") from None
+        except RecursionError:  # arrays nested 100k deep (issue 16, item 11)
+            raise InvalidValue(f"{where}: JSON nested too deeply") from None
         scores = obj.get("scores") if isinstance(obj, dict) else None
         if (
             not isinstance(obj, dict)
@@ -134,8 +139,12 @@ def _csv(path: Path, text: str) -> list[tuple[str, Any, Any]]:
         raise InvalidValue(f"{path}: the header must be sha256,prediction[,confidence][,scores]")
     records = []
     for number, row in enumerate(reader, start=2):
-        row = {(key or "").strip(): (value or "").strip() for key, value in row.items()}
         where = f"{path} line {number}"
+        if None in row:  # DictReader's key for fields past the header's (issue 16, item 11)
+            raise InvalidValue(
+                f"{where} has more fields than the header; quote a field that holds a comma"
+            )
+        row = {(key or "").strip(): (value or "").strip() for key, value in row.items()}
         output: Any = row["prediction"]
         confidence: float | None = None
         if row.get("confidence"):
@@ -150,6 +159,8 @@ def _csv(path: Path, text: str) -> list[tuple[str, Any, Any]]:
                 scores = json.loads(row["scores"])
             except ValueError as exc:
                 raise InvalidValue(f"{where}: scores is not valid JSON ({exc})") from None
+            except RecursionError:
+                raise InvalidValue(f"{where}: scores is JSON nested too deeply") from None
             output = _scored(output or None, confidence, scores)
         elif confidence is not None:
             output = (output, confidence)

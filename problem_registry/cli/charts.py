@@ -12,6 +12,7 @@ from typing import Any
 import typer
 
 from problem_registry.cli.context import fail, note, registry
+from problem_registry.plain_files import write_atomically
 from problem_registry.store.registry import Registry
 
 
@@ -91,7 +92,11 @@ def chart(
     if not versions:
         fail("no model versions yet: register one (model register) and replay before charting")
     ref = reg.models.resolve([version], model=model)[0] if version is not None else versions[-1].ref
-    written = _draw(reg, kind, chosen or None, model, ref, versions, out, dpi)
+    try:
+        written = _draw(reg, kind, chosen or None, model, ref, versions, out, dpi)
+    except OSError as exc:  # not a folder on the way, no right, a full disk: nothing is left
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(out) else ""
+        fail(f"cannot write {out}: {exc.strerror or exc}{where}; choose a path you can write to")
     with_size = f" ({written[0]}x{written[1]} px)" if written else ""
     note(f"wrote {out}{with_size}")
 
@@ -116,8 +121,7 @@ def _draw(
     else:
         image = None
     if image is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        image.save(out, format="PNG")
+        write_atomically(out, charts.image_png(image))  # whole or nothing (issue 16, item 11)
         return image.size
     if kind is Kind.confusion:
         rows = problem_metrics(reg, versions=[ref], problems=slugs, confusion=True)

@@ -18,8 +18,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 from typer.core import TyperGroup
 
+from problem_registry.cli.terminal import cell, json_safe, visible
 from problem_registry.config import Settings, resolve_settings
 from problem_registry.errors import RegistryError, UnknownUserWarning
 from problem_registry.redaction import redact_text
@@ -67,19 +69,11 @@ class _OncePerMessage:
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     # RegistryError has redacted its own text; this also covers a message built here (issue 16).
-    message = one_line(redact_text(message))
+    # A message quotes what the user gave (a file name, a label, a bundle's field), which can hold
+    # a newline, an escape sequence or a lone surrogate: it must stay one line (cli.terminal).
+    message = visible(redact_text(message))
     stderr.print(f"error: {message}", markup=False, highlight=False, emoji=False)
     raise typer.Exit(code)
-
-
-def one_line(text: str) -> str:
-    """``text`` with what a terminal would not show as itself escaped, as ``repr`` writes it.
-
-    A message quotes what the user gave (a file name, a label, a bundle's field), which can hold a
-    newline, an escape sequence, a right-to-left override or, from bytes that are not UTF-8, a
-    lone surrogate: the error must still be one line, and must not rewrite the terminal.
-    """
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 @dataclass
@@ -119,7 +113,7 @@ def registry(ctx: typer.Context) -> Registry:
 
 def print_json(data: Any) -> None:
     """JSON on stdout, UTF-8 and stable key order, for scripts and CI jobs."""
-    typer.echo(json.dumps(_plain(data), indent=2, sort_keys=True, ensure_ascii=False))
+    typer.echo(json_safe(json.dumps(_plain(data), indent=2, sort_keys=True, ensure_ascii=False)))
 
 
 def _plain(data: Any) -> Any:
@@ -141,18 +135,22 @@ def print_table(
     *,
     empty: str = "nothing to show",
 ) -> None:
-    cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
+    """A table on stdout; cells and title shown as text (never markup, controls made visible)."""
+    cells = [
+        ["" if value is None else visible(str(value), newlines=True) for value in row]
+        for row in rows
+    ]
     if not cells:
         note(empty)
         return
     if len(cells) > PLAIN_TABLE_ROWS:
         _print_plain_table(title, columns, cells)
         return
-    table = Table(title=title, title_justify="left", header_style="bold")
+    table = Table(title=cell(title) if title else None, title_justify="left", header_style="bold")
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in cells:
-        table.add_row(*row)
+        table.add_row(*map(Text, row))
     stdout.print(table)
 
 
@@ -163,7 +161,7 @@ PLAIN_TABLE_ROWS = 2000
 
 def _print_plain_table(title: str | None, columns: Sequence[str], cells: list[list[str]]) -> None:
     widths = [max(len(column), *(len(row[i]) for row in cells)) for i, column in enumerate(columns)]
-    lines = [title] if title else []
+    lines = [visible(title)] if title else []
     lines += [
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
         for row in [columns, *cells]
@@ -172,17 +170,18 @@ def _print_plain_table(title: str | None, columns: Sequence[str], cells: list[li
 
 
 def print_fields(title: str, fields: Sequence[tuple[str, Any]]) -> None:
-    table = Table(title=title, title_justify="left", show_header=False, box=None)
+    """A record's fields on stdout; values shown as text (never markup, controls visible)."""
+    table = Table(title=cell(title), title_justify="left", show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column(overflow="fold")
     for key, value in fields:
-        table.add_row(key, "" if value is None else str(value))
+        table.add_row(cell(key), cell(value))
     stdout.print(table)
 
 
 def note(message: str) -> None:
     """A human message on stderr (never mixed into what a script reads from stdout)."""
-    stderr.print(message, markup=False, highlight=False)
+    stderr.print(visible(message, newlines=True), markup=False, highlight=False, emoji=False)
 
 
 def percent(rate: float | None) -> str:
@@ -209,7 +208,7 @@ def progress_bar(description: str) -> Iterator[Callable[..., None]]:
     stderr console, and JSON meant for a script would land on stderr.
     """
     with Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),  # it names versions: user text
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -222,6 +221,7 @@ def progress_bar(description: str) -> Iterator[Callable[..., None]]:
         task = progress.add_task(description, total=None)
 
         def update(done: int, total: int, description: str | None = None) -> None:
-            progress.update(task, completed=done, total=total, description=description)
+            shown = None if description is None else visible(description)
+            progress.update(task, completed=done, total=total, description=shown)
 
         yield update

@@ -32,6 +32,7 @@ from problem_registry.refs import ModelRef
 from problem_registry.replay.engine import ReplaySummary, prior_versions, replay
 from problem_registry.store.registry import Registry
 from problem_registry.store.runs import finish_run, start_run
+from problem_registry.text import visible
 from problem_registry.verdicts.decision import Outcome
 from problem_registry.verdicts.gates import GateResult, evaluate
 from problem_registry.verdicts.summary import markdown_summary, terminal_rows
@@ -318,21 +319,25 @@ class RegistrySession:
             )
             for version in s.versions:
                 if version.status == "unavailable":
-                    writer.write_line(f"warning: {version.reason}", yellow=True)
+                    writer.write_line(visible(f"warning: {version.reason}"), yellow=True)
                 elif version.errored:  # where to look, as `replay` says it (issue 19)
                     writer.write_line(
-                        f"warning: {version.ref}: {version.errored} errored (first: "
-                        f"{version.first_error})",
+                        visible(
+                            f"warning: {version.ref}: {version.errored} errored (first: "
+                            f"{version.first_error})"
+                        ),
                         yellow=True,
                     )
         rows = terminal_rows(
             gates, self.snapshot.candidate, self.snapshot.champion, self.no_baseline
         )
         for line in rows:
-            writer.write_line(line)
+            writer.write_line(visible(line))  # titles and labels: no escape reaches the terminal
         folder = self.options.report_dir
         if folder is not None and self.report_error is None:
-            writer.write_line(f"report: {folder / 'index.html'} (and summary.md, summary.json)")
+            writer.write_line(
+                visible(f"report: {folder / 'index.html'} (and summary.md, summary.json)")
+            )
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         try:
@@ -449,11 +454,11 @@ class ProblemItem(pytest.Item):
             # CI stays green; the warning lists the problem for a person, with its numbers.
             # Node.warn needs a source line, which a problem has not: pytest's warning capture
             # reports this one in its summary all the same.
-            warnings.warn(ReviewWarning(gate.message), stacklevel=1)
+            warnings.warn(ReviewWarning(visible(gate.message, newlines=True)), stacklevel=1)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, GateFailed):
-            return str(excinfo.value)
+            return visible(str(excinfo.value), newlines=True)
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[str, int | None, str]:

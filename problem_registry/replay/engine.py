@@ -38,7 +38,7 @@ Python models run in worker processes (:mod:`problem_registry.replay.workers`, i
 chunk is decoded once here and sent pickled, so every call unpickles its own fresh inputs and a
 model that edits them edits only its copy. A version whose worker dies (an exit, a segfault), hangs
 past ``batch_timeout`` or breaks the batch contract (the wrong number of outputs, an unreadable
-array, a label that cannot be stored) is *broken*: a prior version is reported in
+array) is *broken*: a prior version is reported in
 ``summary.unavailable`` and skipped while the others go on; the candidate fails the replay with
 the reason. What a broken version answered before is kept. A predictions file runs no model code
 and is read in this process.
@@ -483,17 +483,12 @@ class _Replay:
             if batch.dead or batch.answers is None:
                 continue
             version_id, files = batch.version_id, batch.files
-            try:
-                rows = [
-                    _storable(
-                        result_row(version_id, f.id, output, latency, run_id), self, version_id
-                    )
-                    for f, (output, latency) in zip(files, batch.answers, strict=True)
-                ]
-            except ModelOutputError as exc:  # a label that cannot be stored breaks the version
-                self._broken(version_id, exc)
-                self._advance(len(files), version_id)
-                continue
+            # Text a database cannot store (a NUL, a lone surrogate) is written out by
+            # result_row, so no answer can fail the write (issue 16, item 8).
+            rows = [
+                result_row(version_id, f.id, output, latency, run_id)
+                for f, (output, latency) in zip(files, batch.answers, strict=True)
+            ]
             outcome = self.outcomes[version_id]
             outcome.predicted += len(rows)
             errored = [row[_ERROR] for row in rows if is_error(row)]
@@ -634,46 +629,11 @@ class _Replay:
         )
 
 
+_ERROR = COLUMNS.index("error")  # the text column of a result that is an error
+
+
 def _pickled(batch: list[Any]) -> bytes:
     return pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-# The text columns a model's answer fills: the label, and the error.
-_PREDICTED, _ERROR = COLUMNS.index("predicted"), COLUMNS.index("error")
-
-
-def _storable(row: Row, replay: _Replay, version_id: int) -> Row:
-    """``row`` if every database can store its text; else the model's fault, named.
-
-    A label with a lone surrogate (no UTF-8 for it) or a NUL (PostgreSQL refuses it) would fail
-    the whole write, other versions' rows with it (issue 16, item 5): the version is broken. An
-    exception's text is the model's too, but only describes an error: it is escaped instead.
-    """
-    predicted = row[_PREDICTED]
-    if predicted is not None and not _clean(predicted):
-        ref = replay.versions[version_id].ref
-        raise ModelOutputError(
-            f"model {ref} returned the label {_escaped(predicted)[:60]!r}, which holds a lone "
-            "surrogate or a NUL character and cannot be stored; labels must be valid text"
-        )
-    error = row[_ERROR]
-    if error is not None and not _clean(error):
-        row = (*row[:_ERROR], _escaped(error), *row[_ERROR + 1 :])
-    return row
-
-
-def _clean(text: str) -> bool:
-    if text.isascii():
-        return "\x00" not in text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return "\x00" not in text
-
-
-def _escaped(text: str) -> str:
-    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
 def _message(summary: ReplaySummary) -> str:

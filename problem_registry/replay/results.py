@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from problem_registry.adapters import normalise, scores_json
 from problem_registry.redaction import redact_text
+from problem_registry.text import MAX_ANSWER_LENGTH, MAX_ERROR_LENGTH, stored_text
 
 COLUMNS = (
     "model_version_id",
@@ -29,8 +30,6 @@ COLUMNS = (
     "run_id",
     "scores",
 )
-MAX_ERROR_TEXT = 2000
-
 Row = tuple[Any, ...]
 
 
@@ -38,6 +37,9 @@ def result_row(version_id: int, file_id: int, output: Any, latency_ms: float, ru
     """One answer as stored; an exception (the model's) or an unusable output is an error row.
 
     ``latency_ms`` is stored as given: the caller rounds it once per batch, not once per row.
+    Every text the model wrote passes :func:`~problem_registry.text.stored_text` here, the one
+    place rows are made: a NUL or lone surrogate in a label or an exception message is stored
+    escaped, and an overlong label cut, rather than failing the write (issue 16, items 8, 12).
     """
     latency = latency_ms
     kind = type(output)
@@ -49,9 +51,10 @@ def result_row(version_id: int, file_id: int, output: Any, latency_ms: float, ru
     try:
         predicted, value, confidence, scores = normalise(output)
     except ValueError as exc:
-        error = f"unusable output: {exc}"[:MAX_ERROR_TEXT]
+        error = stored_text(f"unusable output: {exc}", MAX_ERROR_LENGTH)
         return (version_id, file_id, None, None, None, latency, error, run_id, None)
     text = None if scores is None else scores_json(scores)
+    predicted = stored_text(predicted, MAX_ANSWER_LENGTH)
     return (version_id, file_id, predicted, value, confidence, latency, None, run_id, text)
 
 
@@ -63,7 +66,7 @@ def error_text(exc: BaseException) -> str:
     text = str(exc)
     if type(exc).__name__ != "MissingPrediction":
         text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    return text[:MAX_ERROR_TEXT]
+    return stored_text(text, MAX_ERROR_LENGTH)
 
 
 MAX_ERROR_LINE = 200

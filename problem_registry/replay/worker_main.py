@@ -39,6 +39,7 @@ from typing import Any
 
 from problem_registry.adapters import LoadedModel, ModelOutputError, ModelUnavailable, load_model
 from problem_registry.replay.calls import call_model
+from problem_registry.replay.parent_death import die_with
 
 MAX_DEPTH = 32  # nesting of one output: far beyond (label, confidence) or a dict of scores
 _PLAIN = frozenset({str, int, float, bool, type(None), bytes})
@@ -50,8 +51,10 @@ class _Unusable(Exception):
     """An output this side cannot turn into plain data: that input's answer is an error."""
 
 
-def serve(connection: Connection) -> None:
+def serve(connection: Connection, replay_pid: int | None = None) -> None:
     """The worker's main loop: one request in, one reply out, until told to stop or orphaned."""
+    if replay_pid is not None:
+        die_with(replay_pid)  # before any model code: a hung model must not outlive the replay
     _isolate()
     model: LoadedModel | None = None
     while True:

@@ -100,7 +100,10 @@ class ModelWorker:
         # Not a daemon: a daemonic process may not start processes, and a model may (joblib,
         # a DataLoader's workers). WorkerPool.close, in replay's finally, stops every worker.
         self._process = ctx.Process(  # type: ignore[attr-defined]
-            target=serve, args=(child,), name="problem-registry model worker", daemon=False
+            target=serve,
+            args=(child, os.getpid()),
+            name="problem-registry model worker",
+            daemon=False,
         )
         self._process.start()
         child.close()

@@ -29,15 +29,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from problem_registry.errors import UnsafePath
+from problem_registry.errors import OutputError, UnsafePath
+from problem_registry.plain_files import write_atomically
 from problem_registry.report.data import ReportData, read_overview, read_problems
 from problem_registry.report.html import TEMPLATES, render
-from problem_registry.report.keys import (
-    Manifest,
-    content_key,
-    is_plain_file_inside,
-    write_atomically,
-)
+from problem_registry.report.keys import Manifest, content_key, is_plain_file_inside
 from problem_registry.report.pages import Picture, Site, plan_page
 from problem_registry.report.workers import Workers
 from problem_registry.store.registry import Registry
@@ -99,6 +95,17 @@ def write_report(
     """:func:`build_report`, saying which files were drawn, kept as they were, or deleted."""
     data = read_overview(registry, model=model, candidate=candidate, baseline=baseline)
     root = Path(directory)
+    try:
+        return _write(registry, data, root, jobs)
+    except OSError as exc:  # a file where the folder should be, no right, a full disk (item 11)
+        raise OutputError(
+            f"cannot write the report into {root}: {exc.strerror or exc}"
+            + (f" ({exc.filename2 or exc.filename})" if exc.filename else "")
+            + "; choose a folder you can write to, with free space"
+        ) from None
+
+
+def _write(registry: Registry, data: ReportData, root: Path, jobs: int) -> ReportBuild:
     root.mkdir(parents=True, exist_ok=True)
     _refuse_linked_folders(root)
     previous, current = Manifest.load(root), Manifest()

@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import stat
-import tempfile
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from problem_registry.plain_files import read_plain, write_atomically
+
 MANIFEST = ".report-manifest.json"
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 LAYOUT = 1  # bump when a change to the drawing code should redraw every report
 # The only names a report gives the files it may delete again: problem slugs and fixed words
 # (see builder.OWNED). A manifest is read from a folder anyone may have edited (issue 16: its
@@ -61,12 +62,15 @@ class Manifest:
     def load(cls, root: Path) -> Manifest:
         """The folder's manifest; an empty one when it has none or it cannot be read."""
         try:
-            document = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+            # A report folder is untrusted: its manifest may be a FIFO, a link to /dev/zero, or
+            # JSON nested past the recursion limit (issue 16, items 9 and 11).
+            data = read_plain(root / MANIFEST, max_bytes=MAX_MANIFEST_BYTES, follow_links=False)
+            document = json.loads(data.decode("utf-8"))
             files = document["files"]
             if document.get("salt") != SALT or not isinstance(files, dict):
                 return cls()
             return cls({str(path): str(key) for path, key in files.items() if is_owned(path)})
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
             return cls()
 
     def is_current(self, root: Path, path: str, key: str) -> bool:
@@ -102,18 +106,3 @@ def is_plain_file_inside(root: Path, path: str) -> bool:
         if stat.S_ISLNK(mode):
             return False
     return stat.S_ISREG(mode)
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write through a temporary file and a rename: a killed build never leaves half a file
-    under a name the manifest vouches for."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        Path(temporary).chmod(0o644)  # mkstemp makes it private; a report is meant to be read
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -14,11 +14,12 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
+from problem_registry.plain_files import write_atomically
 from problem_registry.report import charts, gallery
 from problem_registry.report.data import ProblemReport, ReportData
 from problem_registry.report.gallery import Sheet
 from problem_registry.report.html import render
-from problem_registry.report.keys import content_key, write_atomically
+from problem_registry.report.keys import content_key
 from problem_registry.store.content import PatternStore
 from problem_registry.verdicts.metrics import PatternResult, ProblemVersionMetrics
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from problem_registry.plain_files import write_atomically
 from problem_registry.report import charts
-from problem_registry.report.keys import write_atomically
 from problem_registry.report.pages import Page, PageDrawer, Site
 from problem_registry.store.views import ModelVersionView
 from problem_registry.verdicts.metrics import ProblemVersionMetrics

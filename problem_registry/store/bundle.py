@@ -35,6 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from problem_registry.config import max_pattern_bytes
 from problem_registry.enums import PatternKind
 from problem_registry.errors import BundleError, CorruptPattern, UnsafePath
 from problem_registry.expectations import Expectation
@@ -53,7 +54,6 @@ from problem_registry.store.bundle_format import (
     read_plain,
 )
 from problem_registry.store.content import (
-    MAX_PATTERN_BYTES,
     InspectedContent,
     StoredFile,
     is_sha256,
@@ -68,6 +68,7 @@ from problem_registry.store.expectation_rows import (
 from problem_registry.store.patterns import file_ids_for
 from problem_registry.store.problems import SLUG_PATTERN
 from problem_registry.store.tables import ExpectedLabel, Pattern, PatternFile, Problem, utcnow
+from problem_registry.store.unreferenced import discard_unreferenced
 from problem_registry.store.views import PatternView, ProblemView, iso
 from problem_registry.text import recording, user_name
 
@@ -343,14 +344,16 @@ def import_bundle(
         }
     bundle = read_bundle(directory, known=known, progress=progress)
     written = present = 0
+    brought: list[StoredFile] = []
     for sha, (path, stored) in sorted(bundle.files.items()):
         if _store_holds(registry, stored):
             present += 1
             continue
-        data = read_plain(path, str(path), max_bytes=MAX_PATTERN_BYTES)
+        data = read_plain(path, str(path), max_bytes=max_pattern_bytes())
         if sha256_of(data) != sha:
             raise CorruptPattern(f"{path} changed during the import; run the import again")
         registry.store.put(InspectedContent(data, sha, stored.kind, stored.extension))
+        brought.append(stored)
         written += 1
     outcomes = ("created", "updated", "unchanged")
     counts = {f"{what}_{outcome}": 0 for what in ("problems", "patterns") for outcome in outcomes}
@@ -364,9 +367,14 @@ def import_bundle(
                 for outcome in _upsert_patterns(registry, session, row, problem, files):
                     counts[f"patterns_{outcome}"] += 1
     except IntegrityError:  # a concurrent writer added the same problem or pattern meanwhile
+        discard_unreferenced(registry, brought)
         raise BundleError(
             f"the registry changed while importing {directory}; run the import again"
         ) from None
+    except Exception:  # refused (a read-only database...): no orphan (item 13); an interrupt
+        # (Ctrl-C, SIGTERM) keeps the files, so the re-run that resumes it need not write them
+        discard_unreferenced(registry, brought)
+        raise
     return ImportSummary(str(directory), files_written=written, files_present=present, **counts)
 
 

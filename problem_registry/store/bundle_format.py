@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -21,11 +20,12 @@ from enum import Enum
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
+from problem_registry.config import max_pattern_bytes
 from problem_registry.enums import PatternKind, Polarity, Source
 from problem_registry.errors import BundleError, CorruptPattern, InvalidValue, UnsafePath
 from problem_registry.expectations import Expectation
+from problem_registry.plain_files import NotPlainFile, open_plain
 from problem_registry.store.content import (
-    MAX_PATTERN_BYTES,
     StoredFile,
     inspect_content,
     is_sha256,
@@ -222,7 +222,7 @@ def _verify_files(
         key = (pattern.file, pattern.sha256)
         if key not in checked:
             path = _bundle_path(directory, pattern.file, what)
-            data = read_plain(path, what, max_bytes=MAX_PATTERN_BYTES, listed_by=manifest)
+            data = read_plain(path, what, max_bytes=max_pattern_bytes(), listed_by=manifest)
             if sha256_of(data) != pattern.sha256:
                 raise CorruptPattern(
                     f"{what} does not match its sha256 (changed since the export?); restore the "
@@ -246,33 +246,29 @@ def _verify_files(
 def read_plain(path: Path, what: str, *, max_bytes: int, listed_by: object = None) -> bytes:
     """Read a bundle file without following links; refuse hard links, devices and FIFOs."""
     try:
-        # O_NONBLOCK: opening a FIFO planted in a bundle must not hang the import.
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        # Never blocks on a FIFO planted in a bundle, never follows a link (plain_files).
+        handle = open_plain(path, follow_links=False)
     except FileNotFoundError:
         fix = f"restore it, or remove its entry from {listed_by}" if listed_by else "restore it"
         raise BundleError(f"{what} is missing; {fix}") from None
-    except OSError as exc:
+    except NotPlainFile as exc:
         if exc.errno == errno.ELOOP:
             raise UnsafePath(
                 f"{what} is a symbolic link; a bundle holds only plain files: replace the link "
                 "with a copy of the file"
             ) from None
+        raise BundleError(
+            f"{what} is not a regular file; a bundle holds only plain files"
+        ) from None
+    except OSError as exc:
         raise BundleError(f"{what}: cannot read ({exc.strerror or exc})") from None
-    try:
-        # Checked on the descriptor, before fdopen: fdopen itself raises on a folder (issue 6,
-        # found by the hostile-input fuzz: a manifest naming "files" was a traceback).
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise BundleError(f"{what} is not a regular file; a bundle holds only plain files")
+    with handle:
+        info = os.fstat(handle.fileno())
         if info.st_nlink > 1:
             raise UnsafePath(
                 f"{what} is a hard link ({info.st_nlink} names for one file); a bundle holds only "
                 "plain files: replace it with a copy (cp FILE FILE.new && mv FILE.new FILE)"
             )
-    except BaseException:
-        os.close(fd)
-        raise
-    with os.fdopen(fd, "rb") as handle:
         data = handle.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise BundleError(f"{what} is over the {max_bytes:,}-byte limit")

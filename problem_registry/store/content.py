@@ -19,10 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from problem_registry.config import DEFAULT_MAX_PATTERN_MB, max_pattern_bytes
 from problem_registry.enums import PatternKind
 from problem_registry.errors import CorruptPattern, UnsafePath
+from problem_registry.plain_files import read_plain, sha256_plain
 
-MAX_PATTERN_BYTES = 64 * 1024 * 1024
+# The default largest pattern file; $PROBLEM_REGISTRY_MAX_PATTERN_MB changes it (config).
+MAX_PATTERN_BYTES = DEFAULT_MAX_PATTERN_MB * 1024 * 1024
+# JSON becomes Python objects, ~20-30x its size in memory, in the replay and in every worker: a
+# 60 MB JSON pattern cost 1.7 GB to add and 2 GB per replay (issue 16, item 12).
+MAX_JSON_PATTERN_BYTES = 8 * 1024 * 1024
 # Well under Pillow's own warning threshold (89 M pixels): a test pattern is never that large,
 # and decoding one would cost hundreds of MB per replay.
 MAX_IMAGE_PIXELS = 40_000_000
@@ -70,28 +76,38 @@ def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def read_input(path: Path, *, max_bytes: int = MAX_PATTERN_BYTES) -> bytes:
-    """Read a file a user named, refusing folders, devices, empty and oversized files."""
+def read_input(path: Path, *, max_bytes: int | None = None) -> bytes:
+    """Read a file a user named, refusing folders, FIFOs, devices, empty and oversized files."""
+    max_bytes = max_bytes or max_pattern_bytes()
     try:
-        if not path.is_file():
-            what = "a folder" if path.is_dir() else "not a regular file"
-            if not path.exists():
-                what = "missing"
-            raise CorruptPattern(f"{path}: {what}; give the path of an image, text or JSON file")
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise CorruptPattern(
-                f"{path}: {size:,} bytes is over the {max_bytes:,}-byte limit for a pattern"
-            )
-        with path.open("rb") as handle:
-            data = handle.read(max_bytes + 1)
+        data = read_plain(path, max_bytes=max_bytes)
     except OSError as exc:
-        raise CorruptPattern(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if len(data) > max_bytes:
-        raise CorruptPattern(f"{path}: over the {max_bytes:,}-byte limit for a pattern")
+        raise _unreadable(path, exc, max_bytes) from None
     if not data:
         raise CorruptPattern(f"{path}: the file is empty")
     return data
+
+
+def hash_input(path: Path, *, max_bytes: int | None = None) -> str:
+    """The sha256 of a file a user named, streamed: memory stays flat whatever it holds, so many
+    names can be compared (duplicates found) before any file is loaded (issue 16, item 12)."""
+    max_bytes = max_bytes or max_pattern_bytes()
+    try:
+        digest, size = sha256_plain(path, max_bytes=max_bytes)
+    except OSError as exc:
+        raise _unreadable(path, exc, max_bytes) from None
+    if not size:
+        raise CorruptPattern(f"{path}: the file is empty")
+    return digest
+
+
+def _unreadable(path: Path, exc: OSError, max_bytes: int) -> CorruptPattern:
+    if isinstance(exc, FileNotFoundError):
+        return CorruptPattern(f"{path}: missing; give the path of an image, text or JSON file")
+    return CorruptPattern(
+        f"{path}: {exc.strerror or exc}; give the path of an image, text or JSON file "
+        f"of at most {max_bytes:,} bytes"
+    )
 
 
 def inspect_content(data: bytes, name: str) -> InspectedContent:
@@ -110,12 +126,22 @@ def inspect_content(data: bytes, name: str) -> InspectedContent:
         return InspectedContent(data, digest, PatternKind.image, extension)
     text = _utf8(data, name)
     stripped = text.lstrip("\ufeff \t\r\n")
-    if suffix == ".json" or stripped[:1] in ("{", "["):
+    small = len(data) <= MAX_JSON_PATTERN_BYTES  # larger text that looks like JSON stays text
+    if suffix == ".json" or (small and stripped[:1] in ("{", "[")):
+        if not small:
+            raise CorruptPattern(
+                f"{name}: {len(data):,} bytes of JSON is over the {MAX_JSON_PATTERN_BYTES:,}-byte "
+                "limit for a JSON pattern (parsed, it would take ~25x that in every replay)"
+            )
         try:
             json.loads(text.lstrip("\ufeff"))  # as decode() reads it: editors add a BOM
         except ValueError as exc:
             if suffix == ".json":
                 raise CorruptPattern(f"{name}: not valid JSON ({exc})") from None
+        except RecursionError:  # "[[[[..." 100k deep: no model could be given it (item 11)
+            raise CorruptPattern(
+                f"{name}: JSON nested too deeply to read (past Python's recursion limit)"
+            ) from None
         else:
             return InspectedContent(data, digest, PatternKind.json, "json")
     return InspectedContent(data, digest, PatternKind.text, "txt")
@@ -235,11 +261,18 @@ class PatternStore:
         """The stored bytes, verified against their name, so a tampered file is never scored."""
         path = self.path_of(sha256, extension)
         try:
-            data = path.read_bytes()
-        except OSError:
+            # A plain file of the store, never a link, a FIFO or a device (issue 16, item 9).
+            data = read_plain(path, max_bytes=max_pattern_bytes(), follow_links=False)
+        except FileNotFoundError:
             raise CorruptPattern(
                 f"pattern file {self.relative_path(sha256, extension)} is missing from "
                 f"{self.root}; restore it (problem-registry import) or remove the pattern"
+            ) from None
+        except OSError as exc:
+            raise CorruptPattern(
+                f"pattern file {self.relative_path(sha256, extension)} in {self.root} cannot be "
+                f"read: {exc.strerror or exc}; restore it (problem-registry import) or remove "
+                "the pattern"
             ) from None
         if sha256_of(data) != sha256:
             raise CorruptPattern(
@@ -271,9 +304,6 @@ class PatternStore:
 
 
 def sha256_of_file(path: Path, *, chunk_size: int = 1 << 20) -> str:
-    """Hash a possibly large file (a model artifact) without reading it into memory."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """Hash a possibly large file (a model artifact) without reading it into memory; a FIFO or a
+    device is refused (:class:`~problem_registry.plain_files.NotPlainFile`), never read."""
+    return sha256_plain(path, chunk_size=chunk_size)[0]

@@ -234,6 +234,16 @@ def translate_connection_errors(url: URL | str) -> Iterator[None]:
                 f"cannot use database {redact(url)}: {_first_line(exc)} ({hint})", _plain(url)
             )
         ) from None
+    except sqlite3.DatabaseError as exc:
+        # The driver's own error, unwrapped: driver_rows bypasses SQLAlchemy. A page damaged
+        # past the schema shows only when a query reaches it (issue 16, item 11: report, chart).
+        if type(exc) is not sqlite3.DatabaseError:
+            raise
+        reason = str(exc).strip().splitlines()[0]
+        raise DatabaseUnavailable(
+            f"cannot use database {redact(url)}: {reason} (restore the file from a backup, or "
+            "point --url at another registry)"
+        ) from None
 
 
 def _first_line(exc: DBAPIError) -> str:

@@ -25,9 +25,7 @@ nor a long read transaction grows with the size of the store.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +35,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from problem_registry.enums import ExpectKind
+from problem_registry.plain_files import NotPlainFile, sha256_plain
 from problem_registry.store.content import TEMP_PREFIX, PatternStore, is_sha256
 from problem_registry.store.tables import ExpectedLabel, Pattern, PatternFile, Problem
 
@@ -44,7 +43,6 @@ if TYPE_CHECKING:
     from problem_registry.store.registry import Registry
 
 Progress = Callable[[int, int], None]
-_CHUNK = 1 << 20
 _MAX_LISTED_USERS = 5
 
 
@@ -176,18 +174,14 @@ def file_state(path: Path, sha: str) -> str:
     if path.parent.is_symlink():
         return "link"
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        digest, _size = sha256_plain(path, follow_links=False)
     except FileNotFoundError:
         return "missing"
+    except NotPlainFile as exc:
+        return "link" if exc.errno == errno.ELOOP else "not a regular file"
     except OSError as exc:
-        return "link" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
-    digest = hashlib.sha256()
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            return "not a regular file"
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return "ok" if digest.hexdigest() == sha else "altered"
+        return exc.strerror or str(exc)
+    return "ok" if digest == sha else "altered"
 
 
 def _orphans(store: PatternStore, known: set[str], report: CheckReport) -> None:

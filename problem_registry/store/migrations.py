@@ -90,9 +90,11 @@ def current_revision(connection: Connection) -> str | None:
 
 def schema_state(engine: Engine) -> SchemaState:
     with engine.connect() as connection:
-        if _stamped_revisions(connection) == [HEAD_REVISION]:
+        stamped = _stamped_revisions(connection)
+        if stamped == [HEAD_REVISION]:
             # The common case, answered without importing Alembic: nothing to refuse or migrate.
             return SchemaState(HEAD_REVISION, HEAD_REVISION)
+        _refuse_several(stamped)
         state = SchemaState(current_revision(connection), head_revision())
     _refuse_unknown(state.current)
     return state
@@ -103,6 +105,17 @@ def _stamped_revisions(connection: Connection) -> list[str] | None:
     if not sa.inspect(connection).has_table("alembic_version"):
         return None
     return [row[0] for row in connection.exec_driver_sql("SELECT version_num FROM alembic_version")]
+
+
+def _refuse_several(stamped: list[str] | None) -> None:
+    """One revision, or none: Alembic's own refusal of more is a traceback (issue 16, item 11)."""
+    if stamped is not None and len(stamped) > 1:
+        raise SchemaMismatch(
+            f"this registry's alembic_version table holds {len(stamped)} revisions "
+            f"({', '.join(sorted(map(str, stamped)))}); a registry is stamped with exactly one: "
+            f"delete the rows that are not its revision (this problem-registry's is "
+            f"{HEAD_REVISION}), after a backup"
+        )
 
 
 def _refuse_unknown(revision: str | None) -> None:
@@ -138,6 +151,7 @@ def upgrade(engine: Engine, revision: str = "head") -> SchemaState:
                     connection.execute(
                         sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
                     )
+                _refuse_several(_stamped_revisions(connection))
                 previous = current_revision(connection)
                 _refuse_unknown(previous)
                 target = head_revision() if revision == "head" else revision

@@ -7,15 +7,18 @@ Both are untrusted input: links are refused, and a CSV's paths must stay beside 
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
 from problem_registry.enums import Polarity, Source
 from problem_registry.errors import InvalidValue, UnsafePath
 from problem_registry.expectations import Expectation
+from problem_registry.plain_files import read_plain
 from problem_registry.store.paths import inside
 
 CSV_COLUMNS = ("path", "expected", "polarity", "note")
+MAX_CSV_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,9 @@ def labelled_files(folder: Path) -> list[Path]:
 def read_csv(csv_path: Path, *, source: Source = Source.contrived) -> list[NewPattern]:
     base = csv_path.resolve().parent
     try:
-        with csv_path.open(newline="", encoding="utf-8-sig") as handle:
+        # A plain file of bounded size: a FIFO named by --csv hung the import (issue 16, item 9).
+        text = read_plain(csv_path, max_bytes=MAX_CSV_BYTES).decode("utf-8-sig")
+        with io.StringIO(text, newline="") as handle:
             reader = csv.DictReader(handle)
             header = [name.strip() for name in reader.fieldnames or []]
             missing = [name for name in ("path", "expected") if name not in header]
@@ -68,7 +73,9 @@ def read_csv(csv_path: Path, *, source: Source = Source.contrived) -> list[NewPa
                     f"{','.join(CSV_COLUMNS)} (polarity and note optional)"
                 )
             rows = list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+    except OSError as exc:
+        raise InvalidValue(f"cannot read CSV {csv_path}: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
         raise InvalidValue(f"cannot read CSV {csv_path}: {exc}") from None
     new: list[NewPattern] = []
     for line, row in enumerate(rows, start=2):

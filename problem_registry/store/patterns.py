@@ -19,12 +19,20 @@ from sqlmodel import Session, col, select
 from problem_registry.enums import PatternKind, Polarity, Source
 from problem_registry.errors import (
     AmbiguousReference,
+    CorruptPattern,
     DuplicatePattern,
     InvalidValue,
     PatternNotFound,
 )
 from problem_registry.expectations import Expectation
-from problem_registry.store.content import InspectedContent, StoredFile, inspect_content, read_input
+from problem_registry.store.content import (
+    InspectedContent,
+    StoredFile,
+    hash_input,
+    inspect_content,
+    read_input,
+    sha256_of,
+)
 from problem_registry.store.expectation_rows import (
     expectation_columns,
     expectation_of,
@@ -35,6 +43,7 @@ from problem_registry.store.pattern_sources import labelled_files, read_csv
 from problem_registry.store.problems import find_problem
 from problem_registry.store.registry import insert_ignoring_conflicts
 from problem_registry.store.tables import ExpectedLabel, Pattern, PatternFile, Problem, stored_id
+from problem_registry.store.unreferenced import discard_unreferenced
 from problem_registry.store.views import PatternView, iso
 from problem_registry.text import file_name, recording, storable, user_name
 
@@ -62,6 +71,11 @@ class Patterns:
         Every file is read and verified, and every duplicate found, before anything is written.
         With ``skip_existing`` a file whose content the problem already holds is skipped;
         without it, it is refused.
+
+        Memory holds one file at a time (issue 16, item 12: a CSV naming one 45 MB file 30 times
+        took 1.5 GB before saying "duplicate"): files are hashed by streaming and duplicates
+        refused first, then each new file is read and verified alone, and read again to be
+        written (checked against its hash, so a file changed meanwhile is refused).
         """
         existing = {view.sha256: view for view in self.list(slug)}  # unknown slug: refused first
         added_by = user_name(self._registry.user)
@@ -69,41 +83,61 @@ class Patterns:
             storable(item.note, f"the note for {item.path}")
             _member(Polarity, item.polarity, f"the polarity for {item.path}")
             _member(Source, item.source, f"the source for {item.path}")
-        contents = [(item, inspect_content(read_input(item.path), str(item.path))) for item in new]
         seen: dict[str, Path] = {}
-        fresh: list[tuple[NewPattern, InspectedContent]] = []
+        new_hashes: list[tuple[NewPattern, str]] = []
         skipped: list[PatternView] = []
-        for item, content in contents:
-            if content.sha256 in seen:
+        for item in new:
+            sha256 = hash_input(item.path)
+            if sha256 in seen:
                 raise DuplicatePattern(
-                    f"{item.path} has the same content as {seen[content.sha256]}; give it once"
+                    f"{item.path} has the same content as {seen[sha256]}; give it once"
                 )
-            seen[content.sha256] = item.path
-            if content.sha256 in existing:
+            seen[sha256] = item.path
+            if sha256 in existing:
                 if skip_existing:
-                    skipped.append(existing[content.sha256])
+                    skipped.append(existing[sha256])
                     continue
                 raise DuplicatePattern(
-                    f"{item.path} is already pattern {existing[content.sha256].id} of {slug} "
-                    f"(sha256 {content.sha256[:12]}); change it with `pattern relabel`"
+                    f"{item.path} is already pattern {existing[sha256].id} of {slug} "
+                    f"(sha256 {sha256[:12]}); change it with `pattern relabel`"
                 )
-            fresh.append((item, content))
+            new_hashes.append((item, sha256))
+        fresh: list[tuple[NewPattern, StoredFile]] = []
+        for item, sha256 in new_hashes:
+            fresh.append((item, _verified(item.path, sha256).stored))
 
         if fresh:
             recording(added_by)
         # Files first, rows second: a crash in between leaves an unused file, never a row
-        # pointing at nothing.
-        for _item, content in fresh:
-            self._registry.store.put(content)
+        # pointing at nothing. A refused write removes the files it brought (below).
+        store = self._registry.store
+        brought: list[StoredFile] = []
+        for item, stored in fresh:
+            if not store.path_of(stored.sha256, stored.extension).is_file():
+                brought.append(stored)
+            store.put(_reread(item.path, stored))
+        try:
+            return self._insert(slug, fresh, skipped, added_by)
+        except Exception:  # refused; an interrupt keeps the files for the re-run
+            discard_unreferenced(self._registry, brought)
+            raise
+
+    def _insert(
+        self,
+        slug: str,
+        fresh: Sequence[tuple[NewPattern, StoredFile]],
+        skipped: list[PatternView],
+        added_by: str,
+    ) -> AddedPatterns:
         try:
             with self._registry.writing() as session:
                 problem = find_problem(session, slug)
-                file_ids = file_ids_for(session, [content.stored for _item, content in fresh])
+                file_ids = file_ids_for(session, [stored for _item, stored in fresh])
                 rows = [
                     (
                         Pattern(
                             problem_id=problem.id,
-                            file_id=file_ids[content.sha256],
+                            file_id=file_ids[stored.sha256],
                             original_name=file_name(item.path),
                             polarity=Polarity(item.polarity).value,
                             source=Source(item.source).value,
@@ -113,7 +147,7 @@ class Patterns:
                         ),
                         item.expectation,
                     )
-                    for item, content in fresh
+                    for item, stored in fresh
                 ]
                 session.add_all([pattern for pattern, _ in rows])
                 session.flush()
@@ -292,6 +326,22 @@ class Patterns:
                 )
             )
         return views
+
+
+def _verified(path: Path, sha256: str) -> InspectedContent:
+    """``path`` read and verified (its kind told, an image decoded), still the content hashed."""
+    content = inspect_content(read_input(path), str(path))
+    if content.sha256 != sha256:
+        raise CorruptPattern(f"{path} changed while it was being added; add it again")
+    return content
+
+
+def _reread(path: Path, stored: StoredFile) -> InspectedContent:
+    """The bytes of a file verified earlier, read again to be written: one file in memory."""
+    data = read_input(path)
+    if sha256_of(data) != stored.sha256:
+        raise CorruptPattern(f"{path} changed while it was being added; add it again")
+    return InspectedContent(data, stored.sha256, stored.kind, stored.extension)
 
 
 def _member(enum: type[Polarity] | type[Source], value: object, what: str) -> None:

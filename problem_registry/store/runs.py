@@ -24,7 +24,8 @@ from problem_registry.enums import RunStatus
 from problem_registry.refs import ModelRef
 from problem_registry.store.model_versions import version_ids
 from problem_registry.store.registry import Registry
-from problem_registry.store.tables import Run, utcnow
+from problem_registry.store.tables import Result, Run, utcnow
+from problem_registry.text import MAX_MESSAGE_LENGTH, MAX_USER_LENGTH, stored_text
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import CursorResult
@@ -52,7 +53,9 @@ def start_run(
     row = {
         "status": RunStatus.running.value,
         "trigger": trigger[:32],
-        "triggered_by": (triggered_by or registry.user)[:100],
+        # Who ran it is a record, not content: a name that is not UTF-8 ($USER, --user) is kept
+        # escaped rather than failing the replay with a traceback (issue 16, item 11).
+        "triggered_by": stored_text(triggered_by or registry.user, MAX_USER_LENGTH),
         "git_commit": git_commit or current_git_commit(),
         "candidate_id": candidate_id,
         "started_at": utcnow(),
@@ -107,12 +110,22 @@ def close_abandoned_runs(registry: Registry) -> list[int]:
         match = _RUNNING_AS.match(message or "")
         if match and match.group(2) == host and not _process_exists(int(match.group(1))):
             abandoned.append((run_id, int(match.group(1))))
+    results = Result.__table__  # type: ignore[attr-defined]
     for run_id, pid in abandoned:
         with registry.writing() as session:
+            # Its counts were to be added when it closed: a killed run recorded "predicted 0"
+            # however much it stored (issue 16, item 13). Its stored rows carry its id.
+            predicted, errored = session.execute(
+                sa.select(sa.func.count(), sa.func.count(results.c.error)).where(
+                    results.c.run_id == run_id
+                )
+            ).one()
             session.execute(
                 sa.update(table)
                 .where(table.c.id == run_id, table.c.status == RunStatus.running.value)
                 .values(
+                    predicted=predicted,
+                    errored=errored,
                     status=RunStatus.interrupted.value,
                     message=f"interrupted: process {pid} on {host} ended without closing this "
                     "run (killed?); what it stored is kept, re-run to resume",
@@ -147,7 +160,8 @@ def finish_run(
         reused=reused,
         errored=errored,
         status=RunStatus(status).value,
-        message=message[:4000],
+        # A reason can quote a model's exception: NUL or a lone surrogate must not lose the run.
+        message=stored_text(message, MAX_MESSAGE_LENGTH),
         finished_at=utcnow(),
     )
 

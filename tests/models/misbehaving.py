@@ -161,7 +161,7 @@ BEHAVIOURS: dict[str, tuple[str, bool]] = {
     "sys_exits": ("sys_exits", True),
     "one_short": ("one_short", True),
     "unlistable": ("unlistable", True),
-    "surrogate": ("surrogate", True),
+    "surrogate": ("surrogate", False),  # stored escaped since item 8
 }
 
 
@@ -173,5 +173,63 @@ def uses_processes(artifact: str | None = None) -> Any:
         answers = _answers(items)
         with multiprocessing.get_context("spawn").Pool(1) as pool:
             return pool.map(str, answers)
+
+    return predict
+
+
+def nul_label(artifact: str | None = None) -> Any:
+    """A label with a NUL, which PostgreSQL refuses in text (issue 16, item 8)."""
+
+    def predict(items: Sequence[Any]) -> list[str]:
+        return [f"nul\x00{describe(item)}" for item in items]
+
+    return predict
+
+
+def unstorable_error(artifact: str | None = None) -> Any:
+    """Raises with a NUL and a lone surrogate in its message."""
+
+    def predict(items: Sequence[Any]) -> Any:
+        raise ValueError("bad \x00 input \udcff here")
+
+    return predict
+
+
+def unstorable_loader(artifact: str | None = None) -> Any:
+    """Cannot load, and says so with a NUL and a lone surrogate: the reason reaches the run."""
+    raise RuntimeError("weights \x00 missing \udcff")
+
+
+def huge_label(artifact: str | None = None) -> Any:
+    """A 5 MB label per input: stored cut to the documented cap (issue 16, item 12)."""
+
+    def predict(items: Sequence[Any]) -> list[str]:
+        return ["x" * 5_000_000 for _ in items]
+
+    return predict
+
+
+def hangs_telling_pid(artifact: str | None = None) -> Any:
+    """Hangs, after writing its worker's pid to ``$HANG_PID_FILE`` (for the kill -9 test)."""
+
+    def predict(items: Sequence[Any]) -> Any:
+        with open(os.environ["HANG_PID_FILE"], "w") as handle:  # noqa: PTH123
+            handle.write(str(os.getpid()))
+        time.sleep(3600)
+
+    return predict
+
+
+def echoes(artifact: str | None = None) -> Any:
+    """Answers a JSON input's ``answer``, or raises its ``raise``: any text a model can write."""
+
+    def predict(items: Sequence[Any]) -> list[Any]:
+        answers: list[Any] = []
+        for item in items:
+            if isinstance(item, dict) and "raise" in item:
+                answers.append(ValueError(item["raise"]))
+            else:
+                answers.append(item.get("answer") if isinstance(item, dict) else describe(item))
+        return answers
 
     return predict
