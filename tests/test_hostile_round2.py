@@ -1184,7 +1184,7 @@ def test_pytest_registry_in_an_empty_folder_creates_nothing(tmp_path: Path) -> N
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout + done.stderr
-    assert "no registry at" in done.stderr and "problem-registry init" in done.stderr
+    assert "no registry here" in done.stderr and "problem-registry init" in done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["test_x.py"]
 

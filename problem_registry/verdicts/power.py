@@ -269,7 +269,13 @@ class _Chunk:
         self.base = stack.base_right[rows, columns]  # (B, m)
         self.pseudo = stack.versions_right[cells]  # (B, R, m)
         self.error = stack.error[members]
-        self.draws = rng.random(self.pseudo.shape)
+        # float32 and 2.0 where the pseudo-candidate is already wrong (nothing left to break):
+        # a regression's breaks are then one comparison, the simulation's most repeated step.
+        draws = rng.random(self.pseudo.shape, dtype=np.float32)
+        self.draws = np.where(self.pseudo, draws, np.float32(2.0))
+        # Broken and fixed before any regression: what every size adds its breaks to.
+        self.broken_before = (self.base[:, None, :] & ~self.pseudo).sum(axis=2)  # (B, R)
+        self.fixed_before = (~self.base[:, None, :] & self.pseudo).sum(axis=2)
         alpha = _alpha(settings, problems_in_run)
         scored = settings.rule in (Rule.SCORE, Rule.COMBINED)
         self.label_rule = settings.labels_rule if scored else settings.rule
@@ -305,11 +311,12 @@ class _Chunk:
     def rates(self, points: np.ndarray) -> np.ndarray:
         """(B, G): the share of replicates the gate fails at each problem's ``points`` (G, B)."""
         q = np.minimum(1.0, points / np.maximum(1e-9, 1.0 - self.error)[None, :])
-        broken = (self.draws[None] < q[:, :, None, None]) & self.pseudo[None]  # (G, B, R, m)
-        base = self.base[None, :, None, :]
+        limit = q.astype(np.float32)[:, :, None, None]
+        broken = self.draws[None] < limit  # (G, B, R, m): right answers the regression broke
         # b: right at the baseline, wrong now; c: wrong at the baseline, right now.
-        b = (base & ~self.pseudo[None]).sum(axis=3) + (base & broken).sum(axis=3)
-        c = (~base & self.pseudo[None]).sum(axis=3) - (~base & broken).sum(axis=3)
+        on_right = (broken & self.base[None, :, None, :]).sum(axis=3)
+        b = self.broken_before[None] + on_right
+        c = self.fixed_before[None] - (broken.sum(axis=3) - on_right)
         fails = self._label_fails(b, c)
         if self.use_score.any():
             moved = np.where(broken, self.wrong[None], self.versions[None])
@@ -345,7 +352,7 @@ class _Chunk:
         return np.where(self.no_history[None, :, None], mcnemar, flips)
 
 
-CHUNK = 32  # problems simulated together: (G, 32, R, m) booleans stay a few MB
+CHUNK = 128  # problems simulated together: (G, 128, R, m) booleans stay tens of MB
 
 
 class _Batches:
@@ -434,7 +441,7 @@ def detection(
 
 
 def _first_enough(
-    rates_at: Callable[[np.ndarray], np.ndarray],
+    rates_at: Callable[[np.ndarray, np.ndarray], np.ndarray],
     options: int,
     low: np.ndarray,
     target: float,
@@ -445,7 +452,7 @@ def _first_enough(
     high = np.full(len(low), options) if high is None else high
     while (asking := low < high).any():
         middle = (low + high) // 2
-        enough = rates_at(np.minimum(middle, options - 1)) >= target
+        enough = rates_at(np.minimum(middle, options - 1), asking) >= target
         high = np.where(asking & enough, middle, high)
         low = np.where(asking & ~enough, middle + 1, low)
     return low
@@ -478,7 +485,8 @@ def estimate_powers(
         batches = _Batches(stack, members, None, settings, problems_in_run, replicates, seed, prior)
         at_promise[members] = batches.rates(np.full((1, len(members)), promised))[:, 0]
 
-        def at_size(index: np.ndarray, batches: _Batches = batches) -> np.ndarray:
+        def at_size(index: np.ndarray, _: np.ndarray, batches: _Batches = batches) -> np.ndarray:
+            # Every member, asking or not: the same chunks draw the same random numbers.
             rates: np.ndarray = batches.rates(POINTS[index][None, :])[:, 0]
             return rates
 
@@ -491,17 +499,18 @@ def estimate_powers(
     # Problems asking about the same pattern count are simulated together.
     counts = np.array(PATTERN_COUNTS)
 
-    def at_count(index: np.ndarray) -> np.ndarray:
+    def at_count(index: np.ndarray, asking: np.ndarray) -> np.ndarray:
         rates = np.zeros(len(regs))
-        for count in sorted(set(counts[index[sizes > 0]].tolist())):
-            members = np.flatnonzero((counts[index] == count) & (sizes > 0))
+        index = np.minimum(index, len(counts) - 1)
+        for count in sorted(set(counts[index[asking]].tolist())):
+            members = np.flatnonzero((counts[index] == count) & asking)
             batches = _Batches(
                 stack,
                 members,
                 count,
                 settings,
                 problems_in_run,
-                replicates,
+                max(1, replicates // 2),  # "about N patterns": half the replicates of a size
                 seed + count,
                 prior,
             )
@@ -514,6 +523,12 @@ def estimate_powers(
     keeps = at_promise >= target
     start = np.where(sizes == 0, len(counts), np.where(keeps, 0, np.minimum(own, len(counts))))
     limit = np.where(keeps, np.minimum(own + 1, len(counts)), len(counts))
+    # Most weak problems stay weak at 100 patterns: asked first, they need no bisection.
+    asking = (start < limit) & (limit == len(counts))
+    largest = np.full(len(regs), len(counts) - 1)
+    hopeless = asking & (at_count(largest, asking) < target)
+    start = np.where(hopeless, len(counts), start)
+    limit = np.where(asking & ~hopeless, len(counts) - 1, limit)
     needed = _first_enough(at_count, len(counts), start, target, limit)
     return [
         PowerEstimate(
