@@ -93,7 +93,9 @@ def _secrets_of(url: str) -> set[str]:
     for pair in rest.partition("?")[2].split("&"):
         key, _, value = pair.partition("=")
         if _SECRET_KEY_ONLY.fullmatch(unquote_plus(key)):
-            found.append(value)
+            # An unescaped "@" in a query password makes SQLAlchemy read all before it as the
+            # user part and the rest as the host, which drivers then name: hide each piece.
+            found += [value, *value.split("@")]
         found += [match.group(3) for match in _KEY_VALUE.finditer(unquote_plus(value))]
     forms: set[str] = set()
     for secret in found:

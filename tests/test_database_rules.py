@@ -281,7 +281,7 @@ IMPOSSIBLE_VALUES: list[tuple[str, dict[str, Any]]] = [
     ("pattern", {"expect_kind": "range", "expect_min": 1.0}),
     ("pattern", {"expect_kind": "range", "expect_min": 4.0, "expect_max": 3.0}),
     ("pattern", {"expect_kind": "exact", "expect_min": 1.0, "expect_max": 2.0}),
-    ("model_version", {"loader_kind": "onnx"}),
+    ("model_version", {"loader_kind": "tensorflow"}),
     ("run", {"status": "paused"}),
 ]
 
