@@ -13,6 +13,8 @@ upgrade, or explain a refusal.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -137,13 +139,14 @@ def has_user_tables(connection: Connection) -> bool:
     return bool(names)
 
 
-def upgrade(engine: Engine, revision: str = "head") -> SchemaState:
-    """Bring the schema to ``revision`` under a cross-process lock; a no-op when already there."""
+@contextmanager
+def _migrating(engine: Engine) -> Iterator[Connection]:
+    """A connection in one transaction under the cross-process migration lock, with SQLite's
+    foreign keys off: batch migrations rebuild tables (0004's downgrade rebuilds model_version),
+    and with foreign keys on, ON DELETE CASCADE would silently empty their child tables."""
     sqlite = engine.dialect.name == "sqlite"
     with writer_engine(engine).connect() as connection:
-        if sqlite:
-            # Batch migrations rebuild tables; with foreign keys on, ON DELETE CASCADE would
-            # silently empty child tables. The pragma only takes effect outside a transaction.
+        if sqlite:  # the pragma only takes effect outside a transaction
             _sqlite_pragma(connection, "foreign_keys = OFF")
         try:
             with connection.begin():
@@ -151,20 +154,26 @@ def upgrade(engine: Engine, revision: str = "head") -> SchemaState:
                     connection.execute(
                         sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
                     )
-                _refuse_several(_stamped_revisions(connection))
-                previous = current_revision(connection)
-                _refuse_unknown(previous)
-                target = head_revision() if revision == "head" else revision
-                migrated = previous != target
-                if migrated:
-                    from alembic import command
-
-                    config = alembic_config()
-                    config.attributes["connection"] = connection
-                    command.upgrade(config, revision)
+                yield connection
         finally:
             if sqlite:
                 _sqlite_pragma(connection, "foreign_keys = ON")
+
+
+def upgrade(engine: Engine, revision: str = "head") -> SchemaState:
+    """Bring the schema to ``revision`` under a cross-process lock; a no-op when already there."""
+    with _migrating(engine) as connection:
+        _refuse_several(_stamped_revisions(connection))
+        previous = current_revision(connection)
+        _refuse_unknown(previous)
+        target = head_revision() if revision == "head" else revision
+        migrated = previous != target
+        if migrated:
+            from alembic import command
+
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
     return replace(schema_state(engine), migrated=migrated, previous=previous)
 
 
@@ -175,26 +184,12 @@ def _sqlite_pragma(connection: Connection, pragma: str) -> None:
 
 
 def downgrade(engine: Engine, revision: str) -> SchemaState:
-    sqlite = engine.dialect.name == "sqlite"
-    with writer_engine(engine).connect() as connection:
-        if sqlite:
-            # As in upgrade: 0004's downgrade rebuilds model_version, whose results would go
-            # with it by ON DELETE CASCADE while foreign keys are on.
-            _sqlite_pragma(connection, "foreign_keys = OFF")
-        try:
-            with connection.begin():
-                if not sqlite:
-                    connection.execute(
-                        sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
-                    )
-                from alembic import command
+    with _migrating(engine) as connection:
+        from alembic import command
 
-                config = alembic_config()
-                config.attributes["connection"] = connection
-                command.downgrade(config, revision)
-        finally:
-            if sqlite:
-                _sqlite_pragma(connection, "foreign_keys = ON")
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
     return schema_state(engine)
 
 
