@@ -32,6 +32,7 @@ from problem_registry.enums import LoaderKind, Polarity
 from problem_registry.expectations import Expectation
 from problem_registry.replay.engine import replay
 from problem_registry.report import charts
+from problem_registry.report.charts.heatmap import _cmap as heatmap_colours
 from problem_registry.store.patterns import NewPattern
 from problem_registry.store.registry import Registry
 from problem_registry.store.views import ModelVersionView
@@ -496,3 +497,18 @@ def test_chart_command_wants_a_png_name(
 ) -> None:
     code, stderr = run_chart(database_url, replayed, "--out", str(tmp_path / "chart.jpg"))
     assert code == 2 and "must end in .png" in stderr
+
+
+def test_heatmap_at_100_problems_and_50_versions_writes_every_rate_and_hatches_no_result(
+    synthetic: Synthetic,
+) -> None:
+    """Issue 19: a lead reads the grid at 60 x 50 and more; no colour of the scale is grey."""
+    figure = charts.heatmap_chart(synthetic.rows)
+    ax = figure.axes[0]
+    numbers = [t.get_text() for t in ax.texts]
+    rated = [r for r in synthetic.rows if r.error_rate is not None]
+    assert len(numbers) == len(rated) and all(n.isdigit() for n in numbers)
+    assert ax.collections, "the cells that miss their max error rate are dotted"
+    assert any(p.get_hatch() for p in ax.patches), "a cell without a result is hatched"
+    colours = heatmap_colours()(np.linspace(0, 1, 101))[:, :3]
+    assert (colours.max(axis=1) - colours.min(axis=1)).min() > 0.15, "no grey on the scale"

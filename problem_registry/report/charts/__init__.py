@@ -17,7 +17,7 @@ through an Agg canvas of its own, so no display is needed. The API::
 Readable from 1 to 50+ versions and 100+ problems: version labels are rotated and thinned,
 figures grow with their data up to a cap, the overview colours only the worst and most changed
 problems (the rest grey) once there are more than the palette holds, and colours come from the
-Okabe-Ito palette (lines) and cividis (heatmap), which colour-blind readers can tell apart.
+Okabe-Ito palette (lines) and viridis (heatmap), which colour-blind readers can tell apart.
 Only this package imports matplotlib; the core never imports it.
 
 One module per chart (:mod:`.overview`, :mod:`.problem`, :mod:`.multiples`, :mod:`.heatmap`,

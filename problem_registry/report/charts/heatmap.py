@@ -1,8 +1,9 @@
 """Problems x versions as a heatmap: every error rate of a registry in one picture.
 
-Where the overview picks lines to colour, the heatmap shows every cell: cividis from light (0%)
-to dark (100%), grey where there is no result, a dot where a problem's ``max_error_rate`` is
-missed and the champion's column outlined, readable up to 100+ problems and 50+ versions.
+Where the overview picks lines to colour, the heatmap shows every cell: viridis from light (0%)
+to dark (100%), hatched where there is no result, each cell's rate written in it, a dot where a
+problem's ``max_error_rate`` is missed and the champion's column outlined, readable up to 100+
+problems and 50+ versions.
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ from problem_registry.verdicts.metrics import ProblemVersionMetrics
 
 
 def heatmap_chart(rows: Sequence[ProblemVersionMetrics]) -> Figure:
-    """Problems (rows) x versions (columns), each cell the error rate; grey where no result.
+    """Problems (rows) x versions (columns), each cell the error rate; hatched where no result.
 
-    Cells carry their percentage when they are big enough to read it; a dot marks a cell that
-    misses the problem's ``max_error_rate``. The champion's column is outlined.
+    Cells carry their percentage (small cells: the number alone) down to about 60 x 50; a dot
+    marks a cell that misses the problem's ``max_error_rate``. The champion's column is outlined.
     """
     axis = _axis_from_rows(rows)
     problems = _problems_in_order(rows)
@@ -47,27 +48,44 @@ def heatmap_chart(rows: Sequence[ProblemVersionMetrics]) -> Figure:
     figure = Figure(figsize=(width, height), layout="constrained")
     ax = figure.add_subplot()
     masked = np.ma.masked_invalid(matrix)
-    colours = _cmap()
-    image = ax.imshow(masked, cmap=colours, vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+    # Missing cells are transparent over a hatched ground: no colour of the scale can be read
+    # as "no result".
+    ax.add_patch(
+        Rectangle(
+            (-0.5, -0.5),
+            axis.size,
+            len(problems),
+            facecolor="white",
+            edgecolor=MISSING_COLOUR,
+            hatch="////",
+            linewidth=0,
+            zorder=0,
+        )
+    )
+    image = ax.imshow(
+        masked, cmap=_cmap(), vmin=0, vmax=1, aspect="auto", interpolation="nearest", zorder=1
+    )
     colourbar = figure.colorbar(
         image, ax=ax, fraction=0.04, pad=0.01, shrink=min(0.9, 4.0 / height)
     )
     colourbar.ax.yaxis.set_major_formatter(PercentFormatter(xmax=1, decimals=0))
-    colourbar.set_label("error rate (grey: no result)", fontsize=8)
+    colourbar.set_label("error rate (hatched: no result)", fontsize=8)
     colourbar.ax.tick_params(labelsize=7)
     cell_w = (width - label_width - 1.6) / max(axis.size, 1)
     cell_h = (height - 1.9) / len(problems)
-    if cell_w >= 0.42 and cell_h >= 0.2:
+    roomy = cell_w >= 0.42 and cell_h >= 0.2
+    if cell_w >= 0.2 and cell_h >= 0.12:  # 5 pt digits still fit a 60 x 50 grid
         for (i, j), value in np.ndenumerate(matrix):
             if np.isfinite(value):
                 ax.text(
                     j,
                     i,
-                    f"{value:.0%}",
+                    f"{value:.0%}" if roomy else f"{value * 100:.0f}",
                     ha="center",
                     va="center",
-                    fontsize=7,
+                    fontsize=7 if roomy else 5,
                     color="white" if value > 0.5 else "black",
+                    zorder=2,
                 )
     index = axis.index()
     limits = {}
@@ -75,9 +93,9 @@ def heatmap_chart(rows: Sequence[ProblemVersionMetrics]) -> Figure:
         column = index.get((row.model, row.version))
         if row.meets_canary is False and column is not None:
             limits[(problems.index(row.problem), column)] = True
-    if limits and min(cell_w, cell_h) >= 0.2:  # smaller dots are noise, not information
+    if limits and min(cell_w, cell_h) >= 0.1:  # smaller dots are noise, not information
         ys, xs = zip(*limits, strict=True)
-        size = max(6.0, min(22.0, 60 * min(cell_w, cell_h)))
+        size = max(4.0, min(22.0, 60 * min(cell_w, cell_h)))
         # In the cell's top-left corner, clear of the percentage written in its middle.
         ax.scatter(
             np.array(xs) - 0.5 + 0.16 * min(1.0, cell_h / cell_w),
@@ -130,4 +148,4 @@ def heatmap_chart(rows: Sequence[ProblemVersionMetrics]) -> Figure:
 def _cmap() -> Colormap:
     from matplotlib import colormaps
 
-    return colormaps[HEATMAP].with_extremes(bad=MISSING_COLOUR)
+    return colormaps[HEATMAP].with_extremes(bad=(0.0, 0.0, 0.0, 0.0))

@@ -2,7 +2,7 @@
 
 The colours, markers and limits that all charts share live here, so a chart never picks a
 colour or a figure size of its own and the pictures of one report agree with each other; the
-Okabe-Ito palette (lines) and cividis (heatmap) are ones colour-blind readers can tell apart.
+Okabe-Ito palette (lines) and viridis (heatmap) are ones colour-blind readers can tell apart.
 Also the empty-state figure every chart returns when it has nothing to draw.
 """
 
@@ -16,8 +16,10 @@ OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "
 BLUE, VERMILLION, GREEN, PURPLE, ORANGE, SKY, BLACK = OKABE_ITO
 GREY = "#B8B8B8"
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")
-HEATMAP = "cividis_r"  # 0% light, 100% dark: the worst cells are the ones that stand out
-MISSING_COLOUR = "#EDEDED"
+# 0% light, 100% dark, and no grey anywhere on the way (cividis passed through grey at 40-60%,
+# the grey that meant "no result"): the worst cells stand out, a missing one is hatched.
+HEATMAP = "viridis_r"
+MISSING_COLOUR = "#BBBBBB"  # the hatching of a cell without a result
 
 MAX_WIDTH = 16.0  # inches: 1600 px at the default 100 dpi
 MAX_HEIGHT = 22.0
