@@ -152,7 +152,9 @@ class ProblemStats:
     p_mcnemar: float  # one-sided exact: P(broken >= observed | broken + fixed, 1/2)
     p_flips: float  # P(net >= observed) when each pattern flips at its historic rate
     p_score: float | None  # one-sided t on the mean change of log p; None: no scores or history
-    score_change: float | None  # mean change of clipped log p(expected), candidate - baseline
+    score_change: (
+        float | None
+    )  # mean change of the score (p(expected) by default), candidate - baseline
     score_scale: float | None  # its ordinary spread between versions (from the history)
     score_df: float | None
     interval: tuple[float, float]  # 95% for the change in error rate on the paired patterns
@@ -285,7 +287,7 @@ def ordinary_spreads(
 def score_test(
     baseline: np.ndarray, candidate: np.ndarray, history: np.ndarray, *, robust: bool = False
 ) -> tuple[float, float, int] | None:
-    """(mean change, ordinary spread, df) of clipped log p, candidate minus baseline."""
+    """(mean change, ordinary spread, df) of the score, candidate minus baseline."""
     paired = ~np.isnan(baseline)
     if not paired.any():
         return None

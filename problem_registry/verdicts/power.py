@@ -95,9 +95,9 @@ class _Registry:
 
     base_right: np.ndarray  # (n,) bool
     versions_right: np.ndarray  # (V, n) pseudo-candidates' answers, 1/0 (gaps: the baseline's)
-    base_score: np.ndarray | None  # (n,) clipped log p
+    base_score: np.ndarray | None  # (n,) the score compared (p, or clipped log p)
     versions_score: np.ndarray | None  # (V, n)
-    wrong_scores: np.ndarray  # recorded clipped log p of wrong answers
+    wrong_scores: np.ndarray  # recorded scores of wrong answers
     history_score: np.ndarray | None  # (H + 1, n) with nan gaps, for the ordinary spread
     rates: np.ndarray  # (n,) historic flip rates
     history_versions: int
@@ -127,7 +127,8 @@ def _registry(evidence: ProblemEvidence, settings: GateSettings) -> _Registry:
 def _scores(
     evidence: ProblemEvidence, settings: GateSettings, history_right: np.ndarray, keep: np.ndarray
 ) -> tuple[Any, Any, np.ndarray, Any]:
-    """Clipped log p of the baseline, the pseudo-candidates, recorded wrong answers, history."""
+    """Scores (p, or clipped log p) of the baseline, the pseudo-candidates, the recorded wrong
+    answers and the history."""
     floor = worst_score(settings)
     if evidence.baseline_prob is None or evidence.candidate_prob is None:
         return None, None, np.array([floor]), None
