@@ -151,7 +151,7 @@ class ProblemStats:
     candidate_wrong: int
     p_mcnemar: float  # one-sided exact: P(broken >= observed | broken + fixed, 1/2)
     p_flips: float  # P(net >= observed) when each pattern flips at its historic rate
-    p_score: float | None  # one-sided t on the mean change of log p; None: no scores or history
+    p_score: float | None  # one-sided t on the score's mean change; None: no scores or history
     score_change: (
         float | None
     )  # mean change of the score (p(expected) by default), candidate - baseline
