@@ -152,9 +152,7 @@ class ProblemStats:
     p_mcnemar: float  # one-sided exact: P(broken >= observed | broken + fixed, 1/2)
     p_flips: float  # P(net >= observed) when each pattern flips at its historic rate
     p_score: float | None  # one-sided t on the score's mean change; None: no scores or history
-    score_change: (
-        float | None
-    )  # mean change of the score (p(expected) by default), candidate - baseline
+    score_change: float | None  # mean change of the score (p(expected)), candidate - baseline
     score_scale: float | None  # its ordinary spread between versions (from the history)
     score_df: float | None
     interval: tuple[float, float]  # 95% for the change in error rate on the paired patterns
