@@ -500,7 +500,8 @@ def moderated(stats: ProblemStats, prior: SpreadPrior) -> ProblemStats:
     if prior.df <= 0 or stats.score_scale is None or not stats.score_df:
         return stats
     assert stats.score_change is not None
-    scale, df = prior.moderate(stats.score_scale, stats.score_df)
+    shrunk, more = prior.moderate(stats.score_scale, stats.score_df)
+    scale, df = float(shrunk), float(more)
     p = t_cdf(stats.score_change / scale, df)
     return replace(stats, score_scale=scale, score_df=df, p_score=p)
 

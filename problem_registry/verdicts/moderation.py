@@ -14,6 +14,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+Spread = Any  # a float, or a numpy array of them
 
 MAX_PRIOR_DF = 1000.0  # "infinite": the spreads agree within sampling noise
 
@@ -25,12 +30,13 @@ class SpreadPrior:
     df: float
     variance: float
 
-    def moderate(self, scale: float, df: float) -> tuple[float, float]:
-        """(scale, df) of one problem after shrinking its variance toward the prior's."""
+    def moderate(self, scale: Spread, df: Spread, *, weight: Spread = 1.0) -> tuple[Spread, Spread]:
+        """(scale, df) after shrinking the variance toward the prior's (scaled by ``weight``);
+        floats for one problem, arrays for many (the power simulation's)."""
         if self.df <= 0:
             return scale, df
-        variance = (self.df * self.variance + df * scale * scale) / (self.df + df)
-        return math.sqrt(variance), df + self.df
+        variance = (self.df * self.variance * weight + df * scale * scale) / (self.df + df)
+        return np.sqrt(variance), df + self.df
 
 
 NO_PRIOR = SpreadPrior(0.0, 0.0)

@@ -298,12 +298,9 @@ class _Chunk:
         # What breaking every right answer takes off the mean score, on average per point.
         mean_wrong = (stack.wrong[members].sum(axis=1) / stack.wrong_count[members])[:, None, None]
         self.break_drop = (self.pseudo * (self.versions - mean_wrong)).mean(axis=(1, 2))
-        if prior.df > 0:
-            # The prior was fitted on the problems' own pattern counts; a mean over m
-            # patterns moves about n / m times as much (in variance) as one over n.
-            variance = prior.variance * sizes / m
-            scale = np.sqrt((prior.df * variance + df * scale * scale) / (prior.df + df))
-            df = df + prior.df
+        # The prior was fitted on the problems' own pattern counts; a mean over m patterns
+        # moves about n / m times as much (in variance) as one over n.
+        scale, df = prior.moderate(scale, df, weight=sizes / m)
         quantiles = [
             _t_quantile(alpha, d) if ok else 0.0 for d, ok in zip(df, self.use_score, strict=True)
         ]
