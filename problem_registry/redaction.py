@@ -40,17 +40,59 @@ def redact_text(text: str, *urls: str) -> str:
     for url in urls:
         if url and url in text:
             text = text.replace(url, redact_url(url))
-        for secret in sorted(_secrets_of(url), key=len, reverse=True):
-            text = text.replace(secret, MASK)
+    return _shaped(_without_pieces(text, set().union(*map(_secrets_of, urls))))
+
+
+def _shaped(text: str) -> str:
+    """``text`` with whatever is shaped like a credential hidden: ``scheme://user:***@`` and
+    ``password=***`` (and its kin), whoever's it is."""
     text = _USERINFO.sub(lambda m: f"{m.group(1)}{MASK}@", text)
     return _KEY_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+
+
+def _without_pieces(text: str, secrets: set[str]) -> str:
+    """``text`` with every run of it that also runs inside a secret (at least
+    :data:`MIN_LITERAL_SECRET` characters, any letter case) replaced by :data:`MASK`.
+
+    Drivers quote a secret in pieces and in their own escapes: cut at a quote, an ``@`` or a
+    ``/``, re-rendered by SQLAlchemy, lower-cased as a host name, ``\\'`` in a repr. Looking for
+    every stretch a secret shares with the text hides all of these without naming each form.
+    """
+    if not secrets:
+        return text
+    width = MIN_LITERAL_SECRET
+    grams = {
+        folded[i : i + width]
+        for secret in secrets
+        for folded in [_fold(secret)]
+        for i in range(len(folded) - width + 1)
+    }
+    folded_text = _fold(text)
+    hidden = [False] * len(text)
+    for i in range(len(text) - width + 1):
+        if folded_text[i : i + width] in grams:
+            hidden[i : i + width] = [True] * width
+    if not any(hidden):
+        return text
+    pieces = []
+    for i, char in enumerate(text):
+        if not hidden[i]:
+            pieces.append(char)
+        elif i == 0 or not hidden[i - 1]:
+            pieces.append(MASK)
+    return "".join(pieces)
+
+
+def _fold(text: str) -> str:
+    """``text`` lower-cased character by character, keeping its length (so positions agree)."""
+    return "".join(low if len(low := char.lower()) == 1 else char for char in text)
 
 
 def redact_url(url: str) -> str:
     """A database URL as anyone may see it: user name, host and database kept, secrets hidden."""
     scheme, separator, rest = url.partition("://")
     if not separator:
-        return redact_text(url)
+        return _shaped(url)
     password = _userinfo_password(rest)
     if password is not None:
         start, end = password
@@ -64,7 +106,7 @@ def redact_url(url: str) -> str:
                 value = MASK
             pairs.append(f"{key}{equals}{value}")
         rest = f"{head}?{'&'.join(pairs)}"
-    return redact_text(f"{scheme}://{rest}")
+    return _shaped(_without_pieces(f"{scheme}://{rest}", _secrets_of(url)))
 
 
 def _userinfo_password(rest: str) -> tuple[int, int] | None:
@@ -90,17 +132,23 @@ def _secrets_of(url: str) -> set[str]:
     if password is not None:
         secret = rest[password[0] : password[1]]
         found += [secret, *secret.split("@")]  # SQLAlchemy ends it at the first "@"
+        if _KEY_VALUE.search(unquote_plus(secret)):
+            # A "password" that holds ``password=``: SQLAlchemy's reading of a raw "@" in a query
+            # password, re-rendered. Its "host" is that password's tail.
+            found.append(re.split(r"[/:?]", rest[password[1] + 1 :], maxsplit=1)[0])
     for pair in rest.partition("?")[2].split("&"):
         key, _, value = pair.partition("=")
         if _SECRET_KEY_ONLY.fullmatch(unquote_plus(key)):
             # An unescaped "@" in a query password makes SQLAlchemy read all before it as the
             # user part and the rest as the host, which drivers then name: hide each piece.
             found += [value, *value.split("@")]
-        found += [match.group(3) for match in _KEY_VALUE.finditer(unquote_plus(value))]
+        # A DSN inside a parameter: its quoted password may hold a quote that ends it early,
+        # so everything from the password to the parameter's end counts as secret too.
+        inner = unquote_plus(value)
+        for match in _KEY_VALUE.finditer(inner):
+            found += [match.group(3), inner[match.start(3) :]]
     forms: set[str] = set()
     for secret in found:
         for decoded in {secret, unquote(secret), unquote_plus(secret)}:
             forms.update((decoded, quote(decoded, safe=""), quote_plus(decoded)))
-    for secret in list(forms):
-        forms.add(secret.strip("'\""))
     return {form for form in forms if len(form) >= MIN_LITERAL_SECRET}

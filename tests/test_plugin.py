@@ -253,6 +253,18 @@ def test_candidate_registered_from_the_command_line(
     assert [v.version for v in digits.registry.models.list("digits")] == ["v1", "v2", "v3", "v4"]
 
 
+def test_a_non_deterministic_candidate_is_asked_again_and_its_flaky_patterns_named(
+    digits: Digits, run_registry
+) -> None:
+    artifact = digits.trained.artifacts["v3"]
+    result = run_registry(
+        "--candidate", "digits@noisy", "--candidate-loader", "tests.models.digits:load_noisy",
+        "--candidate-artifact", str(artifact), "--candidate-repeats", "3",
+    )  # fmt: skip
+    assert digits.registry.models.get("digits", "noisy").repeats == 3
+    assert "flaky (answers changed between repeats)" in result.stdout.str()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -266,6 +278,11 @@ def test_candidate_registered_from_the_command_line(
         (
             ["--candidate", "digits@v9", "--candidate-loader", "not a loader"],
             "problem-registry: --candidate-loader 'not a loader' is not module:callable",
+        ),
+        (["--candidate", CANDIDATE, "--candidate-repeats", "3"], "needs --candidate-loader"),
+        (
+            ["--candidate", "digits@v9", "--candidate-loader", "a:b", "--candidate-repeats", "x"],
+            "--candidate-repeats must be a whole number, got 'x'",
         ),
     ],
 )

@@ -99,6 +99,13 @@ def register(
         help="--endpoint v2: the outputs to ask for, e.g. predict,predict_proba (default: those "
         "the model's metadata declares).",
     ),
+    repeats: int = typer.Option(
+        1,
+        "--repeats",
+        min=1,
+        help="For a non-deterministic model: ask it this many times per pattern; its gates judge "
+        "how often it is right, and patterns whose answer changes are reported as flaky.",
+    ),
     metric: list[str] | None = typer.Option(
         None,
         "--metric",
@@ -170,6 +177,7 @@ def register(
         metrics=parse_metrics(metric or []),
         note=note_text,
         check=check_loadable,
+        repeats=repeats,
     )
     output(as_json, view, lambda: note(f"registered {view.ref} ({source.describe})"))
 
@@ -205,6 +213,7 @@ def show(
             ("loader", view.loader if view.loader != location(view) else None),
             ("artifact sha256", view.artifact_sha256),
             *((f"option {key}", value) for key, value in view.loader_options.items()),
+            ("repeats", view.repeats if view.repeats > 1 else None),
             ("champion", "yes" if view.is_champion else "no"),
             ("registered", f"{view.registered_at} by {view.registered_by}"),
             ("loads now", _loads_text(check)),

@@ -114,11 +114,8 @@ def _print_summary(summary: engine.ReplaySummary, as_json: bool) -> None:
         if version.status == "unavailable":
             note(f"warning: {version.reason}")
         elif version.status == "replayed":
-            errored = ""
-            if version.errored:
-                # The first error names where to look; the rest are in `report` (issue 19).
-                errored = f", {version.errored} errored (first: {version.first_error})"
-            note(f"{version.ref}: {version.predicted} predicted{errored}")
+            remarks = version.remarks()
+            note(f"{version.ref}: {version.predicted} predicted{', ' if remarks else ''}{remarks}")
     for refused in summary.refused:
         used_by = f" (used by {', '.join(refused.patterns)})" if refused.patterns else ""
         note(f"warning: refused {refused.reason}{used_by}")

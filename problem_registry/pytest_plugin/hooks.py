@@ -42,6 +42,12 @@ _OPTIONS: list[tuple[str, str, str, str]] = [
         "Model file for --candidate-loader (its sha256 is recorded).",
     ),
     (
+        "--candidate-repeats",
+        "registry_candidate_repeats",
+        "string",
+        "With --candidate-loader, for a non-deterministic model: ask it N times per pattern.",
+    ),
+    (
         "--registry-problems",
         "registry_problems",
         "string",

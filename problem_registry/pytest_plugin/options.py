@@ -26,6 +26,7 @@ class RegistryOptions:
     baseline: ModelRef | None = None  # None: the champion of the candidate's model
     candidate_loader: str | None = None
     candidate_artifact: Path | None = None
+    candidate_repeats: int = 1
     problems: tuple[str, ...] | None = None  # sorted slugs; None: every problem not retired
     report_dir: Path | None = None  # absolute: relative values start at the invocation folder
 
@@ -49,12 +50,18 @@ class RegistryOptions:
             raise InvalidValue("--candidate-loader needs --candidate NAME@VERSION")
         if artifact and not loader:
             raise InvalidValue("--candidate-artifact needs --candidate-loader")
+        repeats = _setting(config, "registry_candidate_repeats")
+        if repeats and not loader:
+            raise InvalidValue("--candidate-repeats needs --candidate-loader")
+        if repeats and not str(repeats).strip().isdigit():
+            raise InvalidValue(f"--candidate-repeats must be a whole number, got {repeats!r}")
         return cls(
             url=_setting(config, "registry_url") or None,
             candidate=None if candidate is None else ModelRef.parse(candidate),
             baseline=None if baseline is None else ModelRef.parse(baseline),
             candidate_loader=loader or None,
             candidate_artifact=Path(artifact) if artifact else None,
+            candidate_repeats=int(repeats) if repeats else 1,
             problems=tuple(sorted({s.strip() for s in problems.split(",") if s.strip()}))
             if problems
             else None,

@@ -218,6 +218,7 @@ class RegistrySession:
                     loader_kind=LoaderKind.python,
                     artifact=self.options.candidate_artifact,
                     check=check_loadable,
+                    repeats=self.options.candidate_repeats,
                 )
             except InvalidValue as exc:
                 # The library names the CLI's flag; here the value came from --candidate-loader.
@@ -320,14 +321,8 @@ class RegistrySession:
             for version in s.versions:
                 if version.status == "unavailable":
                     writer.write_line(visible(f"warning: {version.reason}"), yellow=True)
-                elif version.errored:  # where to look, as `replay` says it (issue 19)
-                    writer.write_line(
-                        visible(
-                            f"warning: {version.ref}: {version.errored} errored (first: "
-                            f"{version.first_error})"
-                        ),
-                        yellow=True,
-                    )
+                elif remarks := version.remarks():  # where to look, as `replay` says it
+                    writer.write_line(visible(f"warning: {version.ref}: {remarks}"), yellow=True)
         rows = terminal_rows(
             gates, self.snapshot.candidate, self.snapshot.champion, self.no_baseline
         )

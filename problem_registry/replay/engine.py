@@ -56,6 +56,7 @@ import pickle
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -79,11 +80,19 @@ from problem_registry.replay.results import (
     COLUMNS,
     Row,
     error_line,
+    insert_repeats,
     insert_results,
     is_error,
+    repeat_row,
     result_row,
 )
-from problem_registry.replay.workers import LoadSpec, ModelRaised, ModelWorker, WorkerPool
+from problem_registry.replay.workers import (
+    Answer,
+    LoadSpec,
+    ModelRaised,
+    ModelWorker,
+    WorkerPool,
+)
 from problem_registry.store.content import decode
 from problem_registry.store.registry import Registry
 from problem_registry.store.runs import close_abandoned_runs, finish_run, record_counts, start_run
@@ -125,6 +134,18 @@ class VersionReplay:
     # The first error this replay stored for the version, one line ("ValueError: ..."): an
     # "errored" count alone gave no clue where to look (issue 19).
     first_error: str = ""
+    # Patterns whose answer changed between the repeats of a non-deterministic version.
+    flaky: int = 0
+
+    def remarks(self) -> str:
+        """What needs a look, as one line (``3 errored (first: ValueError: ...), 2 flaky``)."""
+        parts = []
+        if self.errored:
+            # The first error names where to look; the rest are in `report` (issue 19).
+            parts.append(f"{self.errored} errored (first: {self.first_error})")
+        if self.flaky:
+            parts.append(f"{self.flaky} flaky (answers changed between repeats)")
+        return ", ".join(parts)
 
 
 @dataclass
@@ -165,6 +186,7 @@ class _Batch:
     inputs: dict[int, Any]  # decoded inputs of the chunk, by file id (for one-by-one retries)
     payload: bytes | None = None  # the pickled batch a worker is sent
     answers: list[tuple[Any, float]] | None = None  # (output, latency ms), once collected
+    repeats: list[list[tuple[Any, float]]] = field(default_factory=list)  # answers 2, 3...
     dead: bool = False  # its version broke: nothing to store
 
 
@@ -178,6 +200,7 @@ class _Version:
     artifact_path: str | None
     artifact_sha256: str | None
     loader_options: str | None
+    repeats: int
 
     @property
     def ref(self) -> str:
@@ -307,6 +330,7 @@ class _Replay:
         self.loading: set[int] = set()  # versions whose worker was asked to load them
         self.refused: dict[int, RefusedPattern] = {}
         self.pending: list[Row] = []
+        self.pending_repeats: list[Row] = []
         self.empty: set[int] = set()  # versions without any result: everything is missing
         self.keep_inputs = False
         self.kept: dict[int, Any] = {}  # decoded inputs kept across groups of versions
@@ -459,22 +483,37 @@ class _Replay:
             if batch.dead or batch.answers is not None or not isinstance(model, ModelWorker):
                 continue
             try:
-                try:
-                    answer = model.finish_predict()
-                    latency = round(answer.seconds * 1000 / len(files), 4)
-                    batch.answers = [(output, latency) for output in answer.outputs]
-                except ModelRaised as exc:
-                    if len(files) == 1:
-                        batch.answers = [(exc, 0.0)]
-                    else:
-                        batch.answers = [
-                            self._one(model, batch.inputs[f.id], f.sha256) for f in files
-                        ]
+                batch.answers = self._answered(batch, model, model.finish_predict)
+                assert batch.payload is not None
+                again = partial(
+                    model.predict,
+                    batch.payload,
+                    [f.sha256 for f in files],
+                    len(files),
+                    self.batch_timeout,
+                )
+                for _ in range(1, self.versions[batch.version_id].repeats):
+                    batch.repeats.append(self._answered(batch, model, again))
             except (ModelUnavailable, ModelOutputError) as exc:
                 self._broken(batch.version_id, exc)
                 batch.dead = True
                 self._advance(len(files), batch.version_id)
         return batches
+
+    def _answered(
+        self, batch: _Batch, model: ModelWorker, ask: Callable[[], Answer]
+    ) -> list[tuple[Any, float]]:
+        """One answer per file of ``batch``; a batch that raised is asked again file by file, so
+        one bad input costs only its own answer."""
+        files = batch.files
+        try:
+            answer = ask()
+        except ModelRaised as exc:
+            if len(files) == 1:
+                return [(exc, 0.0)]
+            return [self._one(model, batch.inputs[f.id], f.sha256) for f in files]
+        latency = round(answer.seconds * 1000 / len(files), 4)
+        return [(output, latency) for output in answer.outputs]
 
     def _store(self, batches: list[_Batch]) -> None:
         """The collected answers as rows, stored (committed once per chunk)."""
@@ -490,6 +529,8 @@ class _Replay:
                 for f, (output, latency) in zip(files, batch.answers, strict=True)
             ]
             outcome = self.outcomes[version_id]
+            if batch.repeats:
+                outcome.flaky += self._keep_repeats(batch, rows)
             outcome.predicted += len(rows)
             errored = [row[_ERROR] for row in rows if is_error(row)]
             outcome.errored += len(errored)
@@ -501,6 +542,18 @@ class _Replay:
                 self.flush()
         if batches:
             self.flush()
+
+    def _keep_repeats(self, batch: _Batch, firsts: list[Row]) -> int:
+        """Queue the repeats' rows beside the first answers'; how many patterns' answers varied."""
+        answers = [[(row[_PREDICTED], row[_ERROR]) for row in firsts]]
+        for repeat, outputs in enumerate(batch.repeats, start=1):
+            rows = [
+                result_row(batch.version_id, f.id, output, latency, self.run_id)
+                for f, (output, latency) in zip(batch.files, outputs, strict=True)
+            ]
+            self.pending_repeats.extend(repeat_row(row, repeat) for row in rows)
+            answers.append([(row[_PREDICTED], row[_ERROR]) for row in rows])
+        return sum(len(set(seen)) > 1 for seen in zip(*answers, strict=True))
 
     # -- models and inputs ------------------------------------------------------------------
 
@@ -595,9 +648,10 @@ class _Replay:
     def flush(self) -> None:
         if not self.pending:
             return
-        with self.registry.writing() as session:
+        with self.registry.writing() as session:  # a result and its repeats: in one transaction
             insert_results(session, self.pending, replace_errored=self.retry_errored)
-        self.pending = []
+            insert_repeats(session, self.pending_repeats, replace_errored=self.retry_errored)
+        self.pending, self.pending_repeats = [], []
 
     def _advance(self, count: int, version_id: int | None) -> None:
         if count:
@@ -630,6 +684,7 @@ class _Replay:
 
 
 _ERROR = COLUMNS.index("error")  # the text column of a result that is an error
+_PREDICTED = COLUMNS.index("predicted")
 
 
 def _pickled(batch: list[Any]) -> bytes:
@@ -658,6 +713,7 @@ def _resolve_versions(
         "artifact_path",
         "artifact_sha256",
         "loader_options",
+        "repeats",
     )
     with registry.reading() as session:
         # Columns, not ORM objects: the ORM's first query alone cost ~0.1 s of every replay.
@@ -681,6 +737,7 @@ def _resolve_versions(
             row.artifact_path,
             row.artifact_sha256,
             row.loader_options,
+            row.repeats,
         )
     found = None
     if candidate is not None:

@@ -31,6 +31,10 @@ COLUMNS = (
     "scores",
 )
 Row = tuple[Any, ...]
+# A non-deterministic version's answers after the first (``result_repeat``): the first's columns
+# a repeat keeps, and its number.
+REPEAT_COLUMNS = ("model_version_id", "file_id", "repeat", "predicted", "value", "error", "scores")
+_KEPT = [COLUMNS.index(name) for name in REPEAT_COLUMNS if name != "repeat"]
 
 
 def result_row(version_id: int, file_id: int, output: Any, latency_ms: float, run_id: int) -> Row:
@@ -79,6 +83,12 @@ def error_line(text: str) -> str:
     return line if len(line) <= MAX_ERROR_LINE else line[: MAX_ERROR_LINE - 3] + "..."
 
 
+def repeat_row(row: Row, repeat: int) -> Row:
+    """A :func:`result_row` as answer number ``repeat`` (1, 2...), in :data:`REPEAT_COLUMNS`."""
+    version_id, file_id, *rest = (row[i] for i in _KEPT)
+    return (version_id, file_id, repeat, *rest)
+
+
 def insert_results(session: Session, rows: Sequence[Row], *, replace_errored: bool = False) -> None:
     """Insert ``rows`` (tuples in :data:`COLUMNS` order), skipping pairs already stored.
 
@@ -86,6 +96,23 @@ def insert_results(session: Session, rows: Sequence[Row], *, replace_errored: bo
     replaced by the new answer; a stored answer is still never touched, so two runners retrying
     at once agree.
     """
+    _insert(session, "result", COLUMNS, 2, rows, replace_errored)
+
+
+def insert_repeats(session: Session, rows: Sequence[Row], *, replace_errored: bool = False) -> None:
+    """Insert :func:`repeat_row` rows as :func:`insert_results` does its own."""
+    _insert(session, "result_repeat", REPEAT_COLUMNS, 3, rows, replace_errored)
+
+
+def _insert(
+    session: Session,
+    table: str,
+    columns: Sequence[str],
+    key_width: int,
+    rows: Sequence[Row],
+    replace_errored: bool,
+) -> None:
+    """One prepared ``INSERT ... ON CONFLICT`` on the key (the first ``key_width`` columns)."""
     if not rows:
         return
     connection = session.connection()
@@ -93,10 +120,10 @@ def insert_results(session: Session, rows: Sequence[Row], *, replace_errored: bo
     conflict = "DO NOTHING"
     if replace_errored:
         # The same ON CONFLICT ... DO UPDATE ... WHERE on SQLite (3.24+) and PostgreSQL.
-        columns = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[2:])
-        conflict = f"DO UPDATE SET {columns} WHERE result.error IS NOT NULL"
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns[key_width:])
+        conflict = f"DO UPDATE SET {updates} WHERE {table}.error IS NOT NULL"
     statement = (
-        f"INSERT INTO result ({', '.join(COLUMNS)}) VALUES ({', '.join(mark for _ in COLUMNS)})"
-        f" ON CONFLICT (model_version_id, file_id) {conflict}"
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(mark for _ in columns)})"
+        f" ON CONFLICT ({', '.join(columns[:key_width])}) {conflict}"
     )
     connection.exec_driver_sql(statement, list(rows))

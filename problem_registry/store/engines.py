@@ -115,7 +115,23 @@ def create_registry_engine(url: str) -> Engine:
     return engine
 
 
+# The query parameters SQLAlchemy's pysqlite dialect passes to the driver; it drops any other
+# with a warning unless ``uri=true`` sends them to SQLite itself.
+_SQLITE_DRIVER_OPTIONS = frozenset(
+    {"uri", "timeout", "isolation_level", "detect_types", "check_same_thread", "cached_statements"}
+)
+
+
 def _sqlite_engine(url: URL) -> Engine:
+    ignored = sorted(set(url.query) - _SQLITE_DRIVER_OPTIONS)
+    if ignored and "uri" not in url.query:
+        # Refused, not ignored: a warning line before the command's own output (or its error)
+        # and a setting that seems to apply but does not (issue 16: a SQLite URL has no password).
+        names = ", ".join(repr(name) for name in ignored)
+        raise ConfigError(
+            f"a SQLite registry URL takes no query parameter {names}: SQLite would ignore it; "
+            "remove it from --url / PROBLEM_REGISTRY_URL"
+        )
     database = url.database
     if database and database != ":memory:":
         folder = Path(database).parent

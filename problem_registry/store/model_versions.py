@@ -51,13 +51,15 @@ class ModelVersions:
         note: str = "",
         check: LoadableCheck | None = None,
         options: Mapping[str, Any] | None = None,
+        repeats: int = 1,
     ) -> ModelVersionView:
         """Register after the versions already registered.
 
         ``check`` (``problem_registry.adapters.check_loadable``, which the CLI always passes)
         refuses a loader that is not usable now, after the duplicate check and before any write;
         the store does not know how models load, so the caller hands it in. ``options`` are the
-        adapter's settings (plain JSON data, stored as text; never credentials).
+        adapter's settings (plain JSON data, stored as text; never credentials). ``repeats``
+        above 1 marks a model whose answers vary: replay asks it that many times per pattern.
         """
         _check_name(name, "model name")
         _check_name(version, "version")
@@ -66,6 +68,7 @@ class ModelVersions:
                 f"--loader {loader!r} is not module:callable, e.g. my_models.digits:load"
             )
         storable(note, "the note")
+        _check_repeats(repeats, loader_kind)
         options_text = _options_json(options)
         registered_by = user_name(self._registry.user)
         metric_rows = {key: _metric(key, value) for key, value in (metrics or {}).items()}
@@ -87,6 +90,7 @@ class ModelVersions:
             artifact_path=str(artifact.resolve()) if artifact is not None else None,
             artifact_sha256=artifact_sha256,
             loader_options=options_text,
+            repeats=repeats,
             note=note,
             registered_by=registered_by,
         )
@@ -223,6 +227,17 @@ def loader_options(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+MAX_REPEATS = 50
+
+
+def _check_repeats(repeats: int, kind: LoaderKind) -> None:
+    """A predictions file holds one answer per pattern: asking it again tells nothing."""
+    if not 1 <= repeats <= MAX_REPEATS:
+        raise InvalidValue(f"--repeats must be between 1 and {MAX_REPEATS}, got {repeats}")
+    if repeats > 1 and kind is LoaderKind.predictions:
+        raise InvalidValue("--repeats needs a model to ask; a predictions file has one answer each")
+
+
 def _check_name(value: str, what: str) -> None:
     if not NAME_PATTERN.match(value or ""):
         raise InvalidValue(
@@ -280,6 +295,7 @@ def _view(row: ModelVersion, metrics: dict[str, float]) -> ModelVersionView:
         artifact_path=row.artifact_path,
         artifact_sha256=row.artifact_sha256,
         loader_options=loader_options(row.loader_options),
+        repeats=row.repeats,
         is_champion=row.is_champion,
         metrics=metrics,
         note=row.note,

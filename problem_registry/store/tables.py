@@ -188,10 +188,31 @@ class ModelVersion(SQLModel, table=True):
     # The adapter's settings as compact JSON (an ONNX class list, an endpoint's batch size...):
     # never credentials, which come from the environment when the version loads.
     loader_options: str | None = Field(default=None, sa_type=sa.Text)
+    # How many times replay asks the model for each pattern: above 1 for a model whose answers
+    # vary (sampling, dropout at inference), so its gates judge the rate, not one draw.
+    repeats: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     is_champion: bool = Field(default=False)
     note: str = Field(default="", sa_type=sa.Text)
     registered_by: str = Field(max_length=100)
     registered_at: datetime = _timestamp()
+
+
+class ResultRepeat(SQLModel, table=True):
+    """A non-deterministic version's further answers on one pattern content (repeat 1, 2...): the
+    first is its :class:`Result`, written in the same transaction as these."""
+
+    __tablename__ = "result_repeat"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    model_version_id: int = Field(
+        foreign_key="model_version.id", ondelete="CASCADE", primary_key=True
+    )
+    file_id: int = Field(foreign_key="pattern_file.id", ondelete="CASCADE", primary_key=True)
+    repeat: int = Field(primary_key=True)
+    predicted: str | None = Field(default=None, sa_type=sa.Text)
+    value: float | None = None
+    error: str | None = Field(default=None, sa_type=sa.Text)
+    scores: str | None = Field(default=None, sa_type=sa.Text)
 
 
 class ModelMetric(SQLModel, table=True):

@@ -57,6 +57,7 @@ class ModelVersionView(SQLModel):
     artifact_path: str | None
     artifact_sha256: str | None
     loader_options: dict[str, Any] = {}
+    repeats: int = 1  # answers asked per pattern: above 1 for a non-deterministic model
     is_champion: bool
     metrics: dict[str, float]
     note: str

@@ -82,6 +82,8 @@ class GateResult:
     verdict: Verdict
     failing: list[FailingPattern] = field(default_factory=list)
     unanswered: list[str] = field(default_factory=list)  # files without a candidate result
+    # Files whose right-or-wrong changed between a non-deterministic candidate's repeats.
+    flaky: list[str] = field(default_factory=list)
 
     @property
     def outcome(self) -> Outcome:
@@ -126,6 +128,9 @@ class GateResult:
             ]
         if self.unanswered:
             lines.append("  without a result: " + ", ".join(self.unanswered))
+        if self.flaky:
+            flaky = ", ".join(self.flaky)
+            lines.append(f"  flaky (right in some repeats, wrong in others): {flaky}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -142,6 +147,7 @@ class GateResult:
             "newly_failing": self.newly_failing,
             "failing": [{**asdict(f), "verdict": f.verdict} for f in self.failing],
             "unanswered": list(self.unanswered),
+            "flaky": list(self.flaky),
         }
 
 
@@ -190,7 +196,12 @@ def evaluate(
         mine = by_key[(slug, str(ref))]
         verdict = _allowance(verdict, mine.allowed_regressions)
         answers = grid.get(slug, {})
-        out.append(_gate(mine, by_key.get((slug, base or "")), base, verdict, answers))
+        gate = _gate(mine, by_key.get((slug, base or "")), base, verdict, answers)
+        matrix = matrices.get(slug)
+        if matrix is not None and matrix.flaky[len(history)].any():
+            flaky = np.flatnonzero(matrix.flaky[len(history)])
+            gate.flaky = [answers[matrix.pattern_ids[i]][str(ref)].file for i in flaky]
+        out.append(gate)
     return out
 
 

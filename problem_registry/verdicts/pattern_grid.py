@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -16,7 +16,7 @@ from problem_registry.refs import ModelRef, RefLike
 from problem_registry.store.engines import driver_rows
 from problem_registry.store.expectation_rows import expectation_from
 from problem_registry.store.registry import Registry
-from problem_registry.store.tables import ModelVersion, PatternFile
+from problem_registry.store.tables import ModelVersion, PatternFile, ResultRepeat
 from problem_registry.verdicts.aggregation import (
     LABEL,
     PATTERN,
@@ -26,6 +26,8 @@ from problem_registry.verdicts.aggregation import (
 )
 from problem_registry.verdicts.rows import PatternResult, VersionRow
 from problem_registry.verdicts.scoring import correct_expression
+
+REPEAT = ResultRepeat.__table__  # type: ignore[attr-defined]
 
 Facts = tuple[int, str, str, str, str, str, Expectation]
 """A pattern's problem id, problem slug, file name, sha256, polarity, expectation text and
@@ -142,6 +144,8 @@ class AnswerMatrix:
     correct: np.ndarray  # 1.0 right, 0.0 wrong, nan: no result
     p_expected: np.ndarray  # the probability given to the expected answer; nan: no scores
     scored: np.ndarray  # (versions,) bool: the version gave scores for at least one pattern
+    # Right or wrong varied between a non-deterministic version's repeats (see _with_repeats).
+    flaky: np.ndarray  # bool, like ``correct``
 
 
 def answer_matrices(
@@ -173,6 +177,7 @@ def answer_matrices(
             driver_rows(connection, _grid_query(sorted(detailed), list(rank))) if detailed else []
         )
         facts = _pattern_facts(session, {p.id: p.slug for p in problems_read})
+        repeats = driver_rows(connection, _repeats_query(list(by_ref.values()), list(rank)))
     grid = _Grid(chosen, _in_problem_order(rows, facts, rank), facts)
     row_of = {by_ref[ref]: i for i, ref in enumerate(wanted)}
     ids: dict[str, list[int]] = {}
@@ -188,6 +193,7 @@ def answer_matrices(
             np.full(shape, np.nan),
             np.full(shape, np.nan),
             np.zeros(len(wanted), dtype=bool),
+            np.zeros(shape, dtype=bool),
         )
         out[slug] = matrix
         place.update((pattern_id, (matrix, column)) for column, pattern_id in enumerate(patterns))
@@ -202,7 +208,64 @@ def answer_matrices(
             if p is not None:
                 matrix.p_expected[row, column] = p
                 matrix.scored[row] = True
-    return out, _results(grid, grid.rows)
+    if not repeats:
+        return out, _results(grid, grid.rows)
+    _with_repeats(repeats, place, row_of, facts)
+    return out, [
+        _as_judged(result, place, row_of[result.version_id]) for result in _results(grid, grid.rows)
+    ]
+
+
+def _with_repeats(
+    repeats: list[tuple[Any, ...]],
+    place: dict[int, tuple[AnswerMatrix, int]],
+    row_of: dict[int, int],
+    facts: dict[int, Facts],
+) -> None:
+    """A non-deterministic version's answers judged on all its repeats, not the first alone.
+
+    A pattern counts right when most repeats got it right; its score is the mean probability of
+    the expected answer or, for a model giving labels only, how often it was right: a rate the
+    score rule weighs against history as it does a probability. A pattern whose correctness
+    varied is flaky.
+    """
+    loads = json.loads
+    sums: dict[tuple[int, int], list[float]] = {}  # right, answers, probability sum, its count
+    for pattern_id, version_id, correct, scores in repeats:
+        matrix, column = place[pattern_id]
+        row = row_of[version_id]
+        key = (pattern_id, row)
+        if key not in sums:  # the first answer, from ``result``
+            first, first_p = matrix.correct[row, column], matrix.p_expected[row, column]
+            if np.isnan(first):
+                continue  # no first answer: nothing to judge (never written apart)
+            scored = not np.isnan(first_p)
+            sums[key] = [first, 1.0, first_p if scored else 0.0, float(scored)]
+        acc = sums[key]
+        acc[0] += correct
+        acc[1] += 1
+        p = None if scores is None else facts[pattern_id][6].probability(loads(scores))
+        if p is not None:
+            acc[2] += p
+            acc[3] += 1
+    for (pattern_id, row), (right, answers, p_sum, p_count) in sums.items():
+        matrix, column = place[pattern_id]
+        rate = right / answers
+        matrix.correct[row, column] = 1.0 if rate > 0.5 else 0.0
+        matrix.p_expected[row, column] = p_sum / p_count if p_count else rate
+        matrix.scored[row] = True
+        matrix.flaky[row, column] = 0.0 < rate < 1.0
+
+
+def _as_judged(
+    result: PatternResult, place: dict[int, tuple[AnswerMatrix, int]], row: int
+) -> PatternResult:
+    """``result`` (a first answer) right or wrong as its version's repeats judge it."""
+    matrix, column = place[result.pattern_id]
+    judged = matrix.correct[row, column]
+    if not result.answered or np.isnan(judged):
+        return result
+    return replace(result, correct=bool(judged))
 
 
 # A driver's booleans as Python's: SQLite hands over 0 / 1, PostgreSQL True / False; NULL is
@@ -219,6 +282,26 @@ def _answers_query(version_ids: list[int], problem_ids: list[int]) -> Any:
         sa.select(PATTERN.c.id, versions.c.id, correct, result.c.scores)
         .select_from(joined)
         .where(PATTERN.c.problem_id.in_(problem_ids))
+    )
+
+
+def _repeats_query(version_ids: list[int], problem_ids: list[int]) -> Any:
+    """(pattern id, version id, right, scores) of every repeat after the first: none for a
+    deterministic version, so a gate without one pays a lookup on an empty key range."""
+    repeat = REPEAT.alias("rr")
+    label = LABEL.alias("el")
+    joined = PATTERN.join(repeat, repeat.c.file_id == PATTERN.c.file_id).outerjoin(
+        label, sa.and_(label.c.pattern_id == PATTERN.c.id, label.c.label == repeat.c.predicted)
+    )
+    return (
+        sa.select(
+            PATTERN.c.id,
+            repeat.c.model_version_id,
+            correct_expression(PATTERN, repeat, label),
+            repeat.c.scores,
+        )
+        .select_from(joined)
+        .where(repeat.c.model_version_id.in_(version_ids), PATTERN.c.problem_id.in_(problem_ids))
     )
 
 

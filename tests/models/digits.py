@@ -178,6 +178,28 @@ def load_with_scores(artifact_path: str) -> Any:
     return predict
 
 
+def load_noisy(artifact_path: str) -> Any:
+    """A non-deterministic model: a real classifier on its inputs plus fresh noise at each call
+    (as sampling or dropout at inference would), with or without scores per $NOISY_SCORES."""
+    model = joblib.load(artifact_path)
+    rng = np.random.default_rng(int(os.environ.get("NOISY_SEED", "0")))
+    scored = os.environ.get("NOISY_SCORES") == "1"
+
+    def predict(images: Sequence[Image.Image]) -> Any:
+        CALLS.add("noisy_items", len(images))
+        x = np.stack([features(image) for image in images])
+        x = np.clip(x + rng.normal(0.0, 4.0, x.shape), 0.0, 16.0)
+        if not scored:
+            return model.predict(x)
+        labels = model.classes_
+        return [
+            {"label": labels[row.argmax()], "scores": dict(zip(labels, row, strict=True))}
+            for row in model.predict_proba(x)
+        ]
+
+    return predict
+
+
 def load_hostile_scores(artifact_path: str) -> Any:
     """Like :func:`load_with_scores`, but an input listed in HOSTILE gets that output instead."""
     scored = load_with_scores(artifact_path)
