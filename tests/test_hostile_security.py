@@ -491,9 +491,7 @@ def fuzz_database(postgres_server: PostgresServer) -> Iterator[str]:
 
 
 @pytest.mark.postgres
-# Fixed examples until the leaks random ones found are closed (a quote inside a DSN's quoted
-# password, a raw "@" before a non-ASCII character: see docs/security.md, "Known gaps").
-@settings(parent=FUZZ, max_examples=300, database=None)
+@FUZZ
 @given(
     password=PASSWORDS,
     where=st.sampled_from(["userinfo", "userinfo-raw", "query", "query-raw", "dsn"]),
