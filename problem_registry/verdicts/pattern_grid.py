@@ -43,6 +43,30 @@ class _Grid:
     facts: dict[int, Facts]
 
 
+@dataclass(frozen=True)
+class _Selection:
+    """The versions and problems a read covers, as both reads of this module start."""
+
+    versions: list[VersionRow]
+    rank: dict[int, int]  # problem id -> its place in slug order
+    slugs: dict[int, str]  # problem id -> slug
+
+
+def _select(
+    session: Session,
+    problems: Sequence[str] | None,
+    *,
+    model: str | None = None,
+    versions: Sequence[RefLike] | None = None,
+) -> _Selection | None:
+    chosen = select_versions(session, model=model, versions=versions)
+    problems_read = problem_rows(session, problems)
+    if not chosen or not problems_read:
+        return None
+    rank = {p.id: i for i, p in enumerate(problems_read)}
+    return _Selection(chosen, rank, {p.id: p.slug for p in problems_read})
+
+
 def _read(
     registry: Registry,
     problems: Sequence[str] | None,
@@ -50,17 +74,16 @@ def _read(
     versions: Sequence[RefLike] | None,
 ) -> _Grid | None:
     with registry.reading() as session:
-        chosen = select_versions(session, model=model, versions=versions)
-        problems_read = problem_rows(session, problems)
-        if not chosen or not problems_read:
+        selection = _select(session, problems, model=model, versions=versions)
+        if selection is None:
             return None
         # Ordered as returned: problem (by slug), pattern id, version (ids are registration
         # order). The driver's own tuples: SQLAlchemy's row processing and a dict per row cost
         # more than the query itself once 1.5 M rows pass through here.
-        rank = {p.id: i for i, p in enumerate(problems_read)}
-        rows = driver_rows(session.connection(), _grid_query([v.id for v in chosen], list(rank)))
-        facts = _pattern_facts(session, {p.id: p.slug for p in problems_read})
-    return _Grid(chosen, _in_problem_order(rows, facts, rank), facts)
+        version_ids = [v.id for v in selection.versions]
+        rows = driver_rows(session.connection(), _grid_query(version_ids, list(selection.rank)))
+        facts = _pattern_facts(session, selection.slugs)
+    return _Grid(selection.versions, _in_problem_order(rows, facts, selection.rank), facts)
 
 
 def _in_problem_order(
@@ -163,22 +186,19 @@ def answer_matrices(
     """
     wanted = [ModelRef.of(ref) for ref in versions]
     with registry.reading() as session:
-        chosen = select_versions(session, versions=wanted)
-        problems_read = problem_rows(session, problems)
-        if not chosen or not problems_read:
+        selection = _select(session, problems, versions=wanted)
+        if selection is None:
             return {}, []
-        rank = {p.id: i for i, p in enumerate(problems_read)}
-        by_ref = {ModelRef(v.name, v.version): v.id for v in chosen}
+        rank = list(selection.rank)
+        by_ref = {ModelRef(v.name, v.version): v.id for v in selection.versions}
         detailed = {by_ref[ModelRef.of(ref)] for ref in detail}
         connection = session.connection()
         # Only what the statistics read, for every version: a third of the columns, no sort.
-        answers = driver_rows(connection, _answers_query(list(by_ref.values()), list(rank)))
-        rows = (
-            driver_rows(connection, _grid_query(sorted(detailed), list(rank))) if detailed else []
-        )
-        facts = _pattern_facts(session, {p.id: p.slug for p in problems_read})
-        repeats = driver_rows(connection, _repeats_query(list(by_ref.values()), list(rank)))
-    grid = _Grid(chosen, _in_problem_order(rows, facts, rank), facts)
+        answers = driver_rows(connection, _answers_query(list(by_ref.values()), rank))
+        rows = driver_rows(connection, _grid_query(sorted(detailed), rank)) if detailed else []
+        facts = _pattern_facts(session, selection.slugs)
+        repeats = driver_rows(connection, _repeats_query(list(by_ref.values()), rank))
+    grid = _Grid(selection.versions, _in_problem_order(rows, facts, selection.rank), facts)
     row_of = {by_ref[ref]: i for i, ref in enumerate(wanted)}
     ids: dict[str, list[int]] = {}
     for pattern_id in sorted(facts):
