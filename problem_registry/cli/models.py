@@ -18,6 +18,8 @@ from problem_registry.cli.context import (
     print_table,
     registry,
 )
+from problem_registry.cli.help import choices
+from problem_registry.enums import PatternKind
 from problem_registry.refs import ModelRef
 from problem_registry.replay.probe import LoadCheck, check_loads, location
 from problem_registry.store.model_versions import parse_metrics
@@ -109,6 +111,13 @@ def register(
     note_text: str = typer.Option(
         "", "--note", help="Free text: what changed in this version.", metavar="TEXT"
     ),
+    input_kind: PatternKind | None = typer.Option(
+        None,
+        "--input-kind",
+        help="The kind of pattern the model takes; the problems naming this model (problem add "
+        "--model) then refuse patterns of another kind.",
+        metavar=choices(PatternKind),
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Register a model version (after those already registered).
@@ -170,6 +179,7 @@ def register(
         metrics=parse_metrics(metric or []),
         note=note_text,
         check=check_loadable,
+        input_kind=input_kind,
     )
     output(as_json, view, lambda: note(f"registered {view.ref} ({source.describe})"))
 

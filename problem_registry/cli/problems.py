@@ -18,6 +18,7 @@ from problem_registry.cli.context import (
 from problem_registry.cli.help import choices
 from problem_registry.cli.patterns import print_patterns
 from problem_registry.enums import ProblemStatus
+from problem_registry.store.registry import Registry
 from problem_registry.store.views import ProblemView
 from problem_registry.verdicts.gates import GateResult, latest_gate
 
@@ -36,6 +37,13 @@ AllowedRegressions = typer.Option(
     metavar="N",
 )
 Tags = typer.Option(None, "--tag", "-t", help="A tag; repeat for several.", metavar="TAG")
+Models = typer.Option(
+    None,
+    "--model",
+    help="A model (its NAME) the problem belongs to: replayed and judged only against its "
+    "versions; repeat for several (default: every model).",
+    metavar="NAME",
+)
 Slug = typer.Argument(..., help="The problem's slug, e.g. chihuahua-vs-muffin.", metavar="SLUG")
 Text = "TEXT"
 
@@ -53,20 +61,26 @@ def add(
     tag: list[str] | None = Tags,
     max_error_rate: float | None = MaxErrorRate,
     allowed_regressions: int | None = AllowedRegressions,
+    model: list[str] | None = Models,
     as_json: bool = JsonOption,
 ) -> None:
     """Register a new problem.
 
     Example: problem-registry problem add chihuahua-vs-muffin --max-error-rate 0.2 -t vision
+
+    Example: problem-registry problem add hat-bias --model people-detector
     """
-    view = registry(ctx).problems.add(
+    reg = registry(ctx)
+    view = reg.problems.add(
         slug,
         title=title,
         description=description,
         tags=tag or [],
         max_error_rate=max_error_rate,
         allowed_regressions=allowed_regressions or 0,
+        models=model or [],
     )
+    _warn_unregistered(reg, view.models)
     output(as_json, view, lambda: note(f"added problem {view.slug}: {view.title}"))
 
 
@@ -117,9 +131,18 @@ def edit(
         False, "--no-max-error-rate", help="Remove the canary gate."
     ),
     allowed_regressions: int | None = AllowedRegressions,
+    model: list[str] | None = typer.Option(
+        None,
+        "--model",
+        help="Replace the models the problem belongs to; repeat for several.",
+        metavar="NAME",
+    ),
+    all_models: bool = typer.Option(
+        False, "--all-models", help="The problem belongs to every model again."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Change a problem's title, description, status, tags or gates.
+    """Change a problem's title, description, status, tags, models or gates.
 
     Example: problem-registry problem edit chihuahua-vs-muffin --max-error-rate 0.1
     """
@@ -139,7 +162,16 @@ def edit(
         if max_error_rate is not None:
             raise typer.BadParameter("give --max-error-rate or --no-max-error-rate, not both")
         changes["max_error_rate"] = None
-    view = registry(ctx).problems.edit(slug, **changes)
+    if all_models:
+        if model:
+            raise typer.BadParameter("give --model or --all-models, not both")
+        changes["models"] = []
+    elif model:
+        changes["models"] = model
+    reg = registry(ctx)
+    view = reg.problems.edit(slug, **changes)
+    if model:
+        _warn_unregistered(reg, view.models)
     output(as_json, view, lambda: note(f"updated problem {view.slug}"))
 
 
@@ -150,10 +182,30 @@ def retire(ctx: typer.Context, slug: str = Slug, as_json: bool = JsonOption) -> 
     output(as_json, view, lambda: note(f"retired problem {view.slug}"))
 
 
+def _warn_unregistered(reg: Registry, names: list[str]) -> None:
+    """A model not registered yet is kept (register it next), but said, in case of a typo."""
+    known = {view.name for view in reg.models.list()}
+    for name in names:
+        if name not in known:
+            note(
+                f"note: no model named {name} is registered yet; its versions will replay this "
+                "problem once registered (`problem-registry model register`)"
+            )
+
+
 def _print_problems(views: list[ProblemView]) -> None:
     print_table(
         None,
-        ["slug", "title", "status", "patterns (+/-)", "max error", "allowed regr.", "tags"],
+        [
+            "slug",
+            "title",
+            "status",
+            "patterns (+/-)",
+            "max error",
+            "allowed regr.",
+            "tags",
+            "models",
+        ],
         (
             [
                 v.slug,
@@ -163,6 +215,7 @@ def _print_problems(views: list[ProblemView]) -> None:
                 percent(v.max_error_rate),
                 v.allowed_regressions,
                 ", ".join(v.tags),
+                ", ".join(v.models) or "all",
             ]
             for v in views
         ),
@@ -189,6 +242,7 @@ def _fields(view: ProblemView) -> list[tuple[str, Any]]:
         ("status", view.status),
         ("description", view.description),
         ("tags", ", ".join(view.tags)),
+        ("models", ", ".join(view.models) or "every model"),
         ("max error rate", percent(view.max_error_rate)),
         ("allowed regressions", view.allowed_regressions),
         ("patterns", f"{view.patterns} ({view.positives} positive, {view.negatives} negative)"),

@@ -275,7 +275,15 @@ def report(
     if html is not None:
         # matplotlib and Jinja2: only when asked.
         from problem_registry.report.builder import write_report
+        from problem_registry.report.per_model import model_names, write_reports_per_model
 
+        reg = registry(ctx)
+        if model is None and candidate is None and len(model_names(reg)) > 1:
+            index, builds = write_reports_per_model(reg, html, jobs=jobs or os.cpu_count() or 1)
+            for name, each in builds.items():
+                note(f"report of {name} written to {each.index} ({each.describe()})")
+            note(f"report written to {index} (one report per model)")
+            return
         build = write_report(
             registry(ctx),
             html,

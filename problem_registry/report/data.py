@@ -234,7 +234,8 @@ def read_problems(
     patterns: dict[str, list[PatternView]] = {}
     for view in registry.patterns.list():
         patterns.setdefault(view.problem, []).append(view)
-    problems = registry.problems.list()
+    # A problem naming its models belongs to their reports only (issue 19, item 3).
+    problems = [p for p in registry.problems.list() if not p.models or data.model in p.models]
     for start in range(0, len(problems), PROBLEMS_PER_QUERY):
         chunk = problems[start : start + PROBLEMS_PER_QUERY]
         slugs = [p.slug for p in chunk]

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from problem_registry.enums import LoaderKind
+from problem_registry.enums import LoaderKind, PatternKind
 from problem_registry.errors import AmbiguousReference, DuplicateModel, InvalidValue, ModelNotFound
 from problem_registry.refs import SEPARATOR, ModelRef, format_ref
 from problem_registry.store.content import sha256_of_file
@@ -51,13 +51,15 @@ class ModelVersions:
         note: str = "",
         check: LoadableCheck | None = None,
         options: Mapping[str, Any] | None = None,
+        input_kind: PatternKind | str | None = None,
     ) -> ModelVersionView:
         """Register after the versions already registered.
 
         ``check`` (``problem_registry.adapters.check_loadable``, which the CLI always passes)
         refuses a loader that is not usable now, after the duplicate check and before any write;
         the store does not know how models load, so the caller hands it in. ``options`` are the
-        adapter's settings (plain JSON data, stored as text; never credentials).
+        adapter's settings (plain JSON data, stored as text; never credentials). ``input_kind``
+        declares the kind of pattern the model takes: its problems then refuse other kinds.
         """
         _check_name(name, "model name")
         _check_name(version, "version")
@@ -66,6 +68,7 @@ class ModelVersions:
                 f"--loader {loader!r} is not module:callable, e.g. my_models.digits:load"
             )
         storable(note, "the note")
+        kind = _input_kind(input_kind)
         options_text = _options_json(options)
         registered_by = user_name(self._registry.user)
         metric_rows = {key: _metric(key, value) for key, value in (metrics or {}).items()}
@@ -87,6 +90,7 @@ class ModelVersions:
             artifact_path=str(artifact.resolve()) if artifact is not None else None,
             artifact_sha256=artifact_sha256,
             loader_options=options_text,
+            input_kind=kind,
             note=note,
             registered_by=registered_by,
         )
@@ -223,6 +227,16 @@ def loader_options(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _input_kind(kind: PatternKind | str | None) -> str | None:
+    if kind is None:
+        return None
+    try:
+        return PatternKind(kind).value
+    except ValueError:
+        choices = ", ".join(k.value for k in PatternKind)
+        raise InvalidValue(f"input kind {kind!r} is not one of {choices}") from None
+
+
 def _check_name(value: str, what: str) -> None:
     if not NAME_PATTERN.match(value or ""):
         raise InvalidValue(
@@ -280,6 +294,7 @@ def _view(row: ModelVersion, metrics: dict[str, float]) -> ModelVersionView:
         artifact_path=row.artifact_path,
         artifact_sha256=row.artifact_sha256,
         loader_options=loader_options(row.loader_options),
+        input_kind=row.input_kind,
         is_champion=row.is_champion,
         metrics=metrics,
         note=row.note,

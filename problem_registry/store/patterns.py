@@ -40,6 +40,7 @@ from problem_registry.store.expectation_rows import (
 )
 from problem_registry.store.pattern_sources import NewPattern as NewPattern  # re-exported: the API
 from problem_registry.store.pattern_sources import labelled_files, read_csv
+from problem_registry.store.problem_models import check_pattern_kinds
 from problem_registry.store.problems import find_problem
 from problem_registry.store.registry import insert_ignoring_conflicts
 from problem_registry.store.tables import ExpectedLabel, Pattern, PatternFile, Problem, stored_id
@@ -105,6 +106,8 @@ class Patterns:
         fresh: list[tuple[NewPattern, StoredFile]] = []
         for item, sha256 in new_hashes:
             fresh.append((item, _verified(item.path, sha256).stored))
+        with self._registry.reading() as session:  # an image problem takes images (issue 19)
+            check_pattern_kinds(session, slug, [(str(i.path), f.kind.value) for i, f in fresh])
 
         if fresh:
             recording(added_by)

@@ -23,6 +23,8 @@ class ProblemView(SQLModel):
     description: str
     status: str
     tags: list[str]
+    # The models it belongs to, by name; empty: every model (issue 19, item 3).
+    models: list[str] = []
     max_error_rate: float | None
     allowed_regressions: int
     patterns: int
@@ -57,6 +59,7 @@ class ModelVersionView(SQLModel):
     artifact_path: str | None
     artifact_sha256: str | None
     loader_options: dict[str, Any] = {}
+    input_kind: str | None = None  # the pattern kind the model takes, when declared
     is_champion: bool
     metrics: dict[str, float]
     note: str

@@ -168,7 +168,7 @@ def evaluate(
         for m in problem_metrics(registry, versions=refs, problems=problems)
         if m.status != ProblemStatus.retired.value
     ]
-    slugs = sorted({m.problem for m in rows})
+    slugs = sorted({m.problem for m in rows if m.ref == str(ref)})  # its model's problems
     matrices, details = (
         answer_matrices(registry, problems=slugs, versions=[*history, *refs], detail=refs)
         if slugs

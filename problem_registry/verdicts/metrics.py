@@ -72,7 +72,7 @@ def problem_metrics(
             None if matrices is None else matrices.get((problem.id, version.id), Confusion.empty()),
         )
         for problem in data.problems
-        for version in data.versions
+        for version in data.versions_of(problem)
     ]
 
 
@@ -98,6 +98,8 @@ def problem_metrics_json(
     stride = max((v.id for v in data.versions), default=0) + 1
     texts = _scores_texts(data.problems, data.tallies, stride)
     parts = [(v.id, version_json(v.name, v.version, v.is_champion)) for v in data.versions]
+    # A problem naming its models (issue 19, item 3) has rows for their versions only.
+    names = {v.id: v.name for v in data.versions}
     lines: list[str] = []
     add = lines.append
     for problem in data.problems:
@@ -109,7 +111,10 @@ def problem_metrics_json(
         )
         base = problem.id * stride
         get = texts.get
+        models = data.models.get(problem.id)
         for version_id, version_texts in parts:
+            if models and names[version_id] not in models:
+                continue
             scores, polarity = get(base + version_id, unanswered)
             add(assemble_json(problem_texts, version_texts, scores, polarity))
     return lines
