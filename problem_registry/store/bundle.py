@@ -376,7 +376,9 @@ def import_bundle(
         brought.append(stored)
         written += 1
     outcomes = ("created", "updated", "unchanged")
-    counts = {f"{what}_{outcome}": 0 for what in ("problems", "patterns") for outcome in outcomes}
+    counts: dict[str, Any] = {
+        f"{what}_{outcome}": 0 for what in ("problems", "patterns") for outcome in outcomes
+    }
     try:
         with registry.writing() as session:
             rows = {p.slug: p for p in session.exec(select(Problem))}
