@@ -16,11 +16,14 @@ from problem_registry.cli.context import (
     registry,
 )
 from problem_registry.cli.help import choices
+from problem_registry.cli.history import history_dict, print_history, problem_history
 from problem_registry.cli.patterns import print_patterns
 from problem_registry.enums import ProblemStatus
 from problem_registry.store.registry import Registry
+from problem_registry.store.signoffs import SignOffView, signoffs
 from problem_registry.store.views import ProblemView
 from problem_registry.verdicts.gates import GateResult, latest_gate
+from problem_registry.verdicts.signoffs import sign_off
 
 app = typer.Typer(help="Add, list, show, edit and retire problems.", no_args_is_help=True)
 
@@ -100,18 +103,66 @@ def list_(
 
 @app.command("show")
 def show(ctx: typer.Context, slug: str = Slug, as_json: bool = JsonOption) -> None:
-    """Show a problem, its gates and its patterns."""
+    """Show a problem, its gates, its sign-offs, its history across versions and its patterns.
+
+    The history has one row per version of each model the problem belongs to: how many patterns
+    it got right, whether it met the limit, which patterns it fixed or broke since the version
+    before, and where a lead signed it off; above it, the story in a line ("first fixed in v2,
+    broken in v4").
+    """
     reg = registry(ctx)
     view = reg.problems.get(slug)
     patterns = reg.patterns.list(slug)
     gate = latest_gate(reg, slug)
+    stories = problem_history(reg, view)
+    signed = signoffs(reg, [slug])
 
     def render() -> None:
-        print_fields(view.slug, _fields(view) + _gate_fields(gate))
+        print_fields(view.slug, _fields(view) + _gate_fields(gate) + _signoff_fields(signed))
+        for story in stories:
+            print_history(story)
         print_patterns(patterns)
 
-    document = {"problem": view, "patterns": patterns, "gate": gate.to_dict() if gate else None}
+    document = {
+        "problem": view,
+        "patterns": patterns,
+        "gate": gate.to_dict() if gate else None,
+        "signoffs": signed,
+        "history": [history_dict(story) for story in stories],
+    }
     output(as_json, document, render)
+
+
+@app.command("signoff")
+def signoff(
+    ctx: typer.Context,
+    slug: str = Slug,
+    version: str = typer.Option(
+        ...,
+        "--version",
+        help="The version accepted, NAME@VERSION (or VERSION when only one model has it).",
+        metavar="NAME@VERSION",
+    ),
+    note_text: str = typer.Option(
+        "",
+        "--note",
+        help='What was accepted, and why, e.g. "80% is fine for launch".',
+        metavar="TEXT",
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Sign a problem off at a version: record who accepted it, its numbers now, and a note.
+
+    A later version of that model which is confidently worse than the signed-off one on this
+    problem (the gates' paired test, with the signed-off version as baseline) then fails its
+    gate, naming the sign-off. Who signs is --user, else $PROBLEM_REGISTRY_USER, $GITHUB_ACTOR,
+    $USER.
+
+    Example: problem-registry problem signoff chihuahua-vs-muffin --version dogs-vs-food@v2
+    --note "80% right, accepted for the pilot"
+    """
+    view = sign_off(registry(ctx), slug, version, note=note_text)
+    output(as_json, view, lambda: note(f"signed off {view.problem}: {view.describe()}"))
 
 
 @app.command("edit")
@@ -223,12 +274,19 @@ def _print_problems(views: list[ProblemView]) -> None:
     )
 
 
+def _signoff_fields(signed: list[SignOffView]) -> list[tuple[str, Any]]:
+    return [("signed off", view.describe()) for view in signed]
+
+
 def _gate_fields(gate: GateResult | None) -> list[tuple[str, Any]]:
     """What the problem's patterns can catch, from its gate on the newest version."""
     if gate is None:
         return [("power", "no version has answered its patterns yet")]
     against = f" against {gate.champion}" if gate.champion else " (no champion: canary only)"
     fields = [("last gate", f"{gate.candidate}{against}: {gate.outcome.value}")]
+    if gate.signoff is not None:
+        below = "below it: fails" if gate.below_signoff else "not below it"
+        fields.append(("held to", f"the sign-off at {gate.signoff.ref}: {below}"))
     power = gate.verdict.power
     if power is not None:
         weak = "" if power.adequate else " (weak: cannot catch what the gate promises)"
