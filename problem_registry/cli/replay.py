@@ -7,6 +7,7 @@ The progress bar goes to stderr and never captures stdout (see ``cli.context.pro
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -27,6 +28,8 @@ from problem_registry.cli.context import (
 )
 from problem_registry.cli.grid import GRID_VERSIONS, print_grid
 from problem_registry.replay import engine
+from problem_registry.store.signoffs import signoffs
+from problem_registry.text import visible
 
 if TYPE_CHECKING:
     from problem_registry.store.registry import Registry
@@ -260,8 +263,18 @@ def report(
         # (and slugs None) the error rates take the queries' fast paths.
         shown = reg.models.list(model)[-limit:] if limit is not None else []
         refs = [view.ref for view in shown] if limit is not None else None
+        signed = signoffs(reg, slugs)  # a lead's sign-offs, beside the numbers (issue 19)
         if as_json:
-            _print_json_rows(problem_metrics_json(reg, model=model, versions=refs, problems=slugs))
+            extra = {
+                (
+                    view.problem,
+                    view.ref,
+                ): f'"signoff":{json.dumps(view.to_dict(), sort_keys=True, separators=(",", ":"))}'
+                for view in signed
+            }
+            _print_json_rows(
+                problem_metrics_json(reg, model=model, versions=refs, problems=slugs, extra=extra)
+            )
         elif long:
             _print_report(problem_metrics(reg, model=model, versions=refs, problems=slugs))
         else:
@@ -272,6 +285,9 @@ def report(
                 title="patterns wrong per problem and version (* champion)",
                 empty=NOTHING_TO_REPORT,
             )
+        if not as_json and signed:
+            lines = [f"  {view.problem}: {view.describe()}" for view in signed]
+            sys.stdout.write(visible("signed off\n" + "\n".join(lines), newlines=True) + "\n")
     if html is not None:
         # matplotlib and Jinja2: only when asked.
         from problem_registry.report.builder import write_report
