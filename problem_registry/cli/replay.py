@@ -217,6 +217,14 @@ def report(
         help="With --html and --candidate: compare with this version (default: the champion).",
         metavar="NAME@VERSION",
     ),
+    csv_file: Path | None = typer.Option(
+        None,
+        "--csv",
+        help="Write per-pattern results (problem, pattern, version, expected, answer, correct, "
+        "score) to FILE for a notebook, instead of the table; --model, --problem, --tag and "
+        "--last choose the rows.",
+        metavar="FILE",
+    ),
 ) -> None:
     """Patterns wrong per problem and version, from stored results: a grid of the problems (down)
     and the most recent versions (across), or every row with --long or --json.
@@ -235,6 +243,8 @@ def report(
 
     Example: problem-registry report --html report/ --candidate digits@v4 --baseline digits@v2
 
+    Example: problem-registry report --csv results.csv   (then pandas.read_csv("results.csv"))
+
     Built again into the same DIR, the report draws only what changed since, and deletes the
     pages of problems that are gone.
     """
@@ -249,8 +259,22 @@ def report(
         raise typer.BadParameter(
             "--baseline needs --candidate NAME@VERSION", param_hint="--baseline"
         )
+    if csv_file is not None and (html is not None or as_json or long):
+        raise typer.BadParameter(
+            "--csv writes a file of its own: give it without --html, --json, --long"
+        )
     # Imported here, not with the module: `replay` lives in this module too and needs none of it.
     from problem_registry.verdicts.metrics import problem_metrics, problem_metrics_json
+
+    if csv_file is not None:
+        from problem_registry.verdicts.results_csv import write_results_csv
+
+        reg = registry(ctx)
+        slugs = _chosen_problems(reg, problems, tag)
+        refs = [view.ref for view in reg.models.list(model)[-last:]] if last else None
+        count = write_results_csv(reg, csv_file, model=model, versions=refs, problems=slugs)
+        note(f"wrote {count} result row(s) to {csv_file}")
+        return
 
     if as_json or html is None:
         # With --html the pages are the report: a terminal table of every problem x version
