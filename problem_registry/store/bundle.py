@@ -66,9 +66,17 @@ from problem_registry.store.expectation_rows import (
     write_labels,
 )
 from problem_registry.store.patterns import file_ids_for
+from problem_registry.store.problem_models import models_by_problem, set_models
 from problem_registry.store.problems import SLUG_PATTERN
 from problem_registry.store.prune import prunable, remove_patterns
-from problem_registry.store.tables import ExpectedLabel, Pattern, PatternFile, Problem, utcnow
+from problem_registry.store.tables import (
+    ExpectedLabel,
+    Pattern,
+    PatternFile,
+    Problem,
+    stored_id,
+    utcnow,
+)
 from problem_registry.store.unreferenced import discard_unreferenced
 from problem_registry.store.views import PatternView, ProblemView, iso
 from problem_registry.text import recording, user_name
@@ -197,6 +205,8 @@ def _manifest(problem: ProblemView, patterns: list[PatternView]) -> dict[str, An
         "tags": sorted(problem.tags),
         "max_error_rate": problem.max_error_rate,
         "allowed_regressions": problem.allowed_regressions,
+        # Only when it names some: bundles of problems belonging to every model stay as they were.
+        **({"models": sorted(problem.models)} if problem.models else {}),
         "patterns": [
             {
                 "sha256": view.sha256,
@@ -421,8 +431,12 @@ def _upsert_problem(
         row = Problem(slug=problem.slug, **problem.fields)
         session.add(row)
         session.flush()
+        set_models(session, stored_id(row), problem.models)
         return row, "created"
     changed = {k: v for k, v in problem.fields.items() if getattr(row, k) != v}
+    if models_by_problem(session).get(stored_id(row), ()) != problem.models:
+        set_models(session, stored_id(row), problem.models)
+        changed["updated_at"] = utcnow()
     if not changed:
         return row, "unchanged"
     for key, value in changed.items():
