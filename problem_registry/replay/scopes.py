@@ -30,17 +30,30 @@ def replay_scopes(
     all). Versions whose model would replay the same problems share a scope; a version with no
     problem to replay is in none."""
     links = models_by_problem(session)
-    asked = None if problem_ids is None else list(problem_ids)
-    if asked is not None:
-        links = {key: names for key, names in links.items() if key in set(asked)}
-    if not links:
-        return [(sorted(versions), asked)] if versions else []
-    every = asked
-    if every is None:
+    if problem_ids is not None:
+        links = {key: names for key, names in links.items() if key in set(problem_ids)}
+    every: list[int] = []
+    if links and problem_ids is None:
         every = [pid for (pid,) in session.execute(sa.select(_PROBLEM.c.id).order_by("id"))]
+    return group_scopes(versions, links, problem_ids, every)
+
+
+def group_scopes(
+    versions: Mapping[int, str],
+    links: Mapping[int, Sequence[str]],
+    asked: Sequence[int] | None,
+    every: Sequence[int],
+) -> list[Scope]:
+    """:func:`replay_scopes` without the database: ``links`` are the models of the problems that
+    name some, ``every`` all problem ids (read only when ``asked`` is None and some problem
+    names a model)."""
+    chosen = None if asked is None else list(asked)
+    if not any(links.get(pid) for pid in (chosen if chosen is not None else links)):
+        return [(sorted(versions), chosen)] if versions else []
+    pool = chosen if chosen is not None else list(every)
     by_problems: dict[tuple[int, ...], list[int]] = {}
     for version_id, name in sorted(versions.items()):
-        mine = tuple(pid for pid in every if pid not in links or name in links[pid])
+        mine = tuple(pid for pid in pool if not links.get(pid) or name in links[pid])
         if mine:
             by_problems.setdefault(mine, []).append(version_id)
     return [(ids, list(problems)) for problems, ids in by_problems.items()]
