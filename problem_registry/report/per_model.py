@@ -47,15 +47,24 @@ def write_reports_per_model(
 
 
 def _index(builds: dict[str, ReportBuild]) -> str:
+    """The page linking each model's report, styled by the first one's stylesheet."""
     items = "\n".join(
         f'    <li><a href="{MODELS_DIR}/{escape(name)}/index.html">{escape(name)}</a></li>'
         for name in builds
     )
+    style = next(
+        (
+            f'<link rel="stylesheet" href="{MODELS_DIR}/{escape(name)}/style.css">\n'
+            for name in builds
+        ),
+        "",
+    )
     return (
-        '<!doctype html>\n<html lang="en">\n<head>\n  <meta charset="utf-8">\n'
-        "  <title>problem-registry report: models</title>\n</head>\n<body>\n"
-        "  <h1>problem-registry report</h1>\n"
-        "  <p>This registry holds several models; each has its own report, with the problems "
-        "that belong to it.</p>\n  <ul>\n"
-        f"{items}\n  </ul>\n</body>\n</html>\n"
+        '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>problem-registry report: {len(builds)} models</title>\n{style}</head>\n"
+        "<body>\n<main>\n<h1>problem-registry report</h1>\n"
+        f"<p>This registry holds {len(builds)} models; each has its own report, with the "
+        "problems that belong to it (a problem naming no model is in every one).</p>\n<ul>\n"
+        f"{items}\n</ul>\n</main>\n</body>\n</html>\n"
     )
