@@ -214,6 +214,7 @@ def show(
             ("location", location(view)),
             ("loader", view.loader if view.loader != location(view) else None),
             ("artifact sha256", view.artifact_sha256),
+            ("takes", view.input_kind),  # declared with --input-kind; None: not said
             *((f"option {key}", value) for key, value in view.loader_options.items()),
             ("champion", "yes" if view.is_champion else "no"),
             ("registered", f"{view.registered_at} by {view.registered_by}"),

@@ -285,7 +285,11 @@ def _gate_fields(gate: GateResult | None) -> list[tuple[str, Any]]:
     against = f" against {gate.champion}" if gate.champion else " (no champion: canary only)"
     fields = [("last gate", f"{gate.candidate}{against}: {gate.outcome.value}")]
     if gate.signoff is not None:
-        below = "below it: fails" if gate.below_signoff else "not below it"
+        below = "not below it"
+        if gate.below_signoff:
+            below = "below it: fails"
+        elif gate.verdict.reason.startswith("possibly below the sign-off"):
+            below = "possibly below it: review"
         fields.append(("held to", f"the sign-off at {gate.signoff.ref}: {below}"))
     power = gate.verdict.power
     if power is not None:

@@ -200,7 +200,8 @@ def evaluate(
         if slug in signed:  # a separate rule: never below what a lead signed off
             signoff, against = signed[slug]
             held = held_to_signoff(verdict, signoff, against)
-            verdict, below = held, held is not verdict
+            below = held is not verdict and held.outcome is Outcome.FAIL
+            verdict = held
         answers = grid.get(slug, {})
         gate = _gate(mine, by_key.get((slug, base or "")), base, verdict, answers)
         gate.signoff, gate.below_signoff = signoff, below

@@ -61,10 +61,15 @@ def applicable(
 
 def held_to_signoff(verdict: Verdict, signoff: SignOffView, against: Verdict) -> Verdict:
     """The candidate's verdict once compared with its sign-off (``against``: the candidate judged
-    with the signed-off version as baseline): a confident regression below the sign-off FAILs."""
-    regression = against.outcome is Outcome.FAIL and not against.rule.startswith(("canary", "ans"))
-    if not regression:
+    with the signed-off version as baseline): a confident regression below the sign-off FAILs, a
+    suggestive one asks a passing candidate for a review."""
+    if against.rule.startswith(("canary", "ans")) or against.outcome is Outcome.PASS:
         return verdict
+    if against.outcome is Outcome.REVIEW:  # suggestive: a person looks, CI stays green
+        if verdict.outcome is not Outcome.PASS:
+            return verdict
+        maybe = f"possibly below the sign-off of {signoff.describe()}: {against.reason}"
+        return replace(verdict, outcome=Outcome.REVIEW, reason=maybe)
     below = f"below the sign-off of {signoff.describe()}: {against.reason}"
     if verdict.outcome is Outcome.FAIL:
         return replace(verdict, reason=f"{verdict.reason}; also {below}")
