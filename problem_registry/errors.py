@@ -79,6 +79,10 @@ class DuplicateModel(AlreadyExists):
     pass
 
 
+class PatternConflict(AlreadyExists):
+    """A re-import names a pattern the problem holds with another expectation (issue 19)."""
+
+
 class AmbiguousReference(RegistryError):
     """A short reference (hash prefix) matches more than one thing."""
 

@@ -154,10 +154,13 @@ def test_pattern_add_list_show_relabel_remove(cli: Cli, files: dict[str, Path]) 
     assert [p["kind"] for p in added] == ["image", "image"]
     assert {p["polarity"] for p in added} == {"negative"}
     assert {p["added_by"] for p in added} == {"tess"}
-    cli("pattern", "add", "colours", str(files["text"]), "--expect-not", "positive")
-    cli("pattern", "add", "colours", str(files["json"]), "--expect-range", "3.5:4")
+    # A problem keeps to one kind of input (issue 19, item 9): text and JSON go to their own.
+    cli("problem", "add", "reviews")
+    cli("pattern", "add", "reviews", str(files["text"]), "--expect-not", "positive")
+    cli("problem", "add", "scores")
+    cli("pattern", "add", "scores", str(files["json"]), "--expect-range", "3.5:4")
 
-    listed = cli("pattern", "list", "colours", "--json").json()
+    listed = cli("pattern", "list", "--json").json()
     assert [p["kind"] for p in listed] == ["image", "image", "text", "json"]
     assert [p["expected"] for p in listed] == ["warm", "warm", "not positive", "3.5 to 4"]
 
@@ -440,7 +443,8 @@ def test_export_import_round_trip_through_the_cli(
 ) -> None:
     cli("problem", "add", "colours", "--max-error-rate", "0.25", "-t", "vision")
     cli("pattern", "add", "colours", str(files["red"]), "--expect", "warm", "--note", "n1")
-    cli("pattern", "add", "colours", str(files["json"]), "--expect-range", "1:2")
+    cli("problem", "add", "ratings")  # one kind of input per problem (issue 19, item 9)
+    cli("pattern", "add", "ratings", str(files["json"]), "--expect-range", "1:2")
     cli("problem", "add", "reviews")
     cli("pattern", "add", "reviews", str(files["text"]), "--expect-not", "positive")
 
@@ -466,6 +470,7 @@ def test_export_import_round_trip_through_the_cli(
     problems = json.loads(runner.invoke(app, [*fresh, "problem", "list", "--json"]).stdout)
     assert [(p["slug"], p["max_error_rate"], p["tags"]) for p in problems] == [
         ("colours", 0.25, ["vision"]),
+        ("ratings", None, []),
         ("reviews", None, []),
     ]
 

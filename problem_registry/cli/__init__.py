@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "db": ("database", "app"),
     "replay": ("replay", "replay"),
     "report": ("replay", "report"),
+    "run": ("runs", "app"),
     "export": ("bundle", "export"),
     "import": ("bundle", "import_"),
     "check": ("bundle", "check_"),

@@ -14,7 +14,7 @@ from problem_registry.cli.context import (
     registry,
     stdout,
 )
-from problem_registry.store.bundle import export_bundle, import_bundle
+from problem_registry.store.bundle import ImportSummary, export_bundle, import_bundle
 from problem_registry.store.integrity import CheckReport, check
 
 
@@ -47,17 +47,41 @@ def export(
 def import_(
     ctx: typer.Context,
     directory: Path = typer.Argument(..., help="A folder written by `export`.", metavar="DIR"),
+    prune: bool = typer.Option(
+        False,
+        "--prune",
+        help="Also remove the patterns of the bundle's problems that the bundle no longer "
+        "lists (deleted from it in git, say); each is printed before it goes.",
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="With --prune: print what would be removed; change nothing."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Load a bundle into the registry; running it again changes nothing.
 
     The whole bundle is verified first (hashes, kinds, paths); then it is written in one
-    transaction. Problems and patterns the bundle does not mention are left as they are.
+    transaction. Problems and patterns the bundle does not mention are left as they are, unless
+    --prune removes the patterns its problems no longer list (problems it lacks are kept).
 
     Example: problem-registry import patterns/
+
+    Example: problem-registry import patterns/ --prune --dry-run
     """
+    if dry_run and not prune:
+        raise typer.BadParameter("--dry-run shows what --prune would remove: add --prune")
+    reg = registry(ctx)
+    if prune and not dry_run:
+        # What goes is said before it goes (issue 19): the plan, then the import that does it.
+        with progress_bar("checking the bundle") as progress:
+            plan = import_bundle(reg, directory, progress=progress, prune=True, dry_run=True)
+        for line in plan.patterns_removed:
+            note(f"removing {line}: no longer in {directory}")
     with progress_bar("importing") as progress:
-        summary = import_bundle(registry(ctx), directory, progress=progress)
+        summary = import_bundle(reg, directory, progress=progress, prune=prune, dry_run=dry_run)
+    if dry_run:
+        output(as_json, summary, lambda: _print_dry_run(summary, directory))
+        return
     output(
         as_json,
         summary,
@@ -66,7 +90,17 @@ def import_(
             f"{summary.problems_updated} updated, {summary.problems_unchanged} unchanged; "
             f"patterns {summary.patterns_created} new, {summary.patterns_updated} updated, "
             f"{summary.patterns_unchanged} unchanged"
+            + (f", {len(summary.patterns_removed)} removed" if prune else "")
         ),
+    )
+
+
+def _print_dry_run(summary: ImportSummary, directory: Path) -> None:
+    for line in summary.patterns_removed:
+        note(f"would remove {line}: no longer in {directory}")
+    note(
+        f"dry run: {len(summary.patterns_removed)} pattern(s) would be removed; nothing was "
+        "changed (run again without --dry-run to import and remove them)"
     )
 
 

@@ -18,6 +18,8 @@ from problem_registry.cli.context import (
     print_table,
     registry,
 )
+from problem_registry.cli.help import choices
+from problem_registry.enums import PatternKind
 from problem_registry.refs import ModelRef
 from problem_registry.replay.probe import LoadCheck, check_loads, location
 from problem_registry.store.model_versions import parse_metrics
@@ -116,6 +118,13 @@ def register(
     note_text: str = typer.Option(
         "", "--note", help="Free text: what changed in this version.", metavar="TEXT"
     ),
+    input_kind: PatternKind | None = typer.Option(
+        None,
+        "--input-kind",
+        help="The kind of pattern the model takes; the problems naming this model (problem add "
+        "--model) then refuse patterns of another kind.",
+        metavar=choices(PatternKind),
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Register a model version (after those already registered).
@@ -178,6 +187,7 @@ def register(
         note=note_text,
         check=check_loadable,
         repeats=repeats,
+        input_kind=input_kind,
     )
     output(as_json, view, lambda: note(f"registered {view.ref} ({source.describe})"))
 
@@ -212,6 +222,7 @@ def show(
             ("location", location(view)),
             ("loader", view.loader if view.loader != location(view) else None),
             ("artifact sha256", view.artifact_sha256),
+            ("takes", view.input_kind),  # declared with --input-kind; None: not said
             *((f"option {key}", value) for key, value in view.loader_options.items()),
             ("repeats", view.repeats if view.repeats > 1 else None),
             ("champion", "yes" if view.is_champion else "no"),

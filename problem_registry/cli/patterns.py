@@ -98,6 +98,12 @@ def import_(
     polarity: Polarity = PolarityOption,
     source: Source = SourceOption,
     note_text: str = NoteOption,
+    update: bool = typer.Option(
+        False,
+        "--update",
+        help="Relabel the patterns already held whose expectation the folder or CSV changed "
+        "(without it, such a change is a conflict and nothing is imported).",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Import many patterns at once; files the problem already holds are skipped.
@@ -105,17 +111,22 @@ def import_(
     From a folder, each file expects the name of its folder: cats/a.png expects "cats".
     From a CSV, `expected` is a label, or any:a,b / not:x / range:3.5:4.0.
 
+    A file already held whose expectation changed is a conflict (exit 1, naming each, nothing
+    imported) unless --update relabels it.
+
     Example: problem-registry pattern import chihuahua-vs-muffin ./triage/
+
+    Example: problem-registry pattern import chihuahua-vs-muffin --csv labels.csv --update
     """
     if (folder is None) == (csv_file is None):
         raise typer.BadParameter("give either a FOLDER or --csv FILE")
     patterns = registry(ctx).patterns
     if csv_file is not None:
-        added = patterns.import_csv(slug, csv_file, source=source)
+        added = patterns.import_csv(slug, csv_file, source=source, update=update)
     else:
         assert folder is not None
         added = patterns.import_folder(
-            slug, folder, polarity=polarity, source=source, note=note_text
+            slug, folder, polarity=polarity, source=source, note=note_text, update=update
         )
     _report(as_json, slug, added)
 
@@ -232,6 +243,10 @@ def _report(as_json: bool, slug: str, result: AddedPatterns) -> None:
         if result.added:
             print_patterns(result.added)
         skipped = f", skipped {len(result.skipped)} already present" if result.skipped else ""
-        note(f"added {len(result.added)} pattern(s) to {slug}{skipped}")
+        for view in result.relabelled:
+            note(f"relabelled pattern {view.id} ({view.original_name}): expects {view.expected}")
+        relabelled = f", relabelled {len(result.relabelled)}" if result.relabelled else ""
+        note(f"added {len(result.added)} pattern(s) to {slug}{skipped}{relabelled}")
 
-    output(as_json, {"added": result.added, "skipped": result.skipped}, render)
+    document = {"added": result.added, "skipped": result.skipped, "relabelled": result.relabelled}
+    output(as_json, document, render)

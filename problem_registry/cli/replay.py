@@ -7,6 +7,7 @@ The progress bar goes to stderr and never captures stdout (see ``cli.context.pro
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -27,6 +28,8 @@ from problem_registry.cli.context import (
 )
 from problem_registry.cli.grid import GRID_VERSIONS, print_grid
 from problem_registry.replay import engine
+from problem_registry.store.signoffs import signoffs
+from problem_registry.text import visible
 
 if TYPE_CHECKING:
     from problem_registry.store.registry import Registry
@@ -211,6 +214,14 @@ def report(
         help="With --html and --candidate: compare with this version (default: the champion).",
         metavar="NAME@VERSION",
     ),
+    csv_file: Path | None = typer.Option(
+        None,
+        "--csv",
+        help="Write per-pattern results (problem, pattern, version, expected, answer, correct, "
+        "score) to FILE for a notebook, instead of the table; --model, --problem, --tag and "
+        "--last choose the rows.",
+        metavar="FILE",
+    ),
 ) -> None:
     """Patterns wrong per problem and version, from stored results: a grid of the problems (down)
     and the most recent versions (across), or every row with --long or --json.
@@ -229,6 +240,8 @@ def report(
 
     Example: problem-registry report --html report/ --candidate digits@v4 --baseline digits@v2
 
+    Example: problem-registry report --csv results.csv   (then pandas.read_csv("results.csv"))
+
     Built again into the same DIR, the report draws only what changed since, and deletes the
     pages of problems that are gone.
     """
@@ -243,8 +256,22 @@ def report(
         raise typer.BadParameter(
             "--baseline needs --candidate NAME@VERSION", param_hint="--baseline"
         )
+    if csv_file is not None and (html is not None or as_json or long):
+        raise typer.BadParameter(
+            "--csv writes a file of its own: give it without --html, --json, --long"
+        )
     # Imported here, not with the module: `replay` lives in this module too and needs none of it.
     from problem_registry.verdicts.metrics import problem_metrics, problem_metrics_json
+
+    if csv_file is not None:
+        from problem_registry.verdicts.results_csv import write_results_csv
+
+        reg = registry(ctx)
+        slugs = _chosen_problems(reg, problems, tag)
+        refs = [view.ref for view in reg.models.list(model)[-last:]] if last else None
+        count = write_results_csv(reg, csv_file, model=model, versions=refs, problems=slugs)
+        note(f"wrote {count} result row(s) to {csv_file}")
+        return
 
     if as_json or html is None:
         # With --html the pages are the report: a terminal table of every problem x version
@@ -257,8 +284,18 @@ def report(
         # (and slugs None) the error rates take the queries' fast paths.
         shown = reg.models.list(model)[-limit:] if limit is not None else []
         refs = [view.ref for view in shown] if limit is not None else None
+        signed = signoffs(reg, slugs)  # a lead's sign-offs, beside the numbers (issue 19)
         if as_json:
-            _print_json_rows(problem_metrics_json(reg, model=model, versions=refs, problems=slugs))
+            extra = {
+                (
+                    view.problem,
+                    view.ref,
+                ): f'"signoff":{json.dumps(view.to_dict(), sort_keys=True, separators=(",", ":"))}'
+                for view in signed
+            }
+            _print_json_rows(
+                problem_metrics_json(reg, model=model, versions=refs, problems=slugs, extra=extra)
+            )
         elif long:
             _print_report(problem_metrics(reg, model=model, versions=refs, problems=slugs))
         else:
@@ -269,10 +306,21 @@ def report(
                 title="patterns wrong per problem and version (* champion)",
                 empty=NOTHING_TO_REPORT,
             )
+        if not as_json and signed:
+            lines = [f"  {view.problem}: {view.describe()}" for view in signed]
+            sys.stdout.write(visible("signed off\n" + "\n".join(lines), newlines=True) + "\n")
     if html is not None:
         # matplotlib and Jinja2: only when asked.
         from problem_registry.report.builder import write_report
+        from problem_registry.report.per_model import model_names, write_reports_per_model
 
+        reg = registry(ctx)
+        if model is None and candidate is None and len(model_names(reg)) > 1:
+            index, builds = write_reports_per_model(reg, html, jobs=jobs or os.cpu_count() or 1)
+            for name, each in builds.items():
+                note(f"report of {name} written to {each.index} ({each.describe()})")
+            note(f"report written to {index} (one report per model)")
+            return
         build = write_report(
             registry(ctx),
             html,

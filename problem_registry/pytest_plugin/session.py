@@ -141,7 +141,7 @@ class RegistrySession:
                 f"{candidate} is the champion: no baseline to compare with, so canary only; "
                 "pass --baseline NAME@VERSION to compare with another version"
             )
-        problems = self._problems(registry)
+        problems = self._problems(registry, candidate_ref.name)
         history = prior_versions(registry, candidate)
         if baseline is not None and baseline not in (*history, candidate):
             history.append(baseline)  # a baseline registered after the candidate
@@ -226,10 +226,16 @@ class RegistrySession:
             self.candidate_reason = "registered now from --candidate-loader"
         return ref
 
-    def _problems(self, registry: Registry) -> list[str]:
+    def _problems(self, registry: Registry, model: str) -> list[str]:
         statuses = registry.problems.statuses()
         self._all_slugs = list(statuses)
-        active = [slug for slug, status in statuses.items() if status is not ProblemStatus.retired]
+        # A problem naming its models is a test of their versions only (issue 19, item 3).
+        others = {slug for slug, names in registry.problems.models().items() if model not in names}
+        active = [
+            slug
+            for slug, status in statuses.items()
+            if status is not ProblemStatus.retired and slug not in others
+        ]
         chosen = self.options.problems
         if chosen is None:
             return active

@@ -86,6 +86,7 @@ from problem_registry.replay.results import (
     repeat_row,
     result_row,
 )
+from problem_registry.replay.scopes import replay_scopes
 from problem_registry.replay.workers import (
     Answer,
     LoadSpec,
@@ -270,7 +271,11 @@ def replay(
     engine.retry_errored = retry_errored
     status, message = RunStatus.completed, ""
     try:
-        engine.run(_problem_ids(registry, problems))
+        problem_ids = _problem_ids(registry, problems)
+        with registry.reading() as session:  # a problem naming its models: theirs only (#19)
+            scopes = replay_scopes(session, {v.id: v.name for v in selected}, problem_ids)
+        for scope_versions, scope_problems in scopes:
+            engine.run(scope_problems, scope_versions)
     except KeyboardInterrupt:
         status, message = RunStatus.interrupted, "interrupted; re-run to resume"
         raise
@@ -342,14 +347,14 @@ class _Replay:
 
     # -- the plan ---------------------------------------------------------------------------
 
-    def run(self, problem_ids: list[int] | None) -> None:
+    def run(self, problem_ids: list[int] | None, version_ids: list[int] | None = None) -> None:
+        """Replay ``version_ids`` (default: every version) on ``problem_ids`` (None: all)."""
+        scope = list(self.versions) if version_ids is None else version_ids
         with self.registry.reading() as session:
             n_active = count_active_files(session, problem_ids)
             retry = self.retry_errored
-            counts = stored_counts(
-                session, list(self.versions), n_active, problem_ids, retry_errored=retry
-            )
-            incomplete = [v for v in self.versions if counts[v] < n_active]
+            counts = stored_counts(session, scope, n_active, problem_ids, retry_errored=retry)
+            incomplete = [v for v in scope if counts[v] < n_active]
             # Nothing missing (a CI run with nothing new): not even the list of files is read.
             files = active_files(session, problem_ids) if incomplete else []
             # A version with no result at all lacks every file: no anti-join needed, now or per
@@ -359,10 +364,11 @@ class _Replay:
             todo, missing = files_with_missing(session, partial, problem_ids, retry_errored=retry)
         if self.empty:
             todo = [f.id for f in files]
-        self.total = missing + len(self.empty) * n_active
-        self.reused = n_active * len(self.versions) - self.total
+        total = missing + len(self.empty) * n_active
+        self.total += total  # summed over the scopes of one replay (replay.scopes)
+        self.reused += n_active * len(scope) - total
         self._report(None)
-        if not self.total:
+        if not total:
             return
         by_id = {f.id: f for f in files}
         todo_files = [by_id[file_id] for file_id in todo if file_id in by_id]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from problem_registry.errors import InvalidValue
 from problem_registry.refs import ModelRef
 from problem_registry.store.registry import Registry
+from problem_registry.store.signoffs import signoffs
 from problem_registry.store.views import ModelVersionView, PatternView, ProblemView
 from problem_registry.verdicts.decision import Outcome
 from problem_registry.verdicts.gates import GateResult, evaluate
@@ -27,6 +28,7 @@ from problem_registry.verdicts.timeline import (
     ProblemTimeline,
     TimelinePoint,
     timelines_from,
+    with_signoffs,
 )
 
 SHORT_STORY_EVENTS = 3  # more changes than this: the index says only the last one
@@ -234,7 +236,9 @@ def read_problems(
     patterns: dict[str, list[PatternView]] = {}
     for view in registry.patterns.list():
         patterns.setdefault(view.problem, []).append(view)
-    problems = registry.problems.list()
+    # A problem naming its models belongs to their reports only (issue 19, item 3).
+    problems = [p for p in registry.problems.list() if not p.models or data.model in p.models]
+    signed = signoffs(registry)  # shown on each problem's page (issue 19, item 10)
     for start in range(0, len(problems), PROBLEMS_PER_QUERY):
         chunk = problems[start : start + PROBLEMS_PER_QUERY]
         slugs = [p.slug for p in chunk]
@@ -246,7 +250,8 @@ def read_problems(
                 results.setdefault(result.problem, []).append(result)
             # From the rows in hand: reading them again was most of a chunk's time.
             rows = [row for slug in slugs for row in by_problem.get(slug, [])]
-            stories = {t.problem: t for t in timelines_from(data.model, rows, read)}
+            told = with_signoffs(timelines_from(data.model, rows, read), signed)
+            stories = {t.problem: t for t in told}
         yield [
             (
                 _problem_report(

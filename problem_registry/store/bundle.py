@@ -66,8 +66,17 @@ from problem_registry.store.expectation_rows import (
     write_labels,
 )
 from problem_registry.store.patterns import file_ids_for
+from problem_registry.store.problem_models import models_by_problem, set_models
 from problem_registry.store.problems import SLUG_PATTERN
-from problem_registry.store.tables import ExpectedLabel, Pattern, PatternFile, Problem, utcnow
+from problem_registry.store.prune import prunable, remove_patterns
+from problem_registry.store.tables import (
+    ExpectedLabel,
+    Pattern,
+    PatternFile,
+    Problem,
+    stored_id,
+    utcnow,
+)
 from problem_registry.store.unreferenced import discard_unreferenced
 from problem_registry.store.views import PatternView, ProblemView, iso
 from problem_registry.text import recording, user_name
@@ -115,11 +124,15 @@ class ImportSummary:
     patterns_unchanged: int = 0
     files_written: int = 0
     files_present: int = 0
+    # ``import --prune`` (issue 19, item 9): the patterns removed, or to remove with ``dry_run``.
+    patterns_removed: list[str] = field(default_factory=list)
+    dry_run: bool = False
 
     @property
     def changed(self) -> bool:
         return bool(self.problems_created + self.problems_updated + self.patterns_created
-                    + self.patterns_updated + self.files_written)  # fmt: skip
+                    + self.patterns_updated + self.files_written
+                    + len(self.patterns_removed) * (not self.dry_run))  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "changed": self.changed}
@@ -192,6 +205,8 @@ def _manifest(problem: ProblemView, patterns: list[PatternView]) -> dict[str, An
         "tags": sorted(problem.tags),
         "max_error_rate": problem.max_error_rate,
         "allowed_regressions": problem.allowed_regressions,
+        # Only when it names some: bundles of problems belonging to every model stay as they were.
+        **({"models": sorted(problem.models)} if problem.models else {}),
         "patterns": [
             {
                 "sha256": view.sha256,
@@ -322,7 +337,12 @@ def _writing(path: Path) -> Iterator[None]:
 
 
 def import_bundle(
-    registry: Registry, directory: Path, *, progress: Progress | None = None
+    registry: Registry,
+    directory: Path,
+    *,
+    progress: Progress | None = None,
+    prune: bool = False,
+    dry_run: bool = False,
 ) -> ImportSummary:
     """Bring the bundle's problems and patterns into the registry; running it again changes nothing.
 
@@ -333,6 +353,10 @@ def import_bundle(
     with `pattern remove`). An import killed midway leaves the database as it was (the store may
     hold files no row uses yet, which `check` lists as orphans), and running it again ends exactly
     where an uninterrupted import would.
+
+    ``prune``: also remove, in the same transaction, the patterns of the bundle's problems that
+    the bundle no longer lists (:mod:`.prune`). ``dry_run``: verify the bundle and say what
+    pruning would remove, writing nothing.
     """
     directory = Path(directory)
     with registry.reading() as session:
@@ -343,6 +367,12 @@ def import_bundle(
             for sha, kind, extension, size in session.exec(columns)
         }
     bundle = read_bundle(directory, known=known, progress=progress)
+    if dry_run:
+        with registry.reading() as session:
+            planned = prunable(session, bundle.problems) if prune else []
+        return ImportSummary(
+            str(directory), patterns_removed=[p.describe() for p in planned], dry_run=True
+        )
     written = present = 0
     brought: list[StoredFile] = []
     for sha, (path, stored) in sorted(bundle.files.items()):
@@ -356,7 +386,9 @@ def import_bundle(
         brought.append(stored)
         written += 1
     outcomes = ("created", "updated", "unchanged")
-    counts = {f"{what}_{outcome}": 0 for what in ("problems", "patterns") for outcome in outcomes}
+    counts: dict[str, Any] = {
+        f"{what}_{outcome}": 0 for what in ("problems", "patterns") for outcome in outcomes
+    }
     try:
         with registry.writing() as session:
             rows = {p.slug: p for p in session.exec(select(Problem))}
@@ -366,6 +398,8 @@ def import_bundle(
                 files = [bundle.files[p.sha256][1] for p in problem.patterns]
                 for outcome in _upsert_patterns(registry, session, row, problem, files):
                     counts[f"patterns_{outcome}"] += 1
+            pruned = prunable(session, bundle.problems) if prune else []
+            discard = remove_patterns(session, pruned)
     except IntegrityError:  # a concurrent writer added the same problem or pattern meanwhile
         discard_unreferenced(registry, brought)
         raise BundleError(
@@ -375,7 +409,11 @@ def import_bundle(
         # (Ctrl-C, SIGTERM) keeps the files, so the re-run that resumes it need not write them
         discard_unreferenced(registry, brought)
         raise
-    return ImportSummary(str(directory), files_written=written, files_present=present, **counts)
+    for sha, extension in discard:  # after the commit: a crash leaves an unused file, no row
+        registry.store.discard(sha, extension)
+    summary = ImportSummary(str(directory), files_written=written, files_present=present, **counts)
+    summary.patterns_removed.extend(p.describe() for p in pruned)
+    return summary
 
 
 def _store_holds(registry: Registry, stored: StoredFile) -> bool:
@@ -393,8 +431,12 @@ def _upsert_problem(
         row = Problem(slug=problem.slug, **problem.fields)
         session.add(row)
         session.flush()
+        set_models(session, stored_id(row), problem.models)
         return row, "created"
     changed = {k: v for k, v in problem.fields.items() if getattr(row, k) != v}
+    if models_by_problem(session).get(stored_id(row), ()) != problem.models:
+        set_models(session, stored_id(row), problem.models)
+        changed["updated_at"] = utcnow()
     if not changed:
         return row, "unchanged"
     for key, value in changed.items():

@@ -32,6 +32,7 @@ from problem_registry.store.content import (
     sha256_of,
 )
 from problem_registry.store.paths import inside
+from problem_registry.store.problem_models import validate_model_names
 from problem_registry.store.problems import (
     normalise_tags,
     validate_allowed_regressions,
@@ -50,7 +51,7 @@ MANIFEST_DIR = "problems"
 FILES_DIR = "files"
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 _PROBLEM_KEYS = {"slug", "title", "description", "status", "tags", "max_error_rate",
-                 "allowed_regressions", "patterns"}  # fmt: skip
+                 "allowed_regressions", "patterns", "models"}  # fmt: skip
 _PATTERN_KEYS = {"sha256", "file", "kind", "original_name", "expect", "polarity", "source", "note",
                  "added_by", "added_at"}  # fmt: skip
 _REQUIRED: Any = object()
@@ -77,6 +78,7 @@ class BundledProblem:
     slug: str
     fields: dict[str, Any]  # title, description, status, tags, max_error_rate, allowed_regressions
     patterns: tuple[BundledPattern, ...]
+    models: tuple[str, ...] = ()  # the models it belongs to (issue 19); none: every model
 
 
 @dataclass(frozen=True)
@@ -170,7 +172,8 @@ def _read_problem(directory: Path, slug: str) -> BundledProblem:
         if pattern.sha256 in seen:
             raise BundleError(f"{what} lists sha256 {pattern.sha256[:12]} twice; keep one entry")
         seen.add(pattern.sha256)
-    return BundledProblem(slug, fields, tuple(sorted(patterns, key=lambda p: p.sha256)))
+    models = tuple(_valid(what, validate_model_names, _strings(manifest, "models", what, [])))
+    return BundledProblem(slug, fields, tuple(sorted(patterns, key=lambda p: p.sha256)), models)
 
 
 def _read_pattern(what: str, item: object) -> BundledPattern:

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from problem_registry.enums import LoaderKind
+from problem_registry.enums import LoaderKind, PatternKind
 from problem_registry.errors import AmbiguousReference, DuplicateModel, InvalidValue, ModelNotFound
 from problem_registry.refs import SEPARATOR, ModelRef, format_ref
 from problem_registry.store.content import sha256_of_file
@@ -52,6 +52,7 @@ class ModelVersions:
         check: LoadableCheck | None = None,
         options: Mapping[str, Any] | None = None,
         repeats: int = 1,
+        input_kind: PatternKind | str | None = None,
     ) -> ModelVersionView:
         """Register after the versions already registered.
 
@@ -60,6 +61,8 @@ class ModelVersions:
         the store does not know how models load, so the caller hands it in. ``options`` are the
         adapter's settings (plain JSON data, stored as text; never credentials). ``repeats``
         above 1 marks a model whose answers vary: replay asks it that many times per pattern.
+        ``input_kind`` declares the kind of pattern the model takes: its problems then refuse
+        other kinds.
         """
         _check_name(name, "model name")
         _check_name(version, "version")
@@ -69,6 +72,7 @@ class ModelVersions:
             )
         storable(note, "the note")
         _check_repeats(repeats, loader_kind)
+        kind = _input_kind(input_kind)
         options_text = _options_json(options)
         registered_by = user_name(self._registry.user)
         metric_rows = {key: _metric(key, value) for key, value in (metrics or {}).items()}
@@ -91,6 +95,7 @@ class ModelVersions:
             artifact_sha256=artifact_sha256,
             loader_options=options_text,
             repeats=repeats,
+            input_kind=kind,
             note=note,
             registered_by=registered_by,
         )
@@ -238,6 +243,16 @@ def _check_repeats(repeats: int, kind: LoaderKind) -> None:
         raise InvalidValue("--repeats needs a model to ask; a predictions file has one answer each")
 
 
+def _input_kind(kind: PatternKind | str | None) -> str | None:
+    if kind is None:
+        return None
+    try:
+        return PatternKind(kind).value
+    except ValueError:
+        choices = ", ".join(k.value for k in PatternKind)
+        raise InvalidValue(f"input kind {kind!r} is not one of {choices}") from None
+
+
 def _check_name(value: str, what: str) -> None:
     if not NAME_PATTERN.match(value or ""):
         raise InvalidValue(
@@ -296,6 +311,7 @@ def _view(row: ModelVersion, metrics: dict[str, float]) -> ModelVersionView:
         artifact_sha256=row.artifact_sha256,
         loader_options=loader_options(row.loader_options),
         repeats=row.repeats,
+        input_kind=row.input_kind,
         is_champion=row.is_champion,
         metrics=metrics,
         note=row.note,

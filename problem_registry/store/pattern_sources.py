@@ -30,6 +30,7 @@ class NewPattern:
     polarity: Polarity = Polarity.positive
     source: Source = Source.contrived
     note: str = ""
+    origin: str = ""  # where it was read from, for messages: "labels.csv line 3"
 
 
 def labelled_files(folder: Path) -> list[Path]:
@@ -94,7 +95,7 @@ def read_csv(csv_path: Path, *, source: Source = Source.contrived) -> list[NewPa
             polarity = Polarity(row.get("polarity") or Polarity.positive.value)
         except (ValueError, InvalidValue) as exc:  # InvalidExpectation too: name the row
             raise InvalidValue(f"{where}: {exc}") from None
-        new.append(NewPattern(path, expectation, polarity, source, row.get("note", "")))
+        new.append(NewPattern(path, expectation, polarity, source, row.get("note", ""), where))
     if not new:
         raise InvalidValue(f"{csv_path} has a header but no rows")
     return new

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,7 @@ from problem_registry.errors import (
     CorruptPattern,
     DuplicatePattern,
     InvalidValue,
+    PatternConflict,
     PatternNotFound,
 )
 from problem_registry.expectations import Expectation
@@ -40,6 +41,7 @@ from problem_registry.store.expectation_rows import (
 )
 from problem_registry.store.pattern_sources import NewPattern as NewPattern  # re-exported: the API
 from problem_registry.store.pattern_sources import labelled_files, read_csv
+from problem_registry.store.problem_models import check_pattern_kinds
 from problem_registry.store.problems import find_problem
 from problem_registry.store.registry import insert_ignoring_conflicts
 from problem_registry.store.tables import ExpectedLabel, Pattern, PatternFile, Problem, stored_id
@@ -57,6 +59,7 @@ MIN_HASH_PREFIX = 6
 class AddedPatterns:
     added: list[PatternView]
     skipped: list[PatternView]  # content the problem already held (imports re-run safely)
+    relabelled: list[PatternView] = field(default_factory=list)  # re-imported with --update
 
 
 class Patterns:
@@ -64,13 +67,20 @@ class Patterns:
         self._registry = registry
 
     def add(
-        self, slug: str, new: Sequence[NewPattern], *, skip_existing: bool = False
+        self,
+        slug: str,
+        new: Sequence[NewPattern],
+        *,
+        skip_existing: bool = False,
+        update: bool = False,
     ) -> AddedPatterns:
         """Add files to a problem, all or nothing.
 
         Every file is read and verified, and every duplicate found, before anything is written.
         With ``skip_existing`` a file whose content the problem already holds is skipped;
-        without it, it is refused.
+        without it, it is refused. A skipped file expecting something else than its pattern
+        does is a conflict (:class:`PatternConflict`, naming each), unless ``update`` relabels
+        the pattern (issue 19, item 9).
 
         Memory holds one file at a time (issue 16, item 12: a CSV naming one 45 MB file 30 times
         took 1.5 GB before saying "duplicate"): files are hashed by streaming and duplicates
@@ -86,6 +96,7 @@ class Patterns:
         seen: dict[str, Path] = {}
         new_hashes: list[tuple[NewPattern, str]] = []
         skipped: list[PatternView] = []
+        conflicts: list[tuple[NewPattern, PatternView]] = []
         for item in new:
             sha256 = hash_input(item.path)
             if sha256 in seen:
@@ -95,16 +106,24 @@ class Patterns:
             seen[sha256] = item.path
             if sha256 in existing:
                 if skip_existing:
-                    skipped.append(existing[sha256])
+                    old = existing[sha256]
+                    if old.expect != item.expectation.to_dict():
+                        conflicts.append((item, old))
+                    else:
+                        skipped.append(old)
                     continue
                 raise DuplicatePattern(
                     f"{item.path} is already pattern {existing[sha256].id} of {slug} "
                     f"(sha256 {sha256[:12]}); change it with `pattern relabel`"
                 )
             new_hashes.append((item, sha256))
+        if conflicts and not update:
+            raise expectation_conflict(slug, conflicts)
         fresh: list[tuple[NewPattern, StoredFile]] = []
         for item, sha256 in new_hashes:
             fresh.append((item, _verified(item.path, sha256).stored))
+        with self._registry.reading() as session:  # an image problem takes images (issue 19)
+            check_pattern_kinds(session, slug, [(str(i.path), f.kind.value) for i, f in fresh])
 
         if fresh:
             recording(added_by)
@@ -117,10 +136,13 @@ class Patterns:
                 brought.append(stored)
             store.put(_reread(item.path, stored))
         try:
-            return self._insert(slug, fresh, skipped, added_by)
+            added = self._insert(slug, fresh, skipped, added_by)
         except Exception:  # refused; an interrupt keeps the files for the re-run
             discard_unreferenced(self._registry, brought)
             raise
+        for item, old in conflicts:  # --update: the re-import's expectation wins
+            added.relabelled.append(self.relabel(old.id, item.expectation))
+        return added
 
     def _insert(
         self,
@@ -168,23 +190,29 @@ class Patterns:
         polarity: Polarity = Polarity.positive,
         source: Source = Source.contrived,
         note: str = "",
+        update: bool = False,
     ) -> AddedPatterns:
         """Import ``folder/<label>/<file>``: each file expects the label of its folder."""
         new = [
             NewPattern(path, Expectation.exact(path.parent.name), polarity, source, note)
             for path in labelled_files(folder)
         ]
-        return self.add(slug, new, skip_existing=True)
+        return self.add(slug, new, skip_existing=True, update=update)
 
     def import_csv(
-        self, slug: str, csv_path: Path, *, source: Source = Source.contrived
+        self,
+        slug: str,
+        csv_path: Path,
+        *,
+        source: Source = Source.contrived,
+        update: bool = False,
     ) -> AddedPatterns:
         """Import the rows of a CSV with columns path,expected,polarity,note.
 
         ``expected`` takes the one-field form (``muffin``, ``any:a,b``, ``not:x``,
         ``range:3.5:4``); paths are relative to the CSV's folder and may not leave it.
         """
-        return self.add(slug, read_csv(csv_path, source=source), skip_existing=True)
+        return self.add(slug, read_csv(csv_path, source=source), skip_existing=True, update=update)
 
     def list(self, slug: str | None = None) -> list[PatternView]:
         with self._registry.reading() as session:
@@ -326,6 +354,22 @@ class Patterns:
                 )
             )
         return views
+
+
+def expectation_conflict(
+    slug: str, conflicts: Sequence[tuple[NewPattern, PatternView]]
+) -> PatternConflict:
+    """One line naming every re-imported file that expects something new, and the fix."""
+    shown = [
+        f"{item.origin or item.path} (pattern {old.id} expects {old.expected}, now "
+        f"{item.expectation.describe()})"
+        for item, old in conflicts[:5]
+    ]
+    more = f" and {len(conflicts) - 5} more" if len(conflicts) > 5 else ""
+    return PatternConflict(
+        f"{len(conflicts)} file(s) already in {slug} now expect something else: "
+        f"{'; '.join(shown)}{more}; nothing was imported: re-run with --update to relabel them"
+    )
 
 
 def _verified(path: Path, sha256: str) -> InspectedContent:

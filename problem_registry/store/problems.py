@@ -12,6 +12,12 @@ from sqlmodel import Session, col, select
 
 from problem_registry.enums import Polarity, ProblemStatus
 from problem_registry.errors import DuplicateProblem, InvalidValue, ProblemNotFound
+from problem_registry.store.problem_models import (
+    check_models_fit,
+    models_by_problem,
+    set_models,
+    validate_model_names,
+)
 from problem_registry.store.tables import Pattern, Problem, stored_id, utcnow
 from problem_registry.store.views import ProblemView, iso
 from problem_registry.text import is_storable, storable
@@ -38,8 +44,11 @@ class Problems:
         tags: Sequence[str] = (),
         max_error_rate: float | None = None,
         allowed_regressions: int = 0,
+        models: Sequence[str] = (),
     ) -> ProblemView:
+        """``models``: the model names the problem belongs to (none: every model)."""
         slug = validate_slug(slug)
+        names = validate_model_names(models)
         problem = Problem(
             slug=slug,
             title=validate_title(title, slug),
@@ -53,6 +62,8 @@ class Problems:
                 if session.exec(select(Problem.id).where(Problem.slug == slug)).first():
                     raise _duplicate(slug)
                 session.add(problem)
+                session.flush()
+                set_models(session, stored_id(problem), names)
         except IntegrityError:  # a concurrent writer won the race for this slug
             raise _duplicate(slug) from None
         return self.get(slug)
@@ -60,7 +71,9 @@ class Problems:
     def get(self, slug: str) -> ProblemView:
         with self._registry.reading() as session:
             problem = find_problem(session, slug)
-            return _view(problem, _pattern_counts(session).get(stored_id(problem), {}))
+            key = stored_id(problem)
+            models = models_by_problem(session).get(key, ())
+            return _view(problem, _pattern_counts(session).get(key, {}), models)
 
     def list(self, *, status: str | None = None, tag: str | None = None) -> list[ProblemView]:
         """Sorted by slug, so every process (every xdist worker) sees the same order."""
@@ -70,7 +83,11 @@ class Problems:
                 query = query.where(Problem.status == validate_status(status))
             problems = [p for p in session.exec(query) if tag is None or tag in p.tags]
             counts = _pattern_counts(session)
-            return [_view(p, counts.get(stored_id(p), {})) for p in problems]
+            models = models_by_problem(session)
+            return [
+                _view(p, counts.get(stored_id(p), {}), models.get(stored_id(p), ()))
+                for p in problems
+            ]
 
     def statuses(self) -> dict[str, ProblemStatus]:
         """Every problem's status by slug, in slug order, from one query: what choosing problems
@@ -86,6 +103,13 @@ class Problems:
             rows = session.exec(select(Problem.slug, Problem.tags).order_by(Problem.slug)).all()
         return {slug: tuple(tags or ()) for slug, tags in rows}
 
+    def models(self) -> dict[str, tuple[str, ...]]:
+        """The model names of each problem naming some, by slug, from one query (as
+        :meth:`statuses`); a problem naming none belongs to every model and is absent."""
+        with self._registry.reading() as session:
+            slugs = dict(session.exec(select(Problem.id, Problem.slug)).all())
+            return {slugs[key]: names for key, names in models_by_problem(session).items()}
+
     def edit(
         self,
         slug: str,
@@ -96,8 +120,10 @@ class Problems:
         tags: Sequence[str] = _UNSET,
         max_error_rate: float | None = _UNSET,
         allowed_regressions: int = _UNSET,
+        models: Sequence[str] = _UNSET,
     ) -> ProblemView:
-        """Change only the fields given; ``max_error_rate=None`` removes the canary gate."""
+        """Change only the fields given; ``max_error_rate=None`` removes the canary gate;
+        ``models=[]`` makes the problem belong to every model again."""
         changes: dict[str, Any] = {}
         if title is not _UNSET:
             changes["title"] = validate_title(title, slug)
@@ -111,11 +137,18 @@ class Problems:
             changes["max_error_rate"] = validate_error_rate(max_error_rate)
         if allowed_regressions is not _UNSET:
             changes["allowed_regressions"] = validate_allowed_regressions(allowed_regressions)
+        names = None if models is _UNSET else validate_model_names(models)
         with self._registry.writing() as session:
             problem = find_problem(session, slug)
             changed = {k: v for k, v in changes.items() if getattr(problem, k) != v}
             for key, value in changed.items():
                 setattr(problem, key, value)
+            if names is not None:
+                problem_id = stored_id(problem)
+                if list(models_by_problem(session).get(problem_id, ())) != names:
+                    check_models_fit(session, problem.slug, problem_id, names)
+                    set_models(session, problem_id, names)
+                    changed["models"] = names
             if changed:
                 problem.updated_at = utcnow()
                 session.add(problem)
@@ -219,7 +252,7 @@ def _pattern_counts(session: Session) -> dict[int, dict[str, int]]:
     return counts
 
 
-def _view(problem: Problem, counts: dict[str, int]) -> ProblemView:
+def _view(problem: Problem, counts: dict[str, int], models: Sequence[str] = ()) -> ProblemView:
     positives = counts.get(Polarity.positive.value, 0)
     negatives = counts.get(Polarity.negative.value, 0)
     return ProblemView(
@@ -228,6 +261,7 @@ def _view(problem: Problem, counts: dict[str, int]) -> ProblemView:
         description=problem.description,
         status=problem.status,
         tags=list(problem.tags),
+        models=list(models),
         max_error_rate=problem.max_error_rate,
         allowed_regressions=problem.allowed_regressions,
         patterns=positives + negatives,

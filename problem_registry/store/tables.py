@@ -191,6 +191,9 @@ class ModelVersion(SQLModel, table=True):
     # How many times replay asks the model for each pattern: above 1 for a model whose answers
     # vary (sampling, dropout at inference), so its gates judge the rate, not one draw.
     repeats: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    # The pattern kind its model takes ("image", "text", "json"), when the registrar declared it:
+    # a problem of this model refuses patterns of another kind (issue 19, item 3).
+    input_kind: str | None = Field(default=None, max_length=8)
     is_champion: bool = Field(default=False)
     note: str = Field(default="", sa_type=sa.Text)
     registered_by: str = Field(max_length=100)
@@ -273,3 +276,39 @@ class Result(SQLModel, table=True):
     error: str | None = Field(default=None, sa_type=sa.Text)
     run_id: int | None = Field(default=None, foreign_key="run.id", ondelete="SET NULL")
     scores: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class ProblemModel(SQLModel, table=True):
+    """A model, by name, that a problem belongs to: replayed and judged against its versions only.
+
+    A problem naming no model belongs to every model (as before issue 19, item 3). By name, not by
+    version: every later version of the model inherits the problem.
+    """
+
+    __tablename__ = "problem_model"
+
+    problem_id: int = Field(foreign_key="problem.id", ondelete="CASCADE", primary_key=True)
+    model_name: str = Field(max_length=100, primary_key=True)
+
+
+class SignOff(SQLModel, table=True):
+    """A lead's acceptance of a problem at a version, with the numbers as they were then.
+
+    A later version of the same model that is confidently worse than this one on the problem
+    fails its gate (``verdicts.signoffs``). The numbers are kept as signed, not recomputed: a
+    relabel later changes the live numbers, never what was accepted.
+    """
+
+    __tablename__ = "signoff"
+
+    id: int | None = Field(default=None, primary_key=True)
+    problem_id: int = Field(foreign_key="problem.id", ondelete="CASCADE", index=True)
+    model_version_id: int = Field(foreign_key="model_version.id", ondelete="CASCADE")
+    signed_by: str = Field(max_length=100)
+    signed_at: datetime = _timestamp()
+    note: str = Field(default="", sa_type=sa.Text)
+    answered: int
+    wrong: int
+    error_rate: float | None = None
+    interval_low: float | None = None
+    interval_high: float | None = None

@@ -23,6 +23,8 @@ class ProblemView(SQLModel):
     description: str
     status: str
     tags: list[str]
+    # The models it belongs to, by name; empty: every model (issue 19, item 3).
+    models: list[str] = []
     max_error_rate: float | None
     allowed_regressions: int
     patterns: int
@@ -58,6 +60,7 @@ class ModelVersionView(SQLModel):
     artifact_sha256: str | None
     loader_options: dict[str, Any] = {}
     repeats: int = 1  # answers asked per pattern: above 1 for a non-deterministic model
+    input_kind: str | None = None  # the pattern kind the model takes, when declared
     is_champion: bool
     metrics: dict[str, float]
     note: str

@@ -7,7 +7,7 @@ A 1.5 M-result registry is read as one GROUP BY, driven the way each backend is 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,6 +17,7 @@ from problem_registry.enums import Polarity
 from problem_registry.errors import ModelNotFound
 from problem_registry.refs import ModelRef, RefLike
 from problem_registry.store.engines import driver_rows
+from problem_registry.store.problem_models import models_by_problem
 from problem_registry.store.problems import find_problem
 from problem_registry.store.registry import Registry
 from problem_registry.store.tables import ExpectedLabel, ModelVersion, Pattern, Problem, Result
@@ -62,6 +63,15 @@ class Gathered:
     versions: list[VersionRow]
     tallies: list[tuple[Any, ...]]  # (problem id, version id, *Tally), in no particular order
     matrices: dict[tuple[int, int], Confusion] | None
+    # The models each problem belongs to (issue 19, item 3); a problem absent: every model.
+    models: dict[int, tuple[str, ...]] = field(default_factory=dict)
+
+    def versions_of(self, problem: ProblemRow) -> list[VersionRow]:
+        """The versions a problem is judged on: its models', or all when it names none."""
+        names = self.models.get(problem.id)
+        if not names:
+            return self.versions
+        return [version for version in self.versions if version.name in names]
 
 
 def select_versions(
@@ -110,6 +120,7 @@ def gather(
         wanted = None if model is None and versions is None else version_ids
         tallies = aggregates(session, wanted, problem_ids) if version_ids else []
         matrices = confusions(session, version_ids, problem_ids) if confusion else None
+        links = models_by_problem(session)
     rows = []
     for problem in found:
         positives, negatives = counts.get(problem.id, (0, 0))
@@ -125,7 +136,7 @@ def gather(
                 negatives,
             )
         )
-    return Gathered(rows, chosen, tallies, matrices)
+    return Gathered(rows, chosen, tallies, matrices, links)
 
 
 def problem_rows(session: Session, slugs: Sequence[str] | None) -> list[Any]:

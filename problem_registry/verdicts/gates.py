@@ -34,6 +34,7 @@ from problem_registry.refs import ModelRef, RefLike
 from problem_registry.replay.engine import prior_versions
 from problem_registry.store.model_versions import version_ids
 from problem_registry.store.registry import Registry
+from problem_registry.store.signoffs import SignOffView, signoffs
 from problem_registry.verdicts.decision import (
     GateSettings,
     Outcome,
@@ -47,6 +48,7 @@ from problem_registry.verdicts.metrics import (
     problem_metrics,
 )
 from problem_registry.verdicts.pattern_grid import AnswerMatrix, answer_matrices
+from problem_registry.verdicts.signoffs import applicable, held_to_signoff
 
 # Earlier versions whose answers tell how much each pattern moves between ordinary retrains: the
 # most recent ones, so the read stays bounded at 100 versions (the benchmark used 6).
@@ -84,6 +86,8 @@ class GateResult:
     unanswered: list[str] = field(default_factory=list)  # files without a candidate result
     # Files whose right-or-wrong changed between a non-deterministic candidate's repeats.
     flaky: list[str] = field(default_factory=list)
+    signoff: SignOffView | None = None  # the sign-off the candidate was held to (issue 19)
+    below_signoff: bool = False  # confidently worse than it: FAIL (verdicts.signoffs)
 
     @property
     def outcome(self) -> Outcome:
@@ -148,6 +152,8 @@ class GateResult:
             "failing": [{**asdict(f), "verdict": f.verdict} for f in self.failing],
             "unanswered": list(self.unanswered),
             "flaky": list(self.flaky),
+            "signoff": self.signoff.to_dict() if self.signoff is not None else None,
+            "below_signoff": self.below_signoff,
         }
 
 
@@ -174,7 +180,7 @@ def evaluate(
         for m in problem_metrics(registry, versions=refs, problems=problems)
         if m.status != ProblemStatus.retired.value
     ]
-    slugs = sorted({m.problem for m in rows})
+    slugs = sorted({m.problem for m in rows if m.ref == str(ref)})  # its model's problems
     matrices, details = (
         answer_matrices(registry, problems=slugs, versions=[*history, *refs], detail=refs)
         if slugs
@@ -191,17 +197,51 @@ def evaluate(
         for slug in slugs
     ]
     verdicts = decide_run(evidence, settings, power=power)
+    signed = _signoff_verdicts(registry, ref, slugs, settings)
     out = []
     for slug, verdict in zip(slugs, verdicts, strict=True):
         mine = by_key[(slug, str(ref))]
         verdict = _allowance(verdict, mine.allowed_regressions)
+        signoff, below = None, False
+        if slug in signed:  # a separate rule: never below what a lead signed off
+            signoff, against = signed[slug]
+            held = held_to_signoff(verdict, signoff, against)
+            below = held is not verdict and held.outcome is Outcome.FAIL
+            verdict = held
         answers = grid.get(slug, {})
         gate = _gate(mine, by_key.get((slug, base or "")), base, verdict, answers)
         matrix = matrices.get(slug)
         if matrix is not None and matrix.flaky[len(history)].any():
             flaky = np.flatnonzero(matrix.flaky[len(history)])
             gate.flaky = [answers[matrix.pattern_ids[i]][str(ref)].file for i in flaky]
+        gate.signoff, gate.below_signoff = signoff, below
         out.append(gate)
+    return out
+
+
+def _signoff_verdicts(
+    registry: Registry, ref: ModelRef, slugs: Sequence[str], settings: GateSettings | None
+) -> dict[str, tuple[SignOffView, Verdict]]:
+    """The candidate judged against each problem's sign-off (issue 19, item 10), with the
+    gates' own statistics: the signed-off version is the baseline, the candidate's other earlier
+    versions the history. Problems signed off at the same version are decided as one run."""
+    if not slugs:
+        return {}
+    with registry.reading() as session:
+        candidate_id = version_ids(session, [ref])[ref]
+    applying = applicable(signoffs(registry, slugs), ref.name, candidate_id)
+    by_version: dict[str, list[str]] = {}
+    for slug, view in sorted(applying.items()):
+        by_version.setdefault(view.ref, []).append(slug)
+    out: dict[str, tuple[SignOffView, Verdict]] = {}
+    for signed_ref, group in by_version.items():
+        history = _history(registry, ref, signed_ref)
+        matrices, _ = answer_matrices(
+            registry, problems=group, versions=[*history, str(ref), signed_ref]
+        )
+        evidence = [_evidence(slug, matrices.get(slug), len(history), True, None) for slug in group]
+        for slug, verdict in zip(group, decide_run(evidence, settings, power=False), strict=True):
+            out[slug] = (applying[slug], verdict)
     return out
 
 
@@ -210,11 +250,13 @@ def _evidence(
     answers: AnswerMatrix | None,
     history: int,
     has_baseline: bool,
-    metrics: ProblemVersionMetrics,
+    metrics: ProblemVersionMetrics | None,
 ) -> ProblemEvidence:
-    """The decision's input for one problem: rows are the history, the candidate, the baseline."""
+    """The decision's input for one problem: rows are the history, the candidate, the baseline.
+    Without ``metrics`` (a sign-off's comparison) there is no canary: only the paired tests."""
+    max_error_rate = metrics.max_error_rate if metrics is not None else None
     if answers is None:
-        return ProblemEvidence(slug, [], [], [], max_error_rate=metrics.max_error_rate)
+        return ProblemEvidence(slug, [], [], [], max_error_rate=max_error_rate)
     correct, prob = answers.correct, answers.p_expected
     none = np.full(len(answers.pattern_ids), np.nan)
     base_right = correct[history + 1] if has_baseline else none
@@ -229,7 +271,7 @@ def _evidence(
         candidate_prob=prob[history] if scored else None,
         history_correct=correct[:history],
         history_prob=prob[:history] if scored else None,
-        max_error_rate=metrics.max_error_rate,
+        max_error_rate=max_error_rate,
     )
 
 

@@ -12,7 +12,7 @@ rows themselves, :mod:`.rows`; the JSON text of ``report --json``, :mod:`.json_t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from problem_registry.refs import RefLike
@@ -72,7 +72,7 @@ def problem_metrics(
             None if matrices is None else matrices.get((problem.id, version.id), Confusion.empty()),
         )
         for problem in data.problems
-        for version in data.versions
+        for version in data.versions_of(problem)
     ]
 
 
@@ -82,8 +82,12 @@ def problem_metrics_json(
     model: str | None = None,
     versions: Sequence[RefLike] | None = None,
     problems: Sequence[str] | None = None,
+    extra: Mapping[tuple[str, str], str] | None = None,
 ) -> list[str]:
     """``[row.to_json() for row in problem_metrics(...)]``, without building the rows.
+
+    ``extra``: (problem slug, ``NAME@VERSION``) -> ``"key":value`` JSON text added to that row
+    (``report --json`` adds a row's sign-off this way, issue 19).
 
     What ``report --json`` writes (100,000 rows at 1,000 problems x 100 versions). Each
     line is put together from its problem's and its version's text, encoded once, and the text
@@ -98,6 +102,9 @@ def problem_metrics_json(
     stride = max((v.id for v in data.versions), default=0) + 1
     texts = _scores_texts(data.problems, data.tallies, stride)
     parts = [(v.id, version_json(v.name, v.version, v.is_champion)) for v in data.versions]
+    # A problem naming its models (issue 19, item 3) has rows for their versions only.
+    names = {v.id: v.name for v in data.versions}
+    refs = {v.id: v.ref for v in data.versions}
     lines: list[str] = []
     add = lines.append
     for problem in data.problems:
@@ -109,9 +116,15 @@ def problem_metrics_json(
         )
         base = problem.id * stride
         get = texts.get
+        models = data.models.get(problem.id)
         for version_id, version_texts in parts:
+            if models and names[version_id] not in models:
+                continue
             scores, polarity = get(base + version_id, unanswered)
-            add(assemble_json(problem_texts, version_texts, scores, polarity))
+            line = assemble_json(problem_texts, version_texts, scores, polarity)
+            if extra and (problem.slug, refs[version_id]) in extra:
+                line = f"{line[:-1]},{extra[(problem.slug, refs[version_id])]}}}"
+            add(line)
     return lines
 
 

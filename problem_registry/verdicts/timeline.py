@@ -16,6 +16,7 @@ from itertools import groupby
 from operator import attrgetter
 
 from problem_registry.store.registry import Registry
+from problem_registry.store.signoffs import SignOffView, signoffs
 from problem_registry.verdicts.metrics import (
     PatternResult,
     ProblemVersionMetrics,
@@ -59,6 +60,13 @@ class ProblemTimeline:
     problem: str
     model: str
     points: list[TimelinePoint]
+    # A lead's sign-offs of this problem at versions of this model, oldest first (issue 19).
+    signoffs: list[SignOffView] = field(default_factory=list)
+
+    def signed(self, version: str) -> SignOffView | None:
+        """The latest sign-off at ``version``, if any."""
+        found = [s for s in self.signoffs if s.version == version]
+        return found[-1] if found else None
 
     @property
     def events(self) -> list[tuple[str, str]]:
@@ -110,7 +118,19 @@ def timelines(
         chunk = slugs[start : start + PROBLEMS_PER_QUERY]
         results = pattern_results(registry, problems=chunk, model=model)
         out.extend(timelines_from(model, [m for s in chunk for m in by_problem[s]], results))
-    return out
+    return with_signoffs(out, signoffs(registry, slugs))
+
+
+def with_signoffs(
+    stories: list[ProblemTimeline], signed: Sequence[SignOffView]
+) -> list[ProblemTimeline]:
+    """The timelines with each one's sign-offs at versions of its model attached."""
+    by_problem = {story.problem: story for story in stories}
+    for view in signed:
+        story = by_problem.get(view.problem)
+        if story is not None and view.model == story.model:
+            story.signoffs.append(view)
+    return stories
 
 
 def timelines_from(
