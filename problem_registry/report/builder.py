@@ -125,7 +125,9 @@ def _write(registry: Registry, data: ReportData, root: Path, jobs: int) -> Repor
         index_key = _rows_key(data)
         for kind, picture in overview.items():
             if wanted(picture.src, content_key(kind, index_key)):
-                workers.index_picture(kind, data.rows, data.versions, root / picture.src)
+                workers.index_picture(
+                    kind, data.rows, data.versions, root / picture.src, data.failing()
+                )
         for chunk in read_problems(registry, data):
             for problem, results in chunk:
                 data.problems.append(problem)
@@ -185,9 +187,11 @@ def _index_pictures(data: ReportData) -> dict[str, Picture]:
 
 
 def _rows_key(data: ReportData) -> str:
-    """What the index's charts draw: every row's counts, and the versions' headline metrics."""
+    """What the index's charts draw: every row's counts, the versions' headline metrics, and
+    which problems' gates failed."""
     return content_key(
         "rows",
+        data.failing(),
         [(v.ref, v.is_champion, sorted(v.metrics.items())) for v in data.versions],
         [
             (r.problem, r.ref, r.is_champion, r.max_error_rate, r.patterns, r.answered, r.wrong)

@@ -106,6 +106,8 @@ class ReportData:
     rows: list[ProblemVersionMetrics]
     only_model: bool = True  # no other model's versions in the registry
     problems: list[ProblemReport] = field(default_factory=list)
+    # The candidate's gates by problem slug (none without a candidate), decided as CI decides them.
+    gates: dict[str, GateResult] = field(default_factory=dict)
 
     def needs_attention(self, problem: ProblemReport) -> bool:
         """Misses its limit on the focus version, or the candidate's gate fails or asks a review."""
@@ -113,10 +115,24 @@ class ReportData:
         return flagged or self.verdict(problem) == "misses"
 
     def row_class(self, problem: ProblemReport) -> str:
-        """The colour of a problem's row: the gate's verdict where there is one, else the limit."""
-        if problem.gate is not None and problem.gate.outcome is not Outcome.PASS:
+        """A problem's colour, on every page: its gate's verdict where it has one (a failed gate
+        is drawn as a failure even within the error limit, issue 19 item 5), else the limit."""
+        if problem.gate is not None:
             return f"gate-{problem.gate.outcome.value}"
         return self.verdict(problem)
+
+    def failing(self) -> list[str]:
+        """The problems whose candidate's gate failed, by slug."""
+        return sorted(slug for slug, g in self.gates.items() if g.outcome is Outcome.FAIL)
+
+    def compared_with(self) -> str | None:
+        """What the status lines compare with, as the header says it; None: nothing earlier."""
+        if self.since is not None:
+            role = "champion" if self.since == self.champion else "baseline"
+            return f"{role} {self.since}"
+        if self.focus is not None and [v.ref for v in self.versions].index(self.focus) > 0:
+            return "each problem's previous version"
+        return None
 
     def problems_worst_first(self) -> list[ProblemReport]:
         """Problems that need attention first (see :meth:`needs_attention`), then by slug."""
@@ -198,8 +214,10 @@ def read_overview(
     focus = candidate or (refs[-1] if refs else None)
     # A candidate is judged against its baseline (the champion unless named), as CI's gates judge
     # it; otherwise each version is compared with the one before it.
+    # Without a candidate the latest is compared with the champion too, so every status line
+    # names the version the header names (issue 19 item 5: "since v48" under "champion v40").
     against = baseline or champion
-    since = against if candidate is not None and against != candidate else None
+    since = against if against != focus else None
     rows = problem_metrics(registry, model=model) if model is not None else []
     if focus is not None:
         confusions = {
@@ -209,9 +227,12 @@ def read_overview(
         for row in rows:
             if row.ref == focus:
                 row.confusion = confusions.get(row.problem)
-    return ReportData(
+    data = ReportData(
         model, versions, focus, candidate, champion, since, rows, len(versions) == len(everything)
     )
+    if candidate is not None:
+        data.gates = {g.problem: g for g in evaluate(registry, candidate, baseline=since)}
+    return data
 
 
 def read_problems(
@@ -226,11 +247,7 @@ def read_problems(
     by_problem: dict[str, list[ProblemVersionMetrics]] = {}
     for row in data.rows:
         by_problem.setdefault(row.problem, []).append(row)
-    gates = (
-        {g.problem: g for g in evaluate(registry, data.candidate, baseline=data.since)}
-        if data.candidate
-        else {}
-    )
+    gates = data.gates
     patterns: dict[str, list[PatternView]] = {}
     for view in registry.patterns.list():
         patterns.setdefault(view.problem, []).append(view)
@@ -286,8 +303,17 @@ def _problem_report(
             for view in patterns
         ],
         timeline=timeline,
-        status=problem_status(rows, results, version=data.focus, since=data.since)
+        status=problem_status(
+            rows, results, version=data.focus, since=data.since, gate=_gate_words(gate)
+        )
         if rows
         else "no model version registered yet",
         gate=gate,
     )
+
+
+def _gate_words(gate: GateResult | None) -> tuple[str, str] | None:
+    """The gate's outcome and deciding rule for the status line; None: no gate, or it passed."""
+    if gate is None or gate.outcome is Outcome.PASS:
+        return None
+    return gate.outcome.value, gate.verdict.rule
