@@ -26,6 +26,7 @@ main process reads the registry a chunk of problems at a time and hands each pag
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from problem_registry.report.html import TEMPLATES, render
 from problem_registry.report.keys import Manifest, content_key, is_plain_file_inside
 from problem_registry.report.pages import Picture, Site, plan_page
 from problem_registry.report.workers import Workers
+from problem_registry.store.digest import registry_digest
 from problem_registry.store.registry import Registry
 
 STYLESHEET = "style.css"
@@ -93,10 +95,16 @@ def write_report(
     jobs: int = 1,
 ) -> ReportBuild:
     """:func:`build_report`, saying which files were drawn, kept as they were, or deleted."""
-    data = read_overview(registry, model=model, candidate=candidate, baseline=baseline)
     root = Path(directory)
+    # Read before anything else, so a registry written to during the build gives a later build
+    # a different key: at worst a redraw too many, never a page left behind.
+    source = content_key("source", registry_digest(registry), model, candidate, baseline)
     try:
-        return _write(registry, data, root, jobs)
+        unchanged = _unchanged(root, source)
+        if unchanged is not None:
+            return unchanged
+        data = read_overview(registry, model=model, candidate=candidate, baseline=baseline)
+        return _write(registry, data, root, jobs, source)
     except OSError as exc:  # a file where the folder should be, no right, a full disk (item 11)
         raise OutputError(
             f"cannot write the report into {root}: {exc.strerror or exc}"
@@ -105,10 +113,35 @@ def write_report(
         ) from None
 
 
-def _write(registry: Registry, data: ReportData, root: Path, jobs: int) -> ReportBuild:
+def _unchanged(root: Path, source: str) -> ReportBuild | None:
+    """The build of a folder already drawn from exactly this registry and these options, every
+    file of it still there; None: something must be drawn (issue 19 item 13: a rebuild of an
+    unchanged registry took 8x ``report --json``, reading every result to find nothing new)."""
+    if not root.is_dir():
+        return None
+    _refuse_linked_folders(root)
+    previous = Manifest.load(root)
+    if previous.source != source or not previous.files:
+        return None
+    index = root / "index.html"
+    if not all(_is_plain_file(root / name) for name in (index.name, STYLESHEET)):
+        return None
+    if not all(previous.is_current(root, path, key) for path, key in previous.files.items()):
+        return None
+    return ReportBuild(index, kept=sorted(previous.files))
+
+
+def _is_plain_file(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
+
+
+def _write(registry: Registry, data: ReportData, root: Path, jobs: int, source: str) -> ReportBuild:
     root.mkdir(parents=True, exist_ok=True)
     _refuse_linked_folders(root)
-    previous, current = Manifest.load(root), Manifest()
+    previous, current = Manifest.load(root), Manifest(source=source)
     build = ReportBuild(root / "index.html")
 
     def wanted(path: str, key: str) -> bool:

@@ -1,0 +1,117 @@
+"""Rebuilding a report into its own folder: an unchanged registry is seen as such from a digest
+of the registry, without reading its results (issue 19 item 13), and any change is drawn."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from problem_registry.expectations import Expectation
+from problem_registry.report.builder import write_report
+from problem_registry.report.keys import MANIFEST
+from problem_registry.store.digest import registry_digest
+from problem_registry.store.registry import Registry
+from tests.digit_registry import register_answers
+from tests.test_report import small_registry, tree
+
+
+def test_an_unchanged_registry_is_rebuilt_from_its_digest_alone(tmp_path: Path) -> None:
+    registry = small_registry(tmp_path, versions=2)
+    try:
+        first = write_report(registry, tmp_path / "site")
+        before = tree(tmp_path / "site")
+        again = write_report(registry, tmp_path / "site")
+        after = tree(tmp_path / "site")
+        other = write_report(registry, tmp_path / "site", candidate="pets@v2")
+    finally:
+        registry.close()
+    assert again.drawn == [] and again.deleted == [] and again.kept == sorted(first.drawn)
+    assert after == before  # not a byte rewritten
+    assert other.drawn, "other options are another report: drawn, not kept"
+    manifest = json.loads((tmp_path / "site" / MANIFEST).read_text(encoding="utf-8"))
+    assert len(manifest["source"]) == 64
+
+
+def test_a_missing_or_replaced_file_is_drawn_again(tmp_path: Path) -> None:
+    registry = small_registry(tmp_path, versions=2)
+    try:
+        write_report(registry, tmp_path / "site")
+        chart = tmp_path / "site" / "problems" / "cats-vs-dogs" / "error-rate.png"
+        chart.unlink()
+        (tmp_path / "site" / "index.html").unlink()
+        redrawn = write_report(registry, tmp_path / "site")
+        # A link planted under a report's name is drawn over, never kept (issue 16).
+        chart.unlink()
+        chart.symlink_to(tmp_path / "registry.db")
+        relinked = write_report(registry, tmp_path / "site")
+    finally:
+        registry.close()
+    assert redrawn.drawn == ["problems/cats-vs-dogs/error-rate.png"]
+    assert (tmp_path / "site" / "index.html").is_file()
+    assert relinked.drawn == ["problems/cats-vs-dogs/error-rate.png"]
+    assert not chart.is_symlink()
+
+
+def test_a_forged_manifest_source_never_keeps_a_stale_report(tmp_path: Path) -> None:
+    registry = small_registry(tmp_path, versions=2)
+    try:
+        write_report(registry, tmp_path / "site")
+        manifest = tmp_path / "site" / MANIFEST
+        document = json.loads(manifest.read_text(encoding="utf-8"))
+        document["source"] = "../../etc/passwd"
+        manifest.write_text(json.dumps(document), encoding="utf-8")
+        forged = write_report(registry, tmp_path / "site")
+    finally:
+        registry.close()
+    assert forged.drawn == []  # every file's own key still matched: nothing to draw
+    assert json.loads(manifest.read_text(encoding="utf-8"))["source"] != "../../etc/passwd"
+
+
+def test_every_kind_of_change_moves_the_digest(tmp_path: Path) -> None:
+    """Each write a report would show, made by the library or by hand in SQL, gives a new digest;
+    so a rebuild after it reads and draws again."""
+    registry = small_registry(tmp_path, versions=2)
+    database = tmp_path / "registry.db"
+
+    def by_hand(statement: str) -> None:
+        with sqlite3.connect(database) as connection:
+            connection.execute(statement)
+
+    try:
+        seen = [registry_digest(registry)]
+        assert registry_digest(registry) == seen[0]  # the same registry, the same digest
+        view = registry.patterns.list("cats-vs-dogs")[0]
+        first_answer = (
+            "file_id = (SELECT min(file_id) FROM result)"
+            " AND model_version_id = (SELECT min(id) FROM model_version)"
+        )
+        metric = "INSERT INTO model_metric VALUES ((SELECT min(id) FROM model_version), 'auc', 0.9)"
+        changes = [
+            lambda: registry.problems.edit("cats-vs-dogs", title="Cats seen as dogs"),
+            lambda: registry.patterns.relabel(view.id, Expectation.exact("dog")),
+            lambda: registry.models.promote("pets", "v1"),
+            lambda: by_hand(metric),
+            # A result replaced, then turned into an error, then deleted, as by hand.
+            lambda: by_hand(
+                f"UPDATE result SET predicted = 'bird', run_id = 99 WHERE {first_answer}"
+            ),
+            lambda: by_hand(f"UPDATE result SET error = 'RuntimeError: x' WHERE {first_answer}"),
+            lambda: by_hand(f"DELETE FROM result WHERE {first_answer}"),
+            lambda: register_answers(registry, "pets", "v3", {}, tmp_path / "answers"),
+        ]
+        for change in changes:
+            change()
+            seen.append(registry_digest(registry))
+    finally:
+        registry.close()
+    assert len(set(seen)) == len(seen), "a change left the digest as it was"
+
+
+def test_the_digest_is_the_same_from_another_connection(tmp_path: Path) -> None:
+    small_registry(tmp_path, versions=2).close()
+    url = f"sqlite:///{tmp_path}/registry.db"
+    with Registry.open(url=url, patterns_dir=tmp_path / "patterns") as one:
+        first = registry_digest(one)
+    with Registry.open(url=url, patterns_dir=tmp_path / "patterns") as two:
+        assert registry_digest(two) == first
