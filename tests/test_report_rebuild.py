@@ -115,3 +115,46 @@ def test_the_digest_is_the_same_from_another_connection(tmp_path: Path) -> None:
         first = registry_digest(one)
     with Registry.open(url=url, patterns_dir=tmp_path / "patterns") as two:
         assert registry_digest(two) == first
+
+
+def test_the_index_is_written_first_and_the_lead_pages_before_the_rest(tmp_path: Path) -> None:
+    """What a lead opens first is never behind: the index before any page, then the pages the
+    index lists first (a failed gate, a review), then the rest."""
+    from tests.test_report_gates import CANDIDATE, gated_registry
+
+    registry = gated_registry(tmp_path)
+    try:
+        build = write_report(registry, tmp_path / "site", candidate=CANDIDATE)
+    finally:
+        registry.close()
+    pages = [path for path in build.drawn if path.endswith(".html")]
+    assert pages == [f"problems/breaks-{name}.html" for name in ("six", "two", "none")]
+    site = tmp_path / "site"
+    index = (site / "index.html").stat().st_mtime_ns
+    assert all(index <= (site / page).stat().st_mtime_ns for page in pages)
+
+
+def test_the_index_read_first_says_what_the_full_read_says(tmp_path: Path) -> None:
+    """The index comes from the focus's and its baseline's results only; rendered from every
+    result instead (the pages' read), it is the same text."""
+    from problem_registry.report.builder import _index_pictures
+    from problem_registry.report.data import gather
+    from problem_registry.report.html import render
+    from tests.test_report_gates import CANDIDATE, gated_registry
+
+    registry = gated_registry(tmp_path)
+    try:
+        registry.models.promote("pets", "v3")  # the latest compared with another champion
+        for name, candidate in (("candidate", CANDIDATE), ("latest", None)):
+            write_report(registry, tmp_path / name, candidate=candidate)
+            full = gather(registry, candidate=candidate)
+            expected = render(
+                "index.html.j2",
+                data=full,
+                pictures=_index_pictures(full),
+                root="",
+                title="Problem registry report",
+            )
+            assert (tmp_path / name / "index.html").read_text(encoding="utf-8") == expected, name
+    finally:
+        registry.close()

@@ -29,16 +29,17 @@ from __future__ import annotations
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from problem_registry.errors import OutputError, UnsafePath
 from problem_registry.plain_files import write_atomically
-from problem_registry.report.data import ReportData, read_overview, read_problems
-from problem_registry.report.html import TEMPLATES, render
 from problem_registry.report.keys import Manifest, content_key, is_plain_file_inside
-from problem_registry.report.pages import Picture, Site, plan_page
-from problem_registry.report.workers import Workers
 from problem_registry.store.digest import registry_digest
 from problem_registry.store.registry import Registry
+
+if TYPE_CHECKING:
+    from problem_registry.report.data import ReportData
+    from problem_registry.report.pages import Picture
 
 STYLESHEET = "style.css"
 MULTIPLES_FROM = 6  # more problems than the overview colours: add one small chart per problem
@@ -103,6 +104,10 @@ def write_report(
         unchanged = _unchanged(root, source)
         if unchanged is not None:
             return unchanged
+        # Imported only when something is drawn: matplotlib, Pillow and Jinja2 are most of a
+        # no-change rebuild's time otherwise.
+        from problem_registry.report.data import read_overview
+
         data = read_overview(registry, model=model, candidate=candidate, baseline=baseline)
         return _write(registry, data, root, jobs, source)
     except OSError as exc:  # a file where the folder should be, no right, a full disk (item 11)
@@ -139,6 +144,11 @@ def _is_plain_file(path: Path) -> bool:
 
 
 def _write(registry: Registry, data: ReportData, root: Path, jobs: int, source: str) -> ReportBuild:
+    from problem_registry.report.data import read_index, read_problems
+    from problem_registry.report.html import TEMPLATES, render
+    from problem_registry.report.pages import Site, plan_page
+    from problem_registry.report.workers import Workers
+
     root.mkdir(parents=True, exist_ok=True)
     _refuse_linked_folders(root)
     previous, current = Manifest.load(root), Manifest(source=source)
@@ -161,19 +171,24 @@ def _write(registry: Registry, data: ReportData, root: Path, jobs: int, source: 
                 workers.index_picture(
                     kind, data.rows, data.versions, root / picture.src, data.failing()
                 )
-        for chunk in read_problems(registry, data):
+        # Then the index, before any page: what a lead opens first is never behind the
+        # registry, even while the pages are drawn or if the build is stopped (issue 19 item 13).
+        data.problems = read_index(registry, data)
+        _write_if_changed(root / STYLESHEET, (TEMPLATES / STYLESHEET).read_bytes())
+        index = render(
+            "index.html.j2", data=data, pictures=overview, root="", title="Problem registry report"
+        )
+        _write_if_changed(build.index, index.encode("utf-8"))
+        # The pages a lead reads next first: those the index lists first, then those that changed.
+        lead = [p.slug for p in data.problems_worst_first() if data.needs_attention(p)]
+        lead += [p.slug for p in data.problems if p.changed and not data.needs_attention(p)]
+        for chunk in read_problems(registry, data, order=lead):
             for problem, results in chunk:
-                data.problems.append(problem)
                 page = plan_page(site, site_key, problem, results)
                 stale = [o.path for o in page.outputs if wanted(o.path, o.key)]
                 if stale:
                     workers.page(page, stale)
         workers.wait()
-    _write_if_changed(root / STYLESHEET, (TEMPLATES / STYLESHEET).read_bytes())
-    index = render(
-        "index.html.j2", data=data, pictures=overview, root="", title="Problem registry report"
-    )
-    _write_if_changed(build.index, index.encode("utf-8"))
     build.deleted = _remove_stale(root, previous, current)
     current.save(root)
     return build
@@ -201,6 +216,8 @@ def _refuse_linked_folders(root: Path) -> None:
 
 
 def _index_pictures(data: ReportData) -> dict[str, Picture]:
+    from problem_registry.report.pages import Picture
+
     if not data.rows:
         return {}
     pictures = {

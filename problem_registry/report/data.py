@@ -21,7 +21,7 @@ from problem_registry.verdicts.metrics import (
     pattern_results,
     problem_metrics,
 )
-from problem_registry.verdicts.status import problem_status
+from problem_registry.verdicts.status import changes, problem_status
 from problem_registry.verdicts.timeline import (
     PROBLEMS_PER_QUERY,
     ProblemTimeline,
@@ -50,6 +50,7 @@ class ProblemReport:
     timeline: ProblemTimeline | None
     status: str  # the plain-language line for the focus version
     gate: GateResult | None = None
+    changed: bool = False  # the focus fixed or broke a pattern since what it is compared with
 
     @property
     def slug(self) -> str:
@@ -108,6 +109,8 @@ class ReportData:
     problems: list[ProblemReport] = field(default_factory=list)
     # The candidate's gates by problem slug (none without a candidate), decided as CI decides them.
     gates: dict[str, GateResult] = field(default_factory=dict)
+    # Each problem's patterns, read once by the first read_problems and shared by the rest.
+    pattern_views: dict[str, list[PatternView]] | None = None
 
     def needs_attention(self, problem: ProblemReport) -> bool:
         """Misses its limit on the focus version, or the candidate's gate fails or asks a review."""
@@ -235,30 +238,83 @@ def read_overview(
     return data
 
 
+def read_index(registry: Registry, data: ReportData) -> list[ProblemReport]:
+    """Every problem's report as the index shows it, read before any page (issue 19 item 13).
+
+    From the rows in hand and the results of only the versions the status lines name (the focus
+    and what it is compared with: 30,000 results at 1,000 problems, not 1.5 M), so the index is
+    written first; its lines, stories and gates are the pages' own, the same functions over the
+    same data. The reports' timelines lack the per-version fixed and broken lists (the pages
+    read those).
+    """
+    refs = {data.focus} if data.focus else set()
+    if data.focus is not None:
+        by_problem: dict[str, list[ProblemVersionMetrics]] = {}
+        for row in data.rows:
+            by_problem.setdefault(row.problem, []).append(row)
+        for rows in by_problem.values():
+            refs.add(_compared_with(rows, data.focus, data.since))
+    refs.discard(None)
+    versions = [v.ref for v in data.versions if v.ref in refs]
+    return [
+        report
+        for chunk in read_problems(registry, data, versions=versions, chunk_size=None)
+        for report, _results in chunk
+    ]
+
+
+def _compared_with(
+    rows: Sequence[ProblemVersionMetrics], focus: str, since: str | None
+) -> str | None:
+    """The version a problem's status line compares ``focus`` with (as problem_status picks)."""
+    if since is not None:
+        return since
+    refs = [row.ref for row in rows]
+    if focus not in refs:
+        return None
+    earlier = [r for r in rows[: refs.index(focus)] if r.answered]
+    return earlier[-1].ref if earlier else None
+
+
 def read_problems(
-    registry: Registry, data: ReportData
+    registry: Registry,
+    data: ReportData,
+    *,
+    order: Sequence[str] | None = None,
+    versions: Sequence[str] | None = None,
+    chunk_size: int | None = PROBLEMS_PER_QUERY,
 ) -> Iterator[list[tuple[ProblemReport, list[PatternResult]]]]:
     """Each problem's report with its pattern x version results, a chunk of problems at a time.
 
     The pattern x version grid is the one large read (15 patterns x 100 versions per problem):
     it is read :data:`PROBLEMS_PER_QUERY` problems at a time, so a caller that draws each chunk
-    and lets it go never holds the whole registry's results.
+    and lets it go never holds the whole registry's results. ``order``: slugs to read first, in
+    that order (the rest follow by slug); ``versions``: only these versions' results (every
+    version's by default); ``chunk_size`` None: one chunk.
     """
     by_problem: dict[str, list[ProblemVersionMetrics]] = {}
     for row in data.rows:
         by_problem.setdefault(row.problem, []).append(row)
     gates = data.gates
-    patterns: dict[str, list[PatternView]] = {}
-    for view in registry.patterns.list():
-        patterns.setdefault(view.problem, []).append(view)
+    if data.pattern_views is None:  # read once per report: the index and the pages share it
+        data.pattern_views = {}
+        for view in registry.patterns.list():
+            data.pattern_views.setdefault(view.problem, []).append(view)
+    patterns = data.pattern_views
     problems = registry.problems.list()
-    for start in range(0, len(problems), PROBLEMS_PER_QUERY):
-        chunk = problems[start : start + PROBLEMS_PER_QUERY]
+    if order is not None:
+        first = {slug: n for n, slug in enumerate(order)}
+        problems.sort(key=lambda p: (first.get(p.slug, len(first)), p.slug))
+    step = chunk_size or max(len(problems), 1)
+    for start in range(0, len(problems), step):
+        chunk = problems[start : start + step]
         slugs = [p.slug for p in chunk]
         results: dict[str, list[PatternResult]] = {}
         stories: dict[str, ProblemTimeline] = {}
-        if data.model is not None:
-            read = pattern_results(registry, problems=slugs, model=data.model)
+        if data.model is not None and (versions is None or versions):
+            read = pattern_results(
+                registry, problems=slugs, model=data.model, versions=versions or None
+            )
             for result in read:
                 results.setdefault(result.problem, []).append(result)
             # From the rows in hand: reading them again was most of a chunk's time.
@@ -291,6 +347,8 @@ def _problem_report(
     gate: GateResult | None,
 ) -> ProblemReport:
     answers = {r.pattern_id: r for r in results if r.ref == data.focus}
+    against = _compared_with(rows, data.focus, data.since) if data.focus else None
+    change = changes(results, data.focus, against) if data.focus and against else None
     return ProblemReport(
         problem=problem,
         rows=rows,
@@ -309,6 +367,7 @@ def _problem_report(
         if rows
         else "no model version registered yet",
         gate=gate,
+        changed=change is not None and bool(change.fixed or change.broken),
     )
 
 

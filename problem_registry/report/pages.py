@@ -48,12 +48,12 @@ class Output:
 class Site:
     """What every page of one report shares; a worker gets it once, when it starts."""
 
-    data: ReportData  # its rows and problems left out: a page needs only the versions and refs
-    store: PatternStore
+    data: ReportData  # its rows, problems, gates and patterns left out: a page needs only the
+    store: PatternStore  # versions and refs (and each page its own problem's, in its Page)
 
     @classmethod
     def of(cls, data: ReportData, store: PatternStore) -> Site:
-        return cls(replace(data, rows=[], problems=[]), store)
+        return cls(replace(data, rows=[], problems=[], gates={}, pattern_views=None), store)
 
     @property
     def columns(self) -> list[str]:
