@@ -52,6 +52,7 @@ class Build:
     peak_mb_summed: float
     processes: int
     said: str
+    peaks_mb: list[tuple[str, float]] = field(default_factory=list)  # each process, largest first
     index_written_s: float | None = None  # after the start; None: not written by this build
     lead_pages_written_s: float | None = None  # the last of the pages listed first
     lead_pages: int = 0
@@ -107,6 +108,20 @@ def _descendants(root: int) -> list[int]:
     return found
 
 
+def _name(pid: int) -> str:
+    """What a process of the build is: the CLI, the fork server, a worker, or what else."""
+    try:
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return "?"
+    text = " ".join(words)
+    if "forkserver" in text:
+        return "forkserver or worker"
+    if "resource_tracker" in text:
+        return "resource tracker"
+    return "report --html" if "report" in text else Path(words[0]).name
+
+
 def _peak_kb(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -123,6 +138,7 @@ def build_html(url: str, folder: Path, site: Path, jobs: int | None) -> Build:
     if jobs is not None:
         args += ["--jobs", str(jobs)]
     peaks: dict[int, int] = {}
+    names: dict[int, str] = {}
     started_wall = time.time()
     started = time.perf_counter()
     process = subprocess.Popen(args, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -132,6 +148,8 @@ def build_html(url: str, folder: Path, site: Path, jobs: int | None) -> Build:
         while not done.is_set():
             for pid in _descendants(process.pid):
                 peaks[pid] = max(peaks.get(pid, 0), _peak_kb(pid))
+                if pid not in names:
+                    names[pid] = _name(pid)
             done.wait(POLL_S)
 
     watcher = threading.Thread(target=watch, daemon=True)
@@ -144,6 +162,9 @@ def build_html(url: str, folder: Path, site: Path, jobs: int | None) -> Build:
         raise RuntimeError(f"report --html exited {process.returncode}: {err.decode()[-2000:]}")
     build = Build(
         seconds, sum(peaks.values()) / 1024, len(peaks), err.decode().strip().splitlines()[-1]
+    )
+    build.peaks_mb = sorted(
+        ((names.get(pid, "?"), kb / 1024) for pid, kb in peaks.items()), key=lambda p: -p[1]
     )
     index = site / "index.html"
     if index.stat().st_mtime >= started_wall:
@@ -204,6 +225,7 @@ def _print(result: Result) -> None:
             f"{name}: {build.seconds:.1f} s, peak {build.peak_mb_summed:.0f} MB summed over "
             f"{build.processes} processes; {build.said}"
         )
+        print("  " + ", ".join(f"{name} {mb:.0f} MB" for name, mb in build.peaks_mb))
     print(
         f"  index written at {new.index_written_s and f'{new.index_written_s:.1f} s'}, the "
         f"{new.lead_pages} pages listed first by "
