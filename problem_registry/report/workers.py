@@ -19,7 +19,6 @@ from types import TracebackType
 from typing import Any
 
 from problem_registry.plain_files import write_atomically
-from problem_registry.report import charts
 from problem_registry.report.pages import Page, PageDrawer, Site
 from problem_registry.store.views import ModelVersionView
 from problem_registry.verdicts.metrics import ProblemVersionMetrics
@@ -52,6 +51,8 @@ def draw_index_picture(
 ) -> str:
     """One of the index's charts: ``overview``, ``heatmap`` or ``multiples``; ``failing``: the
     problems whose gate failed, drawn as failures."""
+    from problem_registry.report import charts  # in the process that draws, not the main one
+
     if kind == "overview":
         figure = charts.overview_chart(rows, versions)
     elif kind == "heatmap":
