@@ -103,6 +103,11 @@ def test_a_failed_gate_is_drawn_as_a_failure_and_never_said_to_meet_it(gated: Ga
     status = re.search(r'<p class="status ([^"]+)">([^<]*)</p>', page)
     assert status and status.group(1) == "gate-fail"
     assert "meets it" not in status.group(2) and "fails its gate" in status.group(2)
+    # Beside the chart, which draws the error limit only, the gate's verdict in its colour.
+    assert (
+        '<figcaption class="gate-fail">pets@v4 fails its gate against pets@v2 (flips (labels)),'
+        " though within its error limit" in page
+    )
     # The stylesheet draws that class in the fail colour, as it draws a missed limit.
     css = (gated.folder / "candidate" / "style.css").read_text(encoding="utf-8")
     assert re.search(r"p\.status\.misses, p\.status\.gate-fail \{ border-color: var\(--fail\)", css)
