@@ -33,7 +33,9 @@ FROM result GROUP BY model_version_id ORDER BY model_version_id
 def registry_digest(registry: Registry) -> str:
     """sha256 over every table a report reads (see the module's docstring), in a fixed order."""
     digest = hashlib.sha256()
-    with registry.engine.connect() as connection:
+    # Through reading(): a damaged or locked database is the same one-line error as any read.
+    with registry.reading() as session:
+        connection = session.connection()
         for table in SQLModel.metadata.sorted_tables:
             if table.name in UNHASHED or table.name.startswith(UNHASHED_PREFIXES):
                 continue
