@@ -8,9 +8,11 @@ import sqlite3
 from pathlib import Path
 
 from problem_registry.expectations import Expectation
+from problem_registry.replay.engine import replay
 from problem_registry.report.builder import write_report
 from problem_registry.report.keys import MANIFEST
 from problem_registry.store.digest import registry_digest
+from problem_registry.store.patterns import NewPattern
 from problem_registry.store.registry import Registry
 from tests.digit_registry import register_answers
 from tests.test_report import small_registry, tree
@@ -158,3 +160,25 @@ def test_the_index_read_first_says_what_the_full_read_says(tmp_path: Path) -> No
             assert (tmp_path / name / "index.html").read_text(encoding="utf-8") == expected, name
     finally:
         registry.close()
+
+
+def test_the_digest_is_stable_and_moves_on_both_backends(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """On SQLite and PostgreSQL alike: read twice unchanged, the same; after a stored answer or a
+    relabel, different (the stamps are integer sums, so PostgreSQL's parallel aggregation cannot
+    change them between reads)."""
+    registry.problems.add("cats", max_error_rate=0.5)
+    path = tmp_path / "inputs" / "tabby.txt"
+    path.parent.mkdir(parents=True)
+    path.write_text("a tabby\n", encoding="utf-8")
+    (view,) = registry.patterns.add("cats", [NewPattern(path, Expectation.exact("cat"))]).added
+    register_answers(registry, "pets", "v1", {view.sha256: "dog"}, tmp_path / "answers")
+    seen = [registry_digest(registry)]
+    assert registry_digest(registry) == seen[0]
+    replay(registry, trigger="test")
+    seen.append(registry_digest(registry))
+    assert registry_digest(registry) == seen[-1]
+    registry.patterns.relabel(view.id, Expectation.exact("dog"))
+    seen.append(registry_digest(registry))
+    assert len(set(seen)) == len(seen)
