@@ -124,3 +124,30 @@ def test_the_endpoint_benchmark_runs(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     assert "40 patterns" in result.stdout
     assert "ratio" in result.stdout and "bare loop" in result.stdout
+
+
+def test_the_report_rebuild_benchmark_runs(tmp_path: Path) -> None:
+    """benchmarks/report_rebuild.py keeps working (issue 19 item 13): a tiny run with one
+    drawing process, its JSON's structure checked, never its timings."""
+    script = REPO / "benchmarks" / "report_rebuild.py"
+    out = tmp_path / "rebuild.json"
+    result = subprocess.run(
+        [sys.executable, str(script), "--problems", "3", "--versions", "3", "--repeats", "1",
+         "--jobs", "1", "--json-out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    document = json.loads(out.read_text(encoding="utf-8"))
+    assert document["problems"] == 3 and document["versions"] == 3
+    new = document["new_version"]
+    assert new["peak_mb_summed"] > 0 and new["peaks_mb"] and new["index_written_s"] is not None
+    assert "files drawn" in new["said"]
+    assert len(document["unchanged_s"]) == len(document["report_json_s"]) == 1
+    assert [name for name, *_ in document["verdicts"]] == [
+        "after one new version: wall",
+        "after one new version: peak memory, summed over processes",
+        "nothing changed: x report --json",
+    ]

@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from problem_registry.report.builder import build_report
 from tests.models.digits import Trained
 from tests.test_report import Report, digit_report
 
@@ -271,3 +272,35 @@ def test_screenshots_of_the_index_and_a_problem_page_are_whole_pages(
             assert shot.height > 900, "the whole page, not only the first screen"
             colours = shot.convert("RGB").getcolors(maxcolors=1 << 20) or []
             assert len(colours) > 50, "a page with charts has more than a few flat colours"
+
+
+def test_a_failed_gate_within_its_limit_is_drawn_in_the_fail_colour(
+    chromium: Chromium, tmp_path: Path
+) -> None:
+    """Issue 19 item 5, as a reader sees it: the rendered colours, not only the class names."""
+    from tests.test_report_gates import CANDIDATE, gated_registry
+
+    registry = gated_registry(tmp_path)
+    try:
+        index = build_report(registry, tmp_path / "site", candidate=CANDIDATE)
+    finally:
+        registry.close()
+
+    def colours(path: Path, selector: str, prop: str) -> list[str]:
+        chromium.load(path)
+        found = chromium.call(
+            "Runtime.evaluate",
+            session=chromium.session,
+            returnByValue=True,
+            expression=f"Array.from(document.querySelectorAll({json.dumps(selector)}),"
+            f" e => getComputedStyle(e).getPropertyValue({json.dumps(prop)}))",
+        )
+        return found["result"]["value"]
+
+    fail, review, passing = "rgb(213, 94, 0)", "rgb(181, 137, 0)", "rgb(0, 114, 178)"
+    rows = colours(index, "table.problems tbody td.problem", "border-left-color")
+    assert rows == [fail, review, passing]  # breaks-six, breaks-two, breaks-none: worst first
+    page = index.parent / "problems" / "breaks-six.html"
+    assert colours(page, "p.status", "border-left-color") == [fail]
+    assert colours(index.parent / "problems" / "breaks-none.html", "p.status",
+                   "border-left-color") == [passing]  # fmt: skip

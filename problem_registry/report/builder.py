@@ -26,17 +26,20 @@ main process reads the registry a chunk of problems at a time and hands each pag
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from problem_registry.errors import OutputError, UnsafePath
 from problem_registry.plain_files import write_atomically
-from problem_registry.report.data import ReportData, read_overview, read_problems
-from problem_registry.report.html import TEMPLATES, render
 from problem_registry.report.keys import Manifest, content_key, is_plain_file_inside
-from problem_registry.report.pages import Picture, Site, plan_page
-from problem_registry.report.workers import Workers
+from problem_registry.store.digest import registry_digest
 from problem_registry.store.registry import Registry
+
+if TYPE_CHECKING:
+    from problem_registry.report.data import ReportData
+    from problem_registry.report.pages import Picture
 
 STYLESHEET = "style.css"
 MULTIPLES_FROM = 6  # more problems than the overview colours: add one small chart per problem
@@ -93,10 +96,20 @@ def write_report(
     jobs: int = 1,
 ) -> ReportBuild:
     """:func:`build_report`, saying which files were drawn, kept as they were, or deleted."""
-    data = read_overview(registry, model=model, candidate=candidate, baseline=baseline)
     root = Path(directory)
+    # Read before anything else, so a registry written to during the build gives a later build
+    # a different key: at worst a redraw too many, never a page left behind.
+    source = content_key("source", registry_digest(registry), model, candidate, baseline)
     try:
-        return _write(registry, data, root, jobs)
+        unchanged = _unchanged(root, source)
+        if unchanged is not None:
+            return unchanged
+        # Imported only when something is drawn: matplotlib, Pillow and Jinja2 are most of a
+        # no-change rebuild's time otherwise.
+        from problem_registry.report.data import read_overview
+
+        data = read_overview(registry, model=model, candidate=candidate, baseline=baseline)
+        return _write(registry, data, root, jobs, source)
     except OSError as exc:  # a file where the folder should be, no right, a full disk (item 11)
         raise OutputError(
             f"cannot write the report into {root}: {exc.strerror or exc}"
@@ -105,10 +118,40 @@ def write_report(
         ) from None
 
 
-def _write(registry: Registry, data: ReportData, root: Path, jobs: int) -> ReportBuild:
+def _unchanged(root: Path, source: str) -> ReportBuild | None:
+    """The build of a folder already drawn from exactly this registry and these options, every
+    file of it still there; None: something must be drawn (issue 19 item 13: a rebuild of an
+    unchanged registry took 8x ``report --json``, reading every result to find nothing new)."""
+    if not root.is_dir():
+        return None
+    _refuse_linked_folders(root)
+    previous = Manifest.load(root)
+    if previous.source != source or not previous.files:
+        return None
+    index = root / "index.html"
+    if not all(_is_plain_file(root / name) for name in (index.name, STYLESHEET)):
+        return None
+    if not all(previous.is_current(root, path, key) for path, key in previous.files.items()):
+        return None
+    return ReportBuild(index, kept=sorted(previous.files))
+
+
+def _is_plain_file(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
+
+
+def _write(registry: Registry, data: ReportData, root: Path, jobs: int, source: str) -> ReportBuild:
+    from problem_registry.report.data import read_index, read_problems
+    from problem_registry.report.html import TEMPLATES, render
+    from problem_registry.report.pages import Site, plan_page
+    from problem_registry.report.workers import Workers
+
     root.mkdir(parents=True, exist_ok=True)
     _refuse_linked_folders(root)
-    previous, current = Manifest.load(root), Manifest()
+    previous, current = Manifest.load(root), Manifest(source=source)
     build = ReportBuild(root / "index.html")
 
     def wanted(path: str, key: str) -> bool:
@@ -125,20 +168,27 @@ def _write(registry: Registry, data: ReportData, root: Path, jobs: int) -> Repor
         index_key = _rows_key(data)
         for kind, picture in overview.items():
             if wanted(picture.src, content_key(kind, index_key)):
-                workers.index_picture(kind, data.rows, data.versions, root / picture.src)
-        for chunk in read_problems(registry, data):
+                workers.index_picture(
+                    kind, data.rows, data.versions, root / picture.src, data.failing()
+                )
+        # Then the index, before any page: what a lead opens first is never behind the
+        # registry, even while the pages are drawn or if the build is stopped (issue 19 item 13).
+        data.problems = read_index(registry, data)
+        _write_if_changed(root / STYLESHEET, (TEMPLATES / STYLESHEET).read_bytes())
+        index = render(
+            "index.html.j2", data=data, pictures=overview, root="", title="Problem registry report"
+        )
+        _write_if_changed(build.index, index.encode("utf-8"))
+        # The pages a lead reads next first: those the index lists first, then those that changed.
+        lead = [p.slug for p in data.problems_worst_first() if data.needs_attention(p)]
+        lead += [p.slug for p in data.problems if p.changed and not data.needs_attention(p)]
+        for chunk in read_problems(registry, data, order=lead):
             for problem, results in chunk:
-                data.problems.append(problem)
                 page = plan_page(site, site_key, problem, results)
                 stale = [o.path for o in page.outputs if wanted(o.path, o.key)]
                 if stale:
                     workers.page(page, stale)
         workers.wait()
-    _write_if_changed(root / STYLESHEET, (TEMPLATES / STYLESHEET).read_bytes())
-    index = render(
-        "index.html.j2", data=data, pictures=overview, root="", title="Problem registry report"
-    )
-    _write_if_changed(build.index, index.encode("utf-8"))
     build.deleted = _remove_stale(root, previous, current)
     current.save(root)
     return build
@@ -166,6 +216,8 @@ def _refuse_linked_folders(root: Path) -> None:
 
 
 def _index_pictures(data: ReportData) -> dict[str, Picture]:
+    from problem_registry.report.pages import Picture
+
     if not data.rows:
         return {}
     pictures = {
@@ -185,9 +237,11 @@ def _index_pictures(data: ReportData) -> dict[str, Picture]:
 
 
 def _rows_key(data: ReportData) -> str:
-    """What the index's charts draw: every row's counts, and the versions' headline metrics."""
+    """What the index's charts draw: every row's counts, the versions' headline metrics, and
+    which problems' gates failed."""
     return content_key(
         "rows",
+        data.failing(),
         [(v.ref, v.is_champion, sorted(v.metrics.items())) for v in data.versions],
         [
             (r.problem, r.ref, r.is_champion, r.max_error_rate, r.patterns, r.answered, r.wrong)

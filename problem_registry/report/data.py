@@ -22,7 +22,7 @@ from problem_registry.verdicts.metrics import (
     pattern_results,
     problem_metrics,
 )
-from problem_registry.verdicts.status import problem_status
+from problem_registry.verdicts.status import changes, problem_status
 from problem_registry.verdicts.timeline import (
     PROBLEMS_PER_QUERY,
     ProblemTimeline,
@@ -52,6 +52,7 @@ class ProblemReport:
     timeline: ProblemTimeline | None
     status: str  # the plain-language line for the focus version
     gate: GateResult | None = None
+    changed: bool = False  # the focus fixed or broke a pattern since what it is compared with
 
     @property
     def slug(self) -> str:
@@ -108,6 +109,10 @@ class ReportData:
     rows: list[ProblemVersionMetrics]
     only_model: bool = True  # no other model's versions in the registry
     problems: list[ProblemReport] = field(default_factory=list)
+    # The candidate's gates by problem slug (none without a candidate), decided as CI decides them.
+    gates: dict[str, GateResult] = field(default_factory=dict)
+    # Each problem's patterns, read once by the first read_problems and shared by the rest.
+    pattern_views: dict[str, list[PatternView]] | None = None
 
     def needs_attention(self, problem: ProblemReport) -> bool:
         """Misses its limit on the focus version, or the candidate's gate fails or asks a review."""
@@ -115,10 +120,24 @@ class ReportData:
         return flagged or self.verdict(problem) == "misses"
 
     def row_class(self, problem: ProblemReport) -> str:
-        """The colour of a problem's row: the gate's verdict where there is one, else the limit."""
-        if problem.gate is not None and problem.gate.outcome is not Outcome.PASS:
+        """A problem's colour, on every page: its gate's verdict where it has one (a failed gate
+        is drawn as a failure even within the error limit, issue 19 item 5), else the limit."""
+        if problem.gate is not None:
             return f"gate-{problem.gate.outcome.value}"
         return self.verdict(problem)
+
+    def failing(self) -> list[str]:
+        """The problems whose candidate's gate failed, by slug."""
+        return sorted(slug for slug, g in self.gates.items() if g.outcome is Outcome.FAIL)
+
+    def compared_with(self) -> str | None:
+        """What the status lines compare with, as the header says it; None: nothing earlier."""
+        if self.since is not None:
+            role = "champion" if self.since == self.champion else "baseline"
+            return f"{role} {self.since}"
+        if self.focus is not None and [v.ref for v in self.versions].index(self.focus) > 0:
+            return "each problem's previous version"
+        return None
 
     def problems_worst_first(self) -> list[ProblemReport]:
         """Problems that need attention first (see :meth:`needs_attention`), then by slug."""
@@ -200,8 +219,10 @@ def read_overview(
     focus = candidate or (refs[-1] if refs else None)
     # A candidate is judged against its baseline (the champion unless named), as CI's gates judge
     # it; otherwise each version is compared with the one before it.
+    # Without a candidate the latest is compared with the champion too, so every status line
+    # names the version the header names (issue 19 item 5: "since v48" under "champion v40").
     against = baseline or champion
-    since = against if candidate is not None and against != candidate else None
+    since = against if against != focus else None
     rows = problem_metrics(registry, model=model) if model is not None else []
     if focus is not None:
         confusions = {
@@ -211,41 +232,93 @@ def read_overview(
         for row in rows:
             if row.ref == focus:
                 row.confusion = confusions.get(row.problem)
-    return ReportData(
+    data = ReportData(
         model, versions, focus, candidate, champion, since, rows, len(versions) == len(everything)
     )
+    if candidate is not None:
+        data.gates = {g.problem: g for g in evaluate(registry, candidate, baseline=since)}
+    return data
+
+
+def read_index(registry: Registry, data: ReportData) -> list[ProblemReport]:
+    """Every problem's report as the index shows it, read before any page (issue 19 item 13).
+
+    From the rows in hand and the results of only the versions the status lines name (the focus
+    and what it is compared with: 30,000 results at 1,000 problems, not 1.5 M), so the index is
+    written first; its lines, stories and gates are the pages' own, the same functions over the
+    same data. The reports' timelines lack the per-version fixed and broken lists (the pages
+    read those).
+    """
+    refs = {data.focus} if data.focus else set()
+    if data.focus is not None:
+        by_problem: dict[str, list[ProblemVersionMetrics]] = {}
+        for row in data.rows:
+            by_problem.setdefault(row.problem, []).append(row)
+        for rows in by_problem.values():
+            refs.add(_compared_with(rows, data.focus, data.since))
+    refs.discard(None)
+    versions = [v.ref for v in data.versions if v.ref in refs]
+    return [
+        report
+        for chunk in read_problems(registry, data, versions=versions, chunk_size=None)
+        for report, _results in chunk
+    ]
+
+
+def _compared_with(
+    rows: Sequence[ProblemVersionMetrics], focus: str, since: str | None
+) -> str | None:
+    """The version a problem's status line compares ``focus`` with (as problem_status picks)."""
+    if since is not None:
+        return since
+    refs = [row.ref for row in rows]
+    if focus not in refs:
+        return None
+    earlier = [r for r in rows[: refs.index(focus)] if r.answered]
+    return earlier[-1].ref if earlier else None
 
 
 def read_problems(
-    registry: Registry, data: ReportData
+    registry: Registry,
+    data: ReportData,
+    *,
+    order: Sequence[str] | None = None,
+    versions: Sequence[str] | None = None,
+    chunk_size: int | None = PROBLEMS_PER_QUERY,
 ) -> Iterator[list[tuple[ProblemReport, list[PatternResult]]]]:
     """Each problem's report with its pattern x version results, a chunk of problems at a time.
 
     The pattern x version grid is the one large read (15 patterns x 100 versions per problem):
     it is read :data:`PROBLEMS_PER_QUERY` problems at a time, so a caller that draws each chunk
-    and lets it go never holds the whole registry's results.
+    and lets it go never holds the whole registry's results. ``order``: slugs to read first, in
+    that order (the rest follow by slug); ``versions``: only these versions' results (every
+    version's by default); ``chunk_size`` None: one chunk.
     """
     by_problem: dict[str, list[ProblemVersionMetrics]] = {}
     for row in data.rows:
         by_problem.setdefault(row.problem, []).append(row)
-    gates = (
-        {g.problem: g for g in evaluate(registry, data.candidate, baseline=data.since)}
-        if data.candidate
-        else {}
-    )
-    patterns: dict[str, list[PatternView]] = {}
-    for view in registry.patterns.list():
-        patterns.setdefault(view.problem, []).append(view)
+    gates = data.gates
+    if data.pattern_views is None:  # read once per report: the index and the pages share it
+        data.pattern_views = {}
+        for view in registry.patterns.list():
+            data.pattern_views.setdefault(view.problem, []).append(view)
+    patterns = data.pattern_views
     # A problem naming its models belongs to their reports only (issue 19, item 3).
     problems = [p for p in registry.problems.list() if not p.models or data.model in p.models]
     signed = signoffs(registry)  # shown on each problem's page (issue 19, item 10)
-    for start in range(0, len(problems), PROBLEMS_PER_QUERY):
-        chunk = problems[start : start + PROBLEMS_PER_QUERY]
+    if order is not None:
+        first = {slug: n for n, slug in enumerate(order)}
+        problems.sort(key=lambda p: (first.get(p.slug, len(first)), p.slug))
+    step = chunk_size or max(len(problems), 1)
+    for start in range(0, len(problems), step):
+        chunk = problems[start : start + step]
         slugs = [p.slug for p in chunk]
         results: dict[str, list[PatternResult]] = {}
         stories: dict[str, ProblemTimeline] = {}
-        if data.model is not None:
-            read = pattern_results(registry, problems=slugs, model=data.model)
+        if data.model is not None and (versions is None or versions):
+            read = pattern_results(
+                registry, problems=slugs, model=data.model, versions=versions or None
+            )
             for result in read:
                 results.setdefault(result.problem, []).append(result)
             # From the rows in hand: reading them again was most of a chunk's time.
@@ -279,6 +352,8 @@ def _problem_report(
     gate: GateResult | None,
 ) -> ProblemReport:
     answers = {r.pattern_id: r for r in results if r.ref == data.focus}
+    against = _compared_with(rows, data.focus, data.since) if data.focus else None
+    change = changes(results, data.focus, against) if data.focus and against else None
     return ProblemReport(
         problem=problem,
         rows=rows,
@@ -291,8 +366,18 @@ def _problem_report(
             for view in patterns
         ],
         timeline=timeline,
-        status=problem_status(rows, results, version=data.focus, since=data.since)
+        status=problem_status(
+            rows, results, version=data.focus, since=data.since, gate=_gate_words(gate)
+        )
         if rows
         else "no model version registered yet",
         gate=gate,
+        changed=change is not None and bool(change.fixed or change.broken),
     )
+
+
+def _gate_words(gate: GateResult | None) -> tuple[str, str] | None:
+    """The gate's outcome and deciding rule for the status line; None: no gate, or it passed."""
+    if gate is None or gate.outcome is Outcome.PASS:
+        return None
+    return gate.outcome.value, gate.verdict.rule

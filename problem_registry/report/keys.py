@@ -24,11 +24,12 @@ from problem_registry.plain_files import read_plain, write_atomically
 
 MANIFEST = ".report-manifest.json"
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
-LAYOUT = 1  # bump when a change to the drawing code should redraw every report
+LAYOUT = 2  # bump when a change to the drawing code should redraw every report
 # The only names a report gives the files it may delete again: problem slugs and fixed words
 # (see builder.OWNED). A manifest is read from a folder anyone may have edited (issue 16: its
 # ``../x`` and ``/abs/x`` entries were deleted), so an entry of any other shape is ignored.
 _NAME = r"[a-z0-9]+(?:-[a-z0-9]+)*"
+_KEY = re.compile(r"[0-9a-f]{64}", re.ASCII)
 OWNED_PATH = re.compile(
     rf"images/{_NAME}\.png|problems/{_NAME}\.html|problems/{_NAME}/{_NAME}\.png", re.ASCII
 )
@@ -54,9 +55,11 @@ def content_key(kind: str, *parts: Any) -> str:
 
 @dataclass
 class Manifest:
-    """``files``: each file the report wrote, by path relative to its folder, with its key."""
+    """``files``: each file the report wrote, by path relative to its folder, with its key;
+    ``source``: the key of everything the report was drawn from (see builder.py), "" if unknown."""
 
     files: dict[str, str] = field(default_factory=dict)
+    source: str = ""
 
     @classmethod
     def load(cls, root: Path) -> Manifest:
@@ -69,7 +72,11 @@ class Manifest:
             files = document["files"]
             if document.get("salt") != SALT or not isinstance(files, dict):
                 return cls()
-            return cls({str(path): str(key) for path, key in files.items() if is_owned(path)})
+            source = document.get("source")
+            return cls(
+                {str(path): str(key) for path, key in files.items() if is_owned(path)},
+                source if isinstance(source, str) and _KEY.fullmatch(source) else "",
+            )
         except (OSError, ValueError, KeyError, TypeError, RecursionError):
             return cls()
 
@@ -79,7 +86,11 @@ class Manifest:
         return self.files.get(path) == key and is_plain_file_inside(root, path)
 
     def save(self, root: Path) -> None:
-        document = {"salt": SALT, "files": dict(sorted(self.files.items()))}
+        document = {
+            "salt": SALT,
+            "source": self.source,
+            "files": dict(sorted(self.files.items())),
+        }
         write_atomically(root / MANIFEST, (json.dumps(document, indent=1) + "\n").encode())
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from problem_registry.plain_files import write_atomically
-from problem_registry.report import charts, gallery
+from problem_registry.report import gallery
 from problem_registry.report.data import ProblemReport, ReportData
 from problem_registry.report.gallery import Sheet
 from problem_registry.report.html import render
@@ -48,12 +48,12 @@ class Output:
 class Site:
     """What every page of one report shares; a worker gets it once, when it starts."""
 
-    data: ReportData  # its rows and problems left out: a page needs only the versions and refs
-    store: PatternStore
+    data: ReportData  # its rows, problems, gates and patterns left out: a page needs only the
+    store: PatternStore  # versions and refs (and each page its own problem's, in its Page)
 
     @classmethod
     def of(cls, data: ReportData, store: PatternStore) -> Site:
-        return cls(replace(data, rows=[], problems=[]), store)
+        return cls(replace(data, rows=[], problems=[], gates={}, pattern_views=None), store)
 
     @property
     def columns(self) -> list[str]:
@@ -214,7 +214,12 @@ class PageDrawer:
 
     def __init__(self, site: Site, root: Path) -> None:
         self.site, self.root = site, root
+        # matplotlib only where pictures are drawn: the main process of a report drawn by
+        # workers never loads it (~50 MB, issue 19 item 13).
+        from problem_registry.report import charts
+
         self.charts = charts.ProblemCharts()  # the version axis drawn once, not per problem
+        self._png = charts.image_png
 
     def draw(self, page: Page, paths: list[str]) -> list[str]:
         """Write ``paths`` (some of ``page.outputs``); return them."""
@@ -253,4 +258,4 @@ class PageDrawer:
             image = gallery.draw_contact_sheet(
                 page.sheets[output.sheet], self.site.store, heading=False
             )
-        return charts.image_png(image)
+        return self._png(image)

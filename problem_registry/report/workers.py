@@ -19,7 +19,6 @@ from types import TracebackType
 from typing import Any
 
 from problem_registry.plain_files import write_atomically
-from problem_registry.report import charts
 from problem_registry.report.pages import Page, PageDrawer, Site
 from problem_registry.store.views import ModelVersionView
 from problem_registry.verdicts.metrics import ProblemVersionMetrics
@@ -48,14 +47,18 @@ def draw_index_picture(
     rows: Sequence[ProblemVersionMetrics],
     versions: Sequence[ModelVersionView],
     path: Path,
+    failing: Sequence[str] = (),
 ) -> str:
-    """One of the index's charts: ``overview``, ``heatmap`` or ``multiples``."""
+    """One of the index's charts: ``overview``, ``heatmap`` or ``multiples``; ``failing``: the
+    problems whose gate failed, drawn as failures."""
+    from problem_registry.report import charts  # in the process that draws, not the main one
+
     if kind == "overview":
         figure = charts.overview_chart(rows, versions)
     elif kind == "heatmap":
         figure = charts.heatmap_chart(rows)
     else:
-        figure = charts.small_multiples(rows)
+        figure = charts.small_multiples(rows, failing=failing)
     write_atomically(path, charts.figure_png(figure))
     return str(path)
 
@@ -116,8 +119,9 @@ class Workers:
         rows: Sequence[ProblemVersionMetrics],
         versions: Sequence[ModelVersionView],
         path: Path,
+        failing: Sequence[str] = (),
     ) -> None:
-        self._queue(self._executor.submit(draw_index_picture, kind, rows, versions, path))
+        self._queue(self._executor.submit(draw_index_picture, kind, rows, versions, path, failing))
 
     def wait(self) -> None:
         """Until everything queued is drawn; the first failure is raised here."""

@@ -10,6 +10,9 @@ the HTML report, a notebook and a test all word it the same way. What each part 
   result is not counted and is named too: ``10 of 11 right (1 not run)``;
 - ``needs ≤ 20% error: meets it`` / ``misses it``: the problem's canary (``max_error_rate``),
   judged exactly as the gates judge it; ``no error limit set`` when the problem has none;
+- ``fails its gate: flips (labels)`` / ``its gate asks a review: ...``: a candidate's gate that
+  did not pass, with the rule that decided; a failed gate replaces ``meets it``, so a line never
+  says a problem is fine beside a gate that failed it;
 - ``2 fixed, 0 broken since v7``: patterns right now and wrong in v7, and the reverse, counted on
   the patterns both versions answered; ``no earlier version to compare with`` for a first version.
 """
@@ -67,8 +70,14 @@ def changes(
     return Change(label or ModelRef.parse(since).version, tuple(fixed), tuple(broken))
 
 
-def status_line(metrics: ProblemVersionMetrics, change: Change | None = None) -> str:
-    """The line for one problem on one version; ``change`` None: nothing earlier to compare."""
+def status_line(
+    metrics: ProblemVersionMetrics,
+    change: Change | None = None,
+    *,
+    gate: tuple[str, str] | None = None,
+) -> str:
+    """The line for one problem on one version; ``change`` None: nothing earlier to compare;
+    ``gate``: the outcome and rule of a gate that did not pass (see the module's docstring)."""
     head = f"{metrics.version}: "
     if metrics.patterns == 0:
         return head + "no patterns yet"
@@ -82,11 +91,17 @@ def status_line(metrics: ProblemVersionMetrics, change: Change | None = None) ->
         notes.append(f"{metrics.missing} not run")
     if notes:
         text += f" ({', '.join(notes)})"
+    failed = gate is not None and gate[0] == "fail"
     if metrics.max_error_rate is None:
         text += ", no error limit set"
+    elif failed and metrics.meets_canary:
+        text += f", needs ≤ {percent(metrics.max_error_rate)} error"
     else:
         verdict = "meets it" if metrics.meets_canary else "misses it"
         text += f", needs ≤ {percent(metrics.max_error_rate)} error: {verdict}"
+    if gate is not None:
+        outcome, rule = gate
+        text += f"; fails its gate: {rule}" if failed else f"; its gate asks a {outcome}: {rule}"
     if change is None:
         return text + "; no earlier version to compare with"
     return text + f"; {len(change.fixed)} fixed, {len(change.broken)} broken since {change.since}"
@@ -98,12 +113,14 @@ def problem_status(
     *,
     version: str | None = None,
     since: str | None = None,
+    gate: tuple[str, str] | None = None,
 ) -> str:
     """The line for one problem, from its metrics across versions (registration order).
 
     ``version`` (a ``NAME@VERSION`` ref) defaults to the last row; ``since`` to the latest earlier
     version of the same model that answered anything. A ``since`` that is the champion is named
-    so: ``since v7 (champion)``.
+    so: ``since v7 (champion)``. ``gate``: the outcome (``fail`` or ``review``) and rule of a gate
+    that did not pass.
     """
     if not rows:
         raise ValueError("problem_status needs the problem's metrics for at least one version")
@@ -114,13 +131,13 @@ def problem_status(
         answered = [r for r in earlier if r.model == current.model and r.answered]
         since = answered[-1].ref if answered else None
     if since is None or since == current.ref or current.answered == 0:
-        return status_line(current, None)
+        return status_line(current, None, gate=gate)
     baseline = by_ref.get(since)
     earlier_ref = ModelRef.parse(since)
     name = earlier_ref.version if earlier_ref.name == current.model else since
     if baseline is not None and baseline.is_champion:
         name += " (champion)"
-    return status_line(current, changes(results, current.ref, since, label=name))
+    return status_line(current, changes(results, current.ref, since, label=name), gate=gate)
 
 
 def _count(n: int, noun: str) -> str:

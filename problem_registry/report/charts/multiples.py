@@ -8,7 +8,7 @@ subplots would take seconds (tens of seconds with a constrained layout) to rende
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -31,15 +31,19 @@ from problem_registry.verdicts.metrics import ProblemVersionMetrics
 
 
 def small_multiples(
-    rows: Sequence[ProblemVersionMetrics], *, columns: int | None = None, limit: int = 120
+    rows: Sequence[ProblemVersionMetrics],
+    *,
+    columns: int | None = None,
+    limit: int = 120,
+    failing: Collection[str] = (),
 ) -> Figure:
     """One small panel per problem, all on the same scales, for when one chart holds too many.
 
     Each panel is the problem's error rate (0 to 100%, bottom to top) over every version, left
     to right; its line is vermillion when the last answered version misses the problem's
-    ``max_error_rate`` (the dashed line), blue otherwise; the champion is the pale vertical
-    line. Problems over ``limit`` are dropped, keeping the worst and most changed (the title
-    says so).
+    ``max_error_rate`` (the dashed line) or the problem is in ``failing`` (its candidate's gate
+    failed, whatever the limit says), blue otherwise; the champion is the pale vertical line.
+    Problems over ``limit`` are dropped, keeping the worst and most changed (the title says so).
 
     The panels are drawn into a single ``Axes``: matplotlib spends ~50 ms laying out each Axes,
     so 100 real subplots take seconds to render (tens of seconds with a constrained layout).
@@ -98,7 +102,7 @@ def small_multiples(
         if limits.get(slug) is not None:
             level = base + float(limits[slug])  # type: ignore[arg-type]
             ax.plot([left, left + panel_w], [level, level], color=BLACK, ls="--", lw=0.7)
-        colour = VERMILLION if last_meets.get(slug) is False else BLUE
+        colour = VERMILLION if last_meets.get(slug) is False or slug in failing else BLUE
         line_x, line_y = _by_model(axis, matrix[n])
         known = np.isfinite(line_x)
         ax.plot(
@@ -126,9 +130,10 @@ def small_multiples(
     if total > count:
         heading += f"; the {count} worst or most changed of {total} problems"
     figure.suptitle(heading, fontsize=9, x=0.01, ha="left")
+    missing = "misses it or fails its gate" if failing else "misses it"
     legend = [
         Line2D([], [], color=BLUE, label="meets its max error rate at the last version"),
-        Line2D([], [], color=VERMILLION, label="misses it"),
+        Line2D([], [], color=VERMILLION, label=missing),
         Line2D([], [], color=BLACK, ls="--", lw=0.7, label="max error rate"),
     ]
     if axis.champions:
