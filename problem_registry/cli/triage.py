@@ -355,6 +355,8 @@ def report_drift(
         for line in found.notes:
             note(line)
         for comparison in found.comparisons:
+            line = visible(comparison.sentence())
+            stdout.print(line, markup=False, highlight=False, soft_wrap=True)
             print_table(
                 None,
                 ["label", "reference", "this batch", "PSI term"],
@@ -363,8 +365,6 @@ def report_drift(
                     for b in sorted(comparison.labels, key=lambda b: -b.psi)[:6]
                 ),
             )
-            line = visible(comparison.sentence())
-            stdout.print(line, markup=False, highlight=False, soft_wrap=True)
 
     output(as_json, found, render)
 

@@ -35,6 +35,7 @@ from problem_registry.report.data import ReportData, read_overview, read_problem
 from problem_registry.report.html import TEMPLATES, render
 from problem_registry.report.keys import Manifest, content_key, is_plain_file_inside
 from problem_registry.report.pages import Picture, Site, plan_page
+from problem_registry.report.triage_page import write_triage_page
 from problem_registry.report.workers import Workers
 from problem_registry.store.registry import Registry
 
@@ -135,8 +136,14 @@ def _write(registry: Registry, data: ReportData, root: Path, jobs: int) -> Repor
                     workers.page(page, stale)
         workers.wait()
     _write_if_changed(root / STYLESHEET, (TEMPLATES / STYLESHEET).read_bytes())
+    triage = write_triage_page(registry, root, data)  # issue 20: None without production cases
     index = render(
-        "index.html.j2", data=data, pictures=overview, root="", title="Problem registry report"
+        "index.html.j2",
+        data=data,
+        pictures=overview,
+        root="",
+        title="Problem registry report",
+        triage=triage,
     )
     _write_if_changed(build.index, index.encode("utf-8"))
     build.deleted = _remove_stale(root, previous, current)

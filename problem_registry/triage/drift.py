@@ -256,7 +256,7 @@ def drift(registry: Registry, path: Path, *, against_batch: int | None = None) -
     report = DriftReport(str(path), [])
     for version in sorted({row.model for row in rows}):
         mine = [(r.predicted, r.confidence) for r in rows if r.model == version]
-        current = answers_of(f"batch {path.name}", mine)
+        current = answers_of(f"file {path.name}", mine)
         earlier = _earlier_batch(registry, version, keys, against_batch)
         if earlier is None:
             report.notes.append(f"{version}: no earlier batch of this version was ingested")
@@ -326,3 +326,30 @@ def _replayed(registry: Registry, version: str) -> Answers | None:
     if not rows:
         return None
     return answers_of(f"the registry's replay of {version}", [(p, c) for p, c in rows])
+
+
+def queue_drift(registry: Registry) -> list[Comparison]:
+    """Per version, its latest ingested batch against the one before (the drift "on the queue")."""
+    cases = TriageCase.__table__  # type: ignore[attr-defined]
+    batches = TriageBatch.__table__  # type: ignore[attr-defined]
+    with registry.reading() as session:
+        rows = session.execute(
+            sa.select(cases.c.model, cases.c.batch_id, cases.c.predicted, cases.c.confidence)
+        ).all()
+        names = dict(session.execute(sa.select(batches.c.id, batches.c.name)).all())
+    grouped: dict[str, dict[int, list[tuple[str, float | None]]]] = {}
+    for model, batch_id, predicted, confidence in rows:
+        grouped.setdefault(model, {}).setdefault(batch_id, []).append((predicted, confidence))
+    found = []
+    for model, by_batch in sorted(grouped.items()):
+        if len(by_batch) < 2:
+            continue
+        *_, before, latest = sorted(by_batch)
+        found.append(
+            compare(
+                model,
+                answers_of(f"batch {before} ({names.get(before, '')})", by_batch[before]),
+                answers_of(f"batch {latest} ({names.get(latest, '')})", by_batch[latest]),
+            )
+        )
+    return found

@@ -2,7 +2,9 @@
 
 A case is queued for each reason that holds (docs/triage.md):
 
-- ``low-confidence``: production's confidence below :data:`LOW_CONFIDENCE`;
+- ``low-confidence``: production's confidence below :data:`LOW_CONFIDENCE`, or below the
+  :data:`LOW_QUANTILE` quantile of its version's confidences in the queue when that is lower
+  (a poorly calibrated model that is never sure would otherwise queue every case);
 - ``bad-rating``: a user rated it :data:`BAD_RATING` or lower (of 5);
 - ``correction``: a user said the right label is another;
 - ``disagreement``: the champion and the latest candidate of its model answer it differently
@@ -30,6 +32,7 @@ from problem_registry.triage.similarity import Item, distance
 
 REASONS = ("low-confidence", "bad-rating", "correction", "disagreement", "near-failures")
 LOW_CONFIDENCE = 0.6
+LOW_QUANTILE = 0.2
 BAD_RATING = 2
 NEAR = 0.15  # a quarter of the typical distance between two different digits' hashes
 
@@ -72,8 +75,9 @@ def rank(
     taken = pattern_contents(registry, [c.sha256 for c in cases])
     cases = [c for c in cases if c.sha256 not in taken]
     queue = Queue([], queued, queued - len(cases))
+    limits = _confidence_limits(cases)
     for case in cases:
-        _own_reasons(case)
+        _own_reasons(case, limits.get(case.model, LOW_CONFIDENCE))
     _disagreement(registry, cases, queue, replay)
     _near_failures(registry, cases)
     chosen = [c for c in cases if c.reasons]
@@ -84,10 +88,25 @@ def rank(
     return queue
 
 
-def _own_reasons(case: CaseView) -> None:
-    if case.confidence is not None and case.confidence < LOW_CONFIDENCE:
+def _confidence_limits(cases: Sequence[CaseView]) -> dict[str, float]:
+    """Per version, the confidence under which a case is "low": the lower of
+    :data:`LOW_CONFIDENCE` and the :data:`LOW_QUANTILE` quantile of its queued confidences."""
+    by_model: dict[str, list[float]] = {}
+    for case in cases:
+        if case.confidence is not None:
+            by_model.setdefault(case.model, []).append(case.confidence)
+    limits = {}
+    for model, values in by_model.items():
+        values.sort()
+        quantile = values[int(LOW_QUANTILE * (len(values) - 1))]
+        limits[model] = min(LOW_CONFIDENCE, quantile) if len(values) >= 10 else LOW_CONFIDENCE
+    return limits
+
+
+def _own_reasons(case: CaseView, limit: float) -> None:
+    if case.confidence is not None and case.confidence < limit:
         case.reasons.append("low-confidence")
-        case.priority += 1.0 + (LOW_CONFIDENCE - case.confidence) / LOW_CONFIDENCE
+        case.priority += 1.0 + (limit - case.confidence) / limit
     if case.rating is not None and case.rating <= BAD_RATING:
         case.reasons.append("bad-rating")
         case.priority += 1.0 + (BAD_RATING - case.rating) / BAD_RATING

@@ -36,7 +36,7 @@ def drift_chart(comparisons: Sequence[Comparison]) -> Figure:
         )
         bands = figure.add_subplot(grid[row, 2])
         if comparison.confidence:
-            _bars(bands, comparison.confidence, comparison, "share by confidence band")
+            _bars(bands, comparison.confidence, comparison, "share by confidence band", below=-0.32)
             bands.tick_params(axis="x", labelrotation=45)
         else:
             bands.set_axis_off()
@@ -44,7 +44,14 @@ def drift_chart(comparisons: Sequence[Comparison]) -> Figure:
     return figure
 
 
-def _bars(ax: object, shifts: Sequence[BinShift], comparison: Comparison, ylabel: str) -> None:
+def _bars(
+    ax: object,
+    shifts: Sequence[BinShift],
+    comparison: Comparison,
+    ylabel: str,
+    *,
+    below: float = -0.1,
+) -> None:
     from matplotlib.axes import Axes
 
     assert isinstance(ax, Axes)
@@ -62,5 +69,5 @@ def _bars(ax: object, shifts: Sequence[BinShift], comparison: Comparison, ylabel
     ax.set_ylim(0, top * 1.18)
     ax.yaxis.set_major_formatter(lambda value, _pos: f"{value:.0%}")
     ax.set_ylabel(ylabel, fontsize=8)
-    ax.legend(fontsize=7, loc="upper right", frameon=False)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0, below), ncol=2, frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
