@@ -53,7 +53,9 @@ def production_batch(
             "confidence": float(probabilities.max()),
         }
         if n % 2:  # half the rows carry every score, as a richer service would log them
-            line["scores"] = {str(k): float(p) for k, p in zip(model.classes_, probabilities)}
+            line["scores"] = {
+                str(k): float(p) for k, p in zip(model.classes_, probabilities, strict=True)
+            }
         if predicted != truth and n % 3 == 0:
             line["correction"] = str(truth)
             line["rating"] = 1
@@ -91,7 +93,7 @@ def triage_cli(digits: Digits, database_url: str, monkeypatch: pytest.MonkeyPatc
 def test_a_production_batch_becomes_patterns_the_next_gate_replays(
     digits: Digits,
     triage_cli: Callable[..., tuple[str, str]],
-    run_registry,
+    run_registry,  # noqa: F811  (the fixture imported above)
     tmp_path: Path,
 ) -> None:
     registry = digits.registry
@@ -327,7 +329,7 @@ def test_psi_matches_its_definition_and_the_noise_level_grows_as_batches_shrink(
                 "id",
                 "input_base64",
             ]
-        ),  # fmt: skip
+        ),
         st.one_of(
             st.text(),
             st.integers(),
@@ -335,7 +337,7 @@ def test_psi_matches_its_definition_and_the_noise_level_grows_as_batches_shrink(
             st.none(),
             st.booleans(),
             st.dictionaries(st.text(), st.floats()),
-        ),  # fmt: skip
+        ),
     )
 )
 def test_any_row_is_read_or_refused_as_a_user_error(tmp_path: Path, row: dict) -> None:
