@@ -200,7 +200,10 @@ def features_of(registry, sha256: str) -> np.ndarray:
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_drift_verdict_flips_when_the_label_mix_shifts(
-    digits: Digits, triage_cli: Callable[..., tuple[str, str]], tmp_path: Path
+    digits: Digits,
+    triage_cli: Callable[..., tuple[str, str]],
+    run_registry,  # noqa: F811  (the fixture imported above)
+    tmp_path: Path,
 ) -> None:
     digits.registry.models.promote("digits", PRODUCTION)
     replay(digits.registry, versions=[f"digits@{PRODUCTION}"])
@@ -221,6 +224,13 @@ def test_the_drift_verdict_flips_when_the_label_mix_shifts(
     assert any(c["reference"].startswith("the registry's replay") for c in moved["comparisons"])
     out, _err = triage_cli("triage", "drift", str(shifted), "--chart", str(tmp_path / "d.png"))
     assert "drifted" in out and (tmp_path / "d.png").read_bytes().startswith(b"\x89PNG")
+    # The plugin warns on it, and stays green for it.
+    result = run_registry("--candidate", "digits@v3", "--registry-drift", str(shifted))
+    result.stdout.fnmatch_lines(
+        ["*warning: production drift: digits@v2: file batch.jsonl*drifted*"]
+    )
+    quiet = run_registry("--candidate", "digits@v3", "--registry-drift", str(same))
+    assert "production drift" not in quiet.stdout.str()
 
 
 def test_hostile_batches_are_refused_whole_with_one_line(

@@ -64,6 +64,7 @@ def upgrade() -> None:
         sa.Column("extension", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
         sa.Column("size_bytes", sa.Integer(), nullable=False),
         sa.Column("original_name", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+        sa.Column("fingerprint", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
         sa.Column("model", sqlmodel.sql.sqltypes.AutoString(length=201), nullable=False),
         sa.Column("predicted", sa.Text(), nullable=False),
         sa.Column("confidence", sa.Float(), nullable=True),

@@ -290,6 +290,9 @@ class TriageCase(SQLModel, table=True):
     extension: str = Field(max_length=8)
     size_bytes: int
     original_name: str = Field(max_length=255)
+    # An image's 64-bit perceptual hash (imagehash.dhash) as 16 hex digits, made at ingest so
+    # ranking and "more like this" never decode the inputs again; NULL for text and JSON.
+    fingerprint: str | None = Field(default=None, max_length=16)
     model: str = Field(max_length=201)  # NAME@VERSION that answered in production
     predicted: str = Field(sa_type=sa.Text)
     confidence: float | None = None

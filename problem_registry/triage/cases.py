@@ -33,6 +33,7 @@ class CaseView:
     kind: str
     extension: str
     original_name: str
+    fingerprint: str | None
     status: str
     decided_by: str | None
     decided_at: str | None
@@ -105,6 +106,7 @@ def read_cases(
             kind=row["kind"],
             extension=row["extension"],
             original_name=row["original_name"],
+            fingerprint=row["fingerprint"],
             status=row["status"],
             decided_by=row["decided_by"],
             decided_at=iso(row["decided_at"]),

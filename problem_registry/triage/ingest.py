@@ -16,11 +16,13 @@ from pathlib import Path
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+from problem_registry.enums import PatternKind
 from problem_registry.store.content import InspectedContent, StoredFile
 from problem_registry.store.registry import Registry, insert_ignoring_conflicts
 from problem_registry.store.tables import PatternFile, TriageBatch, TriageCase, stored_id
 from problem_registry.text import file_name, recording, user_name
 from problem_registry.triage.batch_file import ProductionRow, read_batch
+from problem_registry.triage.similarity import fingerprint
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,7 @@ def _case(row: ProductionRow, batch_id: int) -> dict[str, object]:
         "extension": row.content.extension,
         "size_bytes": len(row.content.data),
         "original_name": row.original_name[:255],
+        "fingerprint": _fingerprint(row.content),
         "model": row.model,
         "predicted": row.predicted,
         "confidence": row.confidence,
@@ -112,6 +115,13 @@ def _case(row: ProductionRow, batch_id: int) -> dict[str, object]:
         "status": "queued",
         "reason": "",
     }
+
+
+def _fingerprint(content: InspectedContent) -> str | None:
+    if content.kind is not PatternKind.image:
+        return None
+    found = fingerprint(content.data, content.kind.value)
+    return None if found is None else f"{found:016x}"
 
 
 def put_contents(registry: Registry, contents: Sequence[InspectedContent]) -> list[StoredFile]:

@@ -27,6 +27,7 @@ def case_item(case: CaseView) -> Item:
         case.predicted,
         case.original_name,
         scores=None,
+        fingerprint=None if case.fingerprint is None else int(case.fingerprint, 16),
     )
 
 
@@ -76,9 +77,13 @@ def pattern_items(
 
 
 def fingerprint_all(registry: Registry, items: Iterable[Item]) -> None:
-    """Compute each item's fingerprint once per content (a missing file: none)."""
+    """Compute each item's fingerprint once per content (a missing file: none); one made at
+    ingest is kept."""
     seen: dict[str, object] = {}
     for item in items:
+        if item.fingerprint is not None:
+            seen.setdefault(item.sha256, item.fingerprint)
+            continue
         if item.sha256 not in seen:
             try:
                 seen[item.sha256] = fingerprint(

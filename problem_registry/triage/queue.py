@@ -28,7 +28,7 @@ from problem_registry.store.registry import Registry
 from problem_registry.triage import answers as answers_module
 from problem_registry.triage.cases import CaseView, pattern_contents, read_cases
 from problem_registry.triage.items import case_items, fingerprint_all, pattern_items
-from problem_registry.triage.similarity import Item, distance
+from problem_registry.triage.similarity import Item, distance, hash_distances
 
 REASONS = ("low-confidence", "bad-rating", "correction", "disagreement", "near-failures")
 LOW_CONFIDENCE = 0.6
@@ -152,8 +152,15 @@ def _near_failures(registry: Registry, cases: list[CaseView]) -> None:
             continue
         items = case_items(registry, mine, None)  # by content first: see the module's note
         fingerprint_all(registry, [*failing, *items])
+        hashed = [p for p in failing if isinstance(p.fingerprint, int)]
+        hashes = [p.fingerprint for p in hashed]
         for case, item in zip(mine, items, strict=True):
-            best = _closest(item, failing)
+            if isinstance(item.fingerprint, int) and item.content_kind == "image":
+                gaps = hash_distances(item.fingerprint, hashes)
+                at = int(gaps.argmin()) if len(hashes) else -1
+                best = (hashed[at], float(gaps[at]), "image hash") if at >= 0 else None
+            else:
+                best = _closest(item, failing)
             if best is not None and best[1] <= NEAR:
                 pattern, gap, by = best
                 case.reasons.append("near-failures")
