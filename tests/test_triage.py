@@ -357,3 +357,33 @@ def test_any_row_is_read_or_refused_as_a_user_error(tmp_path: Path, row: dict) -
         read_batch(batch)
     except RegistryError as exc:
         assert isinstance(exc, InvalidValue) and "\n" not in str(exc)
+
+
+def test_the_report_links_a_triage_page_that_keeps_hostile_labels_as_text(
+    digits: Digits, triage_cli: Callable[..., tuple[str, str]], tmp_path: Path
+) -> None:
+    encoded = base64.b64encode(png_bytes((200, 20, 20))).decode()
+    batch = tmp_path / "b.jsonl"
+    rows = [
+        {
+            "version": "digits@v2",
+            "prediction": "<script>alert(1)</script>",
+            "confidence": 0.1,
+            "input_base64": encoded,
+            "correction": "<b>7</b>",
+        },
+        {"version": "digits@v2", "prediction": "4", "confidence": 0.2, "path": "note.txt"},
+    ]
+    (tmp_path / "note.txt").write_text("\x1b]0;owned\x07 a text case", encoding="utf-8")
+    batch.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    triage_cli("triage", "add", str(batch))
+    out, _err = triage_cli("triage", "list", "--no-replay")
+    assert "\x1b" not in out and "<script>alert(1)</script>" in out
+    triage_cli("report", "--html", str(tmp_path / "report"), "--jobs", "1")
+    index = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
+    assert 'href="triage.html"' in index
+    page = (tmp_path / "report" / "triage.html").read_text(encoding="utf-8")
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;b&gt;7&lt;/b&gt;" in page
+    pictures = sorted((tmp_path / "report" / "triage").glob("*.png"))
+    assert len(pictures) >= 2 and all(p.read_bytes().startswith(b"\x89PNG") for p in pictures)
