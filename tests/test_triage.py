@@ -303,6 +303,18 @@ def test_csv_and_base64_rows_are_one_case_each_and_ingest_is_idempotent(
         ]
         == "cat.txt"
     )
+    ids = {c["version"]: c["id"] for c in queue["cases"]}
+    triage_cli(
+        "triage", "accept", str(ids["digits@v9"]), "pets", "--expect", "cat", "--open", "Pets"
+    )
+    triage_cli("triage", "discard", str(ids["digits@v2"]), "--reason", "a red square, no digit")
+    assert json.loads(triage_cli("triage", "list", "--no-replay", "--json")[0])["cases"] == []
+    shown = json.loads(triage_cli("triage", "show", str(ids["digits@v2"]), "--json")[0])
+    assert shown["status"] == "discarded" and shown["decided_by"] == "tess"
+    (pattern,) = digits.registry.patterns.list("pets")
+    assert pattern.original_name == "cat.txt" and pattern.source == "production"
+    out, err = triage_cli("check")  # case inputs in the store are no orphans
+    assert "0 warning(s)" in out + err
 
 
 def test_psi_matches_its_definition_and_the_noise_level_grows_as_batches_shrink() -> None:

@@ -26,6 +26,7 @@ from problem_registry.store.content import decode
 from problem_registry.store.registry import Registry, insert_ignoring_conflicts
 from problem_registry.store.tables import ModelVersion, TriageAnswer
 from problem_registry.store.views import ModelVersionView
+from problem_registry.triage.cases import chunks
 from problem_registry.triage.ingest import read_content
 
 BATCH = 256
@@ -77,7 +78,7 @@ def cached(
     names = {v: r for r, v in ids.items()}
     answers: dict[tuple[str, str], str | None] = {}
     with registry.reading() as session:
-        for chunk in _chunks(list(shas)):
+        for chunk in chunks(list(shas)):
             query = select(
                 TriageAnswer.model_version_id, TriageAnswer.sha256, TriageAnswer.predicted
             ).where(
@@ -194,7 +195,3 @@ def _version_ids(registry: Registry, refs: Sequence[str]) -> dict[str, int]:
         rows = session.execute(sa.select(table.c.id, table.c.name, table.c.version)).all()
     by_ref = {format_ref(name, version): version_id for version_id, name, version in rows}
     return {ref: by_ref[ref] for ref in refs if ref in by_ref}
-
-
-def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
-    return [items[i : i + size] for i in range(0, len(items), size)] or [[]]

@@ -127,14 +127,22 @@ def get_case(registry: Registry, ref: str | int) -> CaseView:
     return found[0]
 
 
+CHUNK = 500  # values per IN list: SQLite caps bound parameters, a batch may hold 100,000 rows
+
+
+def chunks(items: Sequence[str]) -> list[list[str]]:
+    return [list(items[i : i + CHUNK]) for i in range(0, len(items), CHUNK)]
+
+
 def pattern_contents(registry: Registry, shas: Sequence[str]) -> set[str]:
     """Which of these contents some pattern already uses."""
-    if not shas:
-        return set()
+    found: set[str] = set()
     with registry.reading() as session:
-        query = (
-            select(PatternFile.sha256)
-            .join(Pattern, col(Pattern.file_id) == PatternFile.id)
-            .where(col(PatternFile.sha256).in_(list(shas)))
-        )
-        return set(session.exec(query))
+        for chunk in chunks(list(dict.fromkeys(shas))):
+            query = (
+                select(PatternFile.sha256)
+                .join(Pattern, col(Pattern.file_id) == PatternFile.id)
+                .where(col(PatternFile.sha256).in_(chunk))
+            )
+            found.update(session.exec(query))
+    return found

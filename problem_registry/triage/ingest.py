@@ -22,6 +22,7 @@ from problem_registry.store.registry import Registry, insert_ignoring_conflicts
 from problem_registry.store.tables import PatternFile, TriageBatch, TriageCase, stored_id
 from problem_registry.text import file_name, recording, user_name
 from problem_registry.triage.batch_file import ProductionRow, read_batch
+from problem_registry.triage.cases import chunks
 from problem_registry.triage.similarity import fingerprint
 
 
@@ -53,10 +54,10 @@ def ingest(registry: Registry, path: Path) -> Ingested:
         by_key.setdefault(row.key, row)  # the same row twice in one file is one case
     digest = hashlib.sha256("\n".join(sorted(by_key)).encode("ascii")).hexdigest()
     who = user_name(registry.user)
+    known: set[str] = set()
     with registry.reading() as session:
-        known = set(
-            session.exec(select(TriageCase.key).where(col(TriageCase.key).in_(list(by_key))))
-        )
+        for chunk in chunks(list(by_key)):
+            known.update(session.exec(select(TriageCase.key).where(col(TriageCase.key).in_(chunk))))
     fresh = [row for key, row in by_key.items() if key not in known]
     if not fresh:
         return Ingested(str(path), len(rows), 0, len(by_key), None)
@@ -151,15 +152,20 @@ def discard_unnamed(registry: Registry, brought: Sequence[StoredFile]) -> None:
     """Remove files a refused ingest wrote that no committed row (pattern or case) names."""
     if not brought:
         return
-    wanted = [stored.sha256 for stored in brought]
+    named: set[str] = set()
     try:
         with registry.reading() as session:
-            named = set(
-                session.exec(select(PatternFile.sha256).where(col(PatternFile.sha256).in_(wanted)))
-            )
-            named |= set(
-                session.exec(select(TriageCase.sha256).where(col(TriageCase.sha256).in_(wanted)))
-            )
+            for wanted in chunks([stored.sha256 for stored in brought]):
+                named.update(
+                    session.exec(
+                        select(PatternFile.sha256).where(col(PatternFile.sha256).in_(wanted))
+                    )
+                )
+                named.update(
+                    session.exec(
+                        select(TriageCase.sha256).where(col(TriageCase.sha256).in_(wanted))
+                    )
+                )
     except Exception:
         return  # cannot tell: an orphan that `check` lists beats a row without its file
     for stored in brought:
