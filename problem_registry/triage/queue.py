@@ -141,9 +141,10 @@ def _disagreement(registry: Registry, cases: list[CaseView], queue: Queue, repla
 def _near_failures(registry: Registry, cases: list[CaseView]) -> None:
     if not cases:
         return
+    judges = {model: _judge(registry, model) for model in {c.model for c in cases}}
     by_version: dict[str, list[CaseView]] = {}
     for case in cases:
-        by_version.setdefault(_judge(registry, case.model), []).append(case)
+        by_version.setdefault(judges[case.model], []).append(case)
     for version, mine in by_version.items():
         if not version:
             continue
