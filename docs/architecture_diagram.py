@@ -22,6 +22,7 @@ ROOT = "problem_registry"
 LAYERS: list[tuple[str, list[str]]] = [
     ("surfaces", ["cli", "demo", "pytest_plugin"]),
     ("report", ["report"]),
+    ("triage", ["triage"]),
     ("verdicts", ["verdicts"]),
     ("replay", ["replay"]),
     ("adapters", ["adapters"]),
@@ -33,6 +34,7 @@ VOCABULARY = ["errors", "config", "enums", "refs", "text", "redaction", "expecta
 FILL = {
     "surfaces": "#dbe9f6",
     "report": "#e3f1e0",
+    "triage": "#e0eef0",
     "verdicts": "#fde9cf",
     "replay": "#f3e1f0",
     "adapters": "#efe6d8",

@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("bundle", "import_"),
     "check": ("bundle", "check_"),
     "chart": ("charts", "chart"),
+    "triage": ("triage", "app"),
     "demo": ("demo", "demo"),
 }
 

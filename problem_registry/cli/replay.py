@@ -222,6 +222,12 @@ def report(
         "--last choose the rows.",
         metavar="FILE",
     ),
+    production: Path | None = typer.Option(
+        None,
+        "--production",
+        help="Instead: the drift of this production batch (PSI per label and confidence band).",
+        metavar="FILE",
+    ),
 ) -> None:
     """Patterns wrong per problem and version, from stored results: a grid of the problems (down)
     and the most recent versions (across), or every row with --long or --json.
@@ -244,7 +250,15 @@ def report(
 
     Built again into the same DIR, the report draws only what changed since, and deletes the
     pages of problems that are gone.
+
+    Example: problem-registry report --production tuesday.jsonl   (drift; see `triage drift`)
     """
+    if production is not None:  # issue 20: the drift of a production batch
+        from problem_registry.cli.triage import report_drift
+
+        chart = None if html is None else html / "production-drift.png"
+        report_drift(registry(ctx), production, as_json=as_json, chart=chart)
+        return
     if html is not None and (problems or tag or last or long):
         raise typer.BadParameter(
             "--problem, --tag, --last and --long choose what the terminal or --json shows; the "

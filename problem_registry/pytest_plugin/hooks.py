@@ -59,6 +59,12 @@ _OPTIONS: list[tuple[str, str, str, str]] = [
         "string",
         "Write the report (charts, summary.json, summary.md) into this folder.",
     ),
+    (
+        "--registry-drift",
+        "registry_drift",
+        "string",
+        "Warn when this production batch (JSONL or CSV) drifted from the one before (PSI).",
+    ),
 ]
 
 

@@ -29,6 +29,7 @@ class RegistryOptions:
     candidate_repeats: int = 1
     problems: tuple[str, ...] | None = None  # sorted slugs; None: every problem not retired
     report_dir: Path | None = None  # absolute: relative values start at the invocation folder
+    drift_file: Path | None = None  # a production batch to warn on (issue 20); absolute too
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> RegistryOptions:
@@ -46,6 +47,7 @@ class RegistryOptions:
         artifact = _setting(config, "registry_candidate_artifact")
         problems = _setting(config, "registry_problems")
         report_dir = _setting(config, "registry_report")
+        drift_file = _setting(config, "registry_drift")
         if loader and candidate is None:
             raise InvalidValue("--candidate-loader needs --candidate NAME@VERSION")
         if artifact and not loader:
@@ -66,6 +68,7 @@ class RegistryOptions:
             if problems
             else None,
             report_dir=Path(config.invocation_params.dir, report_dir) if report_dir else None,
+            drift_file=Path(config.invocation_params.dir, drift_file) if drift_file else None,
         )
 
 

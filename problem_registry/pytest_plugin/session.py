@@ -329,6 +329,9 @@ class RegistrySession:
                     writer.write_line(visible(f"warning: {version.reason}"), yellow=True)
                 elif remarks := version.remarks():  # where to look, as `replay` says it
                     writer.write_line(visible(f"warning: {version.ref}: {remarks}"), yellow=True)
+        if self.options.drift_file is not None:
+            for line in drift_warnings(self.registry, self.options.drift_file):
+                writer.write_line(visible(line), yellow=True)
         rows = terminal_rows(
             gates, self.snapshot.candidate, self.snapshot.champion, self.no_baseline
         )
@@ -464,6 +467,22 @@ class ProblemItem(pytest.Item):
 
     def reportinfo(self) -> tuple[str, int | None, str]:
         return COLLECTOR_NAME, None, f"problem {self.name}"
+
+
+def drift_warnings(registry: Registry, path: Path) -> list[str]:
+    """``--registry-drift``: a warning per comparison that moved; never fails the run (drift is
+    for a person to look at, not a gate), and an unreadable batch is a warning too."""
+    from problem_registry.triage.drift import drift
+
+    try:
+        found = drift(registry, path)
+    except RegistryError as exc:
+        return [f"warning: production drift not measured: {exc}"]
+    return [
+        f"warning: production drift: {comparison.sentence()}"
+        for comparison in found.comparisons
+        if comparison.verdict in ("drifted", "shifted")
+    ]
 
 
 def _session(config: pytest.Config) -> RegistrySession:

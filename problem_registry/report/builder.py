@@ -147,6 +147,7 @@ def _write(registry: Registry, data: ReportData, root: Path, jobs: int, source: 
     from problem_registry.report.data import read_index, read_problems
     from problem_registry.report.html import TEMPLATES, render
     from problem_registry.report.pages import Site, plan_page
+    from problem_registry.report.triage_page import write_triage_page
     from problem_registry.report.workers import Workers
 
     root.mkdir(parents=True, exist_ok=True)
@@ -175,8 +176,14 @@ def _write(registry: Registry, data: ReportData, root: Path, jobs: int, source: 
         # registry, even while the pages are drawn or if the build is stopped (issue 19 item 13).
         data.problems = read_index(registry, data)
         _write_if_changed(root / STYLESHEET, (TEMPLATES / STYLESHEET).read_bytes())
+        triage = write_triage_page(registry, root, data)  # issue 20: None without any case
         index = render(
-            "index.html.j2", data=data, pictures=overview, root="", title="Problem registry report"
+            "index.html.j2",
+            data=data,
+            pictures=overview,
+            root="",
+            title="Problem registry report",
+            triage=triage,
         )
         _write_if_changed(build.index, index.encode("utf-8"))
         # The pages a lead reads next first: those the index lists first, then those that changed.

@@ -1,13 +1,13 @@
 """A digest of what the registry holds, read in well under a second at 1.5 M results.
 
 Every table is hashed row by row except these: ``result`` (1.5 M rows at the design's scale:
-stamped instead, per model version, with counts and sums of its columns) and ``result_repeat``
-(a non-deterministic version's further answers, stamped the same way), ``run`` (bookkeeping no
-report draws) and the production cases of ``triage_*`` (a report does not show them). A stored
-result changes only by being inserted, deleted or replaced by a replay (which writes its run's
-id), and each of those moves a version's stamp; so two equal digests mean the same problems,
-patterns, expectations, versions, metrics and answers. A built report keeps the digest of what it
-was drawn from, and a rebuild of an unchanged registry stops after reading it (issue 19 item 13).
+stamped instead, per model version, with counts and sums of its columns), ``result_repeat`` (a
+non-deterministic version's further answers, stamped the same way) and ``run`` (bookkeeping no
+report draws). A stored result changes only by being inserted, deleted or replaced by a replay
+(which writes its run's id), and each of those moves a version's stamp; so two equal digests mean
+the same problems, patterns, expectations, versions, metrics, answers and production cases (the
+triage page shows those). A built report keeps the digest of what it was drawn from, and a
+rebuild of an unchanged registry stops after reading it (issue 19 item 13).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from sqlmodel import SQLModel
 from problem_registry.store.registry import Registry
 
 UNHASHED = frozenset({"result", "result_repeat", "run", "alembic_version"})
-UNHASHED_PREFIXES = ("triage_",)
 # Per model version: how many answers, and integer sums that move when any answer is replaced
 # (no float sums: PostgreSQL's parallel aggregation may add floats in another order each time).
 RESULT_STAMP = """
@@ -43,7 +42,7 @@ def registry_digest(registry: Registry) -> str:
     with registry.reading() as session:
         connection = session.connection()
         for table in SQLModel.metadata.sorted_tables:
-            if table.name in UNHASHED or table.name.startswith(UNHASHED_PREFIXES):
+            if table.name in UNHASHED:
                 continue
             digest.update(f"\0table {table.name}\0".encode())
             order = list(table.primary_key.columns) or list(table.columns)

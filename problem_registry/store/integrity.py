@@ -37,7 +37,13 @@ from sqlmodel import Session, col, select
 from problem_registry.enums import ExpectKind
 from problem_registry.plain_files import NotPlainFile, sha256_plain
 from problem_registry.store.content import TEMP_PREFIX, PatternStore, is_sha256
-from problem_registry.store.tables import ExpectedLabel, Pattern, PatternFile, Problem
+from problem_registry.store.tables import (
+    ExpectedLabel,
+    Pattern,
+    PatternFile,
+    Problem,
+    TriageCase,
+)
 
 if TYPE_CHECKING:
     from problem_registry.store.registry import Registry
@@ -110,8 +116,10 @@ def check(registry: Registry, *, progress: Progress | None = None) -> CheckRepor
                 )
             )
         )
+        # Production cases' inputs share the store (issue 20): named by a row, not orphans.
+        cases = set(session.exec(select(TriageCase.sha256, TriageCase.extension).distinct()))
     store = registry.store
-    known: set[str] = set()
+    known: set[str] = {store.relative_path(sha, ext) for sha, ext in cases if is_sha256(sha)}
     for done, (file_id, sha, extension) in enumerate(rows, start=1):
         if not is_sha256(sha) or not extension.isalnum():
             report.errors.append(

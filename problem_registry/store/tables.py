@@ -312,3 +312,77 @@ class SignOff(SQLModel, table=True):
     error_rate: float | None = None
     interval_low: float | None = None
     interval_high: float | None = None
+
+
+class TriageBatch(SQLModel, table=True):
+    """One production batch as ingested (issue 20): its cases' identity, so re-ingesting adds
+    nothing, and the unit the drift signal compares."""
+
+    __tablename__ = "triage_batch"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # sha256 over its cases' sorted keys: the same rows, in any order or format, are one batch.
+    digest: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=255)
+    cases: int = 0
+    ingested_by: str = Field(max_length=100)
+    ingested_at: datetime = _timestamp()
+
+
+class TriageCase(SQLModel, table=True):
+    """One production prediction awaiting a tester: its input (content-addressed in the pattern
+    store, not yet a pattern), who answered what, and what a user said of it."""
+
+    __tablename__ = "triage_case"
+    __table_args__ = (
+        _one_of("kind", PatternKind),
+        sa.CheckConstraint("status IN ('queued', 'accepted', 'discarded')", name="status_valid"),
+        sa.Index("ix_triage_case_status_model", "status", "model"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    # sha256 of the row's identity (input, version, answer, confidence, scores, rating,
+    # correction): ingesting the same row twice finds it here.
+    key: str = Field(max_length=64, unique=True)
+    batch_id: int = Field(foreign_key="triage_batch.id", ondelete="CASCADE", index=True)
+    sha256: str = Field(max_length=64, index=True)
+    kind: str = Field(max_length=8)
+    extension: str = Field(max_length=8)
+    size_bytes: int
+    original_name: str = Field(max_length=255)
+    # An image's 64-bit perceptual hash (imagehash.dhash) as 16 hex digits, made at ingest so
+    # ranking and "more like this" never decode the inputs again; NULL for text and JSON.
+    fingerprint: str | None = Field(default=None, max_length=16)
+    model: str = Field(max_length=201)  # NAME@VERSION that answered in production
+    predicted: str = Field(sa_type=sa.Text)
+    confidence: float | None = None
+    scores: str | None = Field(default=None, sa_type=sa.Text)  # compact JSON, sorted keys
+    rating: int | None = None  # 1 (bad) .. 5 (good)
+    correction: str | None = Field(default=None, max_length=200)
+    status: str = Field(default="queued", max_length=16)
+    decided_by: str | None = Field(default=None, max_length=100)
+    decided_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    reason: str = Field(default="", sa_type=sa.Text)  # why discarded, or where accepted
+    pattern_id: int | None = Field(default=None, foreign_key="pattern.id", ondelete="SET NULL")
+
+
+class TriageAnswer(SQLModel, table=True):
+    """A registered version's answer on a case's input, replayed for the queue's disagreement
+    reason: cached like a result, keyed by content, so no (version, input) is predicted twice.
+
+    Its own table rather than ``result``: a result's file must be a ``pattern_file`` row, and
+    content rows no pattern uses would cost every warm replay its one-``count(*)`` completeness
+    check (replay.missing).
+    """
+
+    __tablename__ = "triage_answer"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    model_version_id: int = Field(
+        foreign_key="model_version.id", ondelete="CASCADE", primary_key=True
+    )
+    sha256: str = Field(max_length=64, primary_key=True)
+    predicted: str | None = Field(default=None, sa_type=sa.Text)
+    confidence: float | None = None
+    scores: str | None = Field(default=None, sa_type=sa.Text)
+    error: str | None = Field(default=None, sa_type=sa.Text)
