@@ -156,6 +156,7 @@ def test_the_index_read_first_says_what_the_full_read_says(tmp_path: Path) -> No
                 pictures=_index_pictures(full),
                 root="",
                 title="Problem registry report",
+                triage=None,  # no production cases
             )
             assert (tmp_path / name / "index.html").read_text(encoding="utf-8") == expected, name
     finally:
