@@ -27,6 +27,7 @@ from problem_registry.cli.context import (
 )
 from problem_registry.cli.grid import GRID_VERSIONS, print_grid
 from problem_registry.replay import engine
+from problem_registry.replay.refusals import unreadable_message
 
 if TYPE_CHECKING:
     from problem_registry.store.registry import Registry
@@ -126,6 +127,11 @@ def _print_summary(summary: engine.ReplaySummary, as_json: bool) -> None:
         f"run #{summary.run_id}: {summary.predicted} predicted, {summary.reused} already stored, "
         f"{summary.errored} errored, in {summary.seconds:.2f} s"
     )
+    if summary.refused:
+        # Never a green replay that replayed nothing (issue 17): the results of content nobody
+        # can read are missing, so the gates would judge fewer patterns than the problems hold.
+        fail(unreadable_message(summary))
+
 
 
 class _StopOnSignal:

@@ -24,12 +24,13 @@ import pytest
 from problem_registry.adapters import check_loadable
 from problem_registry.config import resolve_settings
 from problem_registry.enums import LoaderKind, ProblemStatus, RunStatus
-from problem_registry.errors import InvalidValue, RegistryError
+from problem_registry.errors import CorruptPattern, InvalidValue, RegistryError
 from problem_registry.pytest_plugin.options import RegistryOptions
 from problem_registry.pytest_plugin.shared_gates import SharedGates
 from problem_registry.redaction import redact_text
 from problem_registry.refs import ModelRef
 from problem_registry.replay.engine import ReplaySummary, prior_versions, replay
+from problem_registry.replay.refusals import unreadable_message
 from problem_registry.store.registry import Registry
 from problem_registry.store.runs import finish_run, start_run
 from problem_registry.text import visible
@@ -164,6 +165,11 @@ class RegistrySession:
                 message=str(exc) or type(exc).__name__,
             )
             raise
+        if self.replay_summary.refused:
+            # Content no one can read: its patterns would silently drop out of the gates.
+            message = unreadable_message(self.replay_summary)
+            finish_run(registry, run_id, status=RunStatus.failed.value, message=message)
+            raise CorruptPattern(message)
         self.snapshot = Snapshot(
             url=settings.database_url,
             patterns_dir=str(settings.patterns_dir),

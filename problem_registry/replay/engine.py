@@ -561,6 +561,9 @@ class _Replay:
         whole replay; otherwise once per group of versions.
         """
         inputs: dict[int, Any] = {}
+        # The content the cache lacks, from the database in a few queries (issue 17).
+        known = self.refused.keys() | self.kept.keys()
+        self.registry.store.prefetch((f.sha256, f.extension) for f in files if f.id not in known)
         for f in files:
             if f.id in self.refused:
                 continue
