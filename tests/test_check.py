@@ -119,9 +119,7 @@ def test_content_altered_in_the_database_is_an_error(populated: Registry) -> Non
     assert "sha256 no longer matches" in report.errors[0].message
 
 
-def test_a_cached_file_replaced_by_a_link_is_a_warning(
-    populated: Registry, tmp_path: Path
-) -> None:
+def test_a_cached_file_replaced_by_a_link_is_a_warning(populated: Registry, tmp_path: Path) -> None:
     view = shared_views(populated)[0]
     path = populated.store.root / view.file
     copy = tmp_path / "elsewhere.png"

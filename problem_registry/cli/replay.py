@@ -133,7 +133,6 @@ def _print_summary(summary: engine.ReplaySummary, as_json: bool) -> None:
         fail(unreadable_message(summary))
 
 
-
 class _StopOnSignal:
     """SIGINT (Ctrl-C) and SIGTERM (a CI job cancelled, `kill`) stop a replay between batches.
 

@@ -66,6 +66,7 @@ from problem_registry.enums import LoaderKind, PatternKind, RunStatus
 from problem_registry.errors import CorruptPattern
 from problem_registry.refs import ModelRef, RefLike, format_ref
 from problem_registry.replay.calls import call_model
+from problem_registry.replay.claims import Claims, block_of
 from problem_registry.replay.missing import (
     ActiveFile,
     active_files,
@@ -83,6 +84,7 @@ from problem_registry.replay.results import (
     is_error,
     result_row,
 )
+from problem_registry.replay.shards import Shard
 from problem_registry.replay.workers import LoadSpec, ModelRaised, ModelWorker, WorkerPool
 from problem_registry.store.content import decode
 from problem_registry.store.registry import Registry
@@ -198,8 +200,14 @@ def replay(
     git_commit: str | None = None,
     batch_timeout: float | None = None,
     retry_errored: bool = False,
+    shard: Shard | None = None,
 ) -> ReplaySummary:
     """Predict every missing (version, pattern file) pair; return what was done.
+
+    Concurrent replays share the work (issue 17, :mod:`~problem_registry.replay.claims`): each
+    predicts only the (version, block of files) it claimed, then waits for the others' claims to
+    end, so N runners predict each pair once. ``shard``: only that share of the pattern files
+    (:mod:`~problem_registry.replay.shards`), for a CI matrix.
 
     ``versions``: refs (``"NAME@VERSION"`` or ``(name, version)``) to bring up to date; ``None``
     means every registered version. ``candidate`` is replayed too and is the one version that must
@@ -245,6 +253,7 @@ def replay(
     engine = _Replay(registry, selected, candidate_version, batch_size, progress, run_id)
     engine.batch_timeout = batch_timeout
     engine.retry_errored = retry_errored
+    engine.shard = shard
     status, message = RunStatus.completed, ""
     try:
         engine.run(_problem_ids(registry, problems))
@@ -256,6 +265,7 @@ def replay(
         raise
     finally:
         engine.pool.close()  # no worker outlives the replay, a hung one included
+        engine.claims.close()  # unfinished work goes back to the other runners at once
         if status is not RunStatus.completed:
             # Keep what was predicted before the interruption; the next replay resumes after it.
             with contextlib.suppress(Exception):
@@ -315,30 +325,57 @@ class _Replay:
         self.total = 0
         self.batch_timeout: float | None = None
         self.retry_errored = False
+        self.shard: Shard | None = None
+        self.claims = Claims(registry)
+        self.passes = 0
+        self.block_claims: dict[int, list[int]] = {}  # block -> versions of the group held
 
     # -- the plan ---------------------------------------------------------------------------
 
     def run(self, problem_ids: list[int] | None) -> None:
+        """Replay what this runner can claim; then, while other runners hold claims on missing
+        work, wait for them to finish (or expire) and look again."""
+        while True:
+            self._pass(problem_ids)
+            if not self.claims.deferred:
+                return
+            self.claims.wait_for_others(lambda: self._report(None))
+
+    def _pass(self, problem_ids: list[int] | None) -> None:
+        shard = self.shard
         with self.registry.reading() as session:
-            n_active = count_active_files(session, problem_ids)
+            n_active = count_active_files(session, problem_ids, shard)
             retry = self.retry_errored
+            # A version found broken in an earlier pass is not tried again.
+            tried = [v for v in self.versions if self.outcomes[v].status != "unavailable"]
             counts = stored_counts(
-                session, list(self.versions), n_active, problem_ids, retry_errored=retry
+                session, tried, n_active, problem_ids, retry_errored=retry, shard=shard
             )
-            incomplete = [v for v in self.versions if counts[v] < n_active]
+            incomplete = [v for v in tried if counts[v] < n_active]
             # Nothing missing (a CI run with nothing new): not even the list of files is read.
-            files = active_files(session, problem_ids) if incomplete else []
-            # A version with no result at all lacks every file: no anti-join needed, now or per
-            # chunk (this is every version of a cold replay).
-            self.empty = {v for v in incomplete if counts[v] == 0}
-            partial = [v for v in incomplete if v not in self.empty]
-            todo, missing = files_with_missing(session, partial, problem_ids, retry_errored=retry)
-        if self.empty:
+            files = active_files(session, problem_ids, shard) if incomplete else []
+            # A version with no result at all lacks every file: no anti-join needed to list the
+            # files (this is every version of a cold replay).
+            empty = {v for v in incomplete if counts[v] == 0}
+            partial = [v for v in incomplete if v not in empty]
+            todo, missing = files_with_missing(
+                session, partial, problem_ids, retry_errored=retry, shard=shard
+            )
+        # Which pairs of a claimed block are missing is looked up when the block is claimed
+        # (_prepare's anti-join), never assumed: another runner may have stored it meanwhile.
+        self.empty = set()
+        if empty:
             todo = [f.id for f in files]
-        self.total = missing + len(self.empty) * n_active
-        self.reused = n_active * len(self.versions) - self.total
+        missing += len(empty) * n_active
+        if self.passes == 0:
+            self.total = missing
+            self.reused = n_active * len(self.versions) - missing
+        else:  # pairs left to other runners last pass and stored by them since: reused
+            self.reused += max(self.total - self.done - missing, 0)
+            self.total = self.done + missing
+        self.passes += 1
         self._report(None)
-        if not self.total:
+        if not missing:
             return
         by_id = {f.id: f for f in files}
         todo_files = [by_id[file_id] for file_id in todo if file_id in by_id]
@@ -351,25 +388,42 @@ class _Replay:
             group = order[first : first + MAX_LOADED_MODELS]
             for version_id in group:  # every worker of the group loads at once
                 self._begin_load(version_id)
+            self.block_claims = {}
             # Pipelined: while the workers predict one chunk, this process decodes the next and
-            # stores the last, so a fast model (or a model server) waits for neither.
+            # stores the last, so a fast model (or a model server) waits for neither. A block's
+            # claims are released once its last chunk is stored.
             in_flight: list[_Batch] = []
-            for start in range(0, len(todo_files), self.batch_size):
-                ready = self._prepare(todo_files[start : start + self.batch_size], group)
+            releasing: int | None = None
+            for block, chunk, last in _chunks(todo_files, self.batch_size):
+                mine = self._claim(group, block)
+                ready = self._prepare(chunk, mine) if mine else []
                 answered = self._collect(in_flight)
                 self._send(ready)
                 self._store(answered)
+                if releasing is not None:
+                    self.claims.release(self.block_claims[releasing], releasing)
+                releasing = block if last else None
                 in_flight = ready
             self._store(self._collect(in_flight))
             self.flush()
-            last = first + MAX_LOADED_MODELS >= len(order)
+            if releasing is not None:
+                self.claims.release(self.block_claims[releasing], releasing)
+            last_group = first + MAX_LOADED_MODELS >= len(order)
             for version_id in group:  # done with these: let their memory go
                 if isinstance(self.models.get(version_id), ModelWorker):
                     # Kept for the next group's versions; after the last, closed unloaded.
-                    self.pool.release(self.versions[version_id].ref, reuse=not last)
+                    self.pool.release(self.versions[version_id].ref, reuse=not last_group)
                 if self.models.get(version_id) is not None:
                     del self.models[version_id]
         self.flush()
+
+    def _claim(self, group: list[int], block: int) -> list[int]:
+        """The versions of the group this runner holds ``block`` for (claimed at its first
+        chunk); broken versions are not claimed."""
+        if block not in self.block_claims:
+            live = [v for v in group if self.models.get(v, True) is not None]
+            self.block_claims[block] = self.claims.take(live, block)[0] if live else []
+        return self.block_claims[block]
 
     def _prepare(self, files: list[ActiveFile], group: list[int]) -> list[_Batch]:
         """This chunk's batches, one per version of the group lacking some of its files: the
@@ -633,6 +687,21 @@ class _Replay:
 
 
 _ERROR = COLUMNS.index("error")  # the text column of a result that is an error
+
+
+def _chunks(
+    files: list[ActiveFile], batch_size: int
+) -> Iterable[tuple[int, list[ActiveFile], bool]]:
+    """(block, up to ``batch_size`` files of it, whether it is the block's last chunk)."""
+    start = 0
+    while start < len(files):
+        block = block_of(files[start].id)
+        end = start
+        while end < len(files) and block_of(files[end].id) == block:
+            end += 1
+        for low in range(start, end, batch_size):
+            yield block, files[low : min(low + batch_size, end)], low + batch_size >= end
+        start = end
 
 
 def _pickled(batch: list[Any]) -> bytes:
