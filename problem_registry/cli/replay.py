@@ -26,8 +26,10 @@ from problem_registry.cli.context import (
     registry,
 )
 from problem_registry.cli.grid import GRID_VERSIONS, print_grid
+from problem_registry.errors import InvalidValue
 from problem_registry.replay import engine
 from problem_registry.replay.refusals import unreadable_message
+from problem_registry.replay.shards import Shard
 
 if TYPE_CHECKING:
     from problem_registry.store.registry import Registry
@@ -66,6 +68,20 @@ def replay(
         help="Predict again the pairs stored as errored (say, after fixing a loader) and replace "
         "them with the new answers.",
     ),
+    shard: str | None = typer.Option(
+        None,
+        "--shard",
+        help="Replay only shard I of N of the pattern files (a CI matrix job); a final job "
+        "without --shard gates on all shards' results and predicts nothing.",
+        metavar="I/N",
+    ),
+    jobs: int | None = typer.Option(
+        None,
+        "--jobs",
+        min=1,
+        help="Versions predicting at once, each in its own process (default: one per CPU).",
+        metavar="N",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
     """Predict every (model version, pattern) pair that has no stored result yet.
@@ -79,9 +95,17 @@ def replay(
     Example: problem-registry replay --all --batch-timeout 30
 
     Example: problem-registry replay --model digits@v3 --retry-errored
+
+    Example: problem-registry replay --shard 2/3   (the second job of a three-job CI matrix)
+
+    Runners replaying one registry at once share the work: each pair is predicted once.
     """
     if model is not None and all_versions:
         raise typer.BadParameter("give --model NAME@VERSION or --all, not both")
+    try:
+        chosen = Shard.parse(shard) if shard is not None else None
+    except InvalidValue as exc:
+        raise typer.BadParameter(str(exc), param_hint="--shard") from None
     reg = registry(ctx)
     # Held until the summary is printed: a signal arriving once the replay is done is ignored.
     with _StopOnSignal() as stop:
@@ -101,6 +125,8 @@ def replay(
                     trigger="cli",
                     batch_timeout=batch_timeout,
                     retry_errored=retry_errored,
+                    shard=chosen,
+                    jobs=jobs,
                 )
         except KeyboardInterrupt:
             note("interrupted: what was predicted is stored; run replay again to resume")

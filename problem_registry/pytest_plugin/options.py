@@ -15,6 +15,7 @@ import pytest
 
 from problem_registry.errors import InvalidValue, RegistryError
 from problem_registry.refs import ModelRef
+from problem_registry.replay.shards import Shard
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class RegistryOptions:
     candidate_artifact: Path | None = None
     problems: tuple[str, ...] | None = None  # sorted slugs; None: every problem not retired
     report_dir: Path | None = None  # absolute: relative values start at the invocation folder
+    shard: Shard | None = None  # replay this share only, and judge nothing (issue 17)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> RegistryOptions:
@@ -45,6 +47,7 @@ class RegistryOptions:
         artifact = _setting(config, "registry_candidate_artifact")
         problems = _setting(config, "registry_problems")
         report_dir = _setting(config, "registry_report")
+        shard = _setting(config, "registry_shard")
         if loader and candidate is None:
             raise InvalidValue("--candidate-loader needs --candidate NAME@VERSION")
         if artifact and not loader:
@@ -59,6 +62,7 @@ class RegistryOptions:
             if problems
             else None,
             report_dir=Path(config.invocation_params.dir, report_dir) if report_dir else None,
+            shard=Shard.parse(shard) if shard else None,
         )
 
 

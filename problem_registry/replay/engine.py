@@ -52,6 +52,7 @@ the caller passes as ``run_id``); a Run left ``running`` by a process killed out
 from __future__ import annotations
 
 import contextlib
+import os
 import pickle
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -201,13 +202,16 @@ def replay(
     batch_timeout: float | None = None,
     retry_errored: bool = False,
     shard: Shard | None = None,
+    jobs: int | None = None,
 ) -> ReplaySummary:
     """Predict every missing (version, pattern file) pair; return what was done.
 
     Concurrent replays share the work (issue 17, :mod:`~problem_registry.replay.claims`): each
     predicts only the (version, block of files) it claimed, then waits for the others' claims to
     end, so N runners predict each pair once. ``shard``: only that share of the pattern files
-    (:mod:`~problem_registry.replay.shards`), for a CI matrix.
+    (:mod:`~problem_registry.replay.shards`), for a CI matrix. ``jobs``: how many versions
+    predict at once, each in its worker process (default: the machine's cores; at most
+    ``MAX_LOADED_MODELS`` models are held at once whatever it is).
 
     ``versions``: refs (``"NAME@VERSION"`` or ``(name, version)``) to bring up to date; ``None``
     means every registered version. ``candidate`` is replayed too and is the one version that must
@@ -234,6 +238,8 @@ def replay(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if jobs is not None and jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
     if batch_timeout is not None and batch_timeout <= 0:
         raise ValueError(f"batch_timeout must be positive, got {batch_timeout}")
     started = time.perf_counter()
@@ -250,7 +256,8 @@ def replay(
             else None,
             git_commit=git_commit,
         )
-    engine = _Replay(registry, selected, candidate_version, batch_size, progress, run_id)
+    group = min(jobs or default_jobs(), MAX_LOADED_MODELS)
+    engine = _Replay(registry, selected, candidate_version, batch_size, progress, run_id, group)
     engine.batch_timeout = batch_timeout
     engine.retry_errored = retry_errored
     engine.shard = shard
@@ -302,8 +309,10 @@ class _Replay:
         batch_size: int,
         progress: ProgressCallback | None,
         run_id: int,
+        group_size: int = MAX_LOADED_MODELS,
     ) -> None:
         self.registry = registry
+        self.group_size = group_size  # versions predicting at once: --jobs
         self.versions = {v.id: v for v in versions}
         self.candidate = candidate
         self.batch_size = batch_size
@@ -313,7 +322,7 @@ class _Replay:
         # A version's model: in this process (a predictions file), hosted by a worker process,
         # or None once it is unavailable or broken.
         self.models: dict[int, LoadedModel | ModelWorker | None] = {}
-        self.pool = WorkerPool(MAX_LOADED_MODELS)
+        self.pool = WorkerPool(group_size)
         self.loading: set[int] = set()  # versions whose worker was asked to load them
         self.refused: dict[int, RefusedPattern] = {}
         self.pending: list[Row] = []
@@ -384,8 +393,8 @@ class _Replay:
         order = sorted(
             incomplete, key=lambda v: (self.candidate is None or v != self.candidate.id, v)
         )
-        for first in range(0, len(order), MAX_LOADED_MODELS):
-            group = order[first : first + MAX_LOADED_MODELS]
+        for first in range(0, len(order), self.group_size):
+            group = order[first : first + self.group_size]
             for version_id in group:  # every worker of the group loads at once
                 self._begin_load(version_id)
             self.block_claims = {}
@@ -408,11 +417,12 @@ class _Replay:
             self.flush()
             if releasing is not None:
                 self.claims.release(self.block_claims[releasing], releasing)
-            last_group = first + MAX_LOADED_MODELS >= len(order)
-            for version_id in group:  # done with these: let their memory go
-                if isinstance(self.models.get(version_id), ModelWorker):
-                    # Kept for the next group's versions; after the last, closed unloaded.
-                    self.pool.release(self.versions[version_id].ref, reuse=not last_group)
+            last_group = first + self.group_size >= len(order)
+            # Done with these: let their memory go. Workers are kept for the next group's
+            # versions (unloaded all at once, not one after another); after the last, closed.
+            hosted = [v for v in group if isinstance(self.models.get(v), ModelWorker)]
+            self.pool.release_all([self.versions[v].ref for v in hosted], reuse=not last_group)
+            for version_id in group:
                 if self.models.get(version_id) is not None:
                     del self.models[version_id]
         self.flush()
@@ -687,6 +697,11 @@ class _Replay:
 
 
 _ERROR = COLUMNS.index("error")  # the text column of a result that is an error
+
+
+def default_jobs() -> int:
+    """``--jobs``' default: one version predicting per core."""
+    return max(os.cpu_count() or 1, 1)
 
 
 def _chunks(
