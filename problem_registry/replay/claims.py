@@ -1,14 +1,14 @@
 """How concurrent replays share the work: each claims (version, block of files) before predicting.
 
 Issue 17: four runners replaying into one registry together predicted ~4x the pairs, each doing
-the same missing ones. Now a replay claims a block (``BLOCK_FILES`` consecutive file ids) for the
-versions it is about to predict, and works only on what it got (:mod:`problem_registry.store.
-leases`); what another runner holds is left to it, and once this runner has done all it could,
-it waits for those leases to end: released (their results are stored: nothing is left to do) or
-expired (their runner died: this one takes the work over). A lease lasts ``lease_seconds``
-(``$PROBLEM_REGISTRY_LEASE_SECONDS``, default 60) and a thread renews this runner's leases every
-third of that while it works, so a slow model never loses its lease, and a killed runner's work
-waits at most that long.
+the same missing ones. Now a replay claims the blocks (``BLOCK_FILES`` consecutive file ids each)
+it is about to predict for the next group of versions, in one statement, and works only on what
+it got (:mod:`problem_registry.store.leases`); what another runner holds is left to it, and
+once this runner has done all it could, it waits for those leases to end: released (their
+results are stored: nothing is left to do) or expired (their runner died: this one takes the
+work over). A lease lasts ``$PROBLEM_REGISTRY_LEASE_SECONDS`` (default 60) and a thread renews
+this runner's leases every third of that while it works, so a slow model never loses its lease,
+and a killed runner's work waits at most that long.
 """
 
 from __future__ import annotations
@@ -63,29 +63,33 @@ class Claims:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def take(self, version_ids: list[int], block: int) -> tuple[list[int], set[int]]:
-        """The versions of ``version_ids`` this runner now holds ``block`` for, and those taken
-        over from an expired lease (their missing pairs must be looked up, not assumed)."""
+    def take(self, version_ids: list[int], blocks: list[int]) -> dict[int, set[int]]:
+        """Claim ``blocks`` for each of ``version_ids`` in one statement; per version, the
+        blocks this runner now holds (a version absent holds none: other runners have it)."""
         with self.registry.writing() as session:
-            got = leases.claim(session, version_ids, block, self.holder, self.seconds)
+            got = leases.claim(session, version_ids, blocks, self.holder, self.seconds)
+        held: dict[int, set[int]] = {}
         for version in version_ids:
-            key = (version, block)
-            if version in got.versions:
-                self._held.add(key)
-                self.deferred.discard(key)
-            else:
-                self.deferred.add(key)
-        if got.versions:
+            for block in blocks:
+                key = (version, block)
+                if key in got:
+                    held.setdefault(version, set()).add(block)
+                    self._held.add(key)
+                    self.deferred.discard(key)
+                else:
+                    self.deferred.add(key)
+        if held:
             self._start_renewing()
-        return got.versions, got.taken_over
+        return held
 
-    def release(self, version_ids: list[int], block: int) -> None:
-        """The block's results for these versions are stored: let the lease go."""
+    def release(self, version_ids: list[int]) -> None:
+        """These versions' results are stored: let their leases go."""
         if not version_ids:
             return
         with self.registry.writing() as session:
-            leases.release(session, self.holder, version_ids, block)
-        self._held -= {(v, block) for v in version_ids}
+            leases.release(session, self.holder, version_ids)
+        wanted = set(version_ids)
+        self._held = {key for key in self._held if key[0] not in wanted}
 
     def wait_for_others(self, tick: Callable[[], None]) -> None:
         """Until no other runner holds a live lease on the work deferred to it; ``tick`` is

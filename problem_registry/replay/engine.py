@@ -76,6 +76,7 @@ from problem_registry.replay.missing import (
     missing_pairs,
     pattern_names,
     stored_counts,
+    stored_in_range,
 )
 from problem_registry.replay.results import (
     COLUMNS,
@@ -337,7 +338,6 @@ class _Replay:
         self.shard: Shard | None = None
         self.claims = Claims(registry)
         self.passes = 0
-        self.block_claims: dict[int, list[int]] = {}  # block -> versions of the group held
 
     # -- the plan ---------------------------------------------------------------------------
 
@@ -370,9 +370,6 @@ class _Replay:
             todo, missing = files_with_missing(
                 session, partial, problem_ids, retry_errored=retry, shard=shard
             )
-        # Which pairs of a claimed block are missing is looked up when the block is claimed
-        # (_prepare's anti-join), never assumed: another runner may have stored it meanwhile.
-        self.empty = set()
         if empty:
             todo = [f.id for f in files]
         missing += len(empty) * n_active
@@ -389,35 +386,40 @@ class _Replay:
         by_id = {f.id: f for f in files}
         todo_files = [by_id[file_id] for file_id in todo if file_id in by_id]
         self.keep_inputs = len(todo_files) <= KEPT_INPUTS
+        blocks = sorted({block_of(f.id) for f in todo_files})
         # The candidate first: if it cannot load, say so before replaying any history.
         order = sorted(
             incomplete, key=lambda v: (self.candidate is None or v != self.candidate.id, v)
         )
         for first in range(0, len(order), self.group_size):
-            group = order[first : first + self.group_size]
+            wanted = order[first : first + self.group_size]
+            last_group = first + self.group_size >= len(order)
+            # Claimed before anything loads, so a version other runners hold loads nowhere
+            # here; the claims go once the group's results are stored.
+            held = self.claims.take(wanted, blocks)
+            group = [v for v in wanted if v in held]
+            if not group:
+                continue
+            # A version with no result yet in these blocks is predicted without an anti-join
+            # per chunk; no other runner can add to the blocks while this one holds them.
+            with self.registry.reading() as session:
+                stored = stored_in_range(session, group, todo_files[0].id, todo_files[-1].id)
+            self.empty = {v for v in group if not stored.get(v)}
             for version_id in group:  # every worker of the group loads at once
                 self._begin_load(version_id)
-            self.block_claims = {}
             # Pipelined: while the workers predict one chunk, this process decodes the next and
-            # stores the last, so a fast model (or a model server) waits for neither. A block's
-            # claims are released once its last chunk is stored.
+            # stores the last, so a fast model (or a model server) waits for neither.
             in_flight: list[_Batch] = []
-            releasing: int | None = None
-            for block, chunk, last in _chunks(todo_files, self.batch_size):
-                mine = self._claim(group, block)
+            for block, chunk in _chunks(todo_files, self.batch_size):
+                mine = [v for v in group if block in held[v]]
                 ready = self._prepare(chunk, mine) if mine else []
                 answered = self._collect(in_flight)
                 self._send(ready)
                 self._store(answered)
-                if releasing is not None:
-                    self.claims.release(self.block_claims[releasing], releasing)
-                releasing = block if last else None
                 in_flight = ready
             self._store(self._collect(in_flight))
             self.flush()
-            if releasing is not None:
-                self.claims.release(self.block_claims[releasing], releasing)
-            last_group = first + self.group_size >= len(order)
+            self.claims.release(group)
             # Done with these: let their memory go. Workers are kept for the next group's
             # versions (unloaded all at once, not one after another); after the last, closed.
             hosted = [v for v in group if isinstance(self.models.get(v), ModelWorker)]
@@ -426,14 +428,6 @@ class _Replay:
                 if self.models.get(version_id) is not None:
                     del self.models[version_id]
         self.flush()
-
-    def _claim(self, group: list[int], block: int) -> list[int]:
-        """The versions of the group this runner holds ``block`` for (claimed at its first
-        chunk); broken versions are not claimed."""
-        if block not in self.block_claims:
-            live = [v for v in group if self.models.get(v, True) is not None]
-            self.block_claims[block] = self.claims.take(live, block)[0] if live else []
-        return self.block_claims[block]
 
     def _prepare(self, files: list[ActiveFile], group: list[int]) -> list[_Batch]:
         """This chunk's batches, one per version of the group lacking some of its files: the
@@ -704,10 +698,8 @@ def default_jobs() -> int:
     return max(os.cpu_count() or 1, 1)
 
 
-def _chunks(
-    files: list[ActiveFile], batch_size: int
-) -> Iterable[tuple[int, list[ActiveFile], bool]]:
-    """(block, up to ``batch_size`` files of it, whether it is the block's last chunk)."""
+def _chunks(files: list[ActiveFile], batch_size: int) -> Iterable[tuple[int, list[ActiveFile]]]:
+    """(block, up to ``batch_size`` files of it): chunks never straddle a claimed block."""
     start = 0
     while start < len(files):
         block = block_of(files[start].id)
@@ -715,7 +707,7 @@ def _chunks(
         while end < len(files) and block_of(files[end].id) == block:
             end += 1
         for low in range(start, end, batch_size):
-            yield block, files[low : min(low + batch_size, end)], low + batch_size >= end
+            yield block, files[low : min(low + batch_size, end)]
         start = end
 
 

@@ -164,6 +164,22 @@ def missing_pairs(
     return [(v, f) for v, f in session.execute(query)]
 
 
+def stored_in_range(
+    session: Session, version_ids: list[int], low: int, high: int
+) -> dict[int, int]:
+    """How many results each version holds for file ids in [low, high] (absent: none); a range
+    scan of the result table's primary key."""
+    query = (
+        sa.select(_RESULT.c.model_version_id, sa.func.count())
+        .where(
+            _RESULT.c.model_version_id.in_(version_ids),
+            _RESULT.c.file_id.between(low, high),
+        )
+        .group_by(_RESULT.c.model_version_id)
+    )
+    return {int(v): int(n) for v, n in session.execute(query)}
+
+
 def pattern_names(session: Session, file_ids: list[int]) -> dict[int, list[str]]:
     """``slug/original_name`` of every pattern using each file: how a refusal names them."""
     query = (

@@ -18,7 +18,6 @@ clock, so runners on machines whose clocks disagree still agree on when a lease 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,6 +26,8 @@ from sqlmodel import Session
 from problem_registry.store.tables import ReplayLease
 
 _LEASE: sa.Table = ReplayLease.__table__  # type: ignore[attr-defined]
+# Rows per INSERT: four bound values each, under SQLite's limit of 32,766 variables.
+_ROWS_PER_STATEMENT = 4000
 
 
 def database_now(session: Session) -> float:
@@ -38,48 +39,38 @@ def database_now(session: Session) -> float:
     return float(session.execute(sa.text(query)).scalar_one())
 
 
-@dataclass(frozen=True)
-class Claimed:
-    """The versions now held for a block, and those of them taken over from another runner
-    (whose lease expired: it may have stored part of the block)."""
-
-    versions: list[int]
-    taken_over: set[int]
-
-
 def claim(
-    session: Session, version_ids: Sequence[int], block: int, holder: str, seconds: float
-) -> Claimed:
-    """Claim ``block`` for each of ``version_ids`` that no other runner holds a live lease on."""
-    if not version_ids:
-        return Claimed([], set())
+    session: Session,
+    version_ids: Sequence[int],
+    blocks: Sequence[int],
+    holder: str,
+    seconds: float,
+) -> set[tuple[int, int]]:
+    """Claim every (version, block) of ``version_ids`` x ``blocks`` that no other runner holds
+    a live lease on; the pairs this runner now holds."""
+    if not version_ids or not blocks:
+        return set()
     now = database_now(session)
-    before = {
-        version: owner
-        for version, owner, expires in session.execute(
-            sa.select(_LEASE.c.model_version_id, _LEASE.c.holder, _LEASE.c.expires_at).where(
-                _LEASE.c.block == block, _LEASE.c.model_version_id.in_(list(version_ids))
-            )
-        )
-        if owner != holder and expires < now  # expired: ours to take over, with a re-check
-    }
     rows = [
-        {"model_version_id": v, "block": block, "holder": holder, "expires_at": now + seconds}
+        {"model_version_id": v, "block": b, "holder": holder, "expires_at": now + seconds}
         for v in version_ids
+        for b in blocks
     ]
     insert: Any
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    statement = insert(_LEASE).values(rows)
-    statement = statement.on_conflict_do_update(
-        index_elements=["model_version_id", "block"],
-        set_={"holder": statement.excluded.holder, "expires_at": statement.excluded.expires_at},
-        where=sa.or_(_LEASE.c.expires_at < now, _LEASE.c.holder == holder),
-    ).returning(_LEASE.c.model_version_id)
-    held = sorted(int(v) for v in session.execute(statement).scalars())
-    return Claimed(held, {v for v in held if v in before})
+    held: set[tuple[int, int]] = set()
+    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+        statement = insert(_LEASE).values(rows[start : start + _ROWS_PER_STATEMENT])
+        statement = statement.on_conflict_do_update(
+            index_elements=["model_version_id", "block"],
+            set_={"holder": statement.excluded.holder, "expires_at": statement.excluded.expires_at},
+            where=sa.or_(_LEASE.c.expires_at < now, _LEASE.c.holder == holder),
+        ).returning(_LEASE.c.model_version_id, _LEASE.c.block)
+        held.update((int(v), int(b)) for v, b in session.execute(statement))
+    return held
 
 
 def renew(session: Session, holder: str, seconds: float) -> None:
@@ -90,16 +81,9 @@ def renew(session: Session, holder: str, seconds: float) -> None:
     )
 
 
-def release(
-    session: Session,
-    holder: str,
-    version_ids: Sequence[int] | None = None,
-    block: int | None = None,
-) -> None:
-    """Drop ``holder``'s leases: of one block's versions, or all of them."""
+def release(session: Session, holder: str, version_ids: Sequence[int] | None = None) -> None:
+    """Drop ``holder``'s leases: on these versions, or all of them."""
     query = sa.delete(_LEASE).where(_LEASE.c.holder == holder)
-    if block is not None:
-        query = query.where(_LEASE.c.block == block)
     if version_ids is not None:
         query = query.where(_LEASE.c.model_version_id.in_(list(version_ids)))
     session.execute(query)
