@@ -59,7 +59,12 @@ def load(artifact_path):
     # each take their full cost (a real model's arithmetic does; benchmarks/jobs.py, issue 17).
     clock = time.process_time if os.environ.get("BENCH_MODEL_CPU") == "1" else time.perf_counter
 
+    count_log = os.environ.get("BENCH_MODEL_COUNT")  # a line per batch: predictions counted
+
     def predict(inputs):
+        if count_log:
+            with open(count_log, "a", encoding="utf-8") as log:
+                log.write(f"{len(inputs)}\n")
         scores = features(inputs) @ weights
         if cost:
             deadline = clock() + cost * len(inputs)

@@ -67,7 +67,7 @@ from problem_registry.enums import LoaderKind, PatternKind, RunStatus
 from problem_registry.errors import CorruptPattern
 from problem_registry.refs import ModelRef, RefLike, format_ref
 from problem_registry.replay.calls import call_model
-from problem_registry.replay.claims import Claims, block_of
+from problem_registry.replay.claims import Claims, block_of, lease_seconds
 from problem_registry.replay.missing import (
     ActiveFile,
     active_files,
@@ -244,6 +244,7 @@ def replay(
     if batch_timeout is not None and batch_timeout <= 0:
         raise ValueError(f"batch_timeout must be positive, got {batch_timeout}")
     started = time.perf_counter()
+    claims = Claims(registry, lease_seconds())  # a bad $PROBLEM_REGISTRY_LEASE_SECONDS: no Run
     selected, candidate_version = _resolve_versions(registry, versions, candidate)
     own_run = run_id is None
     close_abandoned_runs(registry)
@@ -258,7 +259,9 @@ def replay(
             git_commit=git_commit,
         )
     group = min(jobs or default_jobs(), MAX_LOADED_MODELS)
-    engine = _Replay(registry, selected, candidate_version, batch_size, progress, run_id, group)
+    engine = _Replay(
+        registry, selected, candidate_version, batch_size, progress, run_id, group, claims
+    )
     engine.batch_timeout = batch_timeout
     engine.retry_errored = retry_errored
     engine.shard = shard
@@ -311,6 +314,7 @@ class _Replay:
         progress: ProgressCallback | None,
         run_id: int,
         group_size: int = MAX_LOADED_MODELS,
+        claims: Claims | None = None,
     ) -> None:
         self.registry = registry
         self.group_size = group_size  # versions predicting at once: --jobs
@@ -336,7 +340,7 @@ class _Replay:
         self.batch_timeout: float | None = None
         self.retry_errored = False
         self.shard: Shard | None = None
-        self.claims = Claims(registry)
+        self.claims = claims or Claims(registry)
         self.passes = 0
 
     # -- the plan ---------------------------------------------------------------------------
@@ -535,7 +539,7 @@ class _Replay:
         return batches
 
     def _store(self, batches: list[_Batch]) -> None:
-        """The collected answers as rows, stored (committed once per chunk)."""
+        """The collected answers as rows, stored (committed every ``FLUSH_ROWS`` rows)."""
         run_id = self.run_id
         for batch in batches:
             if batch.dead or batch.answers is None:
@@ -557,8 +561,8 @@ class _Replay:
             self._advance(len(files), version_id)
             if len(self.pending) >= FLUSH_ROWS:
                 self.flush()
-        if batches:
-            self.flush()
+        # Committed every FLUSH_ROWS rows and at each group's end, not once per chunk: with
+        # --jobs 2 a chunk is ~500 rows, and a commit per chunk was a tenth of a replay.
 
     # -- models and inputs ------------------------------------------------------------------
 
