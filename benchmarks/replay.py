@@ -64,7 +64,7 @@ def load(artifact_path):
     def predict(inputs):
         if count_log:
             with open(count_log, "a", encoding="utf-8") as log:
-                log.write(f"{len(inputs)}\n")
+                log.write(f"{len(inputs)}\\n")
         scores = features(inputs) @ weights
         if cost:
             deadline = clock() + cost * len(inputs)
