@@ -79,7 +79,8 @@ def replay(
         None,
         "--jobs",
         min=1,
-        help="Versions predicting at once, each in its own process (default: one per CPU).",
+        help="Versions predicting at once, each in its own process (default: 8, or one per CPU "
+        "on a machine with more).",
         metavar="N",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),

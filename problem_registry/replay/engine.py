@@ -211,7 +211,7 @@ def replay(
     predicts only the (version, block of files) it claimed, then waits for the others' claims to
     end, so N runners predict each pair once. ``shard``: only that share of the pattern files
     (:mod:`~problem_registry.replay.shards`), for a CI matrix. ``jobs``: how many versions
-    predict at once, each in its worker process (default: the machine's cores; at most
+    predict at once, each in its worker process (default: :func:`default_jobs`; at most
     ``MAX_LOADED_MODELS`` models are held at once whatever it is).
 
     ``versions``: refs (``"NAME@VERSION"`` or ``(name, version)``) to bring up to date; ``None``
@@ -539,7 +539,7 @@ class _Replay:
         return batches
 
     def _store(self, batches: list[_Batch]) -> None:
-        """The collected answers as rows, stored (committed every ``FLUSH_ROWS`` rows)."""
+        """The collected answers as rows, stored (committed once per chunk)."""
         run_id = self.run_id
         for batch in batches:
             if batch.dead or batch.answers is None:
@@ -561,8 +561,8 @@ class _Replay:
             self._advance(len(files), version_id)
             if len(self.pending) >= FLUSH_ROWS:
                 self.flush()
-        # Committed every FLUSH_ROWS rows and at each group's end, not once per chunk: with
-        # --jobs 2 a chunk is ~500 rows, and a commit per chunk was a tenth of a replay.
+        if batches:
+            self.flush()
 
     # -- models and inputs ------------------------------------------------------------------
 
@@ -698,8 +698,11 @@ _ERROR = COLUMNS.index("error")  # the text column of a result that is an error
 
 
 def default_jobs() -> int:
-    """``--jobs``' default: one version predicting per core."""
-    return max(os.cpu_count() or 1, 1)
+    """``--jobs``' default: at least one version predicting per core, and no fewer than the
+    models replay may hold at once: a model served elsewhere (an endpoint, issue 18) or one that
+    waits on I/O gains from more versions in flight than cores, and on 2 cores the bench model
+    replayed faster 8 at a time than 2 at a time (docs/performance.md, issue 17)."""
+    return max(os.cpu_count() or 1, MAX_LOADED_MODELS)
 
 
 def _chunks(files: list[ActiveFile], batch_size: int) -> Iterable[tuple[int, list[ActiveFile]]]:
