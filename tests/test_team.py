@@ -9,6 +9,7 @@ Predictions are counted by the model itself, which appends a line per batch to a
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -29,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = str(Path(sys.executable).parent / "problem-registry")
 COUNTED_MODULE = """
 import os
+import re
 import time
 from pathlib import Path
 
@@ -227,3 +229,25 @@ def test_a_killed_runners_claimed_work_is_finished_by_another(
     assert done == files
     # The rescuer predicted what the killed runner had not stored, not the whole version again.
     assert predictions(log)["c0"] < 2 * files
+
+
+@pytest.mark.postgres
+def test_plugin_shards_replay_their_share_and_the_gate_predicts_nothing(
+    team: tuple[str, Digits], tmp_path: Path
+) -> None:
+    url, digits = team
+    files = len({view.sha256 for view in digits.registry.patterns.list()})
+    env = runner_env(url, tmp_path)
+    pytest_args = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--registry"]
+    pytest_args += ["--candidate", "digits@v2"]
+    predicted = 0
+    for shard in ("1/2", "2/2"):
+        folder = empty_folder(tmp_path, f"shard-{shard[0]}")
+        ran = run([*pytest_args, "--registry-shard", shard], folder, env)
+        assert ran.returncode == 0, ran.stdout + ran.stderr  # judged nothing: all skipped
+        assert "4 skipped" in ran.stdout and f"shard {shard}: replayed only" in ran.stdout
+        predicted += int(re.search(r"replay: (\d+) predicted", ran.stdout).group(1))  # type: ignore[union-attr]
+    assert predicted == 2 * files  # digits@v1 (history) and the candidate, each pair once
+    gated = run(pytest_args, empty_folder(tmp_path, "gate"), env)
+    assert "replay: 0 predicted" in gated.stdout, gated.stdout
+    assert "4 passed" in gated.stdout or "failed" in gated.stdout
