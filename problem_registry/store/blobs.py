@@ -42,11 +42,25 @@ class ContentStore:
     """The registry's pattern content: database rows, read through a verified file cache."""
 
     def __init__(self, engine: Engine, cache: PatternStore) -> None:
-        self.engine = engine
+        self._engine: Engine | None = engine
+        self._url = engine.url
         self.cache = cache
         # Fetched by prefetch() but not written to the cache (a read-only folder): read() takes
         # them from here, once.
         self._fetched: dict[str, bytes] = {}
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:  # unpickled in a report's drawing worker: its own engine
+            from problem_registry.store.engines import create_registry_engine
+
+            self._engine = create_registry_engine(self._url.render_as_string(hide_password=False))
+        return self._engine
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable (the HTML report's workers read thumbnails through it): the engine, which
+        holds connections and a local function, is made again on the other side."""
+        return {"_engine": None, "_url": self._url, "cache": self.cache, "_fetched": {}}
 
     @property
     def root(self) -> Path:
