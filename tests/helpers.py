@@ -86,3 +86,13 @@ def assert_one_clear_error(stderr: str, stdout: str = "") -> None:
     assert len(stderr.strip().splitlines()) == 1, stderr
     assert stderr.startswith("error: "), stderr
     assert "Traceback" not in stderr + stdout
+
+
+def lose_content(registry: Any, sha256: str, relative_file: str) -> None:
+    """Delete a pattern's content everywhere it lives (issue 17): its database row and its
+    cached file, as a hand edit or a lost backup would; the pattern rows stay."""
+    import sqlalchemy as sa
+
+    (registry.store.root / relative_file).unlink(missing_ok=True)
+    with registry.writing() as session:
+        session.execute(sa.text("DELETE FROM pattern_blob WHERE sha256 = :s"), {"s": sha256})

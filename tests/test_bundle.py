@@ -26,7 +26,15 @@ from problem_registry.store.bundle import export_bundle, import_bundle, read_bun
 from problem_registry.store.content import PatternStore
 from problem_registry.store.patterns import NewPattern
 from problem_registry.store.registry import Registry
-from tests.helpers import row_counts, snapshot, stored_files, write_json, write_png, write_text
+from tests.helpers import (
+    lose_content,
+    row_counts,
+    snapshot,
+    stored_files,
+    write_json,
+    write_png,
+    write_text,
+)
 
 SLUG = "chihuahua-vs-muffin"
 OTHER = "hats-bias"
@@ -270,9 +278,9 @@ def test_export_refuses_a_registry_whose_pattern_file_is_missing(
 ) -> None:
     populate(registry, tmp_path / "inputs")
     view = registry.patterns.list(OTHER)[0]
-    (registry.store.root / view.file).unlink()
+    lose_content(registry, view.sha256, view.file)
 
-    with pytest.raises(CorruptPattern, match="missing"):
+    with pytest.raises(CorruptPattern, match="is not in the database"):
         export_bundle(registry, tmp_path / "bundle")
 
 

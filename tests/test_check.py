@@ -1,4 +1,5 @@
-"""`check`: missing or altered pattern files are errors, leftovers are warnings; both backends."""
+"""`check`: pattern content missing or altered in the database is an error; a cached file's trouble
+and leftovers are warnings; both backends."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from problem_registry.store.integrity import check
 from problem_registry.store.patterns import NewPattern
 from problem_registry.store.registry import Registry
 from problem_registry.store.views import PatternView
-from tests.helpers import write_json, write_png, write_text
+from tests.helpers import lose_content, write_json, write_png, write_text
 
 SHARED = "shared.png"
 
@@ -65,11 +66,11 @@ def test_an_empty_registry_without_a_store_folder_passes(registry: Registry) -> 
     assert report.ok and report.files_checked == 0
 
 
-def test_a_deleted_file_is_an_error_naming_every_problem_and_pattern_that_uses_it(
+def test_lost_content_is_an_error_naming_every_problem_and_pattern_that_uses_it(
     populated: Registry,
 ) -> None:
     views = shared_views(populated)
-    (populated.store.root / views[0].file).unlink()
+    lose_content(populated, views[0].sha256, views[0].file)
 
     report = check(populated)
 
@@ -82,9 +83,34 @@ def test_a_deleted_file_is_an_error_naming_every_problem_and_pattern_that_uses_i
     assert "\n" not in error.message
 
 
-def test_an_altered_file_is_an_error(populated: Registry) -> None:
+def test_a_deleted_cached_file_is_no_error_the_database_holds_the_content(
+    populated: Registry,
+) -> None:
+    (populated.store.root / shared_views(populated)[0].file).unlink()
+
+    report = check(populated)
+
+    assert report.ok and report.warnings == []
+
+
+def test_content_only_in_the_cache_is_put_into_the_database(populated: Registry) -> None:
+    view = shared_views(populated)[0]
+    with populated.writing() as session:  # as a registry upgraded where its files were not
+        session.execute(sa.text("DELETE FROM pattern_blob WHERE sha256 = :s"), {"s": view.sha256})
+
+    report = check(populated)
+
+    assert report.ok and [w.code for w in report.warnings] == ["content-uploaded"]
+    assert check(populated).warnings == []
+
+
+def test_content_altered_in_the_database_is_an_error(populated: Registry) -> None:
     view = next(v for v in populated.patterns.list() if v.kind == "text")
-    (populated.store.root / view.file).write_text("a chihuahua, edited", encoding="utf-8")
+    with populated.writing() as session:
+        session.execute(
+            sa.text("UPDATE pattern_blob SET data = :d WHERE sha256 = :s"),
+            {"d": b"a chihuahua, edited", "s": view.sha256},
+        )
 
     report = check(populated)
 
@@ -93,9 +119,7 @@ def test_an_altered_file_is_an_error(populated: Registry) -> None:
     assert "sha256 no longer matches" in report.errors[0].message
 
 
-def test_a_file_replaced_by_a_link_is_an_error_even_with_the_same_content(
-    populated: Registry, tmp_path: Path
-) -> None:
+def test_a_cached_file_replaced_by_a_link_is_a_warning(populated: Registry, tmp_path: Path) -> None:
     view = shared_views(populated)[0]
     path = populated.store.root / view.file
     copy = tmp_path / "elsewhere.png"
@@ -105,7 +129,7 @@ def test_a_file_replaced_by_a_link_is_an_error_even_with_the_same_content(
 
     report = check(populated)
 
-    assert [e.code for e in report.errors] == ["link-file"]
+    assert report.ok and [w.code for w in report.warnings] == ["link-cache-file"]
 
 
 def test_orphans_and_leftovers_are_warnings_and_other_entries_are_not_ours(
@@ -186,7 +210,8 @@ def test_sqlite_foreign_key_violations_are_errors(populated: Registry) -> None:
 
 
 def test_report_is_json_ready_and_progress_counts_every_file(populated: Registry) -> None:
-    (populated.store.root / shared_views(populated)[0].file).unlink()
+    view = shared_views(populated)[0]
+    lose_content(populated, view.sha256, view.file)
     seen: list[tuple[int, int]] = []
 
     report = check(populated, progress=lambda done, total: seen.append((done, total)))
@@ -201,8 +226,8 @@ def test_report_is_json_ready_and_progress_counts_every_file(populated: Registry
 def test_importing_the_bundle_repairs_what_check_found(populated: Registry, tmp_path: Path) -> None:
     export_bundle(populated, tmp_path / "bundle")
     views = populated.patterns.list()
-    (populated.store.root / views[0].file).unlink()
-    (populated.store.root / views[-1].file).write_bytes(b"{}")
+    lose_content(populated, views[0].sha256, views[0].file)
+    lose_content(populated, views[-1].sha256, views[-1].file)
     assert len(check(populated).errors) == 2
 
     import_bundle(populated, tmp_path / "bundle")

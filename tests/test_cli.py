@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from problem_registry.cli import app
@@ -492,8 +493,8 @@ def test_import_of_a_tampered_bundle_is_refused_and_changes_nothing(
     assert _snapshot(cli, tmp_path / "patterns") == before
 
 
-def test_check_catches_a_tampered_and_a_missing_file(
-    cli: Cli, tmp_path: Path, files: dict[str, Path]
+def test_check_catches_tampered_and_missing_content(
+    cli: Cli, tmp_path: Path, files: dict[str, Path], database_url: str
 ) -> None:
     cli("problem", "add", "colours")
     cli("pattern", "add", "colours", str(files["red"]), str(files["blue"]), "--expect", "x")
@@ -502,6 +503,16 @@ def test_check_catches_a_tampered_and_a_missing_file(
     red.chmod(0o644)
     red.write_bytes(files["green"].read_bytes())
     blue.unlink()
+    engine = sa.create_engine(database_url)  # the database's copies: tampered, and lost
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE pattern_blob SET data = :d WHERE sha256 = :s"),
+            {"d": files["green"].read_bytes(), "s": red.name.split(".")[0]},
+        )
+        connection.execute(
+            sa.text("DELETE FROM pattern_blob WHERE sha256 = :s"), {"s": blue.name.split(".")[0]}
+        )
+    engine.dispose()
     report = cli("check", "--json", code=1, one_line=False).json()
     assert report["ok"] is False
     assert sorted(e["code"] for e in report["errors"]) == ["altered-file", "missing-file"]
@@ -509,7 +520,10 @@ def test_check_catches_a_tampered_and_a_missing_file(
     assert "2 error(s)" in shown.stderr
     # Issue 19: one line per finding, wrapped by the terminal, not a table's narrow column.
     lines = shown.stdout.splitlines()
-    assert len(lines) == 2 and all(line.startswith("error: ") for line in lines)
+    assert len([line for line in lines if line.startswith("error: ")]) == 2
+    assert [line.split(" ")[1] for line in lines if line.startswith("warning: ")] == [
+        "altered-cache-file:"
+    ]
     assert any(line.startswith("error: missing-file (colours; pattern ") for line in lines)
     assert "┃" not in shown.stdout and "│" not in shown.stdout
 

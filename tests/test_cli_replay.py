@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from problem_registry.cli import app
 from problem_registry.verdicts.metrics import problem_metrics
 from tests.digit_registry import Digits
+from tests.helpers import lose_content
 from tests.models import digits as models
 
 
@@ -115,33 +116,41 @@ def test_wrong_output_count_is_one_line_naming_the_model(cli: Cli, digits: Digit
     assert "model digits@short returned" in out.stderr
 
 
-def test_a_refused_pattern_file_is_a_warning_naming_its_patterns(cli: Cli, digits: Digits) -> None:
+def test_unreadable_content_fails_the_replay_naming_its_patterns(
+    database_url: str, tmp_path: Path, digits: Digits
+) -> None:
     view = digits.registry.patterns.list("sevens-vs-ones")[0]
-    (digits.registry.store.root / view.file).unlink()
-    out = cli("replay", "--model", "digits@v1")
-    assert f"warning: refused pattern file {view.file}" in out.stderr
+    lose_content(digits.registry, view.sha256, view.file)
+    # Not through `cli`, which holds an exit 1 to its one line: the replay's summary comes first.
+    args = ["--url", database_url, "--patterns-dir", str(tmp_path / "patterns")]
+    out = CliRunner().invoke(app, [*args, "replay", "--model", "digits@v1"])
+    assert out.exit_code == 1 and "Traceback" not in out.stderr
+    assert f"warning: refused the content of pattern file {view.file}" in out.stderr
     assert f"(used by sevens-vs-ones/{view.original_name})" in out.stderr
+    assert f"not replayed: sevens-vs-ones/{view.original_name}" in out.stderr
+    assert out.stderr.splitlines()[-1].startswith("error: the content of 1 pattern file(s)")
 
 
-def test_an_altered_pattern_file_is_refused_not_scored(cli: Cli, digits: Digits) -> None:
+def test_an_altered_or_deleted_cache_file_is_replaced_from_the_database_never_scored(
+    cli: Cli, digits: Digits
+) -> None:
     altered, deleted = digits.registry.patterns.list("nines-not-fours")[:2]
+    original = (digits.registry.store.root / altered.file).read_bytes()
     (digits.registry.store.root / altered.file).write_bytes(b"not the digit that was added")
     (digits.registry.store.root / deleted.file).unlink()
     out = cli("replay", "--model", "digits@v1", "--json")
-    assert f"warning: refused pattern file {altered.file}" in out.stderr
-    assert "was altered on disk" in out.stderr
-    assert f"warning: refused pattern file {deleted.file}" in out.stderr
-    assert "is missing from" in out.stderr
     summary = json.loads(out.stdout)
-    assert {r["sha256"] for r in summary["refused"]} == {altered.sha256, deleted.sha256}
+    assert summary["refused"] == []
+    assert (digits.registry.store.root / altered.file).read_bytes() == original
+    assert (digits.registry.store.root / deleted.file).is_file()
     with digits.registry.reading() as session:
-        scored = session.exec(
+        errored = session.exec(
             sa.text(
                 "SELECT count(*) FROM result JOIN pattern_file f ON f.id = result.file_id "
-                "WHERE f.sha256 IN (:a, :d)"
+                "WHERE f.sha256 IN (:a, :d) AND result.error IS NULL"
             ).bindparams(a=altered.sha256, d=deleted.sha256)
         ).one()[0]
-    assert scored == 0  # neither was scored
+    assert errored == 2  # both scored, from the database's content
 
 
 def test_batch_timeout_stops_a_hanging_version_and_replays_the_others(

@@ -82,7 +82,10 @@ def test_registry_from_revision_0001_upgrades_to_head_with_nothing_lost(tmp_path
 
     upgraded = _cli("--url", url, "--patterns-dir", str(patterns), "db", "upgrade", cwd=tmp_path)
     assert upgraded.returncode == 0, upgraded.stderr
+    # Issue 17: every pattern file's bytes are copied into the database by the upgrade.
+    assert f"copied {ROWS_AT_0001['pattern_file']} pattern file(s)" in upgraded.stderr
     after = _dump(url)
+    assert len(after["pattern_blob"][1]) == ROWS_AT_0001["pattern_file"]
 
     assert after["alembic_version"][1] == [(migrations.head_revision(),)]
     for table, (columns, rows) in before.items():
@@ -102,6 +105,7 @@ def test_registry_from_revision_0001_upgrades_to_head_with_nothing_lost(tmp_path
         assert kinds == {"exact", "any", "not", "range"}
         report = check(registry)
         assert report.ok, [finding.message for finding in report.errors]
+        assert report.warnings == []  # nothing left to upload: the upgrade copied it all
         assert report.files_checked == ROWS_AT_0001["pattern_file"]
     checked = _cli("--url", url, "--patterns-dir", str(patterns), "check", cwd=tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
@@ -117,3 +121,21 @@ def test_registry_from_revision_0001_downgrades_to_base_and_back(tmp_path: Path)
         assert migrations.upgrade(engine).current == migrations.head_revision()
     finally:
         engine.dispose()
+
+
+def test_an_upgrade_made_without_the_files_is_completed_where_they_are(tmp_path: Path) -> None:
+    """Issue 17: a runner with an empty folder upgrades first; the tester's `check` then puts
+    the content in, and a replay from an empty folder reads it from the database."""
+    url, patterns = _copy_fixture(tmp_path)
+    engine = create_registry_engine(url)
+    try:
+        state = migrations.upgrade(engine, patterns_dir=tmp_path / "empty")
+    finally:
+        engine.dispose()
+    assert (state.content_copied, state.content_missing) == (0, ROWS_AT_0001["pattern_file"])
+    with Registry.open(url=url, patterns_dir=patterns) as registry:
+        report = check(registry)
+        assert report.ok
+        assert [w.code for w in report.warnings] == ["content-uploaded"] * 8
+    with Registry.open(url=url, patterns_dir=tmp_path / "elsewhere") as registry:
+        assert check(registry).warnings == []

@@ -22,6 +22,7 @@ from problem_registry.store.runs import finish_run, start_run
 from problem_registry.store.tables import Result, Run
 from problem_registry.verdicts.metrics import problem_metrics
 from tests.digit_registry import Digits
+from tests.helpers import lose_content
 from tests.models import digits as models
 from tests.models.digits import write_digit
 
@@ -228,14 +229,19 @@ def test_missing_or_altered_pattern_files_are_refused_and_the_rest_replayed(
     registry = digits.registry
     views = {v.original_name: v for v in registry.patterns.list("sevens-vs-ones")}
     gone, altered = sorted(views)[:2]
-    (registry.store.root / views[gone].file).unlink()
+    lose_content(registry, views[gone].sha256, views[gone].file)
     (registry.store.root / views[altered].file).write_bytes(b"not the digit it was")
+    with registry.writing() as session:  # the database's copy edited by hand too
+        session.execute(
+            sa.text("UPDATE pattern_blob SET data = :d WHERE sha256 = :s"),
+            {"d": b"not the digit it was", "s": views[altered].sha256},
+        )
 
     summary = replay(registry)
     reasons = {r.patterns[0]: r.reason for r in summary.refused}
     assert set(reasons) == {f"sevens-vs-ones/{gone}", f"sevens-vs-ones/{altered}"}
-    assert "missing" in reasons[f"sevens-vs-ones/{gone}"]
-    assert "altered" in reasons[f"sevens-vs-ones/{altered}"]
+    assert "is not in the database" in reasons[f"sevens-vs-ones/{gone}"]
+    assert "no longer matches its sha256" in reasons[f"sevens-vs-ones/{altered}"]
     assert summary.predicted == 3 * (files_in_use(digits) - 2)
     row = next(
         m
@@ -387,7 +393,8 @@ def test_a_cold_replay_of_many_versions_holds_a_bounded_number_of_models(
         digits.registry.models.register("counted", f"c{index}", loader=f"{module}:load")
     refs = [f"counted@c{index}" for index in range(versions)]
 
-    summary = replay(digits.registry, versions=refs, batch_size=5)
+    # More jobs than the cap: the cap still bounds the models held (issue 17's --jobs).
+    summary = replay(digits.registry, versions=refs, batch_size=5, jobs=99)
 
     assert summary.predicted == versions * files_in_use(digits)
     changes = [line.split() for line in log.read_text().splitlines()]

@@ -95,6 +95,9 @@ def test_replay_killed_at_random_points_resumes_without_loss(
     # The versions of a group predict at once (issue 18's pipelined chunks), up to 8 at a time:
     # 0.08 s a batch keeps a replay of the slow versions as long as 0.01 s did one at a time.
     env[SLOW_SECONDS_ENV] = "0.08"
+    # A runner killed outright leaves its claims on work until they expire (issue 17): short
+    # leases, so the next round's replays take that work over in seconds, not a minute.
+    env["PROBLEM_REGISTRY_LEASE_SECONDS"] = "1"
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
     command = [SCRIPT, "--url", database_url, "--patterns-dir", str(store)]
     command += ["replay", "--all", "--batch-size", "1"]

@@ -63,9 +63,17 @@ def status(ctx: typer.Context, as_json: bool = JsonOption) -> None:
 def upgrade_(ctx: typer.Context) -> None:
     """Upgrade the database schema to this version's; safe to run twice or concurrently."""
     with _bare_engine(ctx) as engine:
-        after = upgrade(engine)
+        after = upgrade(engine, patterns_dir=state(ctx).settings().patterns_dir)
     if after.migrated:
         note(f"upgraded {redact(engine.url)} from {after.previous or 'empty'} to {after.current}")
+        if after.content_copied or after.content_missing:
+            note(f"copied {after.content_copied} pattern file(s) into the database")
+        if after.content_missing:
+            note(
+                f"warning: {after.content_missing} pattern file(s) were not found intact in "
+                f"{state(ctx).settings().patterns_dir}; run `problem-registry check` where they "
+                "are to put them in the database"
+            )
     else:
         note(f"{redact(engine.url)} is already at revision {after.current}")
 

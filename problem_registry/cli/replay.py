@@ -27,7 +27,10 @@ from problem_registry.cli.context import (
     registry,
 )
 from problem_registry.cli.grid import GRID_VERSIONS, print_grid
+from problem_registry.errors import InvalidValue
 from problem_registry.replay import engine
+from problem_registry.replay.refusals import unreadable_message
+from problem_registry.replay.shards import Shard
 from problem_registry.store.signoffs import signoffs
 from problem_registry.text import visible
 
@@ -68,6 +71,21 @@ def replay(
         help="Predict again the pairs stored as errored (say, after fixing a loader) and replace "
         "them with the new answers.",
     ),
+    shard: str | None = typer.Option(
+        None,
+        "--shard",
+        help="Replay only shard I of N of the pattern files (a CI matrix job); a final job "
+        "without --shard gates on all shards' results and predicts nothing.",
+        metavar="I/N",
+    ),
+    jobs: int | None = typer.Option(
+        None,
+        "--jobs",
+        min=1,
+        help="Versions predicting at once, each in its own process (default: 8, or one per CPU "
+        "on a machine with more).",
+        metavar="N",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
     """Predict every (model version, pattern) pair that has no stored result yet.
@@ -81,9 +99,17 @@ def replay(
     Example: problem-registry replay --all --batch-timeout 30
 
     Example: problem-registry replay --model digits@v3 --retry-errored
+
+    Example: problem-registry replay --shard 2/3   (the second job of a three-job CI matrix)
+
+    Runners replaying one registry at once share the work: each pair is predicted once.
     """
     if model is not None and all_versions:
         raise typer.BadParameter("give --model NAME@VERSION or --all, not both")
+    try:
+        chosen = Shard.parse(shard) if shard is not None else None
+    except InvalidValue as exc:
+        raise typer.BadParameter(str(exc), param_hint="--shard") from None
     reg = registry(ctx)
     # Held until the summary is printed: a signal arriving once the replay is done is ignored.
     with _StopOnSignal() as stop:
@@ -103,6 +129,8 @@ def replay(
                     trigger="cli",
                     batch_timeout=batch_timeout,
                     retry_errored=retry_errored,
+                    shard=chosen,
+                    jobs=jobs,
                 )
         except KeyboardInterrupt:
             note("interrupted: what was predicted is stored; run replay again to resume")
@@ -126,6 +154,10 @@ def _print_summary(summary: engine.ReplaySummary, as_json: bool) -> None:
         f"run #{summary.run_id}: {summary.predicted} predicted, {summary.reused} already stored, "
         f"{summary.errored} errored, in {summary.seconds:.2f} s"
     )
+    if summary.refused:
+        # Never a green replay that replayed nothing (issue 17): the results of content nobody
+        # can read are missing, so the gates would judge fewer patterns than the problems hold.
+        fail(unreadable_message(summary))
 
 
 class _StopOnSignal:

@@ -54,6 +54,13 @@ _OPTIONS: list[tuple[str, str, str, str]] = [
         "Comma-separated problem slugs to test (default: every problem not retired).",
     ),
     (
+        "--registry-shard",
+        "registry_shard",
+        "string",
+        "Replay only shard I/N of the pattern files and judge nothing: one job of a CI matrix "
+        "(a final run without it gates on every shard's results).",
+    ),
+    (
         "--registry-report",
         "registry_report",
         "string",

@@ -15,6 +15,7 @@ import pytest
 
 from problem_registry.errors import InvalidValue, RegistryError
 from problem_registry.refs import ModelRef
+from problem_registry.replay.shards import Shard
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class RegistryOptions:
     problems: tuple[str, ...] | None = None  # sorted slugs; None: every problem not retired
     report_dir: Path | None = None  # absolute: relative values start at the invocation folder
     drift_file: Path | None = None  # a production batch to warn on (issue 20); absolute too
+    shard: Shard | None = None  # replay this share only, and judge nothing (issue 17)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> RegistryOptions:
@@ -48,6 +50,7 @@ class RegistryOptions:
         problems = _setting(config, "registry_problems")
         report_dir = _setting(config, "registry_report")
         drift_file = _setting(config, "registry_drift")
+        shard = _setting(config, "registry_shard")
         if loader and candidate is None:
             raise InvalidValue("--candidate-loader needs --candidate NAME@VERSION")
         if artifact and not loader:
@@ -69,6 +72,7 @@ class RegistryOptions:
             else None,
             report_dir=Path(config.invocation_params.dir, report_dir) if report_dir else None,
             drift_file=Path(config.invocation_params.dir, drift_file) if drift_file else None,
+            shard=Shard.parse(shard) if shard else None,
         )
 
 

@@ -24,12 +24,13 @@ import pytest
 from problem_registry.adapters import check_loadable
 from problem_registry.config import resolve_settings
 from problem_registry.enums import LoaderKind, ProblemStatus, RunStatus
-from problem_registry.errors import InvalidValue, RegistryError
+from problem_registry.errors import CorruptPattern, InvalidValue, RegistryError
 from problem_registry.pytest_plugin.options import RegistryOptions
 from problem_registry.pytest_plugin.shared_gates import SharedGates
 from problem_registry.redaction import redact_text
 from problem_registry.refs import ModelRef
 from problem_registry.replay.engine import ReplaySummary, prior_versions, replay
+from problem_registry.replay.refusals import unreadable_message
 from problem_registry.store.registry import Registry
 from problem_registry.store.runs import finish_run, start_run
 from problem_registry.text import visible
@@ -154,6 +155,7 @@ class RegistrySession:
                 # Every problem: say so, and replay takes its fast path (no per-file filter).
                 problems=None if problems == self._all_slugs else problems,
                 run_id=run_id,
+                shard=self.options.shard,
             )
         except BaseException as exc:
             status = RunStatus.interrupted if isinstance(exc, KeyboardInterrupt) else None
@@ -164,6 +166,11 @@ class RegistrySession:
                 message=str(exc) or type(exc).__name__,
             )
             raise
+        if self.replay_summary.refused:
+            # Content no one can read: its patterns would silently drop out of the gates.
+            message = unreadable_message(self.replay_summary)
+            finish_run(registry, run_id, status=RunStatus.failed.value, message=message)
+            raise CorruptPattern(message)
         self.snapshot = Snapshot(
             url=settings.database_url,
             patterns_dir=str(settings.patterns_dir),
@@ -283,6 +290,15 @@ class RegistrySession:
             item.nodeid[len(prefix) :] for item in session.items if item.nodeid.startswith(prefix)
         )
 
+    def shard_note(self) -> str | None:
+        """Why this run judges nothing: it replayed one shard of a CI matrix (issue 17)."""
+        if self.options.shard is None:
+            return None
+        return (
+            f"shard {self.options.shard}: replayed only; the gates are judged by a run "
+            "without --registry-shard, once every shard has stored its results"
+        )
+
     def gate(self, slug: str) -> GateResult:
         """The run's gates, decided together once per session, then read from memory.
 
@@ -315,7 +331,6 @@ class RegistrySession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker or self.snapshot is None or self.registry is None:
             return
-        gates = [self.gate(slug) for slug in self.snapshot.problems if slug in self.outcomes]
         writer = terminalreporter
         writer.write_sep("=", "problem registry")
         if self.replay_summary is not None:
@@ -332,6 +347,10 @@ class RegistrySession:
         if self.options.drift_file is not None:
             for line in drift_warnings(self.registry, self.options.drift_file):
                 writer.write_line(visible(line), yellow=True)
+        if self.shard_note() is not None:
+            writer.write_line(visible(str(self.shard_note())))
+            return
+        gates = [self.gate(slug) for slug in self.snapshot.problems if slug in self.outcomes]
         rows = terminal_rows(
             gates, self.snapshot.candidate, self.snapshot.champion, self.no_baseline
         )
@@ -364,9 +383,15 @@ class RegistrySession:
         message = f"{len(self.outcomes)} problem(s) tested, {len(failed)} failed"
         if failed:
             message += ": " + ", ".join(failed)
+        shard = self.shard_note()
         finish_run(
-            self.registry, self.snapshot.run_id, status=RunStatus.completed.value, message=message
+            self.registry,
+            self.snapshot.run_id,
+            status=RunStatus.completed.value,
+            message=shard or message,
         )
+        if shard is not None:
+            return  # nothing was judged: no summary, no report
         gates = [self.gate(slug) for slug in self.snapshot.problems if slug in self.outcomes]
         markdown = markdown_summary(
             gates, self.snapshot.candidate, self.snapshot.champion, self.no_baseline
@@ -426,6 +451,9 @@ class ProblemItem(pytest.Item):
             self.add_marker(tag)  # `-m vision` and `-k vision` select the problems tagged so
 
     def runtest(self) -> None:
+        shard = _session(self.config).shard_note()
+        if shard is not None:
+            pytest.skip(shard)
         gate = _session(self.config).gate(self.name)
         metrics, verdict = gate.metrics, gate.verdict
         power = verdict.power

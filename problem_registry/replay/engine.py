@@ -52,6 +52,7 @@ the caller passes as ``run_id``); a Run left ``running`` by a process killed out
 from __future__ import annotations
 
 import contextlib
+import os
 import pickle
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -67,6 +68,7 @@ from problem_registry.enums import LoaderKind, PatternKind, RunStatus
 from problem_registry.errors import CorruptPattern
 from problem_registry.refs import ModelRef, RefLike, format_ref
 from problem_registry.replay.calls import call_model
+from problem_registry.replay.claims import Claims, block_of, lease_seconds
 from problem_registry.replay.missing import (
     ActiveFile,
     active_files,
@@ -75,6 +77,7 @@ from problem_registry.replay.missing import (
     missing_pairs,
     pattern_names,
     stored_counts,
+    stored_in_range,
 )
 from problem_registry.replay.results import (
     COLUMNS,
@@ -87,6 +90,7 @@ from problem_registry.replay.results import (
     result_row,
 )
 from problem_registry.replay.scopes import replay_scopes
+from problem_registry.replay.shards import Shard
 from problem_registry.replay.workers import (
     Answer,
     LoadSpec,
@@ -222,8 +226,17 @@ def replay(
     git_commit: str | None = None,
     batch_timeout: float | None = None,
     retry_errored: bool = False,
+    shard: Shard | None = None,
+    jobs: int | None = None,
 ) -> ReplaySummary:
     """Predict every missing (version, pattern file) pair; return what was done.
+
+    Concurrent replays share the work (issue 17, :mod:`~problem_registry.replay.claims`): each
+    predicts only the (version, block of files) it claimed, then waits for the others' claims to
+    end, so N runners predict each pair once. ``shard``: only that share of the pattern files
+    (:mod:`~problem_registry.replay.shards`), for a CI matrix. ``jobs``: how many versions
+    predict at once, each in its worker process (default: :func:`default_jobs`; at most
+    ``MAX_LOADED_MODELS`` models are held at once whatever it is).
 
     ``versions``: refs (``"NAME@VERSION"`` or ``(name, version)``) to bring up to date; ``None``
     means every registered version. ``candidate`` is replayed too and is the one version that must
@@ -250,9 +263,12 @@ def replay(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if jobs is not None and jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
     if batch_timeout is not None and batch_timeout <= 0:
         raise ValueError(f"batch_timeout must be positive, got {batch_timeout}")
     started = time.perf_counter()
+    claims = Claims(registry, lease_seconds())  # a bad $PROBLEM_REGISTRY_LEASE_SECONDS: no Run
     selected, candidate_version = _resolve_versions(registry, versions, candidate)
     own_run = run_id is None
     close_abandoned_runs(registry)
@@ -266,9 +282,13 @@ def replay(
             else None,
             git_commit=git_commit,
         )
-    engine = _Replay(registry, selected, candidate_version, batch_size, progress, run_id)
+    group = min(jobs or default_jobs(), MAX_LOADED_MODELS)
+    engine = _Replay(
+        registry, selected, candidate_version, batch_size, progress, run_id, group, claims
+    )
     engine.batch_timeout = batch_timeout
     engine.retry_errored = retry_errored
+    engine.shard = shard
     status, message = RunStatus.completed, ""
     try:
         problem_ids = _problem_ids(registry, problems)
@@ -284,6 +304,7 @@ def replay(
         raise
     finally:
         engine.pool.close()  # no worker outlives the replay, a hung one included
+        engine.claims.close()  # unfinished work goes back to the other runners at once
         if status is not RunStatus.completed:
             # Keep what was predicted before the interruption; the next replay resumes after it.
             with contextlib.suppress(Exception):
@@ -320,8 +341,11 @@ class _Replay:
         batch_size: int,
         progress: ProgressCallback | None,
         run_id: int,
+        group_size: int = MAX_LOADED_MODELS,
+        claims: Claims | None = None,
     ) -> None:
         self.registry = registry
+        self.group_size = group_size  # versions predicting at once: --jobs
         self.versions = {v.id: v for v in versions}
         self.candidate = candidate
         self.batch_size = batch_size
@@ -331,7 +355,7 @@ class _Replay:
         # A version's model: in this process (a predictions file), hosted by a worker process,
         # or None once it is unavailable or broken.
         self.models: dict[int, LoadedModel | ModelWorker | None] = {}
-        self.pool = WorkerPool(MAX_LOADED_MODELS)
+        self.pool = WorkerPool(group_size)
         self.loading: set[int] = set()  # versions whose worker was asked to load them
         self.refused: dict[int, RefusedPattern] = {}
         self.pending: list[Row] = []
@@ -344,59 +368,98 @@ class _Replay:
         self.total = 0
         self.batch_timeout: float | None = None
         self.retry_errored = False
+        self.shard: Shard | None = None
+        self.claims = claims or Claims(registry)
 
     # -- the plan ---------------------------------------------------------------------------
 
     def run(self, problem_ids: list[int] | None, version_ids: list[int] | None = None) -> None:
-        """Replay ``version_ids`` (default: every version) on ``problem_ids`` (None: all)."""
+        """Replay ``version_ids`` (default: every version) on ``problem_ids`` (None: all): what
+        this runner can claim; then, while other runners hold claims on missing work, wait for
+        them to finish (or expire) and look again."""
         scope = list(self.versions) if version_ids is None else version_ids
+        first_pass = True
+        while True:
+            self._pass(problem_ids, scope, first_pass)
+            first_pass = False
+            if not self.claims.deferred:
+                return
+            self.claims.wait_for_others(lambda: self._report(None))
+
+    def _pass(self, problem_ids: list[int] | None, scope: list[int], first_pass: bool) -> None:
+        shard = self.shard
         with self.registry.reading() as session:
-            n_active = count_active_files(session, problem_ids)
+            n_active = count_active_files(session, problem_ids, shard)
             retry = self.retry_errored
-            counts = stored_counts(session, scope, n_active, problem_ids, retry_errored=retry)
-            incomplete = [v for v in scope if counts[v] < n_active]
+            # A version found broken in an earlier pass is not tried again.
+            tried = [v for v in scope if self.outcomes[v].status != "unavailable"]
+            counts = stored_counts(
+                session, tried, n_active, problem_ids, retry_errored=retry, shard=shard
+            )
+            incomplete = [v for v in tried if counts[v] < n_active]
             # Nothing missing (a CI run with nothing new): not even the list of files is read.
-            files = active_files(session, problem_ids) if incomplete else []
-            # A version with no result at all lacks every file: no anti-join needed, now or per
-            # chunk (this is every version of a cold replay).
-            self.empty = {v for v in incomplete if counts[v] == 0}
-            partial = [v for v in incomplete if v not in self.empty]
-            todo, missing = files_with_missing(session, partial, problem_ids, retry_errored=retry)
-        if self.empty:
+            files = active_files(session, problem_ids, shard) if incomplete else []
+            # A version with no result at all lacks every file: no anti-join needed to list the
+            # files (this is every version of a cold replay).
+            empty = {v for v in incomplete if counts[v] == 0}
+            partial = [v for v in incomplete if v not in empty]
+            todo, missing = files_with_missing(
+                session, partial, problem_ids, retry_errored=retry, shard=shard
+            )
+        if empty:
             todo = [f.id for f in files]
-        total = missing + len(self.empty) * n_active
-        self.total += total  # summed over the scopes of one replay (replay.scopes)
-        self.reused += n_active * len(scope) - total
+        missing += len(empty) * n_active
+        if first_pass:  # summed over the scopes of one replay (replay.scopes)
+            self.total += missing
+            self.reused += n_active * len(scope) - missing
+        else:  # pairs left to other runners last pass and stored by them since: reused
+            self.reused += max(self.total - self.done - missing, 0)
+            self.total = self.done + missing
         self._report(None)
-        if not total:
+        if not missing:
             return
         by_id = {f.id: f for f in files}
         todo_files = [by_id[file_id] for file_id in todo if file_id in by_id]
         self.keep_inputs = len(todo_files) <= KEPT_INPUTS
+        blocks = sorted({block_of(f.id) for f in todo_files})
         # The candidate first: if it cannot load, say so before replaying any history.
         order = sorted(
             incomplete, key=lambda v: (self.candidate is None or v != self.candidate.id, v)
         )
-        for first in range(0, len(order), MAX_LOADED_MODELS):
-            group = order[first : first + MAX_LOADED_MODELS]
+        for first in range(0, len(order), self.group_size):
+            wanted = order[first : first + self.group_size]
+            last_group = first + self.group_size >= len(order)
+            # Claimed before anything loads, so a version other runners hold loads nowhere
+            # here; the claims go once the group's results are stored.
+            held = self.claims.take(wanted, blocks)
+            group = [v for v in wanted if v in held]
+            if not group:
+                continue
+            # A version with no result yet in these blocks is predicted without an anti-join
+            # per chunk; no other runner can add to the blocks while this one holds them.
+            with self.registry.reading() as session:
+                stored = stored_in_range(session, group, todo_files[0].id, todo_files[-1].id)
+            self.empty = {v for v in group if not stored.get(v)}
             for version_id in group:  # every worker of the group loads at once
                 self._begin_load(version_id)
             # Pipelined: while the workers predict one chunk, this process decodes the next and
             # stores the last, so a fast model (or a model server) waits for neither.
             in_flight: list[_Batch] = []
-            for start in range(0, len(todo_files), self.batch_size):
-                ready = self._prepare(todo_files[start : start + self.batch_size], group)
+            for block, chunk in _chunks(todo_files, self.batch_size):
+                mine = [v for v in group if block in held[v]]
+                ready = self._prepare(chunk, mine) if mine else []
                 answered = self._collect(in_flight)
                 self._send(ready)
                 self._store(answered)
                 in_flight = ready
             self._store(self._collect(in_flight))
             self.flush()
-            last = first + MAX_LOADED_MODELS >= len(order)
-            for version_id in group:  # done with these: let their memory go
-                if isinstance(self.models.get(version_id), ModelWorker):
-                    # Kept for the next group's versions; after the last, closed unloaded.
-                    self.pool.release(self.versions[version_id].ref, reuse=not last)
+            self.claims.release(group)
+            # Done with these: let their memory go. Workers are kept for the next group's
+            # versions (unloaded all at once, not one after another); after the last, closed.
+            hosted = [v for v in group if isinstance(self.models.get(v), ModelWorker)]
+            self.pool.release_all([self.versions[v].ref for v in hosted], reuse=not last_group)
+            for version_id in group:
                 if self.models.get(version_id) is not None:
                     del self.models[version_id]
         self.flush()
@@ -620,6 +683,9 @@ class _Replay:
         whole replay; otherwise once per group of versions.
         """
         inputs: dict[int, Any] = {}
+        # The content the cache lacks, from the database in a few queries (issue 17).
+        known = self.refused.keys() | self.kept.keys()
+        self.registry.store.prefetch((f.sha256, f.extension) for f in files if f.id not in known)
         for f in files:
             if f.id in self.refused:
                 continue
@@ -691,6 +757,27 @@ class _Replay:
 
 _ERROR = COLUMNS.index("error")  # the text column of a result that is an error
 _PREDICTED = COLUMNS.index("predicted")
+
+
+def default_jobs() -> int:
+    """``--jobs``' default: at least one version predicting per core, and no fewer than the
+    models replay may hold at once: a model served elsewhere (an endpoint, issue 18) or one that
+    waits on I/O gains from more versions in flight than cores, and on 2 cores the bench model
+    replayed faster 8 at a time than 2 at a time (docs/performance.md, issue 17)."""
+    return max(os.cpu_count() or 1, MAX_LOADED_MODELS)
+
+
+def _chunks(files: list[ActiveFile], batch_size: int) -> Iterable[tuple[int, list[ActiveFile]]]:
+    """(block, up to ``batch_size`` files of it): chunks never straddle a claimed block."""
+    start = 0
+    while start < len(files):
+        block = block_of(files[start].id)
+        end = start
+        while end < len(files) and block_of(files[end].id) == block:
+            end += 1
+        for low in range(start, end, batch_size):
+            yield block, files[low : min(low + batch_size, end)]
+        start = end
 
 
 def _pickled(batch: list[Any]) -> bytes:

@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from problem_registry.replay.shards import Shard
 from problem_registry.store.tables import ModelVersion, Pattern, PatternFile, Problem, Result
 
 # The tables, not the ORM classes: a query naming a mapped class or attribute makes SQLAlchemy
@@ -34,9 +35,12 @@ class ActiveFile:
     extension: str
 
 
-def active_files(session: Session, problem_ids: list[int] | None) -> list[ActiveFile]:
-    """The files the patterns of these problems (all when None) use, in id order."""
-    active = _active_file_ids(problem_ids).subquery()
+def active_files(
+    session: Session, problem_ids: list[int] | None, shard: Shard | None = None
+) -> list[ActiveFile]:
+    """The files the patterns of these problems (all when None) use, in id order; with
+    ``shard``, only that shard's."""
+    active = _active_file_ids(problem_ids, shard).subquery()
     query = (
         sa.select(_FILE.c.id, _FILE.c.sha256, _FILE.c.kind, _FILE.c.extension)
         .where(_FILE.c.id.in_(sa.select(active.c.file_id)))
@@ -45,9 +49,11 @@ def active_files(session: Session, problem_ids: list[int] | None) -> list[Active
     return [ActiveFile(*row) for row in session.execute(query)]
 
 
-def count_active_files(session: Session, problem_ids: list[int] | None) -> int:
+def count_active_files(
+    session: Session, problem_ids: list[int] | None, shard: Shard | None = None
+) -> int:
     """How many files the patterns of these problems (all when None) use."""
-    active = _active_file_ids(problem_ids).subquery()
+    active = _active_file_ids(problem_ids, shard).subquery()
     return int(session.execute(sa.select(sa.func.count()).select_from(active)).scalar_one())
 
 
@@ -58,6 +64,7 @@ def stored_counts(
     problem_ids: list[int] | None,
     *,
     retry_errored: bool = False,
+    shard: Shard | None = None,
 ) -> dict[int, int]:
     """How many of the replayed files each version holds a result for (0 when none).
 
@@ -80,10 +87,11 @@ def stored_counts(
     if retry_errored:
         query = query.where(_RESULT.c.error.is_(None))
     stored, complete = _every_version_complete(session)
-    if problem_ids is None and stored == n_active and complete and not retry_errored:
+    whole = problem_ids is None and shard is None
+    if whole and stored == n_active and complete and not retry_errored:
         return dict.fromkeys(version_ids, n_active)
-    if problem_ids is not None or stored != n_active:
-        active = _active_file_ids(problem_ids).subquery()
+    if problem_ids is not None or shard is not None or stored != n_active:
+        active = _active_file_ids(problem_ids, shard).subquery()
         query = query.where(_RESULT.c.file_id.in_(sa.select(active.c.file_id)))
     counts.update(session.execute(query).all())
     return counts
@@ -116,12 +124,13 @@ def files_with_missing(
     problem_ids: list[int] | None,
     *,
     retry_errored: bool = False,
+    shard: Shard | None = None,
 ) -> tuple[list[int], int]:
     """Ids of the files lacking a result for at least one version, and the number of pairs."""
     if not version_ids:
         return [], 0
     versions, missing = _anti_join(version_ids, retry_errored)
-    active = _active_file_ids(problem_ids).subquery()
+    active = _active_file_ids(problem_ids, shard).subquery()
     query = (
         sa.select(_FILE.c.id, sa.func.count())
         .select_from(_FILE)
@@ -155,6 +164,22 @@ def missing_pairs(
     return [(v, f) for v, f in session.execute(query)]
 
 
+def stored_in_range(
+    session: Session, version_ids: list[int], low: int, high: int
+) -> dict[int, int]:
+    """How many results each version holds for file ids in [low, high] (absent: none); a range
+    scan of the result table's primary key."""
+    query = (
+        sa.select(_RESULT.c.model_version_id, sa.func.count())
+        .where(
+            _RESULT.c.model_version_id.in_(version_ids),
+            _RESULT.c.file_id.between(low, high),
+        )
+        .group_by(_RESULT.c.model_version_id)
+    )
+    return {int(v): int(n) for v, n in session.execute(query)}
+
+
 def pattern_names(session: Session, file_ids: list[int]) -> dict[int, list[str]]:
     """``slug/original_name`` of every pattern using each file: how a refusal names them."""
     query = (
@@ -169,10 +194,12 @@ def pattern_names(session: Session, file_ids: list[int]) -> dict[int, list[str]]
     return names
 
 
-def _active_file_ids(problem_ids: list[int] | None) -> Any:
+def _active_file_ids(problem_ids: list[int] | None, shard: Shard | None = None) -> Any:
     query = sa.select(_PATTERN.c.file_id).distinct()
     if problem_ids is not None:
         query = query.where(_PATTERN.c.problem_id.in_(problem_ids))
+    if shard is not None:
+        query = query.where(shard.clause(_PATTERN.c.file_id))
     return query
 
 

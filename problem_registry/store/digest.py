@@ -19,7 +19,11 @@ from sqlmodel import SQLModel
 
 from problem_registry.store.registry import Registry
 
-UNHASHED = frozenset({"result", "result_repeat", "run", "alembic_version"})
+# pattern_blob: the bytes of the files whose sha256 pattern_file already holds (hashed there);
+# replay_lease: a running replay's claims, gone once it stores its work.
+UNHASHED = frozenset(
+    {"result", "result_repeat", "run", "alembic_version", "pattern_blob", "replay_lease"}
+)
 # Per model version: how many answers, and integer sums that move when any answer is replaced
 # (no float sums: PostgreSQL's parallel aggregation may add floats in another order each time).
 RESULT_STAMP = """

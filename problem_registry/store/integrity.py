@@ -1,9 +1,14 @@
-"""``check``: is every pattern file on disk and intact, and is the database consistent with itself?
+"""``check``: is every pattern's content in the database and intact, and is the database consistent?
+
+Pattern content lives in the database (``pattern_blob``, issue 17); the files under ``patterns/``
+are a local cache of it. Before checking, content the database lacks but this machine's cache
+holds intact is put into the database (a registry upgraded where its files were not), and listed
+as a warning ``content-uploaded``.
 
 Errors (``report.ok`` is False; the CLI exits 1), because a replay would refuse or misjudge them:
 
-- a pattern file missing from the store, altered on disk (its sha256 no longer matches), replaced
-  by a link or unreadable, listed with the problems and pattern ids that use it;
+- a pattern file's content missing from the database or altered there (its sha256 no longer
+  matches), listed with the problems and pattern ids that use it;
 - on SQLite, anything ``PRAGMA integrity_check`` reports and every ``PRAGMA foreign_key_check``
   row (PostgreSQL enforces foreign keys at all times and has no such pragma);
 - a pattern whose labels contradict its expectation (exact needs one label, any-of and forbidden
@@ -11,6 +16,8 @@ Errors (``report.ok`` is False; the CLI exits 1), because a replay would refuse 
 
 Warnings (``report.ok`` stays True), because nothing is scored wrong:
 
+- a cached file altered, replaced by a link or unreadable: never scored (it fails its hash and
+  the database's content is read instead), but worth knowing;
 - orphans: files in the store that no row names. Files enter the store before their rows, so an
   interrupted ``pattern add`` or ``import`` leaves one; re-running it uses it, or it can be deleted;
 - temporary files of an interrupted write, safe to delete;
@@ -36,10 +43,12 @@ from sqlmodel import Session, col, select
 
 from problem_registry.enums import ExpectKind
 from problem_registry.plain_files import NotPlainFile, sha256_plain
-from problem_registry.store.content import TEMP_PREFIX, PatternStore, is_sha256
+from problem_registry.store.blobs import ContentStore, upload_cached
+from problem_registry.store.content import TEMP_PREFIX, PatternStore, is_sha256, sha256_of
 from problem_registry.store.tables import (
     ExpectedLabel,
     Pattern,
+    PatternBlob,
     PatternFile,
     Problem,
     TriageCase,
@@ -98,6 +107,14 @@ class CheckReport:
 def check(registry: Registry, *, progress: Progress | None = None) -> CheckReport:
     """Check the database and every stored file; ``progress(done, total)`` after each file."""
     report = CheckReport(registry.display_url, str(registry.store.root))
+    for sha in upload_cached(registry):
+        report.warnings.append(
+            Finding(
+                "content-uploaded",
+                f"the content of {sha[:12]} was only in {registry.store.root}; it is now in the "
+                "database too",
+            )
+        )
     users: dict[int, list[tuple[str, int]]] = {}
     with registry.reading() as session:
         _database(session, report)
@@ -132,18 +149,45 @@ def check(registry: Registry, *, progress: Progress | None = None) -> CheckRepor
             continue
         relative = store.relative_path(sha, extension)
         known.add(relative)
-        _file(store, relative, sha, users.get(file_id or 0, []), report)
+        _file(registry, store, relative, sha, users.get(file_id or 0, []), report)
         if progress is not None:
             progress(done, len(rows))
-    _orphans(store, known, report)
+    _orphans(store.cache, known, report)
     return report
 
 
+def content_state(registry: Registry, sha: str) -> str:
+    """``ok``, ``missing`` or ``altered``: the database's copy, read alone (one file in memory)."""
+    with registry.reading() as session:
+        data = session.execute(
+            sa.select(col(PatternBlob.data)).where(col(PatternBlob.sha256) == sha)
+        ).scalar_one_or_none()
+    if data is None:
+        return "missing"
+    return "ok" if sha256_of(bytes(data)) == sha else "altered"
+
+
 def _file(
-    store: PatternStore, relative: str, sha: str, users: list[tuple[str, int]], report: CheckReport
+    registry: Registry,
+    store: ContentStore,
+    relative: str,
+    sha: str,
+    users: list[tuple[str, int]],
+    report: CheckReport,
 ) -> None:
     report.files_checked += 1
-    state = file_state(store.root / relative, sha)
+    cached = file_state(store.root / relative, sha)
+    if cached not in ("ok", "missing"):  # a missing cache file is only fetched again
+        report.warnings.append(
+            Finding(
+                f"{cached if cached in ('altered', 'link') else 'unreadable'}-cache-file",
+                f"{relative} in {store.root} is a cached copy that is "
+                + {"altered": "altered", "link": "a symbolic link"}.get(cached, cached)
+                + "; it is never scored (the database's content is read instead): delete it",
+                relative,
+            )
+        )
+    state = content_state(registry, sha)
     if state == "ok":
         return
     if users:
@@ -158,14 +202,14 @@ def _file(
     else:
         used = "used by no pattern"
         fix = "delete the row's results or restore the file"
-    where = f"{relative} in {store.root}"
+    where = f"the content of {relative}"
     message = {
-        "missing": f"{where} is missing ({used}); {fix}",
-        "altered": f"{where} was altered on disk, its sha256 no longer matches ({used}); {fix}",
-        "link": f"{where} is a symbolic link, the store holds only real files ({used}); {fix}",
-    }.get(state, f"{where} cannot be read: {state} ({used}); {fix}")
+        "missing": f"{where} is missing from the database and from {store.root} ({used}); {fix}",
+        "altered": f"{where} was altered in the database, its sha256 no longer matches ({used}); "
+        f"{fix}",
+    }[state]
     finding = Finding(
-        f"{state if state in ('missing', 'altered', 'link') else 'unreadable'}-file",
+        f"{state}-file",
         message,
         relative,
         tuple(sorted({slug for slug, _ in users})),

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 # The newest revision in alembic/versions/, known without importing Alembic; a new migration must
 # update it (tests/test_migrations.py holds it equal to the scripts' head).
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 
 # Any constant works; it only has to be the same in every process that migrates this database.
 _PG_MIGRATION_LOCK = 0x70726567  # "preg"
@@ -78,6 +78,10 @@ class SchemaState:
     # several processes upgrading at once exactly one reports a migration).
     migrated: bool = False
     previous: str | None = None
+    # Set by an upgrade through 0008: pattern files copied into the database, and those it
+    # could not find intact in the pattern folder it was given (issue 17).
+    content_copied: int = 0
+    content_missing: int = 0
 
     @property
     def is_current(self) -> bool:
@@ -160,8 +164,15 @@ def _migrating(engine: Engine) -> Iterator[Connection]:
                 _sqlite_pragma(connection, "foreign_keys = ON")
 
 
-def upgrade(engine: Engine, revision: str = "head") -> SchemaState:
-    """Bring the schema to ``revision`` under a cross-process lock; a no-op when already there."""
+def upgrade(
+    engine: Engine, revision: str = "head", *, patterns_dir: Path | None = None
+) -> SchemaState:
+    """Bring the schema to ``revision`` under a cross-process lock; a no-op when already there.
+
+    ``patterns_dir``: the registry's pattern folder, whose files the upgrade to 0008 copies
+    into the database (issue 17: the URL is the whole registry).
+    """
+    copied = missing = 0
     with _migrating(engine) as connection:
         _refuse_several(_stamped_revisions(connection))
         previous = current_revision(connection)
@@ -173,8 +184,17 @@ def upgrade(engine: Engine, revision: str = "head") -> SchemaState:
 
             config = alembic_config()
             config.attributes["connection"] = connection
+            config.attributes["patterns_dir"] = patterns_dir
             command.upgrade(config, revision)
-    return replace(schema_state(engine), migrated=migrated, previous=previous)
+            copied = int(config.attributes.get("content_copied", 0))
+            missing = int(config.attributes.get("content_missing", 0))
+    return replace(
+        schema_state(engine),
+        migrated=migrated,
+        previous=previous,
+        content_copied=copied,
+        content_missing=missing,
+    )
 
 
 def _sqlite_pragma(connection: Connection, pragma: str) -> None:

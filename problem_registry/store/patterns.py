@@ -26,6 +26,7 @@ from problem_registry.errors import (
     PatternNotFound,
 )
 from problem_registry.expectations import Expectation
+from problem_registry.store.blobs import store_blobs
 from problem_registry.store.content import (
     InspectedContent,
     StoredFile,
@@ -413,6 +414,7 @@ def file_ids_for(session: Session, files: Sequence[StoredFile]) -> dict[str, int
         for f in files
     ]
     insert_ignoring_conflicts(session, PatternFile, rows, ["sha256"])
+    store_blobs(session, files)  # the content, in the same transaction (issue 17)
     wanted = [f.sha256 for f in files]
     query = select(PatternFile.sha256, PatternFile.id).where(col(PatternFile.sha256).in_(wanted))
     return {sha: file_id for sha, file_id in session.exec(query)}

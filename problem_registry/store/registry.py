@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from problem_registry.config import Settings, resolve_settings
 from problem_registry.errors import UNKNOWN_USER
+from problem_registry.store.blobs import SESSION_KEY, ContentStore
 from problem_registry.store.content import PatternStore
 from problem_registry.store.engines import (
     create_registry_engine,
@@ -38,9 +39,12 @@ if TYPE_CHECKING:
 
 
 class Registry:
-    def __init__(self, engine: Engine, store: PatternStore, *, user: str = UNKNOWN_USER) -> None:
+    def __init__(
+        self, engine: Engine, store: ContentStore | PatternStore, *, user: str = UNKNOWN_USER
+    ) -> None:
         self.engine = engine
-        self.store = store
+        # Pattern content is the database's; a folder given alone becomes its local cache.
+        self.store = store if isinstance(store, ContentStore) else ContentStore(engine, store)
         self.user = user
         self._writer = writer_engine(engine)
 
@@ -107,6 +111,7 @@ class Registry:
             translate_connection_errors(self.engine.url),
             Session(self._writer, expire_on_commit=False) as session,
         ):
+            session.info[SESSION_KEY] = self.store  # where store_blobs finds new content
             yield session
             session.commit()
 

@@ -386,3 +386,41 @@ class TriageAnswer(SQLModel, table=True):
     confidence: float | None = None
     scores: str | None = Field(default=None, sa_type=sa.Text)
     error: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class PatternBlob(SQLModel, table=True):
+    """A pattern file's bytes, in the database itself (issue 17): the URL is the whole registry.
+
+    Keyed by the content's sha256, so one copy per content whatever the number of patterns and
+    problems using it, and written in the transaction that writes its ``pattern_file`` row; the
+    files under ``patterns/`` are a local cache of these rows, verified by the same hash.
+    """
+
+    __tablename__ = "pattern_blob"
+
+    sha256: str = Field(
+        max_length=64,
+        primary_key=True,
+        foreign_key="pattern_file.sha256",
+        ondelete="CASCADE",
+    )
+    data: bytes = Field(sa_type=sa.LargeBinary)
+
+
+class ReplayLease(SQLModel, table=True):
+    """A runner's claim on one block of pattern files for one version while it predicts them.
+
+    Concurrent replays claim disjoint (version, block) pairs, so no pair is predicted twice; a
+    lease that is not renewed (its runner was killed) expires and another runner takes the work
+    over. ``expires_at`` is the database's clock in epoch seconds, so runners' clocks never
+    disagree about it. A lease is deleted once its block's results are stored.
+    """
+
+    __tablename__ = "replay_lease"
+
+    model_version_id: int = Field(
+        foreign_key="model_version.id", ondelete="CASCADE", primary_key=True
+    )
+    block: int = Field(primary_key=True)
+    holder: str = Field(max_length=100, index=True)
+    expires_at: float
