@@ -317,6 +317,26 @@ def test_csv_and_base64_rows_are_one_case_each_and_ingest_is_idempotent(
     assert "0 warning(s)" in out + err
 
 
+def test_an_accept_that_opens_a_problem_and_fails_leaves_no_problem_behind(
+    digits: Digits, triage_cli: Callable[..., tuple[str, str]], tmp_path: Path
+) -> None:
+    encoded = base64.b64encode(png_bytes((200, 10, 30))).decode()
+    batch = tmp_path / "b.csv"
+    batch.write_text(
+        f"version,prediction,confidence,input_base64\ndigits@v2,7,0.41,{encoded}\n",
+        encoding="utf-8",
+    )
+    triage_cli("triage", "add", str(batch))
+    (case,) = json.loads(triage_cli("triage", "list", "--no-replay", "--json")[0])["cases"]
+    stored = next(digits.registry.store.root.rglob(f"{case['sha256']}.*"))
+    stored.unlink()  # the case's input is gone from this runner's store
+    accept = ("triage", "accept", str(case["id"]), "reds", "--expect", "7", "--open", "Reds")
+    triage_cli(*accept, code=1)
+    assert "reds" not in {p.slug for p in digits.registry.problems.list()}
+    shown = json.loads(triage_cli("triage", "show", str(case["id"]), "--json")[0])
+    assert shown["status"] == "queued"  # still there to accept once its input is back
+
+
 def test_psi_matches_its_definition_and_the_noise_level_grows_as_batches_shrink() -> None:
     reference = Answers("a", __import__("collections").Counter({"1": 50, "2": 50}))
     current = Answers("b", __import__("collections").Counter({"1": 80, "2": 20}))

@@ -22,7 +22,7 @@ from problem_registry.expectations import Expectation
 from problem_registry.plain_files import write_atomically
 from problem_registry.store.patterns import NewPattern
 from problem_registry.store.registry import Registry
-from problem_registry.store.tables import TriageCase, utcnow
+from problem_registry.store.tables import Pattern, Problem, TriageCase, utcnow
 from problem_registry.store.views import PatternView
 from problem_registry.text import storable, user_name
 from problem_registry.triage.cases import CaseView, get_case
@@ -60,15 +60,22 @@ def accept(
         registry.problems.add(problem, title=open_title)
     else:
         registry.problems.get(problem)  # an unknown slug is refused before any file is written
-    with tempfile.TemporaryDirectory(prefix="problem-registry-accept-") as folder:
-        new = []
-        for case in cases:
-            path = Path(folder) / str(case.id) / _name(case)
-            write_atomically(path, read_content(registry, case.sha256, case.extension))
-            new.append(
-                NewPattern(path, expectation, polarity, Source.production, _note(case, who, note))
-            )
-        added = registry.patterns.add(problem, new).added
+    try:
+        with tempfile.TemporaryDirectory(prefix="problem-registry-accept-") as folder:
+            new = []
+            for case in cases:
+                path = Path(folder) / str(case.id) / _name(case)
+                write_atomically(path, read_content(registry, case.sha256, case.extension))
+                new.append(
+                    NewPattern(
+                        path, expectation, polarity, Source.production, _note(case, who, note)
+                    )
+                )
+            added = registry.patterns.add(problem, new).added
+    except BaseException:
+        if open_title is not None:  # all or none: the problem opened for them goes too
+            _remove_if_empty(registry, problem)
+        raise
     by_sha = {view.sha256: view for view in added}
     now = utcnow()
     with registry.writing() as session:
@@ -106,6 +113,18 @@ def discard(registry: Registry, ref: str | int, reason: str) -> CaseView:
             )
         )
     return get_case(registry, case.id)
+
+
+def _remove_if_empty(registry: Registry, slug: str) -> None:
+    """Delete the problem ``slug`` if no pattern was added to it (an ``accept --open`` refused)."""
+    problems, patterns = Problem.__table__, Pattern.__table__  # type: ignore[attr-defined]
+    with registry.writing() as session:
+        problem_id = session.execute(
+            sa.select(problems.c.id).where(problems.c.slug == slug)
+        ).scalar()
+        used = sa.select(sa.func.count()).where(patterns.c.problem_id == problem_id)
+        if problem_id is not None and not session.execute(used).scalar():
+            session.execute(sa.delete(problems).where(problems.c.id == problem_id))
 
 
 def _undecided(registry: Registry, ref: str | int) -> CaseView:
