@@ -337,6 +337,25 @@ def test_an_accept_that_opens_a_problem_and_fails_leaves_no_problem_behind(
     assert shown["status"] == "queued"  # still there to accept once its input is back
 
 
+def test_removing_a_pattern_keeps_the_input_a_queued_case_shares_with_it(
+    digits: Digits, triage_cli: Callable[..., tuple[str, str]], tmp_path: Path
+) -> None:
+    image = tmp_path / "same.png"
+    image.write_bytes(png_bytes((20, 90, 160)))
+    batch = tmp_path / "b.csv"
+    batch.write_text("version,prediction,confidence,path\ndigits@v2,7,0.3,same.png\n")
+    triage_cli("triage", "add", str(batch))
+    (case,) = json.loads(triage_cli("triage", "list", "--no-replay", "--json")[0])["cases"]
+    slug = next(iter(digits.cases))
+    triage_cli("pattern", "add", slug, str(image), "--expect", "7")
+    (pattern,) = [p for p in digits.registry.patterns.list(slug) if p.sha256 == case["sha256"]]
+    triage_cli("pattern", "remove", str(pattern.id))
+    assert list(digits.registry.store.root.rglob(f"{case['sha256']}.*")), "the case's input"
+    triage_cli("triage", "accept", str(case["id"]), slug, "--expect", "7")
+    out, err = triage_cli("check")
+    assert "0 warning(s)" in out + err
+
+
 def test_psi_matches_its_definition_and_the_noise_level_grows_as_batches_shrink() -> None:
     reference = Answers("a", __import__("collections").Counter({"1": 50, "2": 50}))
     current = Answers("b", __import__("collections").Counter({"1": 80, "2": 20}))

@@ -77,7 +77,7 @@ from problem_registry.store.tables import (
     stored_id,
     utcnow,
 )
-from problem_registry.store.unreferenced import discard_unreferenced
+from problem_registry.store.unreferenced import discard_unreferenced, discard_unused
 from problem_registry.store.views import PatternView, ProblemView, iso
 from problem_registry.text import recording, user_name
 
@@ -409,8 +409,8 @@ def import_bundle(
         # (Ctrl-C, SIGTERM) keeps the files, so the re-run that resumes it need not write them
         discard_unreferenced(registry, brought)
         raise
-    for sha, extension in discard:  # after the commit: a crash leaves an unused file, no row
-        registry.store.discard(sha, extension)
+    # After the commit: a crash leaves an unused file, no row; a production case's input stays.
+    discard_unused(registry, discard)
     summary = ImportSummary(str(directory), files_written=written, files_present=present, **counts)
     summary.patterns_removed.extend(p.describe() for p in pruned)
     return summary

@@ -46,7 +46,7 @@ from problem_registry.store.problem_models import check_pattern_kinds
 from problem_registry.store.problems import find_problem
 from problem_registry.store.registry import insert_ignoring_conflicts
 from problem_registry.store.tables import ExpectedLabel, Pattern, PatternFile, Problem, stored_id
-from problem_registry.store.unreferenced import discard_unreferenced
+from problem_registry.store.unreferenced import discard_unreferenced, discard_unused
 from problem_registry.store.views import PatternView, iso
 from problem_registry.text import file_name, recording, storable, user_name
 
@@ -290,7 +290,8 @@ class Patterns:
                 session.delete(orphan)
         if orphan is not None:
             # After the commit: a crash in between leaves an unused file, never a row without one.
-            self._registry.store.discard(orphan.sha256, orphan.extension)
+            # A production case may still need the same content as its input (issue 20).
+            discard_unused(self._registry, [(orphan.sha256, orphan.extension)])
         return view
 
     def _views(

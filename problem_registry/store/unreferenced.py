@@ -1,40 +1,57 @@
-"""Store files a refused write brought: removed unless a committed row names them.
+"""Store files no committed row names any more: removed, and only those.
 
 Pattern files are written before the rows that name them, so a crash in between leaves an unused
 file rather than a row without its file. When the write is *refused* instead (a read-only
 database, a concurrent import of the same content that committed first on PostgreSQL), the files
-it brought were left as orphans for ``check`` to list (issue 16, item 13). The add and the import
-call :func:`discard_unreferenced` then.
+it brought were left as orphans for ``check`` to list (issue 16, item 13): the add, the import and
+the production ingest call :func:`discard_unreferenced` then. A removed pattern's file goes the
+same way (:func:`discard_unused`), unless a production case still needs it as its input.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from problem_registry.store.content import StoredFile
-from problem_registry.store.tables import PatternFile
+from problem_registry.store.tables import PatternFile, TriageCase
 
 if TYPE_CHECKING:
     from problem_registry.store.registry import Registry
 
+_CHUNK = 500  # hashes per IN list: well under SQLite's bound on a statement's parameters
+
 
 def discard_unreferenced(registry: Registry, brought: Sequence[StoredFile]) -> None:
     """Remove the files in ``brought`` (written by a write just refused) that no committed row
-    names. A file another writer's row now names is kept; and if the database cannot even be
-    read, every file is kept: an orphan, which ``check`` lists, beats a row without its file."""
-    if not brought:
+    names. A file another writer's row now names is kept."""
+    discard_unused(registry, [(stored.sha256, stored.extension) for stored in brought])
+
+
+def discard_unused(registry: Registry, files: Sequence[tuple[str, str]]) -> None:
+    """Remove each ``(sha256, extension)`` file that neither a pattern file row nor a production
+    case names. If the database cannot even be read, every file is kept: an orphan, which
+    ``check`` lists, beats a row without its file."""
+    if not files:
         return
     try:
         with registry.reading() as session:
-            query = select(PatternFile.sha256).where(
-                col(PatternFile.sha256).in_([stored.sha256 for stored in brought])
-            )
-            named = set(session.exec(query).all())
+            named = still_named(session, [sha256 for sha256, _ in files])
     except Exception:
         return
-    for stored in brought:
-        if stored.sha256 not in named:
-            registry.store.discard(stored.sha256, stored.extension)
+    for sha256, extension in files:
+        if sha256 not in named:
+            registry.store.discard(sha256, extension)
+
+
+def still_named(session: Session, hashes: Iterable[str]) -> set[str]:
+    """Which of ``hashes`` a committed row names: a pattern's content or a case's input."""
+    wanted = sorted(set(hashes))
+    named: set[str] = set()
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        for column in (PatternFile.sha256, TriageCase.sha256):
+            named.update(session.exec(select(column).where(col(column).in_(chunk))))
+    return named

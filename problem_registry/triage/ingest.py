@@ -19,7 +19,8 @@ from sqlmodel import col, select
 from problem_registry.enums import PatternKind
 from problem_registry.store.content import InspectedContent, StoredFile
 from problem_registry.store.registry import Registry, insert_ignoring_conflicts
-from problem_registry.store.tables import PatternFile, TriageBatch, TriageCase, stored_id
+from problem_registry.store.tables import TriageBatch, TriageCase, stored_id
+from problem_registry.store.unreferenced import discard_unreferenced
 from problem_registry.text import file_name, recording, user_name
 from problem_registry.triage.batch_file import ProductionRow, read_batch
 from problem_registry.triage.cases import chunks
@@ -66,7 +67,7 @@ def ingest(registry: Registry, path: Path) -> Ingested:
     try:
         batch_id, added = _insert(registry, path, digest, fresh, who)
     except BaseException:
-        discard_unnamed(registry, brought)
+        discard_unreferenced(registry, brought)
         raise
     return Ingested(str(path), len(rows), added, len(by_key) - added, batch_id)
 
@@ -146,28 +147,3 @@ def read_content(registry: Registry, sha256: str, extension: str) -> bytes:
     """A case's input, verified against its hash (:class:`~problem_registry.errors.CorruptPattern`
     when missing or altered)."""
     return registry.store.read(sha256, extension)
-
-
-def discard_unnamed(registry: Registry, brought: Sequence[StoredFile]) -> None:
-    """Remove files a refused ingest wrote that no committed row (pattern or case) names."""
-    if not brought:
-        return
-    named: set[str] = set()
-    try:
-        with registry.reading() as session:
-            for wanted in chunks([stored.sha256 for stored in brought]):
-                named.update(
-                    session.exec(
-                        select(PatternFile.sha256).where(col(PatternFile.sha256).in_(wanted))
-                    )
-                )
-                named.update(
-                    session.exec(
-                        select(TriageCase.sha256).where(col(TriageCase.sha256).in_(wanted))
-                    )
-                )
-    except Exception:
-        return  # cannot tell: an orphan that `check` lists beats a row without its file
-    for stored in brought:
-        if stored.sha256 not in named:
-            registry.store.discard(stored.sha256, stored.extension)
