@@ -411,7 +411,7 @@ class _Replay:
         missing += len(empty) * n_active
         if first_pass:  # summed over the scopes of one replay (replay.scopes)
             self.total += missing
-            self.reused += n_active * len(scope) - missing
+            self.reused += n_active * len(tried) - missing  # a broken version reuses nothing
         else:  # pairs left to other runners last pass and stored by them since: reused
             self.reused += max(self.total - self.done - missing, 0)
             self.total = self.done + missing
