@@ -9,6 +9,7 @@ several models) and the two ways a user asks for it (the CLI and the pytest plug
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -141,16 +142,22 @@ def test_every_image_is_a_png_of_sensible_size_with_alt_text(report: Report) -> 
         for image in page.images:
             assert image.get("alt"), image
             path = (page.path.parent / str(image["src"])).resolve()
+            # A block of the outcome grid is a few versions' columns wide (16-30 px each).
+            narrowest = 16 if re.search(r"outcomes-\d+\.png$", path.name) else 100
             with Image.open(path) as opened:
                 assert opened.format == "PNG"
-                assert 100 <= opened.width <= 6000 and 50 <= opened.height <= 6000, opened.size
+                assert narrowest <= opened.width <= 6000, opened.size
+                assert 50 <= opened.height <= 6000, opened.size
             sources.add(path.relative_to(report.root.resolve()).as_posix())
-    assert {"images/overview.png", "images/heatmap.png"} <= sources
+    assert {"images/overview.png", "images/heatmap.png", "images/outcome-legend.png"} <= sources
     for slug in ("threes-vs-eights", "sevens-vs-ones"):
         assert {
             f"problems/{slug}/{name}.png"
-            for name in ("error-rate", "outcomes", "sheet-candidate", "sheet-champion")
+            for name in ("outcomes-patterns", "outcomes-1", "sheet-candidate", "sheet-champion")
         } <= sources
+        # The chart is drawn into the page (SVG), titled for a screen reader.
+        html = (report.root / "problems" / f"{slug}.html").read_text(encoding="utf-8")
+        assert '<svg class="chart"' in html and f"<title>Error rate of {slug}" in html
     written = {p.relative_to(report.root).as_posix() for p in report.root.rglob("*.png")}
     assert written == sources, "every image written is shown, and every image shown is written"
 
@@ -312,9 +319,10 @@ def tree(folder: Path) -> dict[str, bytes]:
 
 
 def test_a_rebuild_draws_again_only_what_changed(tmp_path: Path) -> None:
-    """Nothing new: nothing drawn. A new version answering as the last one: the chart, the grid
-    and the page change; both contact sheets (same tiles, the version named on the page) and
-    nothing else are kept. The folder is then the one a fresh build writes."""
+    """Nothing new: nothing drawn. A new version answering as the last one: the page (its chart
+    is in it) and the grid's last block change; the grid's row heads, both contact sheets (same
+    tiles, the version named on the page) and nothing else are kept. The folder is then the one
+    a fresh build writes."""
     registry = small_registry(tmp_path, versions=2)
     try:
         registry.models.promote("pets", "v1")
@@ -332,14 +340,15 @@ def test_a_rebuild_draws_again_only_what_changed(tmp_path: Path) -> None:
     assert first.kept == [] and first.deleted == [] and sheets <= set(first.drawn)
     assert unchanged.drawn == [] and unchanged.deleted == []
     assert sorted(unchanged.kept) == sorted(first.drawn)
+    # The grid's last block gains the column; the rows' heads and the legend stay.
     assert set(after.drawn) == {
         f"{page}.html",
-        f"{page}/error-rate.png",
-        f"{page}/outcomes.png",
+        f"{page}/outcomes-1.png",
         "images/overview.png",
         "images/heatmap.png",
     }
-    assert set(after.kept) == sheets and after.deleted == []
+    kept = {f"{page}/outcomes-patterns.png", "images/outcome-legend.png"}
+    assert set(after.kept) == sheets | kept and after.deleted == []
     html = (tmp_path / "site" / f"{page}.html").read_text(encoding="utf-8")
     assert "cats-vs-dogs on pets@v3: 2 of 3 right; vs champion pets@v1: 1 newly failing" in html
     assert tree(tmp_path / "site") == tree(fresh)
@@ -359,7 +368,7 @@ def test_a_rebuild_deletes_what_the_registry_no_longer_has(tmp_path: Path) -> No
         replay(registry, trigger="test")
         site = tmp_path / "site"
         write_report(registry, site)
-        assert (site / "problems" / "birds" / "error-rate.png").is_file()
+        assert (site / "problems" / "birds" / "outcomes-1.png").is_file()
         (site / "problems" / "older").mkdir()
         (site / "problems" / "older.html").write_text("from an older report", encoding="utf-8")
         (site / "problems" / "older" / "error-rate.png").write_bytes(b"stale")
@@ -374,7 +383,10 @@ def test_a_rebuild_deletes_what_the_registry_no_longer_has(tmp_path: Path) -> No
     assert set(emptied.deleted) == {
         "problems/older.html",
         "problems/older/error-rate.png",
-        *(f"problems/birds/{name}.png" for name in ("error-rate", "outcomes", "sheet-latest")),
+        *(
+            f"problems/birds/{name}.png"
+            for name in ("outcomes-patterns", "outcomes-1", "sheet-latest")
+        ),
     }
     assert gone.deleted == ["problems/birds.html"]
     assert sorted(p.name for p in (site / "problems").iterdir()) == [

@@ -39,7 +39,7 @@ def test_a_missing_or_replaced_file_is_drawn_again(tmp_path: Path) -> None:
     registry = small_registry(tmp_path, versions=2)
     try:
         write_report(registry, tmp_path / "site")
-        chart = tmp_path / "site" / "problems" / "cats-vs-dogs" / "error-rate.png"
+        chart = tmp_path / "site" / "problems" / "cats-vs-dogs" / "outcomes-1.png"
         chart.unlink()
         (tmp_path / "site" / "index.html").unlink()
         redrawn = write_report(registry, tmp_path / "site")
@@ -49,9 +49,9 @@ def test_a_missing_or_replaced_file_is_drawn_again(tmp_path: Path) -> None:
         relinked = write_report(registry, tmp_path / "site")
     finally:
         registry.close()
-    assert redrawn.drawn == ["problems/cats-vs-dogs/error-rate.png"]
+    assert redrawn.drawn == ["problems/cats-vs-dogs/outcomes-1.png"]
     assert (tmp_path / "site" / "index.html").is_file()
-    assert relinked.drawn == ["problems/cats-vs-dogs/error-rate.png"]
+    assert relinked.drawn == ["problems/cats-vs-dogs/outcomes-1.png"]
     assert not chart.is_symlink()
 
 

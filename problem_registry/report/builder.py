@@ -6,9 +6,11 @@ Templates autoescape, so a problem title or a label such as ``<script>`` stays t
 
     DIR/index.html               overview chart, heatmap, versions, one row per problem
     DIR/style.css
-    DIR/images/overview.png, heatmap.png, multiples.png
-    DIR/problems/<slug>.html     chart, timeline, outcome grid, contact sheets, confusion, patterns
-    DIR/problems/<slug>/*.png
+    DIR/images/overview.png, heatmap.png, multiples.png, outcome-legend.png
+    DIR/problems/<slug>.html     chart (inline SVG), timeline, outcome grid, contact sheets,
+                                 confusion, patterns
+    DIR/problems/<slug>/*.png    the outcome grid's parts (outcomes-patterns.png, then
+                                 outcomes-1.png... per 25 versions), the contact sheets
     DIR/.report-manifest.json    each file's content key (see keys.py)
 
 File names come from problem slugs (lowercase letters, digits and hyphens, validated when the
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
     from problem_registry.report.pages import Picture
 
 STYLESHEET = "style.css"
+LEGEND = "images/outcome-legend.png"  # under every page's outcome grid
 MULTIPLES_FROM = 6  # more problems than the overview colours: add one small chart per problem
 # What a report writes besides index.html and the stylesheet: the files it may delete again.
 OWNED = ("images/*.png", "problems/*.html", "problems/*/*.png")
@@ -172,6 +175,12 @@ def _write(registry: Registry, data: ReportData, root: Path, jobs: int, source: 
                 workers.index_picture(
                     kind, data.rows, data.versions, root / picture.src, data.failing()
                 )
+        if data.rows and wanted(LEGEND, content_key("outcome-legend")):
+            # What the cells of every page's outcome grid mean: one picture for all of them.
+            from problem_registry.report.gallery.grid_parts import draw_grid_legend
+            from problem_registry.report.png import image_png
+
+            write_atomically(root / LEGEND, image_png(draw_grid_legend()))
         # Then the index, before any page: what a lead opens first is never behind the
         # registry, even while the pages are drawn or if the build is stopped (issue 19 item 13).
         data.problems = read_index(registry, data)

@@ -24,7 +24,7 @@ from problem_registry.plain_files import read_plain, write_atomically
 
 MANIFEST = ".report-manifest.json"
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
-LAYOUT = 2  # bump when a change to the drawing code should redraw every report
+LAYOUT = 3  # bump when a change to the drawing code should redraw every report
 # The only names a report gives the files it may delete again: problem slugs and fixed words
 # (see builder.OWNED). A manifest is read from a folder anyone may have edited (issue 16: its
 # ``../x`` and ``/abs/x`` entries were deleted), so an entry of any other shape is ignored.

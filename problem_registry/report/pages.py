@@ -9,29 +9,42 @@ the same bytes with one process or many.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
-from operator import attrgetter
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from problem_registry.plain_files import write_atomically
 from problem_registry.report import gallery
 from problem_registry.report.data import ProblemReport, ReportData
-from problem_registry.report.gallery import Sheet
+from problem_registry.report.gallery import Sheet, grid_parts
+from problem_registry.report.gallery.grid import (
+    HEADER_W,
+    CellKind,
+    cell_width,
+    column_labels,
+    grid_body,
+    in_grid_order,
+    label_height,
+)
+from problem_registry.report.gallery.grid_parts import blocks
 from problem_registry.report.html import render
 from problem_registry.report.keys import content_key
+from problem_registry.report.png import image_png
+from problem_registry.report.svg_chart import problem_svg
 from problem_registry.store.content import PatternStore
-from problem_registry.verdicts.metrics import PatternResult, ProblemVersionMetrics
+from problem_registry.store.views import PatternView
+from problem_registry.verdicts.metrics import PatternResult
 
 
 @dataclass(frozen=True)
 class Picture:
     """An image written beside a page: ``src`` is relative to the page that shows it."""
 
-    src: str
+    src: str  # "": drawn into the page itself (a problem's chart, inline SVG)
     alt: str
     caption: str = ""
     heading: str = ""  # what a contact sheet says of itself, written on the page, not drawn
+    width: int = 0  # pixels, for the outcome grid's parts laid side by side at one scale
 
 
 @dataclass(frozen=True)
@@ -39,9 +52,9 @@ class Output:
     """A file of the report: ``path`` relative to its folder, what draws it, its content key."""
 
     path: str
-    kind: str  # "page", "chart", "grid" or "sheet"
+    kind: str  # "page", "grid-heads", "grid-block" or "sheet"
     key: str
-    sheet: int = -1  # for a sheet: which of the page's sheets
+    part: int = -1  # for a sheet: which of the page's sheets; for a grid block, which block
 
 
 @dataclass
@@ -68,12 +81,32 @@ class Site:
 
 
 @dataclass
+class GridPlan:
+    """The outcome grid as its parts draw it (see :mod:`.gallery.grid_parts`): the rows'
+    patterns, each row's cells and each column's wrong answers, the column labels."""
+
+    patterns: list[PatternView]
+    body: list[list[CellKind]]
+    wrong: list[int]
+    labels: list[str]
+    champions: list[int]  # column positions
+    label_h: int
+    cell_w: int
+
+
+@dataclass
 class Page:
-    """One problem's page as planned: its pictures, its files and the data they are drawn from."""
+    """One problem's page as planned: its pictures, its files and the data they are drawn from.
+
+    ``results`` stay in the main process: what a worker draws is planned from them (the grid's
+    cells, the sheets' tiles), so a page travels without its 1,500 results.
+    """
 
     problem: ProblemReport
     results: list[PatternResult]
     pictures: dict[str, Picture] = field(default_factory=dict)
+    grid: GridPlan | None = None
+    grid_parts: list[Picture] = field(default_factory=list)
     sheets: list[Sheet] = field(default_factory=list)
     sheet_pictures: list[Picture] = field(default_factory=list)
     outputs: list[Output] = field(default_factory=list)
@@ -83,16 +116,7 @@ class Page:
         return self.problem.slug
 
     def __getstate__(self) -> dict[str, Any]:
-        # Results travel to a worker as tuples: pickling result objects was the main process's
-        # largest cost after reading (docs/performance.md).
-        return {**self.__dict__, "results": [_RESULT_FIELDS(result) for result in self.results]}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        state["results"] = [PatternResult(*values) for values in state["results"]]
-        self.__dict__.update(state)
-
-
-_RESULT_FIELDS = attrgetter(*(field.name for field in fields(PatternResult)))
+        return {**self.__dict__, "results": []}
 
 
 def plan_page(
@@ -104,37 +128,72 @@ def plan_page(
     version) are written on the page rather than drawn, so a sheet whose tiles did not change
     keeps its key when a new version becomes the latest.
     """
-    data, slug = site.data, problem.slug
+    slug = problem.slug
     page = Page(problem, results)
-    folder = f"problems/{slug}/"
     if problem.rows and any(row.answered for row in problem.rows):
+        # Inline SVG, written into the page (svg_chart.py): no file of its own.
         page.pictures["chart"] = Picture(
-            f"{slug}/error-rate.png",
-            f"Error rate of {slug} across versions, with its 95% Wilson band",
-        )
-        page.outputs.append(
-            Output(folder + "error-rate.png", "chart", _chart_key(data.champion, problem.rows))
+            "", f"Error rate of {slug} across versions, with its 95% Wilson band"
         )
         if problem.patterns:
-            page.pictures["grid"] = Picture(
-                f"{slug}/outcomes.png",
-                f"Pass or fail of each pattern of {slug} in each version",
-            )
-            grid = content_key(
-                "grid",
-                _columns(site, results),
-                site.champions,
-                [row.pattern for row in problem.patterns],
-                [
-                    (r.pattern_id, r.model, r.version, r.answered, r.correct, r.error)
-                    for r in results
-                ],
-            )
-            page.outputs.append(Output(folder + "outcomes.png", "grid", grid))
+            _plan_grid(site, page)
         _plan_sheets(site, page)
-    page_key = content_key("page", site_key, problem, page.pictures, page.sheet_pictures)
+    page_key = content_key(
+        "page", site_key, problem, page.pictures, page.grid_parts, page.sheet_pictures
+    )
     page.outputs.insert(0, Output(f"problems/{slug}.html", "page", page_key))
     return page
+
+
+def _plan_grid(site: Site, page: Page) -> None:
+    """The outcome grid's parts: the rows' heads, then a picture per block of versions, each
+    keyed by exactly what it draws, so a new version redraws only the last block."""
+    slug, folder = page.slug, f"problems/{page.slug}/"
+    patterns = in_grid_order([row.pattern for row in page.problem.patterns])
+    columns = _columns(site, page.results)
+    champions = site.champions
+    labels = column_labels(columns, champions)
+    body, wrong = grid_body(patterns, gallery.grid_cells(page.results), columns, champions)
+    starred = [i for i, ref in enumerate(columns) if ref in champions]
+    plan = GridPlan(
+        patterns, body, wrong, labels, starred, label_height(labels), cell_width(len(columns))
+    )
+    page.grid = plan
+    page.pictures["grid"] = Picture(
+        "",
+        f"Pass or fail of each pattern of {slug} in each version",
+        caption=f"{len(patterns)} patterns x {len(columns)} versions",
+    )
+    heads = content_key("grid-heads", plan.label_h, patterns)
+    page.grid_parts.append(
+        Picture(
+            f"{slug}/outcomes-patterns.png",
+            f"The patterns of {slug}, one per row: thumbnail, file and expected answer",
+            width=HEADER_W,
+        )
+    )
+    page.outputs.append(Output(folder + "outcomes-patterns.png", "grid-heads", heads))
+    for number, block in enumerate(blocks(len(columns)), start=1):
+        first, last = block.start, block.stop - 1
+        key = content_key(
+            "grid-block",
+            plan.label_h,
+            plan.cell_w,
+            labels[first : last + 1],
+            [i - first for i in starred if first <= i <= last],
+            [row[first : last + 1] for row in body],
+            wrong[first : last + 1],
+        )
+        name = f"outcomes-{number}.png"
+        span = labels[first] if first == last else f"{labels[first]} to {labels[last]}"
+        page.grid_parts.append(
+            Picture(
+                f"{slug}/{name}",
+                f"Pass or fail of each pattern of {slug} in versions {span}",
+                width=len(block) * plan.cell_w,
+            )
+        )
+        page.outputs.append(Output(folder + name, "grid-block", key, number - 1))
 
 
 def _plan_sheets(site: Site, page: Page) -> None:
@@ -177,32 +236,9 @@ def _plan_sheets(site: Site, page: Page) -> None:
         ]
         key = content_key("sheet", bool(sheet.champion), sheet.only_failing, tiles)
         page.outputs.append(
-            Output(f"problems/{slug}/sheet-{role}.png", "sheet", key, len(page.sheets))
+            Output(f"problems/{slug}/sheet-{role}.png", "sheet", key, part=len(page.sheets))
         )
         page.sheets.append(sheet)
-
-
-def _chart_key(champion: str | None, rows: list[ProblemVersionMetrics]) -> str:
-    # Every field the chart draws, none it does not (the title, the status line and the
-    # confusion matrix are on the page).
-    return content_key(
-        "chart",
-        champion,
-        [
-            (
-                r.ref,
-                r.is_champion,
-                r.max_error_rate,
-                r.patterns,
-                r.answered,
-                r.wrong,
-                r.errored,
-                r.positive,
-                r.negative,
-            )
-            for r in rows
-        ],
-    )
 
 
 def _columns(site: Site, results: list[PatternResult]) -> list[str]:
@@ -210,16 +246,14 @@ def _columns(site: Site, results: list[PatternResult]) -> list[str]:
 
 
 class PageDrawer:
-    """Draws the files of planned pages into the report's folder; one per process."""
+    """Draws the files of planned pages into the report's folder; one per process.
+
+    Pillow and Jinja2 only: the pages' charts are SVG, so a process that draws pages never
+    loads matplotlib (~50 MB each, issue 19 item 13).
+    """
 
     def __init__(self, site: Site, root: Path) -> None:
         self.site, self.root = site, root
-        # matplotlib only where pictures are drawn: the main process of a report drawn by
-        # workers never loads it (~50 MB, issue 19 item 13).
-        from problem_registry.report import charts
-
-        self.charts = charts.ProblemCharts()  # the version axis drawn once, not per problem
-        self._png = charts.image_png
 
     def draw(self, page: Page, paths: list[str]) -> list[str]:
         """Write ``paths`` (some of ``page.outputs``); return them."""
@@ -230,32 +264,39 @@ class PageDrawer:
         return paths
 
     def _draw(self, page: Page, output: Output) -> bytes:
-        problem, data = page.problem, self.site.data
+        problem, data, grid = page.problem, self.site.data, page.grid
         if output.kind == "page":
-            pictures = {**page.pictures, "sheets": page.sheet_pictures}
+            chart = page.pictures.get("chart")
             html = render(
                 "problem.html.j2",
                 data=data,
                 problem=problem,
-                pictures=pictures,
+                pictures={**page.pictures, "sheets": page.sheet_pictures},
+                grid_parts=page.grid_parts,
+                chart=None
+                if chart is None
+                else problem_svg(problem.rows, champion=data.champion, label=chart.alt),
                 root="../",
                 title=problem.problem.title,
             )
             return html.encode("utf-8")
-        if output.kind == "chart":
-            # Untitled: the page writes the problem's title and status line above it.
-            return self.charts.png(problem.rows, champion=data.champion, titled=False)
-        if output.kind == "grid":
-            image = gallery.draw_outcome_grid(
-                page.slug,
-                [row.pattern for row in problem.patterns],
-                page.results,
-                columns=_columns(self.site, page.results),
-                champions=self.site.champions,
-                store=self.site.store,
+        if output.kind == "grid-heads" and grid is not None:
+            image = grid_parts.draw_grid_heads(
+                grid.patterns, label_h=grid.label_h, store=self.site.store
+            )
+        elif output.kind == "grid-block" and grid is not None:
+            block = blocks(len(grid.labels))[output.part]
+            first, stop = block.start, block.stop
+            image = grid_parts.draw_grid_block(
+                [row[first:stop] for row in grid.body],
+                grid.wrong[first:stop],
+                grid.labels[first:stop],
+                [i - first for i in grid.champions if first <= i < stop],
+                label_h=grid.label_h,
+                cell_w=grid.cell_w,
             )
         else:
             image = gallery.draw_contact_sheet(
-                page.sheets[output.sheet], self.site.store, heading=False
+                page.sheets[output.part], self.site.store, heading=False
             )
-        return self._png(image)
+        return image_png(image)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
-# Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour-vision
-# deficiency. Yellow (#F0E442) is left out: it vanishes on white.
-OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+from problem_registry.report import palette
+
+# Okabe-Ito (see palette.py): shared with the pages' SVG charts, which import no matplotlib.
+OKABE_ITO = palette.OKABE_ITO
 BLUE, VERMILLION, GREEN, PURPLE, ORANGE, SKY, BLACK = OKABE_ITO
-GREY = "#B8B8B8"
+GREY = palette.GREY
+
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 # 0% light, 100% dark, and no grey anywhere on the way (cividis passed through grey at 40-60%,
 # the grey that meant "no result"): the worst cells stand out, a missing one is hatched.

@@ -38,6 +38,12 @@ if TYPE_CHECKING:
     from problem_registry.store.registry import Registry
 
 
+THUMB = 48  # a row's thumbnail, square
+ROW_H = THUMB + 8
+HEADER_W = THUMB + 12 + 190  # a row's head: thumbnail, file name, expectation
+FOOTER_H = 22  # under the cells: each version's count of wrong answers
+
+
 @dataclass(frozen=True)
 class Cell:
     """One pattern on one version, as the grid draws it."""
@@ -109,27 +115,19 @@ def draw_outcome_grid(
     Reads nothing but the pattern files (through ``store``), so a report worker can draw it
     from what the main process already queried.
     """
-    patterns = sorted(patterns, key=lambda p: (p.polarity != "positive", p.id))
+    patterns = in_grid_order(patterns)
     cells = grid_cells(results)
-    parsed = [ModelRef.parse(ref) for ref in columns]
-    one_model = len({ref.name for ref in parsed}) <= 1
-    labels = [ref.version if one_model else str(ref) for ref in parsed]
     starred = {i for i, ref in enumerate(columns) if ref in champions}
 
     n = len(columns)
-    cell_w = 30 if n <= 12 else 22 if n <= 30 else 16
-    thumb = 48
-    row_h = thumb + 8
-    header_w = thumb + 12 + 190
+    cell_w = cell_width(n)
     small, normal, title_font = font(11), font(12), font(15)
-    label_texts = [
-        label + (" (champion)" if i in starred else "") for i, label in enumerate(labels)
-    ]
-    label_h = min(150, 12 + int(max((text_width(t, small) for t in label_texts), default=20)))
-    title_h, footer_h, legend_h = 34, 22, 58
+    label_texts = column_labels(columns, champions)
+    label_h = label_height(label_texts)
+    title_h, legend_h = 34, 58
     grid_top = title_h + label_h
-    width = max(header_w + n * cell_w + 16, 560)
-    height = grid_top + max(1, len(patterns)) * row_h + footer_h + legend_h
+    width = max(HEADER_W + n * cell_w + 16, 560)
+    height = grid_top + max(1, len(patterns)) * ROW_H + FOOTER_H + legend_h
     canvas = Image.new("RGB", (width, height), PAPER)
     draw = ImageDraw.Draw(canvas)
 
@@ -141,59 +139,31 @@ def draw_outcome_grid(
         INK,
     )
     for i, text in enumerate(label_texts):  # column labels, written upwards
-        x = header_w + i * cell_w
+        x = HEADER_W + i * cell_w
         if i in starred:
             draw.rectangle(
-                (x, title_h, x + cell_w - 1, grid_top + len(patterns) * row_h), fill=CHAMPION_SHADE
+                (x, title_h, x + cell_w - 1, grid_top + len(patterns) * ROW_H), fill=CHAMPION_SHADE
             )
         rotated = _column_label(text, label_h, cell_w, champion=i in starred)
         canvas.paste(rotated, (x, grid_top - rotated.height - 4), rotated)
 
-    thumbs = _Thumbnails(store, thumb)
-    wrong = [0] * n
-    body: list[list[tuple[str, bool, bool]]] = []
+    thumbs = _Thumbnails(store, THUMB)
     for row, pattern in enumerate(patterns):
-        top = grid_top + row * row_h
-        if row % 2:
-            draw.rectangle((0, top, header_w - 4, top + row_h - 1), fill=(247, 247, 247))
-        _paste_centred(canvas, thumbs(pattern), (6, top + 4, 6 + thumb, top + 4 + thumb))
-        text_x = thumb + 14
-        room = header_w - text_x - 6
-        write(
-            canvas,
-            (text_x, top + 6),
-            _fit(f"#{pattern.id} {pattern.original_name}", small, room),
-            small,
-            INK,
-        )
-        write(
-            canvas,
-            (text_x, top + 24),
-            _fit(f"expects {pattern.expected}, {pattern.polarity}", small, room),
-            small,
-            MUTED,
-        )
-        body.append([])
-        for i, ref in enumerate(columns):
-            cell = cells.get((pattern.id, ref))
-            if cell is None:
-                body[-1].append((Outcome.NO_RESULT, False, i in starred))
-                continue
-            wrong[i] += cell.result.correct is False
-            body[-1].append((cell.outcome, cell.change is not None, i in starred))
+        _row_header(canvas, draw, thumbs(pattern), pattern, row, grid_top + row * ROW_H)
+    body, wrong = grid_body(patterns, cells, columns, champions)
     if body and columns:
-        canvas.paste(_grid_body(body, cell_w, row_h), (header_w, grid_top))
-    footer_top = grid_top + len(patterns) * row_h + 4
+        canvas.paste(_grid_body(body, cell_w, ROW_H), (HEADER_W, grid_top))
+    footer_top = grid_top + len(patterns) * ROW_H + 4
     write(canvas, (8, footer_top + 2), "wrong answers", small, MUTED)
     for i, count in enumerate(wrong):
         text = str(count)
-        x = header_w + i * cell_w + (cell_w - text_width(text, small)) / 2
+        x = HEADER_W + i * cell_w + (cell_w - text_width(text, small)) / 2
         write(canvas, (x, footer_top + 2), text, small, FAIL if count else MUTED)
-    _grid_legend(canvas, draw, (10, footer_top + footer_h + 6), normal)
+    _grid_legend(canvas, draw, (10, footer_top + FOOTER_H + 6), normal)
     return canvas
 
 
-def _grid_body(cells: list[list[tuple[str, bool, bool]]], width: int, height: int) -> Image.Image:
+def _grid_body(cells: list[list[CellKind]], width: int, height: int) -> Image.Image:
     """The cells, pattern rows x version columns, each ``(outcome, changed, champion's column)``.
 
     Put together with numpy from one tile per kind of cell (:func:`_cell_tile`): the same pixels
@@ -217,6 +187,90 @@ def _grid_body(cells: list[list[tuple[str, bool, bool]]], width: int, height: in
     np.copyto(pixels[:, :, width::width], edges[..., :3], where=edges[..., 3:] > 0)
     pixels = pixels.reshape(rows * height, columns * width + 1, 3)
     return Image.fromarray(pixels)
+
+
+CellKind = tuple[str, bool, bool]
+"""A cell as drawn: its outcome, whether it changed, whether it is in the champion's column."""
+
+
+def grid_body(
+    patterns: Sequence[PatternView],
+    cells: dict[tuple[int, str], Cell],
+    columns: Sequence[str],
+    champions: Collection[str],
+) -> tuple[list[list[CellKind]], list[int]]:
+    """Each pattern's cells in ``columns`` as drawn (rows in ``patterns``' order), and each
+    column's count of wrong answers: everything the cells and the footer of a grid show."""
+    wrong = [0] * len(columns)
+    body: list[list[CellKind]] = []
+    starred = [ref in champions for ref in columns]
+    for pattern in patterns:
+        body.append([])
+        for i, ref in enumerate(columns):
+            cell = cells.get((pattern.id, ref))
+            if cell is None:
+                body[-1].append((Outcome.NO_RESULT, False, starred[i]))
+                continue
+            wrong[i] += cell.result.correct is False
+            body[-1].append((cell.outcome, cell.change is not None, starred[i]))
+    return body, wrong
+
+
+def cell_width(columns: int) -> int:
+    """A version's column width in pixels: narrower as the versions grow in number."""
+    return 30 if columns <= 12 else 22 if columns <= 30 else 16
+
+
+def in_grid_order(patterns: Sequence[PatternView]) -> list[PatternView]:
+    """The grid's rows: positives first, then by id."""
+    return sorted(patterns, key=lambda p: (p.polarity != "positive", p.id))
+
+
+def column_labels(columns: Sequence[str], champions: Collection[str]) -> list[str]:
+    """Each column's label as written over it: the version (the ref when several models
+    share the grid), the champion's named."""
+    parsed = [ModelRef.parse(ref) for ref in columns]
+    one_model = len({ref.name for ref in parsed}) <= 1
+    return [
+        (ref.version if one_model else str(ref)) + (" (champion)" if column in champions else "")
+        for ref, column in zip(parsed, columns, strict=True)
+    ]
+
+
+def label_height(labels: Sequence[str]) -> int:
+    """Room over the cells for the longest column label, written upwards."""
+    return min(150, 12 + int(max((text_width(t, font(11)) for t in labels), default=20)))
+
+
+def _row_header(
+    canvas: Image.Image,
+    draw: ImageDraw.ImageDraw,
+    thumbnail: Image.Image,
+    pattern: PatternView,
+    row: int,
+    top: int,
+) -> None:
+    """A pattern's row head: its thumbnail, ``#id file`` and what it expects, striped."""
+    small = font(11)
+    if row % 2:
+        draw.rectangle((0, top, HEADER_W - 4, top + ROW_H - 1), fill=(247, 247, 247))
+    _paste_centred(canvas, thumbnail, (6, top + 4, 6 + THUMB, top + 4 + THUMB))
+    text_x = THUMB + 14
+    room = HEADER_W - text_x - 6
+    write(
+        canvas,
+        (text_x, top + 6),
+        _fit(f"#{pattern.id} {pattern.original_name}", small, room),
+        small,
+        INK,
+    )
+    write(
+        canvas,
+        (text_x, top + 24),
+        _fit(f"expects {pattern.expected}, {pattern.polarity}", small, room),
+        small,
+        MUTED,
+    )
 
 
 @lru_cache(maxsize=64)
