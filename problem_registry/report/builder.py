@@ -170,11 +170,13 @@ def _write(registry: Registry, data: ReportData, root: Path, jobs: int, source: 
         # The index's charts first: each is one long task, drawn while the pages are read.
         overview = _index_pictures(data)
         index_key = _rows_key(data)
-        for kind, picture in overview.items():
-            if wanted(picture.src, content_key(kind, index_key)):
-                workers.index_picture(
-                    kind, data.rows, data.versions, root / picture.src, data.failing()
-                )
+        stale = [
+            (kind, root / picture.src)
+            for kind, picture in overview.items()
+            if wanted(picture.src, content_key(kind, index_key))
+        ]
+        if stale:  # one task: one process holds matplotlib and every row, not each of them
+            workers.index_pictures(stale, data.rows, data.versions, data.failing())
         if data.rows and wanted(LEGEND, content_key("outcome-legend")):
             # What the cells of every page's outcome grid mean: one picture for all of them.
             from problem_registry.report.gallery.grid_parts import draw_grid_legend
@@ -199,8 +201,8 @@ def _write(registry: Registry, data: ReportData, root: Path, jobs: int, source: 
         lead = [p.slug for p in data.problems_worst_first() if data.needs_attention(p)]
         lead += [p.slug for p in data.problems if p.changed and not data.needs_attention(p)]
         for chunk in read_problems(registry, data, order=lead):
-            for problem, results in chunk:
-                page = plan_page(site, site_key, problem, results)
+            for problem, results, outcomes in chunk:
+                page = plan_page(site, site_key, problem, results, outcomes)
                 stale = [o.path for o in page.outputs if wanted(o.path, o.key)]
                 if stale:
                     workers.page(page, stale)

@@ -22,6 +22,7 @@ from problem_registry.verdicts.metrics import (
     pattern_results,
     problem_metrics,
 )
+from problem_registry.verdicts.pattern_grid import PatternOutcome, pattern_outcomes
 from problem_registry.verdicts.status import changes, problem_status
 from problem_registry.verdicts.timeline import (
     PROBLEMS_PER_QUERY,
@@ -31,6 +32,7 @@ from problem_registry.verdicts.timeline import (
     with_signoffs,
 )
 
+Reading = PatternResult | PatternOutcome  # a grid's and a timeline's reading of a result
 SHORT_STORY_EVENTS = 3  # more changes than this: the index says only the last one
 ALL_TIMELINE_ROWS = 12  # more versions than this: the timeline table keeps the telling ones
 
@@ -190,7 +192,7 @@ def gather(
     """Everything the report shows, every problem included (their pattern results dropped)."""
     data = read_overview(registry, model=model, candidate=candidate)
     for chunk in read_problems(registry, data):
-        data.problems.extend(problem for problem, _results in chunk)
+        data.problems.extend(problem for problem, _results, _outcomes in chunk)
     return data
 
 
@@ -261,7 +263,7 @@ def read_index(registry: Registry, data: ReportData) -> list[ProblemReport]:
     return [
         report
         for chunk in read_problems(registry, data, versions=versions, chunk_size=None)
-        for report, _results in chunk
+        for report, _results, _outcomes in chunk
     ]
 
 
@@ -285,8 +287,12 @@ def read_problems(
     order: Sequence[str] | None = None,
     versions: Sequence[str] | None = None,
     chunk_size: int | None = PROBLEMS_PER_QUERY,
-) -> Iterator[list[tuple[ProblemReport, list[PatternResult]]]]:
-    """Each problem's report with its pattern x version results, a chunk of problems at a time.
+) -> Iterator[list[tuple[ProblemReport, list[PatternResult], list[Reading]]]]:
+    """Each problem's report with its pattern results and outcomes, a chunk of problems at a time.
+
+    The results (answers) are those of the versions a page shows (the focus, the champion, what
+    the status line compares with) or of ``versions``; the outcomes (right, wrong, errored, no
+    result) those of every version, or of ``versions``.
 
     The pattern x version grid is the one large read (15 patterns x 100 versions per problem):
     it is read :data:`PROBLEMS_PER_QUERY` problems at a time, so a caller that draws each chunk
@@ -314,16 +320,32 @@ def read_problems(
         chunk = problems[start : start + step]
         slugs = [p.slug for p in chunk]
         results: dict[str, list[PatternResult]] = {}
+        outcomes: dict[str, list[Reading]] = {}
         stories: dict[str, ProblemTimeline] = {}
         if data.model is not None and (versions is None or versions):
-            read = pattern_results(
-                registry, problems=slugs, model=data.model, versions=versions or None
-            )
-            for result in read:
-                results.setdefault(result.problem, []).append(result)
-            # From the rows in hand: reading them again was most of a chunk's time.
             rows = [row for slug in slugs for row in by_problem.get(slug, [])]
-            told = with_signoffs(timelines_from(data.model, rows, read), signed)
+            if versions is None:
+                # Every version's outcomes (the grid, the timeline), and the answers of only
+                # the versions a page shows them for: most of this read's time was answers.
+                read: Sequence[Reading] = pattern_outcomes(
+                    registry, problems=slugs, model=data.model
+                )
+                detail = _shown_versions(data, rows)
+                answers = (
+                    pattern_results(registry, problems=slugs, model=data.model, versions=detail)
+                    if detail
+                    else []
+                )
+            else:
+                read = answers = pattern_results(
+                    registry, problems=slugs, model=data.model, versions=versions
+                )
+            for result in answers:
+                results.setdefault(result.problem, []).append(result)
+            for outcome in read:
+                outcomes.setdefault(outcome.problem, []).append(outcome)
+            # From the rows in hand: reading them again was most of a chunk's time.
+            told = with_signoffs(timelines_from(data.model, rows, read), signed)  # type: ignore[arg-type]
             stories = {t.problem: t for t in told}
         yield [
             (
@@ -337,9 +359,22 @@ def read_problems(
                     gates.get(problem.slug),
                 ),
                 results.get(problem.slug, []),
+                outcomes.get(problem.slug, []),
             )
             for problem in chunk
         ]
+
+
+def _shown_versions(data: ReportData, rows: Sequence[ProblemVersionMetrics]) -> list[str]:
+    """The versions whose answers a page shows or compares: the focus, the champion, and what
+    each status line compares the focus with."""
+    shown = {data.focus, data.champion}
+    if data.focus is not None:
+        by_problem: dict[str, list[ProblemVersionMetrics]] = {}
+        for row in rows:
+            by_problem.setdefault(row.problem, []).append(row)
+        shown.update(_compared_with(r, data.focus, data.since) for r in by_problem.values())
+    return [v.ref for v in data.versions if v.ref in shown]
 
 
 def _problem_report(

@@ -9,13 +9,14 @@ the same bytes with one process or many.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from problem_registry.plain_files import write_atomically
 from problem_registry.report import gallery
-from problem_registry.report.data import ProblemReport, ReportData
+from problem_registry.report.data import ProblemReport, Reading, ReportData
 from problem_registry.report.gallery import Sheet, grid_parts
 from problem_registry.report.gallery.grid import (
     HEADER_W,
@@ -103,7 +104,8 @@ class Page:
     """
 
     problem: ProblemReport
-    results: list[PatternResult]
+    results: list[PatternResult]  # the answers of the versions the page shows
+    outcomes: list[Reading]  # every version's: the grid's cells
     pictures: dict[str, Picture] = field(default_factory=dict)
     grid: GridPlan | None = None
     grid_parts: list[Picture] = field(default_factory=list)
@@ -116,11 +118,15 @@ class Page:
         return self.problem.slug
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "results": []}
+        return {**self.__dict__, "results": [], "outcomes": []}
 
 
 def plan_page(
-    site: Site, site_key: str, problem: ProblemReport, results: list[PatternResult]
+    site: Site,
+    site_key: str,
+    problem: ProblemReport,
+    results: list[PatternResult],
+    outcomes: Sequence[Reading] | None = None,
 ) -> Page:
     """What ``problem``'s page shows, each file keyed by the data it is drawn from.
 
@@ -129,7 +135,7 @@ def plan_page(
     keeps its key when a new version becomes the latest.
     """
     slug = problem.slug
-    page = Page(problem, results)
+    page = Page(problem, results, list(results if outcomes is None else outcomes))
     if problem.rows and any(row.answered for row in problem.rows):
         # Inline SVG, written into the page (svg_chart.py): no file of its own.
         page.pictures["chart"] = Picture(
@@ -150,10 +156,10 @@ def _plan_grid(site: Site, page: Page) -> None:
     keyed by exactly what it draws, so a new version redraws only the last block."""
     slug, folder = page.slug, f"problems/{page.slug}/"
     patterns = in_grid_order([row.pattern for row in page.problem.patterns])
-    columns = _columns(site, page.results)
+    columns = _columns(site, page.outcomes)
     champions = site.champions
     labels = column_labels(columns, champions)
-    body, wrong = grid_body(patterns, gallery.grid_cells(page.results), columns, champions)
+    body, wrong = grid_body(patterns, gallery.grid_cells(page.outcomes), columns, champions)
     starred = [i for i, ref in enumerate(columns) if ref in champions]
     plan = GridPlan(
         patterns, body, wrong, labels, starred, label_height(labels), cell_width(len(columns))
@@ -241,7 +247,7 @@ def _plan_sheets(site: Site, page: Page) -> None:
         page.sheets.append(sheet)
 
 
-def _columns(site: Site, results: list[PatternResult]) -> list[str]:
+def _columns(site: Site, results: Sequence[Reading]) -> list[str]:
     return list(dict.fromkeys(r.ref for r in results)) or site.columns
 
 

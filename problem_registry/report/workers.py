@@ -42,25 +42,28 @@ def _draw_page(page: Page, paths: list[str]) -> list[str]:
     return _drawer.draw(page, paths)
 
 
-def draw_index_picture(
-    kind: str,
+def draw_index_pictures(
+    pictures: Sequence[tuple[str, Path]],
     rows: Sequence[ProblemVersionMetrics],
     versions: Sequence[ModelVersionView],
-    path: Path,
     failing: Sequence[str] = (),
-) -> str:
-    """One of the index's charts: ``overview``, ``heatmap`` or ``multiples``; ``failing``: the
-    problems whose gate failed, drawn as failures."""
+) -> list[str]:
+    """The index's charts, each ``(kind, path)``: ``overview``, ``heatmap`` or ``multiples``;
+    ``failing``: the problems whose gate failed, drawn as failures. One after the other, in
+    one process: the only one of a report's that loads matplotlib and every row (issue 19 item
+    13: each worker held both, ~300-400 MB apiece at 1,000 problems)."""
     from problem_registry.report import charts  # in the process that draws, not the main one
 
-    if kind == "overview":
-        figure = charts.overview_chart(rows, versions)
-    elif kind == "heatmap":
-        figure = charts.heatmap_chart(rows)
-    else:
-        figure = charts.small_multiples(rows, failing=failing)
-    write_atomically(path, charts.figure_png(figure))
-    return str(path)
+    for kind, path in pictures:
+        if kind == "overview":
+            figure = charts.overview_chart(rows, versions)
+        elif kind == "heatmap":
+            figure = charts.heatmap_chart(rows)
+        else:
+            figure = charts.small_multiples(rows, failing=failing)
+        write_atomically(path, charts.figure_png(figure))
+        figure.clear()
+    return [str(path) for _kind, path in pictures]
 
 
 class _InProcess(Executor):
@@ -113,15 +116,15 @@ class Workers:
             return
         self._queue(self._executor.submit(_draw_page, page, paths))
 
-    def index_picture(
+    def index_pictures(
         self,
-        kind: str,
+        pictures: Sequence[tuple[str, Path]],
         rows: Sequence[ProblemVersionMetrics],
         versions: Sequence[ModelVersionView],
-        path: Path,
         failing: Sequence[str] = (),
     ) -> None:
-        self._queue(self._executor.submit(draw_index_picture, kind, rows, versions, path, failing))
+        """Draw the index's charts (see :func:`draw_index_pictures`)."""
+        self._queue(self._executor.submit(draw_index_pictures, pictures, rows, versions, failing))
 
     def wait(self) -> None:
         """Until everything queued is drawn; the first failure is raised here."""
