@@ -231,7 +231,8 @@ def report(
         None,
         "--jobs",
         min=1,
-        help="Processes that draw the HTML report (default: one per CPU; 1 draws in this one).",
+        help="Processes that build the HTML report: this one reads the registry, the others "
+        "draw the pages (default: one per CPU; 1: this one does both).",
         metavar="N",
     ),
     candidate: str | None = typer.Option(

@@ -23,7 +23,7 @@ come from anyone (a downloaded CI artifact), so the report touches only plain fi
 inside it, never through a link: a linked ``images`` or ``problems`` folder is refused before
 anything is written, and a manifest entry naming anything else is ignored (docs/security.md). The
 main process reads the registry a chunk of problems at a time and hands each page's plain data to
-``jobs`` worker processes (:mod:`.workers`).
+``jobs - 1`` worker processes (:mod:`.workers`).
 """
 
 from __future__ import annotations
@@ -80,7 +80,8 @@ def build_report(
     ``candidate`` (``NAME@VERSION``) is the version the status lines, contact sheets and gates
     describe, compared with ``baseline`` (default: the champion); without it, the latest version
     compared with the one before it. A registry holding several models needs ``model`` or
-    ``candidate``. ``jobs``: processes that draw (1: this one); with more, a script that calls this
+    ``candidate``. ``jobs``: processes that build it, this one reading and planning, the others
+    (``jobs - 1``) drawing the pages (1: this one does all); with more, a script that calls this
     needs the usual ``if __name__ == "__main__":`` guard, as any program starting processes without
     ``fork``. See :func:`write_report` for what was drawn again.
     """
@@ -151,7 +152,7 @@ def _write(registry: Registry, data: ReportData, root: Path, jobs: int, source: 
     from problem_registry.report.html import TEMPLATES, render
     from problem_registry.report.pages import Site, plan_page
     from problem_registry.report.triage_page import write_triage_page
-    from problem_registry.report.workers import Workers
+    from problem_registry.report.workers import Workers, draw_index_pictures
 
     root.mkdir(parents=True, exist_ok=True)
     _refuse_linked_folders(root)
@@ -167,7 +168,6 @@ def _write(registry: Registry, data: ReportData, root: Path, jobs: int, source: 
     site = Site.of(data, registry.store)
     site_key = site.key()
     with Workers(jobs, site, root) as workers:
-        # The index's charts first: each is one long task, drawn while the pages are read.
         overview = _index_pictures(data)
         index_key = _rows_key(data)
         stale = [
@@ -175,8 +175,6 @@ def _write(registry: Registry, data: ReportData, root: Path, jobs: int, source: 
             for kind, picture in overview.items()
             if wanted(picture.src, content_key(kind, index_key))
         ]
-        if stale:  # one task: one process holds matplotlib and every row, not each of them
-            workers.index_pictures(stale, data.rows, data.versions, data.failing())
         if data.rows and wanted(LEGEND, content_key("outcome-legend")):
             # What the cells of every page's outcome grid mean: one picture for all of them.
             from problem_registry.report.gallery.grid_parts import draw_grid_legend
@@ -197,15 +195,20 @@ def _write(registry: Registry, data: ReportData, root: Path, jobs: int, source: 
             triage=triage,
         )
         _write_if_changed(build.index, index.encode("utf-8"))
+        # Its charts next, here: this process holds the rows already (a worker sent them held a
+        # copy beside matplotlib, ~300 MB at 1,000 problems: issue 19 item 13).
+        draw_index_pictures(stale, data.rows, data.versions, data.failing())
         # The pages a lead reads next first: those the index lists first, then those that changed.
         lead = [p.slug for p in data.problems_worst_first() if data.needs_attention(p)]
         lead += [p.slug for p in data.problems if p.changed and not data.needs_attention(p)]
+        data.problems = []  # the pages read their own: let the index's go
         for chunk in read_problems(registry, data, order=lead):
             for problem, results, outcomes in chunk:
                 page = plan_page(site, site_key, problem, results, outcomes)
-                stale = [o.path for o in page.outputs if wanted(o.path, o.key)]
-                if stale:
-                    workers.page(page, stale)
+                page.results, page.outcomes = [], []  # planned: a worker needs neither
+                paths = [o.path for o in page.outputs if wanted(o.path, o.key)]
+                if paths:
+                    workers.page(page, paths)
         workers.wait()
     build.deleted = _remove_stale(root, previous, current)
     current.save(root)

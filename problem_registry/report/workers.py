@@ -1,12 +1,12 @@
-"""Where a report is drawn: in this process (``jobs=1``) or in a pool of worker processes.
+"""Where a report is drawn: in this process (``jobs=1``) or in ``jobs - 1`` worker processes.
 
 Workers are started with ``forkserver`` (``spawn`` where there is none), never ``fork``: the
 main process holds a database engine, maybe its connection pool's threads, and forking those
 is unsafe. A worker gets the report's :class:`~problem_registry.report.pages.Site` once, when
 it starts, then plain data per page (a :class:`~problem_registry.report.pages.Page`); it reads
-no database, only pattern files. Each worker keeps its own chart frame
-(:class:`~problem_registry.report.charts.ProblemCharts`), so the version axis is drawn once per
-worker, not once per problem.
+no database, only pattern files, and imports no matplotlib: the pages' pictures are Pillow's
+and their charts SVG. The index's charts (matplotlib, every row) are drawn by the main process,
+which holds the rows already (:func:`draw_index_pictures`).
 """
 
 from __future__ import annotations
@@ -49,10 +49,12 @@ def draw_index_pictures(
     failing: Sequence[str] = (),
 ) -> list[str]:
     """The index's charts, each ``(kind, path)``: ``overview``, ``heatmap`` or ``multiples``;
-    ``failing``: the problems whose gate failed, drawn as failures. One after the other, in
-    one process: the only one of a report's that loads matplotlib and every row (issue 19 item
-    13: each worker held both, ~300-400 MB apiece at 1,000 problems)."""
-    from problem_registry.report import charts  # in the process that draws, not the main one
+    ``failing``: the problems whose gate failed, drawn as failures. In the main process, the
+    one that holds the rows: a worker sent them held a copy (issue 19 item 13: ~300 MB apiece
+    at 1,000 problems with matplotlib)."""
+    if not pictures:
+        return []
+    from problem_registry.report import charts  # matplotlib: only when there is a chart to draw
 
     for kind, path in pictures:
         if kind == "overview":
@@ -82,6 +84,9 @@ class Workers:
     """Draws pages and index charts with ``jobs`` processes; :meth:`wait` raises what failed."""
 
     def __init__(self, jobs: int, site: Site, root: Path) -> None:
+        # This process is one of the jobs: it reads and plans the pages (and draws the index's
+        # charts), the others draw. A worker per CPU beside it ran three busy processes on two
+        # cores, each with its own memory (issue 19 item 13: 500 MB for the whole build).
         self.jobs = max(1, jobs)
         self._pending: set[Future[Any]] = set()
         self._drawer: PageDrawer | None = None
@@ -95,7 +100,10 @@ class Workers:
                 "forkserver" if "forkserver" in methods else "spawn"
             )
             self._executor = ProcessPoolExecutor(
-                max_workers=self.jobs, mp_context=context, initializer=_start, initargs=(site, root)
+                max_workers=self.jobs - 1,
+                mp_context=context,
+                initializer=_start,
+                initargs=(site, root),
             )
 
     def __enter__(self) -> Workers:
@@ -115,16 +123,6 @@ class Workers:
             self._drawer.draw(page, paths)
             return
         self._queue(self._executor.submit(_draw_page, page, paths))
-
-    def index_pictures(
-        self,
-        pictures: Sequence[tuple[str, Path]],
-        rows: Sequence[ProblemVersionMetrics],
-        versions: Sequence[ModelVersionView],
-        failing: Sequence[str] = (),
-    ) -> None:
-        """Draw the index's charts (see :func:`draw_index_pictures`)."""
-        self._queue(self._executor.submit(draw_index_pictures, pictures, rows, versions, failing))
 
     def wait(self) -> None:
         """Until everything queued is drawn; the first failure is raised here."""
