@@ -22,9 +22,10 @@ from problem_registry.report.palette import BLACK, BLUE, GREEN, ORANGE, PURPLE, 
 from problem_registry.verdicts.rows import ProblemVersionMetrics
 from problem_registry.verdicts.status import percent
 
-WIDTH, HEIGHT = 860, 320
+HEIGHT = 320
+MIN_WIDTH, MAX_WIDTH, PER_VERSION = 860, 1400, 22  # pixels: wider with more versions
 LEFT, RIGHT, TOP, BOTTOM = 46, 14, 50, 46  # the top: two rows of legend
-PLOT_W, PLOT_H = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+PLOT_H = HEIGHT - TOP - BOTTOM
 CHAR_PX = 6.6  # a character of the 11 px labels, generously: labels are spaced by this
 NUMBERS_UP_TO = 16  # versions: up to this many, "wrong/answered" is written under each point
 SHADE = "#D9ECF7"  # the champion's column: Okabe-Ito sky, lightened
@@ -37,15 +38,18 @@ def problem_svg(
     """``rows`` (one problem, one per version in registration order) as an ``<svg>`` element;
     ``champion``: the ref to star; ``label``: what the picture says to a screen reader."""
     n = len(rows)
-    step = PLOT_W / max(n, 1)
+    width = min(MAX_WIDTH, max(MIN_WIDTH, LEFT + RIGHT + n * PER_VERSION))
+    plot_w = width - LEFT - RIGHT
+    step = plot_w / max(n, 1)
     xs = [LEFT + (i + 0.5) * step for i in range(n)]
     rates = [row.error_rate for row in rows]
     starred = [i for i, row in enumerate(rows) if row.ref == champion or row.is_champion]
     parts = [
-        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'<svg class="chart" width="{width}" height="{HEIGHT}" viewBox="0 0 {width} {HEIGHT}" '
+        'role="img" '
         'xmlns="http://www.w3.org/2000/svg" font-family="system-ui, sans-serif" '
         f'font-size="11"><title>{escape(label)}</title>',
-        _frame(rows, xs, step, starred),
+        _frame(rows, xs, step, starred, plot_w),
     ]
     legend = []
     band = _band(rows, xs)
@@ -71,7 +75,7 @@ def problem_svg(
     if limit is not None:
         y = _y(limit)
         parts.append(
-            f'<line x1="{LEFT}" x2="{LEFT + PLOT_W}" y1="{y:.1f}" y2="{y:.1f}" '
+            f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y:.1f}" y2="{y:.1f}" '
             f'stroke="{VERMILLION}" stroke-width="1.3" stroke-dasharray="7 4"/>'
         )
         legend.append(("limit", f"max error rate {limit:.0%}"))
@@ -83,7 +87,7 @@ def problem_svg(
         legend.append(("star", "champion"))
     if any(rate is None for rate in rates):
         legend.append(("none", "no result"))
-    parts.append(_legend(legend))
+    parts.append(_legend(legend, width))
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -93,7 +97,11 @@ def _y(rate: float) -> float:
 
 
 def _frame(
-    rows: Sequence[ProblemVersionMetrics], xs: list[float], step: float, starred: list[int]
+    rows: Sequence[ProblemVersionMetrics],
+    xs: list[float],
+    step: float,
+    starred: list[int],
+    plot_w: float,
 ) -> str:
     """Gridlines, percent labels, the champion's and the unanswered columns, version labels."""
     out = []
@@ -111,7 +119,7 @@ def _frame(
     for tick in (0, 0.25, 0.5, 0.75, 1):
         y = _y(tick)
         out.append(
-            f'<line x1="{LEFT}" x2="{LEFT + PLOT_W}" y1="{y:.1f}" y2="{y:.1f}" '
+            f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y:.1f}" y2="{y:.1f}" '
             f'stroke="{"#999999" if tick == 0 else "#E3E3E3"}" stroke-width="1"/>'
             f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{tick:.0%}</text>'
         )
@@ -137,7 +145,7 @@ def _frame(
     if len(rows) <= NUMBERS_UP_TO:
         caption += "; under each point: wrong/answered"
     out.append(
-        f'<text x="{LEFT + PLOT_W / 2:.1f}" y="{HEIGHT - 8}" text-anchor="middle" '
+        f'<text x="{LEFT + plot_w / 2:.1f}" y="{HEIGHT - 8}" text-anchor="middle" '
         f'fill="#444444">{caption}</text>'
         f'<text x="12" y="{TOP + PLOT_H / 2:.1f}" text-anchor="middle" '
         f'transform="rotate(-90 12 {TOP + PLOT_H / 2:.1f})">error rate</text>'
@@ -229,12 +237,12 @@ def _star(radius: float) -> str:
     return f'<polygon points="{" ".join(corners)}" fill="{ORANGE}" stroke="{BLACK}"/>'
 
 
-def _legend(entries: list[tuple[str, str]]) -> str:
+def _legend(entries: list[tuple[str, str]], chart_width: float) -> str:
     """Above the plot: a sample of each mark the chart holds and what it means, in rows."""
     out, x, y = [], LEFT, 16
     for kind, text in entries:
         width = 23 + len(text) * CHAR_PX
-        if x > LEFT and x + width > WIDTH - RIGHT:
+        if x > LEFT and x + width > chart_width - RIGHT:
             x, y = LEFT, y + 18
         if kind == "band":
             sample = (
