@@ -159,7 +159,7 @@ def _plan_grid(site: Site, page: Page) -> None:
     columns = _columns(site, page.outcomes)
     champions = site.champions
     labels = column_labels(columns, champions)
-    body, wrong = grid_body(patterns, gallery.grid_cells(page.outcomes), columns, champions)
+    body, wrong = grid_body(patterns, page.outcomes, columns, champions)  # type: ignore[arg-type]
     starred = [i for i, ref in enumerate(columns) if ref in champions]
     plan = GridPlan(
         patterns, body, wrong, labels, starred, label_height(labels), cell_width(len(columns))
@@ -170,7 +170,14 @@ def _plan_grid(site: Site, page: Page) -> None:
         f"Pass or fail of each pattern of {slug} in each version",
         caption=f"{len(patterns)} patterns x {len(columns)} versions",
     )
-    heads = content_key("grid-heads", plan.label_h, patterns)
+    heads = content_key(
+        "grid-heads",
+        plan.label_h,
+        [
+            (v.id, v.sha256, v.kind, v.file, v.original_name, v.expected, v.polarity)
+            for v in patterns
+        ],
+    )
     page.grid_parts.append(
         Picture(
             f"{slug}/outcomes-patterns.png",
