@@ -20,7 +20,6 @@ from problem_registry.report.data import ProblemReport, Reading, ReportData
 from problem_registry.report.gallery import Sheet, grid_parts
 from problem_registry.report.gallery.grid import (
     HEADER_W,
-    CellKind,
     cell_width,
     column_labels,
     grid_body,
@@ -87,7 +86,7 @@ class GridPlan:
     patterns, each row's cells and each column's wrong answers, the column labels."""
 
     patterns: list[PatternView]
-    body: list[list[CellKind]]
+    body: list[str]  # each row's cells, a letter each (grid_parts.CELL_LETTERS)
     wrong: list[int]
     labels: list[str]
     champions: list[int]  # column positions
@@ -159,7 +158,8 @@ def _plan_grid(site: Site, page: Page) -> None:
     columns = _columns(site, page.outcomes)
     champions = site.champions
     labels = column_labels(columns, champions)
-    body, wrong = grid_body(patterns, page.outcomes, columns, champions)  # type: ignore[arg-type]
+    cells, wrong = grid_body(patterns, page.outcomes, columns, champions)  # type: ignore[arg-type]
+    body = grid_parts.cells_as_text(cells)
     starred = [i for i, ref in enumerate(columns) if ref in champions]
     plan = GridPlan(
         patterns, body, wrong, labels, starred, label_height(labels), cell_width(len(columns))
@@ -301,7 +301,7 @@ class PageDrawer:
             block = blocks(len(grid.labels))[output.part]
             first, stop = block.start, block.stop
             image = grid_parts.draw_grid_block(
-                [row[first:stop] for row in grid.body],
+                grid_parts.cells_from_text([row[first:stop] for row in grid.body]),
                 grid.wrong[first:stop],
                 grid.labels[first:stop],
                 [i - first for i in grid.champions if first <= i < stop],

@@ -28,11 +28,30 @@ from problem_registry.report.gallery.grid import (
     _grid_legend,
     _row_header,
 )
+from problem_registry.report.gallery.outcomes import Outcome
 from problem_registry.report.gallery.thumbnails import FileReader, _Thumbnails
 from problem_registry.store.views import PatternView
 
 BLOCK = 25  # versions per picture: only the last block's changes when a version is added
 LEGEND_SIZE = (560, 58)
+# Every kind of cell a grid draws, and a letter for each: a row of cells is then a short string,
+# cheap to key and to send to a worker (1,500 cells a page, a thousand pages).
+CELL_KINDS: list[CellKind] = [
+    (outcome, changed, champion)
+    for outcome in (Outcome.PASS, Outcome.FAIL, Outcome.ERRORED, Outcome.NO_RESULT)
+    for changed in (False, True)
+    for champion in (False, True)
+]
+CELL_LETTERS = {kind: chr(ord("a") + n) for n, kind in enumerate(CELL_KINDS)}
+
+
+def cells_as_text(body: Sequence[Sequence[CellKind]]) -> list[str]:
+    """Each row of cells as letters (:data:`CELL_LETTERS`)."""
+    return ["".join(CELL_LETTERS[cell] for cell in row) for row in body]
+
+
+def cells_from_text(rows: Sequence[str]) -> list[list[CellKind]]:
+    return [[CELL_KINDS[ord(letter) - ord("a")] for letter in row] for row in rows]
 
 
 def blocks(columns: int) -> list[range]:
