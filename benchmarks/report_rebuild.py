@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -53,6 +54,9 @@ class Build:
     processes: int
     said: str
     peaks_mb: list[tuple[str, float]] = field(default_factory=list)  # each process, largest first
+    # CPU seconds (user + system) of each process, as last seen: on a machine shared with other
+    # work, what the build itself cost, whatever the wall time.
+    cpu_s: list[tuple[str, float]] = field(default_factory=list)
     index_written_s: float | None = None  # after the start; None: not written by this build
     lead_pages_written_s: float | None = None  # the last of the pages listed first
     lead_pages: int = 0
@@ -122,6 +126,14 @@ def _name(pid: int) -> str:
     return "report --html" if "report" in text else Path(words[0]).name
 
 
+def _cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+
+
 def _peak_kb(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -138,6 +150,7 @@ def build_html(url: str, folder: Path, site: Path, jobs: int | None) -> Build:
     if jobs is not None:
         args += ["--jobs", str(jobs)]
     peaks: dict[int, int] = {}
+    ticks: dict[int, int] = {}
     names: dict[int, str] = {}
     started_wall = time.time()
     started = time.perf_counter()
@@ -148,6 +161,7 @@ def build_html(url: str, folder: Path, site: Path, jobs: int | None) -> Build:
         while not done.is_set():
             for pid in _descendants(process.pid):
                 peaks[pid] = max(peaks.get(pid, 0), _peak_kb(pid))
+                ticks[pid] = max(ticks.get(pid, 0), _cpu_ticks(pid))
                 if pid not in names:
                     names[pid] = _name(pid)
             done.wait(POLL_S)
@@ -165,6 +179,10 @@ def build_html(url: str, folder: Path, site: Path, jobs: int | None) -> Build:
     )
     build.peaks_mb = sorted(
         ((names.get(pid, "?"), kb / 1024) for pid, kb in peaks.items()), key=lambda p: -p[1]
+    )
+    tick = os.sysconf("SC_CLK_TCK")
+    build.cpu_s = sorted(
+        ((names.get(pid, "?"), n / tick) for pid, n in ticks.items() if n), key=lambda p: -p[1]
     )
     index = site / "index.html"
     if index.stat().st_mtime >= started_wall:
@@ -226,6 +244,7 @@ def _print(result: Result) -> None:
             f"{build.processes} processes; {build.said}"
         )
         print("  " + ", ".join(f"{name} {mb:.0f} MB" for name, mb in build.peaks_mb))
+        print("  CPU: " + ", ".join(f"{name} {s:.1f} s" for name, s in build.cpu_s))
     print(
         f"  index written at {new.index_written_s and f'{new.index_written_s:.1f} s'}, the "
         f"{new.lead_pages} pages listed first by "
