@@ -17,14 +17,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageChops
 
 from problem_registry.enums import PatternKind, Polarity
 from problem_registry.errors import AmbiguousReference, ModelNotFound
 from problem_registry.expectations import Expectation
 from problem_registry.replay.engine import replay
 from problem_registry.report import gallery
+from problem_registry.report.gallery import grid, grid_parts
 from problem_registry.store.patterns import NewPattern
 from problem_registry.store.registry import Registry
 from problem_registry.verdicts.gates import evaluate
@@ -326,6 +328,51 @@ def test_grid_of_50_versions_stays_a_page_wide(mixed: Mixed, tmp_path: Path) -> 
     outcomes = {c.outcome for c in cells.values()}
     assert {gallery.Outcome.PASS, gallery.Outcome.FAIL, gallery.Outcome.ERRORED} <= outcomes
     assert {c.change for c in cells.values()} == {None, "fixed", "broken"}
+
+
+def test_a_reports_grid_in_blocks_is_the_whole_grids_pixels(mixed: Mixed) -> None:
+    """The report's grid (issue 19 item 13): the rows' heads and blocks of 25 versions, side by
+    side, are the whole grid's pixels but for its title and legend (written apart) and the
+    pixel a "changed" frame reaches past the end of a block."""
+    registry = mixed.registry
+    results = pattern_results(registry, problems=[mixed.problem])
+    patterns = grid.in_grid_order(registry.patterns.list(mixed.problem))
+    columns = list(dict.fromkeys(r.ref for r in results))
+    champions = {v.ref for v in registry.models.list() if v.is_champion}
+    whole = gallery.draw_outcome_grid(
+        mixed.problem, patterns, results, columns=columns, champions=champions, store=registry.store
+    )
+    labels = grid.column_labels(columns, champions)
+    label_h, cell_w = grid.label_height(labels), grid.cell_width(len(columns))
+    body, wrong = grid.grid_body(patterns, results, columns, champions)
+    parts = [grid_parts.draw_grid_heads(patterns, label_h=label_h, store=registry.store)]
+    blocks = grid_parts.blocks(len(columns))
+    for block in blocks:
+        first, stop = block.start, block.stop
+        starred = [i - first for i, ref in enumerate(columns) if ref in champions and i in block]
+        cells = [row[first:stop] for row in body]
+        parts.append(
+            grid_parts.draw_grid_block(
+                cells,
+                wrong[first:stop],
+                labels[first:stop],
+                starred,
+                label_h=label_h,
+                cell_w=cell_w,
+            )
+        )
+    assert len(blocks) == 2 and champions  # 50 versions, the champion's column among them
+    stitched = Image.new("RGB", (sum(p.width for p in parts), parts[0].height))
+    x = 0
+    for part in parts:
+        assert part.height == stitched.height
+        stitched.paste(part, (x, 0))
+        x += part.width
+    title_h = 34  # the whole grid's title, over its column labels
+    same_place = whole.crop((0, title_h, stitched.width, title_h + stitched.height))
+    differ = np.asarray(ImageChops.difference(same_place, stitched)).any(axis=2)
+    ends = {grid.HEADER_W + block.start * cell_w for block in blocks[1:]}
+    assert set(np.nonzero(differ)[1].tolist()) <= ends
 
 
 def test_contact_sheet_of_mixed_inputs(mixed: Mixed, tmp_path: Path) -> None:
