@@ -183,7 +183,8 @@ def pattern_outcomes(
     model: str | None = None,
     versions: Sequence[RefLike] | None = None,
 ) -> list[PatternOutcome]:
-    """:func:`pattern_results` without the answers: in the same order, a small tuple per row.
+    """:func:`pattern_results` without the answers: a small tuple per row, ordered by problem
+    (its id, not its slug: each problem's rows together), pattern id, then version order.
 
     What the HTML report reads for every version (its grids and timelines, 1.5 M rows at 1,000
     problems x 100 versions): building a :class:`PatternResult` per row and parsing its scores
@@ -212,16 +213,17 @@ def pattern_outcomes(
     names = {v.id: (v.name, v.version) for v in selection.versions}
     truth, answer, errored = _TRUTH, _ANSWERED, {0: None, 1: "", None: None}
     out = []
-    for pattern_id, version_id, answered, error, right in _in_problem_order(
-        rows, facts, selection.rank
-    ):
-        fact = facts[pattern_id]
+    make, last, problem, file = PatternOutcome, None, "", ""
+    for pattern_id, version_id, answered, error, right in rows:
+        if pattern_id != last:  # rows come a pattern at a time: its facts looked up once
+            _problem_id, problem, file, *_rest = facts[pattern_id]
+            last = pattern_id
         model_name, version = names[version_id]
         out.append(
-            PatternOutcome(
-                fact[1],
+            make(
+                problem,
                 pattern_id,
-                fact[2],
+                file,
                 version_id,
                 model_name,
                 version,
