@@ -7,12 +7,13 @@ functions take, so what the report says can be tested without rendering it.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from problem_registry.errors import InvalidValue
 from problem_registry.refs import ModelRef
 from problem_registry.store.registry import Registry
-from problem_registry.store.signoffs import signoffs
+from problem_registry.store.signoffs import SignOffView, signoffs
 from problem_registry.store.views import ModelVersionView, PatternView, ProblemView
 from problem_registry.verdicts.decision import Outcome
 from problem_registry.verdicts.gates import GateResult, evaluate
@@ -303,7 +304,6 @@ def read_problems(
     by_problem: dict[str, list[ProblemVersionMetrics]] = {}
     for row in data.rows:
         by_problem.setdefault(row.problem, []).append(row)
-    gates = data.gates
     if data.pattern_views is None:  # read once per report: the index and the pages share it
         data.pattern_views = {}
         for view in registry.patterns.list():
@@ -316,53 +316,80 @@ def read_problems(
         first = {slug: n for n, slug in enumerate(order)}
         problems.sort(key=lambda p: (first.get(p.slug, len(first)), p.slug))
     step = chunk_size or max(len(problems), 1)
-    for start in range(0, len(problems), step):
-        chunk = problems[start : start + step]
+    chunks = [problems[start : start + step] for start in range(0, len(problems), step)]
+
+    def read(chunk: list[ProblemView]) -> tuple[Sequence[Reading], list[PatternResult]]:
+        """A chunk's outcomes (every version's, or ``versions``') and answers (the versions a
+        page shows, or ``versions``)."""
+        if data.model is None or (versions is not None and not versions):
+            return [], []
         slugs = [p.slug for p in chunk]
-        results: dict[str, list[PatternResult]] = {}
-        outcomes: dict[str, list[Reading]] = {}
-        stories: dict[str, ProblemTimeline] = {}
-        if data.model is not None and (versions is None or versions):
-            rows = [row for slug in slugs for row in by_problem.get(slug, [])]
-            if versions is None:
-                # Every version's outcomes (the grid, the timeline), and the answers of only
-                # the versions a page shows them for: most of this read's time was answers.
-                read: Sequence[Reading] = pattern_outcomes(
-                    registry, problems=slugs, model=data.model
-                )
-                detail = _shown_versions(data, rows)
-                answers = (
-                    pattern_results(registry, problems=slugs, model=data.model, versions=detail)
-                    if detail
-                    else []
-                )
-            else:
-                read = answers = pattern_results(
-                    registry, problems=slugs, model=data.model, versions=versions
-                )
-            for result in answers:
-                results.setdefault(result.problem, []).append(result)
-            for outcome in read:
-                outcomes.setdefault(outcome.problem, []).append(outcome)
-            # From the rows in hand: reading them again was most of a chunk's time.
-            told = with_signoffs(timelines_from(data.model, rows, read), signed)  # type: ignore[arg-type]
-            stories = {t.problem: t for t in told}
-        yield [
-            (
-                _problem_report(
-                    data,
-                    problem,
-                    by_problem.get(problem.slug, []),
-                    results.get(problem.slug, []),
-                    patterns.get(problem.slug, []),
-                    stories.get(problem.slug),
-                    gates.get(problem.slug),
-                ),
+        if versions is not None:
+            answers = pattern_results(registry, problems=slugs, model=data.model, versions=versions)
+            return answers, answers
+        # Every version's outcomes (the grid, the timeline), and the answers of only the
+        # versions a page shows them for: most of this read's time was answers.
+        outcomes = pattern_outcomes(registry, problems=slugs, model=data.model)
+        rows = [row for slug in slugs for row in by_problem.get(slug, [])]
+        detail = _shown_versions(data, rows)
+        if not detail:
+            return outcomes, []
+        return outcomes, pattern_results(
+            registry, problems=slugs, model=data.model, versions=detail
+        )
+
+    # The next chunk read in a thread while this one is planned and sent: SQLite runs its query
+    # without Python's lock, and the main process's reading was the build's longest path.
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        pending = reader.submit(read, chunks[0]) if chunks else None
+        for number, chunk in enumerate(chunks):
+            assert pending is not None
+            read_in, answers = pending.result()
+            if number + 1 < len(chunks):
+                pending = reader.submit(read, chunks[number + 1])
+            yield _reports(data, chunk, by_problem, patterns, signed, read_in, answers)
+
+
+def _reports(
+    data: ReportData,
+    chunk: list[ProblemView],
+    by_problem: dict[str, list[ProblemVersionMetrics]],
+    patterns: dict[str, list[PatternView]],
+    signed: Sequence[SignOffView],
+    read: Sequence[Reading],
+    answers: list[PatternResult],
+) -> list[tuple[ProblemReport, list[PatternResult], list[Reading]]]:
+    """A chunk's problem reports, with each problem's answers and outcomes."""
+    gates = data.gates
+    slugs = [p.slug for p in chunk]
+    results: dict[str, list[PatternResult]] = {}
+    outcomes: dict[str, list[Reading]] = {}
+    stories: dict[str, ProblemTimeline] = {}
+    if data.model is not None and read:
+        rows = [row for slug in slugs for row in by_problem.get(slug, [])]
+        for result in answers:
+            results.setdefault(result.problem, []).append(result)
+        for outcome in read:
+            outcomes.setdefault(outcome.problem, []).append(outcome)
+        # From the rows in hand: reading them again was most of a chunk's time.
+        told = with_signoffs(timelines_from(data.model, rows, read), signed)  # type: ignore[arg-type]
+        stories = {t.problem: t for t in told}
+    return [
+        (
+            _problem_report(
+                data,
+                problem,
+                by_problem.get(problem.slug, []),
                 results.get(problem.slug, []),
-                outcomes.get(problem.slug, []),
-            )
-            for problem in chunk
-        ]
+                patterns.get(problem.slug, []),
+                stories.get(problem.slug),
+                gates.get(problem.slug),
+            ),
+            results.get(problem.slug, []),
+            outcomes.get(problem.slug, []),
+        )
+        for problem in chunk
+    ]
 
 
 def _shown_versions(data: ReportData, rows: Sequence[ProblemVersionMetrics]) -> list[str]:
