@@ -81,7 +81,8 @@ class _InProcess(Executor):
 
 
 class Workers:
-    """Draws pages and index charts with ``jobs`` processes; :meth:`wait` raises what failed."""
+    """Draws pages in ``jobs - 1`` processes (in this one when ``jobs`` is 1); :meth:`wait`
+    raises what failed."""
 
     def __init__(self, jobs: int, site: Site, root: Path) -> None:
         # This process is one of the jobs: it reads and plans the pages (and draws the index's
