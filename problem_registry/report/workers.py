@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -22,12 +22,11 @@ from problem_registry.plain_files import write_atomically
 from problem_registry.report.pages import Page, PageDrawer, Site
 from problem_registry.store.views import ModelVersionView
 from problem_registry.verdicts.metrics import ProblemVersionMetrics
-from problem_registry.verdicts.timeline import PROBLEMS_PER_QUERY
 
-# Pages queued at most: two chunks of the registry's read, so the main process reads the next
-# chunk while the workers draw the last one (a smaller bound has it wait for the workers, then
-# them wait for its read), and never holds more than two chunks' results.
-PENDING_PAGES = 2 * PROBLEMS_PER_QUERY
+# Pages queued for the workers at most; past that this process draws the next page itself
+# rather than wait (issue 19 item 13: the worker drew for longer than this process read, which
+# then waited). Small, so the workers' queue left at the end is short.
+PENDING_PAGES = 8
 
 _drawer: PageDrawer | None = None  # in a worker: set once by _start
 
@@ -35,6 +34,10 @@ _drawer: PageDrawer | None = None  # in a worker: set once by _start
 def _start(site: Site, root: Path) -> None:
     global _drawer
     _drawer = PageDrawer(site, root)
+
+
+def _ready() -> None:
+    """Nothing: submitted at once, so each worker starts (and imports) while this process reads."""
 
 
 def _draw_page(page: Page, paths: list[str]) -> list[str]:
@@ -86,9 +89,11 @@ class Workers:
 
     def __init__(self, jobs: int, site: Site, root: Path) -> None:
         # This process is one of the jobs: it reads and plans the pages (and draws the index's
-        # charts), the others draw. A worker per CPU beside it ran three busy processes on two
+        # charts, and pages while the others have enough queued), the others draw pages. A worker
+        # per CPU beside it ran three busy processes on two
         # cores, each with its own memory (issue 19 item 13: 500 MB for the whole build).
         self.jobs = max(1, jobs)
+        self._site, self._root = site, root
         self._pending: set[Future[Any]] = set()
         self._drawer: PageDrawer | None = None
         self._executor: Executor
@@ -106,6 +111,7 @@ class Workers:
                 initializer=_start,
                 initargs=(site, root),
             )
+            self._pending.update(self._executor.submit(_ready) for _ in range(self.jobs - 1))
 
     def __enter__(self) -> Workers:
         return self
@@ -119,22 +125,27 @@ class Workers:
         self._executor.shutdown(wait=True, cancel_futures=error is not None)
 
     def page(self, page: Page, paths: list[str]) -> None:
-        """Draw ``paths`` of ``page``; waits for older pages once enough are queued."""
-        if self._drawer is not None:
-            self._drawer.draw(page, paths)
-            return
-        self._queue(self._executor.submit(_draw_page, page, paths))
+        """Draw ``paths`` of ``page``: by a worker, or here while the workers have enough queued
+        (:data:`PENDING_PAGES`). Either draws the same bytes."""
+        if self.jobs > 1:
+            if len(self._pending) >= PENDING_PAGES:
+                self._reap()
+            if len(self._pending) < PENDING_PAGES:
+                self._pending.add(self._executor.submit(_draw_page, page, paths))
+                return
+        if self._drawer is None:
+            self._drawer = PageDrawer(self._site, self._root)  # Pillow and Jinja2 only
+        self._drawer.draw(page, paths)
+
+    def _reap(self) -> None:
+        """Forget the finished pages, raising the first failure."""
+        done = {future for future in self._pending if future.done()}
+        self._pending -= done
+        for future in done:
+            future.result()
 
     def wait(self) -> None:
         """Until everything queued is drawn; the first failure is raised here."""
         for future in wait(self._pending).done:
             future.result()
         self._pending.clear()
-
-    def _queue(self, future: Future[Any]) -> None:
-        # Bounded (see PENDING_PAGES); it waits for whichever finishes first, not the oldest.
-        self._pending.add(future)
-        while len(self._pending) > PENDING_PAGES:
-            done, self._pending = wait(self._pending, return_when=FIRST_COMPLETED)
-            for finished in done:
-                finished.result()
