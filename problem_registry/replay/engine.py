@@ -196,6 +196,17 @@ class _Batch:
 
 
 @dataclass(frozen=True)
+class _Group:
+    """Versions predicting at once (``--jobs``): the blocks each claimed, those with no result
+    in them yet, and where in the replay's order the next group starts."""
+
+    versions: list[int]
+    held: dict[int, set[int]]
+    after: int
+    empty: set[int]
+
+
+@dataclass(frozen=True)
 class _Version:
     id: int
     name: str
@@ -355,7 +366,9 @@ class _Replay:
         # A version's model: in this process (a predictions file), hosted by a worker process,
         # or None once it is unavailable or broken.
         self.models: dict[int, LoadedModel | ModelWorker | None] = {}
-        self.pool = WorkerPool(group_size)
+        # Spare workers load the next group while this one predicts, within the models' cap.
+        self.spare = min(group_size, MAX_LOADED_MODELS - group_size)
+        self.pool = WorkerPool(group_size + self.spare)
         self.loading: set[int] = set()  # versions whose worker was asked to load them
         self.refused: dict[int, RefusedPattern] = {}
         self.pending: list[Row] = []
@@ -363,6 +376,7 @@ class _Replay:
         self.empty: set[int] = set()  # versions without any result: everything is missing
         self.keep_inputs = False
         self.kept: dict[int, Any] = {}  # decoded inputs kept across groups of versions
+        self.payloads: dict[tuple[int, ...], bytes] = {}  # their pickled batches, likewise
         self.reused = 0
         self.done = 0
         self.total = 0
@@ -426,43 +440,81 @@ class _Replay:
         order = sorted(
             incomplete, key=lambda v: (self.candidate is None or v != self.candidate.id, v)
         )
-        for first in range(0, len(order), self.group_size):
-            wanted = order[first : first + self.group_size]
-            last_group = first + self.group_size >= len(order)
-            # Claimed before anything loads, so a version other runners hold loads nowhere
-            # here; the claims go once the group's results are stored.
+        chunks = list(_chunks(todo_files, self.batch_size))
+        upcoming = self._claim_group(order, 0, blocks, todo_files)
+        while upcoming is not None:
+            current, upcoming = upcoming, None
+            self._hand_over([], current)
+            self.empty = current.empty
+            # Pipelined: while the workers predict one chunk, this process decodes the next and
+            # stores the last, so a fast model (or a model server) waits for neither.
+            in_flight: list[_Batch] = []
+            for index, (block, chunk) in enumerate(chunks):
+                mine = [v for v in current.versions if block in current.held[v]]
+                ready = self._prepare(chunk, mine) if mine else []
+                answered = self._collect(in_flight)
+                self._send(ready)
+                if index == 0:
+                    # The next group is claimed now and starts loading on spare workers while
+                    # this one predicts, so a worker goes from one version to the next without
+                    # waiting for a load (issue 17: --jobs 2 spent a quarter of its time so).
+                    upcoming = self._claim_group(order, current.after, blocks, todo_files)
+                    if upcoming is not None:
+                        self._preload(upcoming)
+                self._store(answered)
+                in_flight = ready
+            answered = self._collect(in_flight)
+            # No barrier between groups: the last answers are in, so this group's workers load
+            # what the spare ones did not (dropping these models first) while this process
+            # stores those answers and lets the claims go.
+            self._hand_over(current.versions, upcoming)
+            self._store(answered)
+            self.flush()
+            self.claims.release(current.versions)
+        self.flush()
+
+    def _claim_group(
+        self, order: list[int], start: int, blocks: list[int], todo_files: list[ActiveFile]
+    ) -> _Group | None:
+        """Claim the next group of versions from ``order[start:]``; ``None`` when none is left.
+
+        Claimed before anything loads, so a version other runners hold loads nowhere here; the
+        claims go once the group's results are stored.
+        """
+        while start < len(order):
+            wanted = order[start : start + self.group_size]
+            start += self.group_size
             held = self.claims.take(wanted, blocks)
-            group = [v for v in wanted if v in held]
-            if not group:
+            versions = [v for v in wanted if v in held]
+            if not versions:
                 continue
             # A version with no result yet in these blocks is predicted without an anti-join
             # per chunk; no other runner can add to the blocks while this one holds them.
             with self.registry.reading() as session:
-                stored = stored_in_range(session, group, todo_files[0].id, todo_files[-1].id)
-            self.empty = {v for v in group if not stored.get(v)}
-            for version_id in group:  # every worker of the group loads at once
-                self._begin_load(version_id)
-            # Pipelined: while the workers predict one chunk, this process decodes the next and
-            # stores the last, so a fast model (or a model server) waits for neither.
-            in_flight: list[_Batch] = []
-            for block, chunk in _chunks(todo_files, self.batch_size):
-                mine = [v for v in group if block in held[v]]
-                ready = self._prepare(chunk, mine) if mine else []
-                answered = self._collect(in_flight)
-                self._send(ready)
-                self._store(answered)
-                in_flight = ready
-            self._store(self._collect(in_flight))
-            self.flush()
-            self.claims.release(group)
-            # Done with these: let their memory go. Workers are kept for the next group's
-            # versions (unloaded all at once, not one after another); after the last, closed.
-            hosted = [v for v in group if isinstance(self.models.get(v), ModelWorker)]
-            self.pool.release_all([self.versions[v].ref for v in hosted], reuse=not last_group)
-            for version_id in group:
-                if self.models.get(version_id) is not None:
-                    del self.models[version_id]
-        self.flush()
+                stored = stored_in_range(session, versions, todo_files[0].id, todo_files[-1].id)
+            empty = {v for v in versions if not stored.get(v)}
+            return _Group(versions, held, start, empty)
+        return None
+
+    def _preload(self, group: _Group) -> None:
+        """Start loading as many of ``group``'s versions as there are spare workers (models
+        held stay within ``MAX_LOADED_MODELS``: the group predicting, plus these)."""
+        for version_id in group.versions[: self.spare]:
+            self._begin_load(version_id)
+
+    def _hand_over(self, done: list[int], upcoming: _Group | None) -> None:
+        """The versions ``done`` are answered: each of ``upcoming``'s versions not loading yet
+        loads on one of their workers (which drops its model first); a worker left over keeps
+        its model until it loads another version or the pool closes (one model per worker)."""
+        hosts = [self.versions[v].ref for v in done if isinstance(self.models.get(v), ModelWorker)]
+        for version_id in done:
+            if self.models.get(version_id) is not None:
+                del self.models[version_id]
+        for version_id in upcoming.versions if upcoming is not None else []:
+            if version_id not in self.loading and version_id not in self.models:
+                self._begin_load(version_id, replacing=hosts.pop() if hosts else None)
+        for ref in hosts:
+            self.pool.release(ref, reuse=False)
 
     def _prepare(self, files: list[ActiveFile], group: list[int]) -> list[_Batch]:
         """This chunk's batches, one per version of the group lacking some of its files: the
@@ -491,7 +543,8 @@ class _Replay:
             for f in by_version[v]
         }
         inputs = self._decode([wanted[i] for i in sorted(needs_inputs)])
-        payloads: dict[tuple[int, ...], bytes] = {}  # each distinct batch pickled once
+        # Each distinct batch pickled once (for the whole replay when the inputs are kept).
+        payloads: dict[tuple[int, ...], bytes] = self.payloads if self.keep_inputs else {}
         batches: list[_Batch] = []
         for version_id, version_files in by_version.items():
             model = models[version_id]
@@ -626,11 +679,13 @@ class _Replay:
 
     # -- models and inputs ------------------------------------------------------------------
 
-    def _begin_load(self, version_id: int) -> None:
+    def _begin_load(self, version_id: int, replacing: str | None = None) -> None:
         """A version that runs a model (all but a predictions file) starts loading in a worker
-        now; it is waited for on first use."""
+        now (the one hosting ``replacing``, if given and alive); it is waited for on first use."""
         version = self.versions[version_id]
-        if version.loader_kind == LoaderKind.predictions.value or version_id in self.models:
+        if version.loader_kind == LoaderKind.predictions.value:
+            return
+        if version_id in self.models or version_id in self.loading:
             return
         spec = LoadSpec(
             version.ref,
@@ -641,7 +696,7 @@ class _Replay:
             version.loader_options,
         )
         try:
-            self.pool.begin_load(spec)
+            self.pool.begin_load(spec, replacing=replacing)
         except ModelUnavailable as exc:
             self._broken(version_id, exc)
         else:

@@ -17,10 +17,10 @@ state in milliseconds. As everywhere multiprocessing starts fresh interpreters, 
 calls replay must guard its top level with ``if __name__ == "__main__":``.
 
 A :class:`WorkerPool` holds at most ``size`` workers, each hosting one loaded version at a time;
-a worker whose version is done is unloaded and reused for a later version, so a replay of many
-versions starts few processes. Loading is begun on every worker of a group before the first is
-waited for, so loads overlap; the same split (begin, then finish) is what a later ``--jobs N``
-needs to predict on several workers at once.
+a worker whose version is done loads a later version in its place (dropping the old model first),
+so a replay of many versions starts few processes and a worker goes from one version to the next
+without an unloading round trip. Loading is begun on every worker of a group before the first is
+waited for, so loads overlap, and while the replay stores the previous group's last answers.
 """
 
 from __future__ import annotations
@@ -262,9 +262,13 @@ class WorkerPool:
         self._idle: list[ModelWorker] = []
         self._busy: dict[str, ModelWorker] = {}  # ref -> the worker hosting it
 
-    def begin_load(self, spec: LoadSpec) -> None:
-        """Start loading ``spec`` on an idle worker (or a new one); see :meth:`finish_load`."""
-        worker = self._idle.pop() if self._idle else ModelWorker()
+    def begin_load(self, spec: LoadSpec, *, replacing: str | None = None) -> None:
+        """Start loading ``spec`` on the worker hosting ``replacing`` (done with it: the worker
+        drops that model first, no separate unload), else on an idle worker or a new one; see
+        :meth:`finish_load`."""
+        worker = self._busy.pop(replacing, None) if replacing is not None else None
+        if worker is None or not worker.alive:
+            worker = self._idle.pop() if self._idle else ModelWorker()
         self._busy[spec.ref] = worker
         try:
             worker.begin_load(spec)
@@ -287,7 +291,8 @@ class WorkerPool:
 
     def release(self, ref: str, *, reuse: bool = True) -> None:
         """The version is done: unload it and keep its worker for another, if still healthy
-        and ``reuse`` (else it is stopped, with its model: no unloading first)."""
+        and ``reuse``; else the worker is kept idle with its model, which goes when it loads
+        another version or when the pool closes (no unloading round trip)."""
         worker = self._busy.pop(ref, None)
         if worker is None or not worker.alive:
             return
