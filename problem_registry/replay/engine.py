@@ -442,6 +442,9 @@ class _Replay:
         )
         chunks = list(_chunks(todo_files, self.batch_size))
         upcoming = self._claim_group(order, 0, blocks, todo_files)
+        # The last group's last answers and claims: stored and let go once the next group's
+        # first batches are sent, so its workers do not wait on this process's writing.
+        carried: tuple[list[_Batch], list[int]] = ([], [])
         while upcoming is not None:
             current, upcoming = upcoming, None
             self._hand_over([], current)
@@ -455,6 +458,9 @@ class _Replay:
                 answered = self._collect(in_flight)
                 self._send(ready)
                 if index == 0:
+                    self._store(carried[0])
+                    self.flush()  # stored before their claims go
+                    self.claims.release(carried[1])
                     # The next group is claimed now and starts loading on spare workers while
                     # this one predicts, so a worker goes from one version to the next without
                     # waiting for a load (issue 17: --jobs 2 spent a quarter of its time so).
@@ -463,15 +469,13 @@ class _Replay:
                         self._preload(upcoming)
                 self._store(answered)
                 in_flight = ready
-            answered = self._collect(in_flight)
             # No barrier between groups: the last answers are in, so this group's workers load
-            # what the spare ones did not (dropping these models first) while this process
-            # stores those answers and lets the claims go.
+            # what the spare ones did not (dropping these models first).
+            carried = (self._collect(in_flight), current.versions)
             self._hand_over(current.versions, upcoming)
-            self._store(answered)
-            self.flush()
-            self.claims.release(current.versions)
+        self._store(carried[0])
         self.flush()
+        self.claims.release(carried[1])
 
     def _claim_group(
         self, order: list[int], start: int, blocks: list[int], todo_files: list[ActiveFile]
