@@ -28,7 +28,9 @@ How it streams, so memory does not grow with the number of results (1.5 M at ful
    ``Exception`` instance marks that input as errored too. Chunks are pipelined: every worker
    of the group is sent its batch at once, and while they predict, this process decodes the
    next chunk and stores the last, so a fast model or a model server (issue 18) never waits on
-   replay's own reading and writing.
+   replay's own reading and writing; the next batch is sent before the last is collected, so a
+   worker goes from one to the next without waiting for this process (issue 17). The next
+   group is claimed and loaded on spare workers while one predicts: no barrier between groups.
 4. Results are stored as plain tuples by one ``executemany`` per flush (see
    :mod:`problem_registry.replay.results`) with ``ON CONFLICT DO NOTHING``, committed every few
    thousand rows, so an interrupted replay resumes where it stopped and two runners replaying
@@ -256,8 +258,9 @@ def replay(
     the replay to those slugs' patterns. ``run_id``: add to a Run the caller opened with
     :func:`start_run` (and will close with :func:`finish_run`) instead of recording a new one.
 
-    ``batch_timeout``: seconds one model call may take, counted from when its batch is sent
-    (the versions of a group predict at once, so they share the cores). A version that exceeds
+    ``batch_timeout``: seconds one model call may take, counted from when its batch is sent, or
+    (sent while the version's previous batch was predicting) from when that one's answer was
+    read; the versions of a group predict at once, so they share the cores. A version that exceeds
     it has its worker
     process killed, and is reported in ``summary.unavailable`` (the candidate: raised as
     :class:`~problem_registry.replay.calls.BatchTimeout`); what it answered before is kept.
@@ -450,13 +453,16 @@ class _Replay:
             self._hand_over([], current)
             self.empty = current.empty
             # Pipelined: while the workers predict one chunk, this process decodes the next and
-            # stores the last, so a fast model (or a model server) waits for neither.
+            # stores the last, so a fast model (or a model server) waits for neither. The next
+            # chunk is sent before the last is collected: each worker goes from one batch to the
+            # next without waiting for this process to be scheduled (on a busy machine, that
+            # wait was most of a --jobs 2 replay's overhead).
             in_flight: list[_Batch] = []
             for index, (block, chunk) in enumerate(chunks):
                 mine = [v for v in current.versions if block in current.held[v]]
                 ready = self._prepare(chunk, mine) if mine else []
-                answered = self._collect(in_flight)
                 self._send(ready)
+                answered = self._collect(in_flight)
                 if index == 0:
                     self._store(carried[0])
                     self.flush()  # stored before their claims go
