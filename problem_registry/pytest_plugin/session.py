@@ -11,13 +11,15 @@ workers read, so the numbers agree whatever ``-n`` is.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import threading
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -29,7 +31,6 @@ from problem_registry.pytest_plugin.options import RegistryOptions
 from problem_registry.pytest_plugin.shared_gates import SharedGates
 from problem_registry.redaction import redact_text
 from problem_registry.refs import ModelRef
-from problem_registry.replay.engine import ReplaySummary, prior_versions, replay
 from problem_registry.replay.refusals import unreadable_message
 from problem_registry.store.registry import Registry
 from problem_registry.store.runs import finish_run, start_run
@@ -37,6 +38,9 @@ from problem_registry.text import visible
 from problem_registry.verdicts.decision import Outcome
 from problem_registry.verdicts.gates import GateResult, evaluate
 from problem_registry.verdicts.summary import markdown_summary, terminal_rows
+
+if TYPE_CHECKING:  # only the controller replays: xdist's workers never import the engine
+    from problem_registry.replay.engine import ReplaySummary
 
 COLLECTOR_NAME = "problem-registry"
 MARKER = "problem_registry"
@@ -78,6 +82,7 @@ class RegistrySession:
         self.replay_summary: ReplaySummary | None = None
         self.shared = SharedGates()  # no xdist: decided in this process, kept in memory
         self.selected: list[str] | None = None  # the run's problems, once collection is done
+        self._early: threading.Thread | None = None  # the controller deciding while workers start
         self.outcomes: dict[str, str] = {}
         self.report_error: str | None = None  # why --registry-report was refused
         self._all_slugs: list[str] = []
@@ -143,6 +148,8 @@ class RegistrySession:
                 "pass --baseline NAME@VERSION to compare with another version"
             )
         problems = self._problems(registry, candidate_ref.name)
+        from problem_registry.replay.engine import prior_versions, replay
+
         history = prior_versions(registry, candidate)
         if baseline is not None and baseline not in (*history, candidate):
             history.append(baseline)  # a baseline registered after the candidate
@@ -257,8 +264,29 @@ class RegistrySession:
         assert self.snapshot is not None
         if self.shared.folder is None:
             self.shared = SharedGates.for_workers()
+            self._decide_early()
         node.workerinput[WORKER_SNAPSHOT] = asdict(self.snapshot)
         node.workerinput[WORKER_GATES] = str(self.shared.folder)
+
+    def _decide_early(self) -> None:
+        """Under xdist, the controller decides the gates of every problem while its workers
+        start, so no worker evaluates a gate, it only reads them (issue 17: ``-n 2`` must not be
+        slower than serial). Skipped when -k, -m or --deselect may select fewer problems: the
+        workers then decide for the ones selected, as before."""
+        assert self.snapshot is not None
+        option = self.config.option
+        narrowed = getattr(option, "keyword", "") or getattr(option, "markexpr", "")
+        if self.shard_note() is not None or narrowed or getattr(option, "deselect", None):
+            return
+        family = sorted(self.snapshot.problems)
+
+        def decide() -> None:
+            # A failure here leaves the decision to the workers, which meet it themselves.
+            with contextlib.suppress(Exception):
+                self._shared_gates(family)
+
+        self._early = threading.Thread(target=decide, name="problem-registry gates", daemon=True)
+        self._early.start()
 
     # -- collection and running ------------------------------------------------------------------
 
@@ -307,9 +335,12 @@ class RegistrySession:
         process to ask decides for all (:mod:`shared_gates`), so every process reads the same
         verdicts and the gates are evaluated once, not once per process.
         """
+        family = self.selected if self.selected is not None else sorted(self.outcomes)
+        return self._shared_gates(family)[slug]
+
+    def _shared_gates(self, family: list[str]) -> dict[str, GateResult]:
         assert self.registry is not None and self.snapshot is not None
         registry, snapshot = self.registry, self.snapshot
-        family = self.selected if self.selected is not None else sorted(self.outcomes)
 
         def decide() -> dict[str, GateResult]:
             gates = evaluate(
@@ -318,7 +349,7 @@ class RegistrySession:
             return {gate.problem: gate for gate in gates}
 
         key = (snapshot.run_id, snapshot.candidate, snapshot.champion, tuple(family))
-        return self.shared.get(key, decide)[slug]
+        return self.shared.get(key, decide)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.nodeid.startswith(f"{COLLECTOR_NAME}::") and (
@@ -372,6 +403,8 @@ class RegistrySession:
                     reporter.write_line(self.report_error, red=True)
                 session.exitstatus = int(session.exitstatus) or pytest.ExitCode.TESTS_FAILED
         finally:
+            if self._early is not None:
+                self._early.join()  # before its registry closes and its folder goes
             if self.registry is not None:
                 self.registry.close()
             if not self.is_worker:
