@@ -57,6 +57,7 @@ import contextlib
 import os
 import pickle
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -444,44 +445,64 @@ class _Replay:
             incomplete, key=lambda v: (self.candidate is None or v != self.candidate.id, v)
         )
         chunks = list(_chunks(todo_files, self.batch_size))
+        # Batches sent and not yet collected, oldest first; a group's last chunk carries the
+        # group, whose claims go (and workers idle) once those answers are stored.
+        pending: deque[tuple[list[_Batch], _Group | None]] = deque()
         upcoming = self._claim_group(order, 0, blocks, todo_files)
-        # The last group's last answers and claims: stored and let go once the next group's
-        # first batches are sent, so its workers do not wait on this process's writing.
-        carried: tuple[list[_Batch], list[int]] = ([], [])
         while upcoming is not None:
             current, upcoming = upcoming, None
-            self._hand_over([], current)
+            for version_id in current.versions:  # those not loading yet load now
+                self._begin_load(version_id)
             self.empty = current.empty
             # Pipelined: while the workers predict one chunk, this process decodes the next and
-            # stores the last, so a fast model (or a model server) waits for neither. The next
-            # chunk is sent before the last is collected: each worker goes from one batch to the
-            # next without waiting for this process to be scheduled (on a busy machine, that
-            # wait was most of a --jobs 2 replay's overhead).
-            in_flight: list[_Batch] = []
+            # stores the last, so a fast model (or a model server) waits for neither. Each
+            # chunk is sent before the one before it is collected, so a worker goes from one
+            # batch to the next without waiting for this process to be scheduled; and a group's
+            # first chunk goes out before the last group's last is collected: no barrier
+            # between groups (issue 17: --jobs 2 spent most of its overhead waiting so).
             for index, (block, chunk) in enumerate(chunks):
                 mine = [v for v in current.versions if block in current.held[v]]
                 ready = self._prepare(chunk, mine) if mine else []
                 self._send(ready)
-                answered = self._collect(in_flight)
-                if index == 0:
-                    self._store(carried[0])
-                    self.flush()  # stored before their claims go
-                    self.claims.release(carried[1])
-                    # The next group is claimed now and starts loading on spare workers while
-                    # this one predicts, so a worker goes from one version to the next without
-                    # waiting for a load (issue 17: --jobs 2 spent a quarter of its time so).
+                pending.append((ready, current if index == len(chunks) - 1 else None))
+                while len(pending) > 1:
+                    self._finish_step(*pending.popleft())
+                if index == min(1, len(chunks) - 1):
+                    # The next group is claimed now and loads on spare workers while this one
+                    # predicts (two batches queued each, so the workers do not wait meanwhile).
                     upcoming = self._claim_group(order, current.after, blocks, todo_files)
                     if upcoming is not None:
-                        self._preload(upcoming)
-                self._store(answered)
-                in_flight = ready
-            # No barrier between groups: the last answers are in, so this group's workers load
-            # what the spare ones did not (dropping these models first).
-            carried = (self._collect(in_flight), current.versions)
-            self._hand_over(current.versions, upcoming)
-        self._store(carried[0])
+                        for version_id in upcoming.versions[: self.spare]:
+                            self._begin_load(version_id)
+            if upcoming is not None and any(map(self._unloaded, upcoming.versions)):
+                # Some of the next group load on this group's workers: answered first.
+                while pending:
+                    self._finish_step(*pending.popleft())
+        while pending:
+            self._finish_step(*pending.popleft())
         self.flush()
-        self.claims.release(carried[1])
+
+    def _unloaded(self, version_id: int) -> bool:
+        """A version that will need a worker and has none loading it yet."""
+        kind = self.versions[version_id].loader_kind
+        known = version_id in self.loading or version_id in self.models
+        return kind != LoaderKind.predictions.value and not known
+
+    def _finish_step(self, batches: list[_Batch], done: _Group | None) -> None:
+        """Collect and store ``batches``; if they end group ``done``, its results are stored,
+        so its claims go, and its workers idle with their models until they load another
+        version (which drops the old model first) or the pool closes: one model per worker."""
+        self._store(self._collect(batches))
+        if done is None:
+            return
+        self.flush()  # stored before the claims go
+        self.claims.release(done.versions)
+        for version_id in done.versions:
+            model = self.models.get(version_id)
+            if model is not None:
+                del self.models[version_id]
+                if isinstance(model, ModelWorker):
+                    self.pool.release(self.versions[version_id].ref, reuse=False)
 
     def _claim_group(
         self, order: list[int], start: int, blocks: list[int], todo_files: list[ActiveFile]
@@ -505,26 +526,6 @@ class _Replay:
             empty = {v for v in versions if not stored.get(v)}
             return _Group(versions, held, start, empty)
         return None
-
-    def _preload(self, group: _Group) -> None:
-        """Start loading as many of ``group``'s versions as there are spare workers (models
-        held stay within ``MAX_LOADED_MODELS``: the group predicting, plus these)."""
-        for version_id in group.versions[: self.spare]:
-            self._begin_load(version_id)
-
-    def _hand_over(self, done: list[int], upcoming: _Group | None) -> None:
-        """The versions ``done`` are answered: each of ``upcoming``'s versions not loading yet
-        loads on one of their workers (which drops its model first); a worker left over keeps
-        its model until it loads another version or the pool closes (one model per worker)."""
-        hosts = [self.versions[v].ref for v in done if isinstance(self.models.get(v), ModelWorker)]
-        for version_id in done:
-            if self.models.get(version_id) is not None:
-                del self.models[version_id]
-        for version_id in upcoming.versions if upcoming is not None else []:
-            if version_id not in self.loading and version_id not in self.models:
-                self._begin_load(version_id, replacing=hosts.pop() if hosts else None)
-        for ref in hosts:
-            self.pool.release(ref, reuse=False)
 
     def _prepare(self, files: list[ActiveFile], group: list[int]) -> list[_Batch]:
         """This chunk's batches, one per version of the group lacking some of its files: the
@@ -689,9 +690,10 @@ class _Replay:
 
     # -- models and inputs ------------------------------------------------------------------
 
-    def _begin_load(self, version_id: int, replacing: str | None = None) -> None:
+    def _begin_load(self, version_id: int) -> None:
         """A version that runs a model (all but a predictions file) starts loading in a worker
-        now (the one hosting ``replacing``, if given and alive); it is waited for on first use."""
+        now (an idle one, dropping its last model first, or a new one); it is waited for on
+        first use."""
         version = self.versions[version_id]
         if version.loader_kind == LoaderKind.predictions.value:
             return
@@ -706,7 +708,7 @@ class _Replay:
             version.loader_options,
         )
         try:
-            self.pool.begin_load(spec, replacing=replacing)
+            self.pool.begin_load(spec)
         except ModelUnavailable as exc:
             self._broken(version_id, exc)
         else:

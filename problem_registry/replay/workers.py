@@ -320,13 +320,10 @@ class WorkerPool:
         self._idle: list[ModelWorker] = []
         self._busy: dict[str, ModelWorker] = {}  # ref -> the worker hosting it
 
-    def begin_load(self, spec: LoadSpec, *, replacing: str | None = None) -> None:
-        """Start loading ``spec`` on the worker hosting ``replacing`` (done with it: the worker
-        drops that model first, no separate unload), else on an idle worker or a new one; see
-        :meth:`finish_load`."""
-        worker = self._busy.pop(replacing, None) if replacing is not None else None
-        if worker is None or not worker.alive:
-            worker = self._idle.pop() if self._idle else ModelWorker()
+    def begin_load(self, spec: LoadSpec) -> None:
+        """Start loading ``spec`` on an idle worker (which drops the model it kept first) or a
+        new one; see :meth:`finish_load`."""
+        worker = self._idle.pop() if self._idle else ModelWorker()
         self._busy[spec.ref] = worker
         try:
             worker.begin_load(spec)
