@@ -17,12 +17,14 @@ How it streams, so memory does not grow with the number of results (1.5 M at ful
    a complete version needs nothing, a version with no result at all needs every file (no
    anti-join), and only a partly replayed one has its missing pairs found in SQL, by an anti-join
    of its versions x files against ``result``, one chunk of files at a time.
-2. Versions are replayed a group of ``MAX_LOADED_MODELS`` at a time (the candidate's first, so a
-   candidate that cannot load fails before any history is replayed); within a group, files with
+2. Versions are replayed a group of ``jobs`` at a time (the candidate's first, so a candidate
+   that cannot load fails before any history is replayed); within a group, files with
    something missing are visited in chunks of ``batch_size``, each chunk read, hash-checked and
-   decoded once for every version of the group. A group's models are dropped before the next
-   loads, so memory does not grow with the number of versions. Decoded inputs are kept across
-   groups when at most ``KEPT_INPUTS`` files are replayed, else decoded again per group.
+   decoded once for every version of the group. Each worker holds one model, and drops it
+   before loading the next, and there are at most ``MAX_LOADED_MODELS`` workers (a group and
+   the spare ones loading the next), so memory does not grow with the number of versions.
+   Decoded inputs are kept across groups when at most ``KEPT_INPUTS`` files are replayed, else
+   decoded again per group.
 3. Each version gets one batch call per chunk. A batch that raises is retried input by input, so
    one bad input only marks its own pattern as errored (counted wrong). An output that is an
    ``Exception`` instance marks that input as errored too. Chunks are pipelined: every worker

@@ -20,7 +20,8 @@ A :class:`WorkerPool` holds at most ``size`` workers, each hosting one loaded ve
 a worker whose version is done loads a later version in its place (dropping the old model first),
 so a replay of many versions starts few processes and a worker goes from one version to the next
 without an unloading round trip. Loading is begun on every worker of a group before the first is
-waited for, so loads overlap, and while the replay stores the previous group's last answers.
+waited for, so loads overlap; the replay begins the next group's loads on spare workers while a
+group predicts, and keeps a worker's next batch queued behind its current one (issue 17).
 """
 
 from __future__ import annotations
@@ -359,30 +360,6 @@ class WorkerPool:
         except ModelCrashed:
             return
         self._idle.append(worker)
-
-    def release_all(self, refs: list[str], *, reuse: bool = True) -> None:
-        """:meth:`release` for several versions, their workers unloading at once (a worker's
-        unload collects its garbage, ~0.1 s: one after another, a group's added up)."""
-        if not reuse:
-            for ref in refs:
-                self.release(ref, reuse=False)
-            return
-        unloading: list[ModelWorker] = []
-        for ref in refs:
-            worker = self._busy.pop(ref, None)
-            if worker is None or not worker.alive:
-                continue
-            try:
-                worker.begin_unload()
-            except ModelCrashed:
-                continue
-            unloading.append(worker)
-        for worker in unloading:
-            try:
-                worker.finish_unload()
-            except ModelCrashed:
-                continue
-            self._idle.append(worker)
 
     def discard(self, ref: str) -> None:
         """The version broke (timed out, crashed, broke its contract): its worker goes too."""
