@@ -3,10 +3,11 @@
 The controller (the only process without xdist) opens the registry, registers the candidate if a
 loader was given, records a Run, replays the candidate and every prior version for whatever they
 are missing, then fixes a snapshot (candidate, champion, problem slugs) that every worker collects
-from, so collection is identical everywhere. Workers only read stored results. The controller
-writes the terminal summary, the Markdown summary for CI job pages and the report folder, and
-closes the Run; it evaluates the gates itself from the database, which holds exactly what the
-workers read, so the numbers agree whatever ``-n`` is.
+from, so collection is identical everywhere. Under xdist the controller also decides the gates
+while the workers start, and the workers read that decision (:mod:`shared_gates`), opening the
+registry only if ``-k`` or ``-m`` made them decide for their selection. The controller writes
+the terminal summary, the Markdown summary for CI job pages and the report folder, and closes
+the Run, so the numbers agree whatever ``-n`` is.
 """
 
 from __future__ import annotations
