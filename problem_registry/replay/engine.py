@@ -683,22 +683,25 @@ class _Replay:
         whole replay; otherwise once per group of versions.
         """
         inputs: dict[int, Any] = {}
-        # The content the cache lacks, from the database in a few queries (issue 17).
-        known = self.refused.keys() | self.kept.keys()
-        self.registry.store.prefetch((f.sha256, f.extension) for f in files if f.id not in known)
+        refused, kept = self.refused, self.kept
+        # Every file hash-checked as it is read; what the cache lacks comes from the database
+        # in a few queries (issue 17).
+        contents = self.registry.store.read_many(
+            (f.sha256, f.extension) for f in files if f.id not in refused and f.id not in kept
+        )
+        kinds = {kind.value: kind for kind in PatternKind}
         for f in files:
-            if f.id in self.refused:
+            if f.id in refused:
                 continue
-            if f.id in self.kept:
-                inputs[f.id] = self.kept[f.id]
+            if f.id in kept:
+                inputs[f.id] = kept[f.id]
+                continue
+            data = contents[f.sha256]
+            if isinstance(data, CorruptPattern):
+                refused[f.id] = RefusedPattern(f.sha256, str(data))
                 continue
             try:
-                data = self.registry.store.read(f.sha256, f.extension)
-            except CorruptPattern as exc:
-                self.refused[f.id] = RefusedPattern(f.sha256, str(exc))
-                continue
-            try:
-                inputs[f.id] = decode(data, PatternKind(f.kind))
+                inputs[f.id] = decode(data, kinds[f.kind])
             except Exception as exc:
                 reason = f"pattern file {f.sha256[:12]} cannot be decoded as {f.kind}: {exc}"
                 self.refused[f.id] = RefusedPattern(f.sha256, reason)

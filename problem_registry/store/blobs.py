@@ -45,9 +45,6 @@ class ContentStore:
         self._engine: Engine | None = engine
         self._url = engine.url
         self.cache = cache
-        # Fetched by prefetch() but not written to the cache (a read-only folder): read() takes
-        # them from here, once.
-        self._fetched: dict[str, bytes] = {}
 
     @property
     def engine(self) -> Engine:
@@ -60,7 +57,7 @@ class ContentStore:
     def __getstate__(self) -> dict[str, Any]:
         """Picklable (the HTML report's workers read thumbnails through it): the engine, which
         holds connections and a local function, is made again on the other side."""
-        return {"_engine": None, "_url": self._url, "cache": self.cache, "_fetched": {}}
+        return {"_engine": None, "_url": self._url, "cache": self.cache}
 
     @property
     def root(self) -> Path:
@@ -82,9 +79,6 @@ class ContentStore:
 
     def read(self, sha256: str, extension: str) -> bytes:
         """The content of ``sha256``, verified: from the cache, else from the database."""
-        data = self._fetched.pop(sha256, None)
-        if data is not None:
-            return data
         try:
             return self.cache.read(sha256, extension)
         except CorruptPattern:
@@ -100,21 +94,34 @@ class ContentStore:
         self._cache(sha256, extension, data)
         return data
 
-    def prefetch(self, files: Iterable[tuple[str, str]]) -> None:
-        """Bring the content of many (sha256, extension) into the cache in a few queries, so
-        a replay of a chunk does not ask the database once per file. A file the cache already
-        holds is read from there later (and hash-checked then); missing content is left for
-        :meth:`read` to report."""
-        wanted = {sha: ext for sha, ext in files if not self.path_of(sha, ext).is_file()}
+    def read_many(self, files: Iterable[tuple[str, str]]) -> dict[str, bytes | CorruptPattern]:
+        """What :meth:`read` gives each of many (sha256, extension), or the error it would
+        raise: the cache files read (and hash-checked) one pass, what they lack or hold altered
+        fetched from the database in a few queries. A replay's chunk: no stat per file first,
+        no query per file."""
+        out: dict[str, bytes | CorruptPattern] = {}
+        wanted: dict[str, str] = {}  # not in the cache, or altered there
+        for sha256, extension in files:
+            try:
+                out[sha256] = self.cache.read(sha256, extension)
+            except CorruptPattern:
+                wanted[sha256] = extension
         if not wanted:
-            return
+            return out
         try:
             found = self._fetch(list(wanted))
-        except CorruptPattern:
-            return  # content altered in the database: read() names its file, one by one
-        for sha256, data in found.items():
-            if not self._cache(sha256, wanted[sha256], data):
-                self._fetched[sha256] = data
+        except CorruptPattern:  # content altered in the database: read() names its file
+            found = None
+        for sha256, extension in wanted.items():
+            if found is None or sha256 not in found:
+                try:
+                    out[sha256] = self.read(sha256, extension)
+                except CorruptPattern as exc:
+                    out[sha256] = exc
+                continue
+            self._cache(sha256, extension, found[sha256])
+            out[sha256] = found[sha256]
+        return out
 
     def _fetch(self, hashes: Sequence[str]) -> dict[str, bytes]:
         """Rows of ``hashes`` that the database holds, each verified against its name."""

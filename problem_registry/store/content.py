@@ -259,7 +259,9 @@ class PatternStore:
 
     def read(self, sha256: str, extension: str) -> bytes:
         """The stored bytes, verified against their name, so a tampered file is never scored."""
-        path = self.path_of(sha256, extension)
+        # Text, not a Path: a replay reads thousands of small files, and pathlib's joins cost
+        # as much as the read itself.
+        path = f"{self.root}/{sha256[:2]}/{sha256}.{extension}"
         try:
             # A plain file of the store, never a link, a FIFO or a device (issue 16, item 9).
             data = read_plain(path, max_bytes=max_pattern_bytes(), follow_links=False)
