@@ -99,6 +99,7 @@ from problem_registry.replay.workers import (
     WorkerPool,
 )
 from problem_registry.store.content import decode
+from problem_registry.store.engines import held_open
 from problem_registry.store.registry import Registry
 from problem_registry.store.runs import close_abandoned_runs, finish_run, record_counts, start_run
 from problem_registry.store.tables import ModelVersion, Problem
@@ -290,6 +291,8 @@ def replay(
     engine.retry_errored = retry_errored
     engine.shard = shard
     status, message = RunStatus.completed, ""
+    held = contextlib.ExitStack()  # SQLite: no WAL checkpoint at every session's end (#18)
+    held.enter_context(held_open(registry.engine))
     try:
         problem_ids = _problem_ids(registry, problems)
         with registry.reading() as session:  # a problem naming its models: theirs only (#19)
@@ -318,6 +321,7 @@ def replay(
             finish_run(registry, run_id, status=status.value, message=message, **counts)
         else:
             record_counts(registry, run_id, **counts)
+        held.close()
     return summary
 
 
