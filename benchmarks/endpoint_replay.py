@@ -169,11 +169,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     load_before = os.getloadavg()
     times: dict[str, list[float]] = {"replay": [], "bare": [], "free": [], "fixed": []}
+    # The replay process's own CPU seconds in the free model's replays: what the machine's load
+    # does not inflate (the worker's and the server's are not counted).
+    cpu: dict[str, list[float]] = {"free": [], "fixed": []}
+    spent: dict[str, float] = {}
 
-    def timed(target: Registry, ref: str) -> float:
-        began = time.perf_counter()
+    def timed(target: Registry, ref: str, cpu_key: str | None = None) -> float:
+        began, cpu_began = time.perf_counter(), time.process_time()
         summary = replay(target, [ref])
         seconds = time.perf_counter() - began
+        if cpu_key:
+            spent[cpu_key] = time.process_time() - cpu_began
         assert summary.versions[0].errored == 0, summary.versions[0]
         return seconds
 
@@ -195,13 +201,15 @@ def main(argv: list[str] | None = None) -> int:
             measured = {
                 "replay": timed(registry, f"bench@{version}"),
                 "bare": bare_loop(server.model_url, rows, args.batch, args.concurrency),
-                "free": timed(registry, f"free@{version}"),
-                "fixed": timed(one, f"free@{version}"),
+                "free": timed(registry, f"free@{version}", "free"),
+                "fixed": timed(one, f"free@{version}", "fixed"),
             }
             if repeat == 0:
                 continue  # the first replay also starts the fork server: not counted
             for key, seconds in measured.items():
                 times[key].append(seconds)
+            for key, seconds in spent.items():
+                cpu[key].append(seconds)
             print(
                 f"  repeat {repeat}: replay {measured['replay']:.3f} s, bare loop "
                 f"{measured['bare']:.3f} s, free model's replay {measured['free']:.3f} s "
@@ -214,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     n = len(rows)
     ratio = median["replay"] / median["bare"]
     per_pattern_ms = (median["free"] - median["fixed"]) / max(n - 1, 1) * 1000
+    cpu_median = {key: statistics.median(values) for key, values in cpu.items()}
+    cpu_per_pattern_us = (cpu_median["free"] - cpu_median["fixed"]) / max(n - 1, 1) * 1e6
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     print(
         f"{when}, {platform.machine()} {platform.python_version()}, load average "
@@ -224,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
         f"  floor: free model's replay {median['free']:.3f} s = fixed {median['fixed']:.3f} s "
         f"(one pattern) + {per_pattern_ms:.3f} ms a pattern; the free model's replay alone is "
         f"{median['free'] / median['bare']:.2f}x the bare loop, its fixed cost "
-        f"{median['fixed'] / median['bare']:.2f}x"
+        f"{median['fixed'] / median['bare']:.2f}x\n"
+        f"  the replay process's own CPU in it: {cpu_median['free']:.3f} s = "
+        f"{cpu_median['fixed']:.3f} s + {cpu_per_pattern_us:.1f} us a pattern"
     )
     if args.json_out:
         document = {
@@ -250,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
             "ratio": round(ratio, 3),
             "target_ratio": 1.2,
             "free_per_pattern_ms": round(per_pattern_ms, 4),
+            "free_cpu_seconds": {key: [round(x, 4) for x in v] for key, v in cpu.items()},
+            "free_cpu_per_pattern_us": round(cpu_per_pattern_us, 2),
         }
         args.json_out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return 0
