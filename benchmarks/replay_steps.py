@@ -111,7 +111,7 @@ def steps(folder: Path, count: int) -> dict[str, tuple[str, Callable[[], Any]]]:
         "read + sha256 check": ("replay", lambda: [store.read(sha, "png") for sha in hashes]),
         "PNG decode (Pillow)": (
             "replay",
-            lambda: [decode(data, PatternKind.image) for data in contents],
+            lambda: [decode(data, PatternKind.image, "png") for data in contents],
         ),
         "pickle for the worker": (
             "replay",

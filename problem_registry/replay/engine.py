@@ -705,7 +705,7 @@ class _Replay:
                 refused[f.id] = RefusedPattern(f.sha256, str(data))
                 continue
             try:
-                inputs[f.id] = decode(data, kinds[f.kind])
+                inputs[f.id] = decode(data, kinds[f.kind], f.extension)
             except Exception as exc:
                 reason = f"pattern file {f.sha256[:12]} cannot be decoded as {f.kind}: {exc}"
                 self.refused[f.id] = RefusedPattern(f.sha256, reason)

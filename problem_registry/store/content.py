@@ -41,6 +41,8 @@ IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM")
 # as a text pattern, so nobody is tempted to open one with a tool that runs it.
 _POSTSCRIPT_SIGNATURES = (b"%!PS", b"\xc5\xd0\xd3\xc6")
 _FORMAT_EXTENSIONS = {"JPEG": "jpg", "TIFF": "tif", "MPO": "jpg"}
+# A stored file's extension back to the one format to try first when decoding it.
+_EXTENSION_FORMATS = {_FORMAT_EXTENSIONS.get(name, name.lower()): (name,) for name in IMAGE_FORMATS}
 # Names of files being written into the store; one left behind was cut off by a crash (`check`).
 TEMP_PREFIX = ".incoming-"
 
@@ -209,11 +211,22 @@ def _utf8(data: bytes, name: str) -> str:
     return text
 
 
-def decode(data: bytes, kind: PatternKind) -> Any:
-    """A pattern's input as the model receives it: a PIL image, a str, or a parsed JSON value."""
+def decode(data: bytes, kind: PatternKind, extension: str | None = None) -> Any:
+    """A pattern's input as the model receives it: a PIL image, a str, or a parsed JSON value.
+
+    ``extension`` (the stored file's, given by the format found at ``pattern add``) lets Pillow
+    try that format first instead of probing each (a replay decodes thousands of images)."""
     if kind is PatternKind.image:
         from PIL import Image
 
+        first = _EXTENSION_FORMATS.get(extension or "")
+        if first is not None:
+            try:
+                image = Image.open(io.BytesIO(data), formats=first)
+                image.load()
+                return image
+            except Exception:
+                pass  # not what its name says: every allowed format, as without a name
         image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
         image.load()
         return image
