@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -18,6 +19,7 @@ from typer.testing import CliRunner
 from problem_registry.cli import app
 from problem_registry.errors import InvalidValue, RegistryError
 from problem_registry.replay.engine import replay
+from problem_registry.store.tables import PatternBlob
 from problem_registry.triage.batch_file import read_batch
 from problem_registry.triage.drift import Answers, compare, noise_level, psi_terms
 from problem_registry.verdicts.metrics import pattern_results
@@ -329,7 +331,9 @@ def test_an_accept_that_opens_a_problem_and_fails_leaves_no_problem_behind(
     triage_cli("triage", "add", str(batch))
     (case,) = json.loads(triage_cli("triage", "list", "--no-replay", "--json")[0])["cases"]
     stored = next(digits.registry.store.root.rglob(f"{case['sha256']}.*"))
-    stored.unlink()  # the case's input is gone from this runner's store
+    stored.unlink()  # the case's input is gone from this runner's cache, and from the database
+    with digits.registry.writing() as session:
+        session.execute(sa.delete(PatternBlob).where(PatternBlob.sha256 == case["sha256"]))
     accept = ("triage", "accept", str(case["id"]), "reds", "--expect", "7", "--open", "Reds")
     triage_cli(*accept, code=1)
     assert "reds" not in {p.slug for p in digits.registry.problems.list()}

@@ -297,9 +297,10 @@ def sheet(
     from problem_registry.plain_files import write_atomically
     from problem_registry.report.charts import image_png
     from problem_registry.report.gallery.neighbours import neighbour_sheet
+    from problem_registry.triage.ingest import ContentReader
 
     found = _similar(ctx, case, pattern, count, by)
-    picture = neighbour_sheet(registry(ctx).store, found)
+    picture = neighbour_sheet(ContentReader(registry(ctx)), found)
     try:
         write_atomically(out, image_png(picture))
     except OSError as exc:

@@ -12,7 +12,7 @@ from problem_registry.refs import ModelRef
 from problem_registry.store.registry import Registry
 from problem_registry.store.tables import ModelVersion, PatternFile, Result, TriageAnswer
 from problem_registry.triage.cases import CaseView
-from problem_registry.triage.ingest import read_content
+from problem_registry.triage.ingest import prefetch_contents, read_content
 from problem_registry.triage.similarity import Item, fingerprint, parse_scores
 from problem_registry.verdicts.pattern_grid import pattern_results
 
@@ -80,6 +80,8 @@ def fingerprint_all(registry: Registry, items: Iterable[Item]) -> None:
     """Compute each item's fingerprint once per content (a missing file: none); one made at
     ingest is kept."""
     seen: dict[str, object] = {}
+    items = list(items)
+    prefetch_contents(registry, [(i.sha256, i.extension) for i in items if i.fingerprint is None])
     for item in items:
         if item.fingerprint is not None:
             seen.setdefault(item.sha256, item.fingerprint)
