@@ -353,8 +353,16 @@ def test_removing_a_pattern_keeps_the_input_a_queued_case_shares_with_it(
     slug = next(iter(digits.cases))
     triage_cli("pattern", "add", slug, str(image), "--expect", "7")
     (pattern,) = [p for p in digits.registry.patterns.list(slug) if p.sha256 == case["sha256"]]
+    lone = tmp_path / "lone.png"
+    lone.write_bytes(png_bytes((160, 90, 20)))
+    triage_cli("pattern", "add", slug, str(lone), "--expect", "7")
+    (other,) = [p for p in digits.registry.patterns.list(slug) if p.original_name == "lone.png"]
     triage_cli("pattern", "remove", str(pattern.id))
+    triage_cli("pattern", "remove", str(other.id))
     assert list(digits.registry.store.root.rglob(f"{case['sha256']}.*")), "the case's input"
+    with digits.registry.reading() as session:  # the content a case names stays, not the other
+        kept = set(session.execute(sa.select(PatternBlob.sha256)).scalars())  # type: ignore[call-overload]
+    assert case["sha256"] in kept and other.sha256 not in kept
     triage_cli("triage", "accept", str(case["id"]), slug, "--expect", "7")
     out, err = triage_cli("check")
     assert "0 warning(s)" in out + err
