@@ -125,9 +125,11 @@ def list_(
 def show(ctx: typer.Context, case: str = CaseRef, as_json: bool = JsonOption) -> None:
     """One case: its input, answer, what the user said, and its decision."""
     from problem_registry.triage.cases import get_case
+    from problem_registry.triage.ingest import prefetch_contents
 
     reg = registry(ctx)
     view = get_case(reg, case)
+    prefetch_contents(reg, [(view.sha256, view.extension)])  # the file shown exists here too
 
     def render() -> None:
         print_fields(
