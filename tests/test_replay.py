@@ -74,9 +74,9 @@ def test_each_pattern_file_is_decoded_once_whatever_uses_it(
     decoded: list[bytes] = []
     real_decode = replay_module.decode
 
-    def counting_decode(data: bytes, kind: object) -> object:
+    def counting_decode(data: bytes, kind: object, extension: str | None = None) -> object:
         decoded.append(data)
-        return real_decode(data, kind)  # type: ignore[arg-type]
+        return real_decode(data, kind, extension)  # type: ignore[arg-type]
 
     monkeypatch.setattr(replay_module, "decode", counting_decode)
     replay(digits.registry, batch_size=7)

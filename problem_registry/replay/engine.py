@@ -104,6 +104,7 @@ from problem_registry.replay.workers import (
     WorkerPool,
 )
 from problem_registry.store.content import decode
+from problem_registry.store.engines import held_open
 from problem_registry.store.registry import Registry
 from problem_registry.store.runs import close_abandoned_runs, finish_run, record_counts, start_run
 from problem_registry.store.tables import ModelVersion, Problem
@@ -307,6 +308,8 @@ def replay(
     engine.retry_errored = retry_errored
     engine.shard = shard
     status, message = RunStatus.completed, ""
+    held = contextlib.ExitStack()  # SQLite: no WAL checkpoint at every session's end (#18)
+    held.enter_context(held_open(registry.engine))
     try:
         problem_ids = _problem_ids(registry, problems)
         with registry.reading() as session:  # a problem naming its models: theirs only (#19)
@@ -335,6 +338,7 @@ def replay(
             finish_run(registry, run_id, status=status.value, message=message, **counts)
         else:
             record_counts(registry, run_id, **counts)
+        held.close()
     return summary
 
 
@@ -752,22 +756,25 @@ class _Replay:
         whole replay; otherwise once per group of versions.
         """
         inputs: dict[int, Any] = {}
-        # The content the cache lacks, from the database in a few queries (issue 17).
-        known = self.refused.keys() | self.kept.keys()
-        self.registry.store.prefetch((f.sha256, f.extension) for f in files if f.id not in known)
+        refused, kept = self.refused, self.kept
+        # Every file hash-checked as it is read; what the cache lacks comes from the database
+        # in a few queries (issue 17).
+        contents = self.registry.store.read_many(
+            (f.sha256, f.extension) for f in files if f.id not in refused and f.id not in kept
+        )
+        kinds = {kind.value: kind for kind in PatternKind}
         for f in files:
-            if f.id in self.refused:
+            if f.id in refused:
                 continue
-            if f.id in self.kept:
-                inputs[f.id] = self.kept[f.id]
+            if f.id in kept:
+                inputs[f.id] = kept[f.id]
+                continue
+            data = contents[f.sha256]
+            if isinstance(data, CorruptPattern):
+                refused[f.id] = RefusedPattern(f.sha256, str(data))
                 continue
             try:
-                data = self.registry.store.read(f.sha256, f.extension)
-            except CorruptPattern as exc:
-                self.refused[f.id] = RefusedPattern(f.sha256, str(exc))
-                continue
-            try:
-                inputs[f.id] = decode(data, PatternKind(f.kind))
+                inputs[f.id] = decode(data, kinds[f.kind], f.extension)
             except Exception as exc:
                 reason = f"pattern file {f.sha256[:12]} cannot be decoded as {f.kind}: {exc}"
                 self.refused[f.id] = RefusedPattern(f.sha256, reason)

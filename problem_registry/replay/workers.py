@@ -42,6 +42,7 @@ from typing import Any
 
 from problem_registry.adapters import ModelOutputError, ModelUnavailable
 from problem_registry.replay.calls import BatchTimeout
+from problem_registry.replay.main_module import main_hidden
 from problem_registry.replay.worker_main import serve
 
 # Imported once by the fork server, so each worker starts with them: ours, and what most models
@@ -119,7 +120,8 @@ class ModelWorker:
             name="problem-registry model worker",
             daemon=False,
         )
-        self._process.start()
+        with main_hidden():  # the caller's script is not run again in the worker
+            self._process.start()
         child.close()
         self.ref: str | None = None
         self.alive = True
