@@ -11,7 +11,7 @@ pytest with nothing to run (no ``--registry``, an empty test file): what pytest 
 by themselves, starting their processes and plugins, so ``registry - floor`` is what the plugin
 adds in each mode::
 
-    python benchmarks/xdist.py --problems 60 --versions 50 --repeats 3
+    python benchmarks/xdist_gates.py --problems 60 --versions 50 --repeats 3
 
 Exit 1 of pytest is expected (problems fail their gates with a random model); the work is the
 same. ``--isolated`` loads no plugin but xdist and ours (``PYTEST_DISABLE_PLUGIN_AUTOLOAD``):
