@@ -21,9 +21,6 @@ import argparse
 import json
 import os
 import statistics
-import sys
-import tempfile
-from pathlib import Path
 
 import replay
 from measure import copy_sqlite
@@ -46,16 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     codes = args.code or [""]
-    folder = Path(tempfile.mkdtemp(prefix="bench-cold-"))
-    os.chdir(folder)  # bench_model is imported from the working directory, as replay does
-    sys.path.insert(0, str(folder))
-    database = folder / "registry.db"
-    built = replay.build(
-        folder, f"sqlite:///{database}", args.problems, args.versions, args.cost_ms
+    setup = replay.cold_setup(
+        "bench-cold-", args.problems, args.versions, args.cost_ms, args.batch_size
     )
-    empty = copy_sqlite(database, folder / "empty.db")
-    floors = replay.floors(built.registry, folder, args.batch_size)
-    built.registry.close()
+    setup.registry.close()
+    folder, empty, floors = setup.folder, setup.empty, setup.floors
     model = _model_startup(folder, args.repeats)
     print(f"P={args.problems} M={args.versions} cost={args.cost_ms} ms/input")
     print(f"  results:               {floors.predicted}")

@@ -5,13 +5,17 @@ the numpy bench model with a busy cost per input). The floor is (a) of ``run.py`
 version's batched predict over inputs already decoded, one version after another, in this
 process, loads excluded. Against it, ``problem-registry replay --all --jobs N`` as a child
 process, start-up, loading, decoding and storing included, each on a fresh copy of the empty
-registry, interleaved across N so a busy moment slows each alike::
+registry. The floor is measured again before every round of replays and every N is run once per
+round, so a busy moment on a shared machine slows the floor and each N alike; the ratio is the
+median replay over the median floor::
 
     python benchmarks/jobs.py --problems 100 --versions 20 --jobs 1 --jobs 2 --repeats 3
 
 Two kinds of busy cost are timed: the bench model's own (a wall-clock spin, as in ``run.py``),
 and ``--cpu-cost`` (``BENCH_MODEL_CPU=1``), a spin on the process's CPU time, which two processes
-sharing one core cannot overlap: the honest measure of what a second core buys.
+sharing one core cannot overlap: the honest measure of what a second core buys. ``--code A
+--code B`` times the ``problem_registry`` found in each folder (put first on ``PYTHONPATH`` of
+the replay), interleaved: before and after a change, e.g. a ``git archive`` of the base commit.
 """
 
 from __future__ import annotations
@@ -20,9 +24,6 @@ import argparse
 import json
 import os
 import statistics
-import sys
-import tempfile
-import time
 from pathlib import Path
 
 import replay
@@ -38,65 +39,82 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, action="append", default=[])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cpu-cost", action="store_true", help="busy cost in CPU time")
+    parser.add_argument(
+        "--code",
+        action="append",
+        default=[],
+        help="a folder holding a problem_registry package to time (repeatable)",
+    )
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args(argv)
     jobs = args.jobs or [1, 2]
+    codes = args.code or [""]
     if args.cpu_cost:
         os.environ["BENCH_MODEL_CPU"] = "1"
-    folder = Path(tempfile.mkdtemp(prefix="bench-jobs-"))
-    os.chdir(folder)  # bench_model is imported from the working directory, as replay does
-    sys.path.insert(0, str(folder))
-    database = folder / "registry.db"
-    built = replay.build(
-        folder, f"sqlite:///{database}", args.problems, args.versions, args.cost_ms
+    load_at_start = os.getloadavg()
+    setup = replay.cold_setup(
+        "bench-jobs-", args.problems, args.versions, args.cost_ms, args.batch_size
     )
-    empty = copy_sqlite(database, folder / "empty.db")
-    started = time.process_time()
-    floors = replay.floors(built.registry, folder, args.batch_size)
-    floor_cpu = time.process_time() - started  # decoding included: a bound, not (a) alone
-    built.registry.close()
-    times: dict[int, list[float]] = {n: [] for n in jobs}
-    cpu: dict[int, list[float]] = {n: [] for n in jobs}
+    folder, expected = setup.folder, setup.floors.predicted
+    raw = [setup.floors.raw_predict_s]
+    runs = [(code, n) for code in codes for n in jobs]
+    times: dict[tuple[str, int], list[float]] = {run: [] for run in runs}
+    cpu: dict[tuple[str, int], list[float]] = {run: [] for run in runs}
+    base = os.environ.get("PYTHONPATH", "")
     for index in range(args.repeats):
-        for n in jobs:
-            copy = copy_sqlite(empty, folder / f"cold-{index}-{n}.db")
+        if index:  # the floor again, beside this round of replays
+            raw.append(replay.floors(setup.registry, folder, args.batch_size).raw_predict_s)
+        for code, n in runs:
+            copy = copy_sqlite(setup.empty, folder / f"cold-{index}-{codes.index(code)}-{n}.db")
             command = [cli(), "--url", f"sqlite:///{copy}", "replay", "--all", "--json"]
             command += ["--batch-size", str(args.batch_size), "--jobs", str(n)]
-            child = run_child(command, cwd=folder)
-            assert json.loads(child.stdout)["predicted"] == floors.predicted, child.stdout
-            times[n].append(child.seconds)
-            cpu[n].append(child.cpu_seconds)  # the CLI and its model workers, user + system
+            path = os.pathsep.join(p for p in (code, base) if p)
+            child = run_child(command, cwd=folder, env={"PYTHONPATH": path})
+            assert json.loads(child.stdout)["predicted"] == expected, child.stdout
+            times[code, n].append(child.seconds)
+            cpu[code, n].append(child.cpu_seconds)  # the CLI and its reaped children
+    setup.registry.close()
+    floor = statistics.median(raw)
     cost = "CPU-time" if args.cpu_cost else "wall-clock"
+    load_at_end = os.getloadavg()
     print(f"P={args.problems} M={args.versions} cost={args.cost_ms} ms/input ({cost} spin)")
-    print(f"  results:                 {floors.predicted}")
-    print(f"  (a) serial raw loop:     {floors.raw_predict_s:.3f} s")
-    print(f"    CPU, (a) and decoding: {floor_cpu:.3f} s")
+    print(f"  load average: {_load(load_at_start)} at start, {_load(load_at_end)} at end")
+    print(f"  results:                 {expected}")
+    rounds = ", ".join(f"{t:.3f}" for t in raw)
+    print(f"  (a) serial raw loop:     {floor:.3f} s  (median; {rounds})")
     document: dict[str, object] = {
         "problems": args.problems,
         "versions": args.versions,
         "cost_ms": args.cost_ms,
         "cost": cost,
-        "raw_loop_s": floors.raw_predict_s,
+        "raw_loop_s": floor,
+        "raw_loop_repeats": raw,
         "jobs": {},
         "cores": os.cpu_count(),
-        "load_average": os.getloadavg(),
+        "load_average": load_at_start,
+        "load_average_at_end": load_at_end,
     }
-    for n in jobs:
-        median = statistics.median(times[n])
-        ratio = median / floors.raw_predict_s
-        repeats = ", ".join(f"{t:.3f}" for t in times[n])
-        spent = statistics.median(cpu[n])
+    for code, n in runs:
+        if len(codes) > 1 and n == jobs[0]:
+            print(f"  code: {code}")
+        median = statistics.median(times[code, n])
+        ratio = median / floor
+        repeats = ", ".join(f"{t:.3f}" for t in times[code, n])
         print(f"  replay --jobs {n}:        {median:.3f} s  ({ratio:.2f}x raw; {repeats})")
-        print(f"    CPU, CLI + workers:    {spent:.3f} s")
-        document["jobs"][str(n)] = {  # type: ignore[index]
+        key = str(n) if len(codes) == 1 else f"{code}:{n}"
+        document["jobs"][key] = {  # type: ignore[index]
             "median_s": median,
             "ratio": ratio,
-            "repeats": times[n],
-            "cpu_s": cpu[n],
+            "repeats": times[code, n],
+            "cpu_s": cpu[code, n],
         }
     if args.json_out:
         args.json_out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return 0
+
+
+def _load(load: tuple[float, float, float]) -> str:
+    return "/".join(f"{value:.2f}" for value in load)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,9 @@ already decoded, every version; (b) reading and decoding every pattern file once
 
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,3 +165,31 @@ def floors(registry: Any, workdir: Path, batch_size: int) -> Floors:
         for start in range(0, len(inputs), batch_size):
             predicted += len(model(inputs[start : start + batch_size]))
     return Floors(time.perf_counter() - started, decoding, predicted, len(inputs))
+
+
+@dataclass(frozen=True)
+class ColdSetup:
+    """A built registry with no result, its empty copy for each cold replay, and its floors."""
+
+    folder: Path
+    empty: Path  # copied afresh for every cold replay
+    floors: Floors
+    registry: Any  # open: the caller closes it (``floors`` may be measured again meanwhile)
+
+
+def cold_setup(
+    prefix: str, problems: int, versions: int, cost_ms: float, batch_size: int
+) -> ColdSetup:
+    """What ``cold_replay.py`` and ``jobs.py`` both start from: a fresh folder, made the working
+    directory (``bench_model`` is imported from it, as replay does) and put on ``sys.path``, the
+    registry built there, an empty copy, and (a), (b) measured once."""
+    from measure import copy_sqlite
+
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    os.chdir(folder)
+    sys.path.insert(0, str(folder))
+    database = folder / "registry.db"
+    built = build(folder, f"sqlite:///{database}", problems, versions, cost_ms)
+    empty = copy_sqlite(database, folder / "empty.db")
+    measured = floors(built.registry, folder, batch_size)
+    return ColdSetup(folder, empty, measured, built.registry)

@@ -45,6 +45,16 @@ def open_plain(path: Path | str, *, follow_links: bool = True) -> BinaryIO:
     ``follow_links=False`` refuses a symbolic link as the last part of the path (the pattern
     store and bundles hold only real files). Other ``OSError`` (missing, no permission) pass on.
     """
+    fd, _size = _open_plain_fd(path, follow_links)
+    try:
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _open_plain_fd(path: Path | str, follow_links: bool) -> tuple[int, int]:
+    """:func:`open_plain`'s checks; the open descriptor (blocking) and the file's size."""
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     if not follow_links:
         flags |= os.O_NOFOLLOW
@@ -55,31 +65,46 @@ def open_plain(path: Path | str, *, follow_links: bool = True) -> BinaryIO:
             raise NotPlainFile("a symbolic link, not a plain file", errno.ELOOP) from None
         raise
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            mode = status.st_mode
             kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
             raise NotPlainFile(f"{kind}, not a regular file")
         os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
+    return fd, status.st_size
 
 
 def read_plain(path: Path | str, *, max_bytes: int, follow_links: bool = True) -> bytes:
     """The whole of a regular file of at most ``max_bytes``; :class:`NotPlainFile` otherwise.
 
     The size is checked on the open descriptor before reading, and the read stops one byte past
-    the cap, so a file that grows meanwhile cannot make it read more.
+    the cap, so a file that grows meanwhile cannot make it read more. Read on the descriptor
+    itself, the size it reported first (a replay reads thousands of small pattern files: a
+    buffered file object, and a read buffer sized to the cap, cost more than the bytes).
     """
-    with open_plain(path, follow_links=follow_links) as handle:
-        size = os.fstat(handle.fileno()).st_size
+    fd, size = _open_plain_fd(path, follow_links)
+    try:
         if size > max_bytes:
             raise NotPlainFile(f"{size:,} bytes, over the {max_bytes:,}-byte limit")
-        data = handle.read(max_bytes + 1)
-    if len(data) > max_bytes:
+        limit = max_bytes + 1
+        chunks: list[bytes] = []
+        total = 0
+        ask = size + 1  # all of it, and the end of the file seen in the same call
+        while total < limit:
+            chunk = os.read(fd, min(ask, limit - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            ask = CHUNK  # it grew meanwhile: on in chunks, never past the cap
+    finally:
+        os.close(fd)
+    if total > max_bytes:
         raise NotPlainFile(f"over the {max_bytes:,}-byte limit")
-    return data
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def sha256_plain(

@@ -151,3 +151,23 @@ def test_the_report_rebuild_benchmark_runs(tmp_path: Path) -> None:
         "after one new version: peak memory, summed over processes",
         "nothing changed: x report --json",
     ]
+
+
+def test_the_text_similarity_benchmark_runs(tmp_path: Path) -> None:
+    """benchmarks/text_similarity.py keeps working (issue 20): a tiny run, its JSON's structure
+    checked, never its timings."""
+    script = REPO / "benchmarks" / "text_similarity.py"
+    out = tmp_path / "text.json"
+    result = subprocess.run(
+        [sys.executable, str(script), "--cases", "60", "--patterns", "10", "--old-cases", "6",
+         "--json-out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    document = json.loads(out.read_text(encoding="utf-8"))
+    assert (document["cases"], document["patterns"], document["old_measured_cases"]) == (60, 10, 6)
+    assert 0 <= document["same_near_call"] <= 1 and document["new_seconds"] > 0
+    assert "floor" in result.stdout and "difflib" in result.stdout

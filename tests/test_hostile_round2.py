@@ -57,7 +57,8 @@ WORDS = ("alpha", "beta", "gamma")
 
 
 def cli(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args))
+    """In-process; an exception the CLI let escape is raised here (it would be a traceback)."""
+    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr
 
 

@@ -405,6 +405,19 @@ def _stored(database_url: str) -> list[tuple[object, ...]]:
         engine.dispose()
 
 
+def _count_evaluations(pytester: pytest.Pytester, log: Path) -> None:
+    """A conftest for the runs that writes each evaluation's problems to ``log``, a line each."""
+    pytester.makeconftest(
+        "import problem_registry.pytest_plugin.session as session\n"
+        "real = session.evaluate\n"
+        "def counted(*args, **kwargs):\n"
+        f"    with open({str(log)!r}, 'a') as log:\n"
+        "        log.write(','.join(kwargs['problems']) + '\\n')\n"
+        "    return real(*args, **kwargs)\n"
+        "session.evaluate = counted\n"
+    )
+
+
 @pytest.mark.slow
 def test_xdist_gives_the_same_numbers_summary_and_rows(
     digits: Digits,
@@ -413,11 +426,15 @@ def test_xdist_gives_the_same_numbers_summary_and_rows(
     tmp_path: Path,
     pytester: pytest.Pytester,
 ) -> None:
+    """And the workers and the controller read one decision: the gates are evaluated once."""
     _champion(digits, "v2")
+    calls = tmp_path / "evaluations"
+    _count_evaluations(pytester, calls)
     plain = run_registry(
         "--candidate", CANDIDATE, "--registry-report", str(tmp_path / "plain"), subprocess=True
     )
     plain_rows = _stored(database_url)
+    calls.unlink()
     with digits.registry.writing() as session:
         session.execute(sa.text("DELETE FROM result"))
         session.execute(sa.text("DELETE FROM run"))
@@ -430,6 +447,7 @@ def test_xdist_gives_the_same_numbers_summary_and_rows(
         "2",
         subprocess=True,
     )
+    assert len(calls.read_text().splitlines()) == 1
     assert _stored(database_url) == plain_rows
     assert (tmp_path / "plain" / "summary.md").read_text() == (
         tmp_path / "parallel" / "summary.md"
@@ -469,25 +487,14 @@ def test_a_baseline_other_than_the_champion_is_compared_with(
 
 
 @pytest.mark.slow
-def test_under_xdist_the_gates_are_evaluated_once_for_the_selected_problems(
+def test_under_xdist_k_evaluates_only_the_selected_problems(
     digits: Digits, run_registry, tmp_path: Path, pytester: pytest.Pytester
 ) -> None:
-    """Workers and controller read one decision; -k narrows the run to what it selects."""
+    """-k narrows the run to what it selects (the whole run's single evaluation is counted in
+    the xdist test above)."""
     _champion(digits, "v2")
     calls = tmp_path / "evaluations"
-    pytester.makeconftest(
-        "import problem_registry.pytest_plugin.session as session\n"
-        "real = session.evaluate\n"
-        "def counted(*args, **kwargs):\n"
-        f"    with open({str(calls)!r}, 'a') as log:\n"
-        "        log.write(','.join(kwargs['problems']) + '\\n')\n"
-        "    return real(*args, **kwargs)\n"
-        "session.evaluate = counted\n"
-    )
-    everything = run_registry("--candidate", CANDIDATE, "-n", "2", subprocess=True)
-    everything.assert_outcomes(passed=4)
-    assert len(calls.read_text().splitlines()) == 1
-    calls.unlink()
+    _count_evaluations(pytester, calls)
     one = run_registry("--candidate", CANDIDATE, "-n", "2", "-k", "sevens", subprocess=True)
     one.assert_outcomes(passed=1)
     assert calls.read_text().splitlines() == ["sevens-vs-ones"]

@@ -74,9 +74,9 @@ def test_each_pattern_file_is_decoded_once_whatever_uses_it(
     decoded: list[bytes] = []
     real_decode = replay_module.decode
 
-    def counting_decode(data: bytes, kind: object) -> object:
+    def counting_decode(data: bytes, kind: object, extension: str | None = None) -> object:
         decoded.append(data)
-        return real_decode(data, kind)  # type: ignore[arg-type]
+        return real_decode(data, kind, extension)  # type: ignore[arg-type]
 
     monkeypatch.setattr(replay_module, "decode", counting_decode)
     replay(digits.registry, batch_size=7)
@@ -404,6 +404,31 @@ def test_a_cold_replay_of_many_versions_holds_a_bounded_number_of_models(
     assert alive[-1] == 0  # every model released by the end
     # Workers are reused across groups: no more processes than models held at once.
     assert len({pid for pid, _change in changes}) <= replay_module.MAX_LOADED_MODELS
+
+
+def test_jobs_2_loads_the_next_versions_on_spare_workers_within_the_models_cap(
+    digits: Digits, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 17: no barrier between groups. While 2 versions predict, the next 2 load on spare
+    # workers: 4 models held at most (never more than the cap), 4 processes, every pair stored.
+    module = f"counted_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{module}.py").write_text(COUNTED_MODELS, encoding="utf-8")
+    log = tmp_path / "models.log"
+    monkeypatch.setenv("COUNTED_MODELS_LOG", str(log))
+    monkeypatch.chdir(tmp_path)
+    for index in range(5):
+        digits.registry.models.register("counted", f"c{index}", loader=f"{module}:load")
+    refs = [f"counted@c{index}" for index in range(5)]
+
+    summary = replay(digits.registry, versions=refs, batch_size=5, jobs=2)
+
+    assert summary.predicted == 5 * files_in_use(digits)
+    assert {v.status for v in summary.versions} == {"replayed"}
+    changes = [line.split() for line in log.read_text().splitlines()]
+    alive = [sum(int(change) for _pid, change in changes[: i + 1]) for i in range(len(changes))]
+    assert sum(int(change) == 1 for _pid, change in changes) == 5
+    assert max(alive) <= 4 and alive[-1] == 0
+    assert len({pid for pid, _change in changes}) <= 4
 
 
 def test_a_candidate_that_cannot_load_fails_before_any_history_is_replayed(

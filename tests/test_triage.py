@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -18,6 +19,7 @@ from typer.testing import CliRunner
 from problem_registry.cli import app
 from problem_registry.errors import InvalidValue, RegistryError
 from problem_registry.replay.engine import replay
+from problem_registry.store.tables import PatternBlob
 from problem_registry.triage.batch_file import read_batch
 from problem_registry.triage.drift import Answers, compare, noise_level, psi_terms
 from problem_registry.verdicts.metrics import pattern_results
@@ -329,7 +331,9 @@ def test_an_accept_that_opens_a_problem_and_fails_leaves_no_problem_behind(
     triage_cli("triage", "add", str(batch))
     (case,) = json.loads(triage_cli("triage", "list", "--no-replay", "--json")[0])["cases"]
     stored = next(digits.registry.store.root.rglob(f"{case['sha256']}.*"))
-    stored.unlink()  # the case's input is gone from this runner's store
+    stored.unlink()  # the case's input is gone from this runner's cache, and from the database
+    with digits.registry.writing() as session:
+        session.execute(sa.delete(PatternBlob).where(PatternBlob.sha256 == case["sha256"]))
     accept = ("triage", "accept", str(case["id"]), "reds", "--expect", "7", "--open", "Reds")
     triage_cli(*accept, code=1)
     assert "reds" not in {p.slug for p in digits.registry.problems.list()}
@@ -349,8 +353,16 @@ def test_removing_a_pattern_keeps_the_input_a_queued_case_shares_with_it(
     slug = next(iter(digits.cases))
     triage_cli("pattern", "add", slug, str(image), "--expect", "7")
     (pattern,) = [p for p in digits.registry.patterns.list(slug) if p.sha256 == case["sha256"]]
+    lone = tmp_path / "lone.png"
+    lone.write_bytes(png_bytes((160, 90, 20)))
+    triage_cli("pattern", "add", slug, str(lone), "--expect", "7")
+    (other,) = [p for p in digits.registry.patterns.list(slug) if p.original_name == "lone.png"]
     triage_cli("pattern", "remove", str(pattern.id))
+    triage_cli("pattern", "remove", str(other.id))
     assert list(digits.registry.store.root.rglob(f"{case['sha256']}.*")), "the case's input"
+    with digits.registry.reading() as session:  # the content a case names stays, not the other
+        kept = set(session.execute(sa.select(PatternBlob.sha256)).scalars())  # type: ignore[call-overload]
+    assert case["sha256"] in kept and other.sha256 not in kept
     triage_cli("triage", "accept", str(case["id"]), slug, "--expect", "7")
     out, err = triage_cli("check")
     assert "0 warning(s)" in out + err

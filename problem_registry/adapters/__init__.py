@@ -224,7 +224,11 @@ def normalise(output: Any) -> Prediction:
 def scores_json(scores: dict[str, float]) -> str:
     """The stored text of :attr:`Prediction.scores`: compact JSON, keys sorted, floats exact
     (``repr`` round-trips), non-ASCII kept as is."""
-    return json.dumps(scores, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _SCORES_ENCODER.encode(scores)
+
+
+# One encoder for every row (json.dumps builds one per call): a cold replay writes one per result.
+_SCORES_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def _scored(output: dict[Any, Any]) -> Prediction:
@@ -260,13 +264,18 @@ def _scores(raw: Any) -> dict[str, float]:
         label = _score_label(key)
         if label in scores:
             raise ValueError(f"scores name label {label!r} twice (as {key!r} and another key)")
-        scores[label] = _probability(label, number)
+        if type(number) is float and 0.0 <= number <= 1.0:
+            scores[label] = number + 0.0  # as _probability gives it (-0.0 as 0.0), sooner
+        else:
+            scores[label] = _probability(label, number)
     return dict(sorted(scores.items()))
 
 
 def _score_label(key: Any) -> str:
     label: str
     kind = type(key)
+    if kind is str and key.isascii() and "\x00" not in key and len(key) <= MAX_SCORE_LABEL_LENGTH:
+        return str(key)  # the common case, storable by construction: a row's 10 labels, every row
     if kind is str:
         label = key
     elif isinstance(key, str):  # numpy's str_

@@ -67,12 +67,14 @@ def upgrade_(ctx: typer.Context) -> None:
     if after.migrated:
         note(f"upgraded {redact(engine.url)} from {after.previous or 'empty'} to {after.current}")
         if after.content_copied or after.content_missing:
-            note(f"copied {after.content_copied} pattern file(s) into the database")
+            note(
+                f"copied {after.content_copied} pattern file(s) and case input(s) into the database"
+            )
         if after.content_missing:
             note(
-                f"warning: {after.content_missing} pattern file(s) were not found intact in "
-                f"{state(ctx).settings().patterns_dir}; run `problem-registry check` where they "
-                "are to put them in the database"
+                f"warning: {after.content_missing} pattern file(s) or case input(s) were not "
+                f"found intact in {state(ctx).settings().patterns_dir}; run `problem-registry "
+                "check` where they are to put them in the database"
             )
     else:
         note(f"{redact(engine.url)} is already at revision {after.current}")

@@ -125,9 +125,11 @@ def list_(
 def show(ctx: typer.Context, case: str = CaseRef, as_json: bool = JsonOption) -> None:
     """One case: its input, answer, what the user said, and its decision."""
     from problem_registry.triage.cases import get_case
+    from problem_registry.triage.ingest import prefetch_contents
 
     reg = registry(ctx)
     view = get_case(reg, case)
+    prefetch_contents(reg, [(view.sha256, view.extension)])  # the file shown exists here too
 
     def render() -> None:
         print_fields(
@@ -297,9 +299,10 @@ def sheet(
     from problem_registry.plain_files import write_atomically
     from problem_registry.report.charts import image_png
     from problem_registry.report.gallery.neighbours import neighbour_sheet
+    from problem_registry.triage.ingest import ContentReader
 
     found = _similar(ctx, case, pattern, count, by)
-    picture = neighbour_sheet(registry(ctx).store, found)
+    picture = neighbour_sheet(ContentReader(registry(ctx)), found)
     try:
         write_atomically(out, image_png(picture))
     except OSError as exc:

@@ -3,25 +3,28 @@
 The controller (the only process without xdist) opens the registry, registers the candidate if a
 loader was given, records a Run, replays the candidate and every prior version for whatever they
 are missing, then fixes a snapshot (candidate, champion, problem slugs) that every worker collects
-from, so collection is identical everywhere. Workers only read stored results. The controller
-writes the terminal summary, the Markdown summary for CI job pages and the report folder, and
-closes the Run; it evaluates the gates itself from the database, which holds exactly what the
-workers read, so the numbers agree whatever ``-n`` is.
+from, so collection is identical everywhere. Under xdist the controller also decides the gates
+while the workers start, and the workers read that decision (:mod:`shared_gates`), opening the
+registry only if ``-k`` or ``-m`` made them decide for their selection. The controller writes
+the terminal summary, the Markdown summary for CI job pages and the report folder, and closes
+the Run, so the numbers agree whatever ``-n`` is.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pickle
 import re
+import threading
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from problem_registry.adapters import check_loadable
 from problem_registry.config import resolve_settings
 from problem_registry.enums import LoaderKind, ProblemStatus, RunStatus
 from problem_registry.errors import CorruptPattern, InvalidValue, RegistryError
@@ -29,14 +32,15 @@ from problem_registry.pytest_plugin.options import RegistryOptions
 from problem_registry.pytest_plugin.shared_gates import SharedGates
 from problem_registry.redaction import redact_text
 from problem_registry.refs import ModelRef
-from problem_registry.replay.engine import ReplaySummary, prior_versions, replay
-from problem_registry.replay.refusals import unreadable_message
-from problem_registry.store.registry import Registry
-from problem_registry.store.runs import finish_run, start_run
 from problem_registry.text import visible
-from problem_registry.verdicts.decision import Outcome
-from problem_registry.verdicts.gates import GateResult, evaluate
-from problem_registry.verdicts.summary import markdown_summary, terminal_rows
+
+# The registry, the runs, the verdicts and the replay are imported where used: an xdist worker
+# that only reads the gates the controller decided imports none of them (issue 17: each import
+# of them cost ~0.9 s per worker, making `-n 2` slower than serial).
+if TYPE_CHECKING:
+    from problem_registry.replay.engine import ReplaySummary
+    from problem_registry.store.registry import Registry
+    from problem_registry.verdicts.gates import GateResult
 
 COLLECTOR_NAME = "problem-registry"
 MARKER = "problem_registry"
@@ -78,6 +82,8 @@ class RegistrySession:
         self.replay_summary: ReplaySummary | None = None
         self.shared = SharedGates()  # no xdist: decided in this process, kept in memory
         self.selected: list[str] | None = None  # the run's problems, once collection is done
+        self._full: tuple[object, dict[str, GateResult]] | None = None  # unpickled gates
+        self._early: threading.Thread | None = None  # the controller deciding while workers start
         self.outcomes: dict[str, str] = {}
         self.report_error: str | None = None  # why --registry-report was refused
         self._all_slugs: list[str] = []
@@ -101,9 +107,7 @@ class RegistrySession:
                 given = self.config.workerinput  # type: ignore[attr-defined]
                 self.snapshot = Snapshot(**given[WORKER_SNAPSHOT])
                 self.shared = SharedGates(Path(given[WORKER_GATES]))
-                self.registry = Registry.open(
-                    url=self.snapshot.url, patterns_dir=self.snapshot.patterns_dir
-                )
+                # The registry is opened only if this worker has to decide the gates itself.
             else:
                 self._prepare()
         except RegistryError as exc:
@@ -129,6 +133,10 @@ class RegistrySession:
         ]
 
     def _prepare(self) -> None:
+        from problem_registry.replay.refusals import unreadable_message
+        from problem_registry.store.registry import Registry
+        from problem_registry.store.runs import finish_run, start_run
+
         root = self.config.invocation_params.dir
         settings = resolve_settings(url=self.options.url, cwd=root)
         # Never create one here: `pytest --registry` in the wrong folder is a usage error naming
@@ -143,6 +151,8 @@ class RegistrySession:
                 "pass --baseline NAME@VERSION to compare with another version"
             )
         problems = self._problems(registry, candidate_ref.name)
+        from problem_registry.replay.engine import prior_versions, replay
+
         history = prior_versions(registry, candidate)
         if baseline is not None and baseline not in (*history, candidate):
             history.append(baseline)  # a baseline registered after the candidate
@@ -224,7 +234,7 @@ class RegistrySession:
                     loader=loader,
                     loader_kind=LoaderKind.python,
                     artifact=self.options.candidate_artifact,
-                    check=check_loadable,
+                    check=_check_loadable,
                     repeats=self.options.candidate_repeats,
                 )
             except InvalidValue as exc:
@@ -257,8 +267,29 @@ class RegistrySession:
         assert self.snapshot is not None
         if self.shared.folder is None:
             self.shared = SharedGates.for_workers()
+            self._decide_early()
         node.workerinput[WORKER_SNAPSHOT] = asdict(self.snapshot)
         node.workerinput[WORKER_GATES] = str(self.shared.folder)
+
+    def _decide_early(self) -> None:
+        """Under xdist, the controller decides the gates of every problem while its workers
+        start, so no worker evaluates a gate, it only reads them (issue 17: ``-n 2`` must not be
+        slower than serial). Skipped when -k, -m or --deselect may select fewer problems: the
+        workers then decide for the ones selected, as before."""
+        assert self.snapshot is not None
+        option = self.config.option
+        narrowed = getattr(option, "keyword", "") or getattr(option, "markexpr", "")
+        if self.shard_note() is not None or narrowed or getattr(option, "deselect", None):
+            return
+        family = sorted(self.snapshot.problems)
+
+        def decide() -> None:
+            # A failure here leaves the decision to the workers, which meet it themselves.
+            with contextlib.suppress(Exception):
+                self._shared_gates(family)
+
+        self._early = threading.Thread(target=decide, name="problem-registry gates", daemon=True)
+        self._early.start()
 
     # -- collection and running ------------------------------------------------------------------
 
@@ -307,18 +338,39 @@ class RegistrySession:
         process to ask decides for all (:mod:`shared_gates`), so every process reads the same
         verdicts and the gates are evaluated once, not once per process.
         """
-        assert self.registry is not None and self.snapshot is not None
-        registry, snapshot = self.registry, self.snapshot
-        family = self.selected if self.selected is not None else sorted(self.outcomes)
+        decided = self._shared_gates(self._family())
+        if self._full is None or self._full[0] is not decided:
+            self._full = (decided, pickle.loads(decided["full"]))  # written by this session
+        return self._full[1][slug]  # type: ignore[no-any-return]
 
-        def decide() -> dict[str, GateResult]:
+    def view(self, slug: str) -> dict[str, Any]:
+        """What a problem's test reports, as plain data: an xdist worker reads it without
+        importing the verdicts (see :func:`_view`)."""
+        return self._shared_gates(self._family())["views"][slug]  # type: ignore[no-any-return]
+
+    def _family(self) -> list[str]:
+        return self.selected if self.selected is not None else sorted(self.outcomes)
+
+    def _shared_gates(self, family: list[str]) -> dict[str, Any]:
+        assert self.snapshot is not None
+        snapshot = self.snapshot
+
+        def decide() -> dict[str, Any]:
+            if self.registry is None:  # a worker deciding (-k narrowed the run): opened now
+                from problem_registry.store.registry import Registry
+
+                self.registry = Registry.open(url=snapshot.url, patterns_dir=snapshot.patterns_dir)
             gates = evaluate(
-                registry, snapshot.candidate, problems=family, baseline=snapshot.champion
+                self.registry, snapshot.candidate, problems=family, baseline=snapshot.champion
             )
-            return {gate.problem: gate for gate in gates}
+            full = {gate.problem: gate for gate in gates}
+            return {
+                "views": {gate.problem: _view(gate) for gate in gates},
+                "full": pickle.dumps(full, protocol=pickle.HIGHEST_PROTOCOL),
+            }
 
         key = (snapshot.run_id, snapshot.candidate, snapshot.champion, tuple(family))
-        return self.shared.get(key, decide)[slug]
+        return self.shared.get(key, decide)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.nodeid.startswith(f"{COLLECTOR_NAME}::") and (
@@ -350,6 +402,8 @@ class RegistrySession:
         if self.shard_note() is not None:
             writer.write_line(visible(str(self.shard_note())))
             return
+        from problem_registry.verdicts.summary import terminal_rows
+
         gates = [self.gate(slug) for slug in self.snapshot.problems if slug in self.outcomes]
         rows = terminal_rows(
             gates, self.snapshot.candidate, self.snapshot.champion, self.no_baseline
@@ -372,12 +426,17 @@ class RegistrySession:
                     reporter.write_line(self.report_error, red=True)
                 session.exitstatus = int(session.exitstatus) or pytest.ExitCode.TESTS_FAILED
         finally:
+            if self._early is not None:
+                self._early.join()  # before its registry closes and its folder goes
             if self.registry is not None:
                 self.registry.close()
             if not self.is_worker:
                 self.shared.remove()
 
     def _finish(self) -> None:
+        from problem_registry.store.runs import finish_run
+        from problem_registry.verdicts.summary import markdown_summary
+
         assert self.snapshot is not None and self.registry is not None
         failed = sorted(slug for slug, outcome in self.outcomes.items() if outcome == "failed")
         message = f"{len(self.outcomes)} problem(s) tested, {len(failed)} failed"
@@ -454,39 +513,15 @@ class ProblemItem(pytest.Item):
         shard = _session(self.config).shard_note()
         if shard is not None:
             pytest.skip(shard)
-        gate = _session(self.config).gate(self.name)
-        metrics, verdict = gate.metrics, gate.verdict
-        power = verdict.power
-        self.user_properties.extend(
-            [
-                ("candidate", gate.candidate),
-                ("outcome", gate.outcome.value),
-                ("rule", verdict.rule),
-                ("p_value", _round(verdict.p_value)),
-                ("adjusted_p", _round(verdict.adjusted_p)),
-                ("change_low", _round(verdict.interval[0])),
-                ("change_high", _round(verdict.interval[1])),
-                ("broken", verdict.broken),
-                ("fixed", verdict.fixed),
-                ("detectable", _round(power.detectable) if power else ""),
-                ("error_rate", _round(metrics.error_rate)),
-                ("patterns", metrics.patterns),
-                ("wrong", metrics.wrong),
-                ("errored", metrics.errored),
-                ("champion", gate.champion or ""),
-                ("champion_error_rate", _round(gate.champion_metrics.error_rate))
-                if gate.champion_metrics
-                else ("champion_error_rate", ""),
-                ("newly_failing", gate.newly_failing),
-            ]
-        )
-        if not gate.passed:
-            raise GateFailed(gate.message)
-        if gate.outcome is Outcome.REVIEW:
+        view = _session(self.config).view(self.name)
+        self.user_properties.extend(view["properties"])
+        if not view["passed"]:
+            raise GateFailed(view["message"])
+        if view["review"]:
             # CI stays green; the warning lists the problem for a person, with its numbers.
             # Node.warn needs a source line, which a problem has not: pytest's warning capture
             # reports this one in its summary all the same.
-            warnings.warn(ReviewWarning(visible(gate.message, newlines=True)), stacklevel=1)
+            warnings.warn(ReviewWarning(visible(view["message"], newlines=True)), stacklevel=1)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, GateFailed):
@@ -511,6 +546,54 @@ def drift_warnings(registry: Registry, path: Path) -> list[str]:
         for comparison in found.comparisons
         if comparison.verdict in ("drifted", "shifted")
     ]
+
+
+def evaluate(*args: Any, **kwargs: Any) -> list[GateResult]:
+    """:func:`~problem_registry.verdicts.gates.evaluate`, imported on first use."""
+    from problem_registry.verdicts.gates import evaluate as gates
+
+    return gates(*args, **kwargs)
+
+
+def _check_loadable(*args: Any, **kwargs: Any) -> Any:
+    from problem_registry.adapters import check_loadable
+
+    return check_loadable(*args, **kwargs)
+
+
+def _view(gate: GateResult) -> dict[str, Any]:
+    """A problem's test as plain data (builtins only): its properties for the JUnit XML, whether
+    it passed, whether it needs a review, and its message."""
+    from problem_registry.verdicts.decision import Outcome
+
+    metrics, verdict = gate.metrics, gate.verdict
+    power = verdict.power
+    champion = gate.champion_metrics
+    properties = [
+        ("candidate", gate.candidate),
+        ("outcome", gate.outcome.value),
+        ("rule", verdict.rule),
+        ("p_value", _round(verdict.p_value)),
+        ("adjusted_p", _round(verdict.adjusted_p)),
+        ("change_low", _round(verdict.interval[0])),
+        ("change_high", _round(verdict.interval[1])),
+        ("broken", verdict.broken),
+        ("fixed", verdict.fixed),
+        ("detectable", _round(power.detectable) if power else ""),
+        ("error_rate", _round(metrics.error_rate)),
+        ("patterns", metrics.patterns),
+        ("wrong", metrics.wrong),
+        ("errored", metrics.errored),
+        ("champion", gate.champion or ""),
+        ("champion_error_rate", _round(champion.error_rate) if champion else ""),
+        ("newly_failing", gate.newly_failing),
+    ]
+    return {
+        "properties": properties,
+        "passed": gate.passed,
+        "review": gate.outcome is Outcome.REVIEW,
+        "message": gate.message,
+    }
 
 
 def _session(config: pytest.Config) -> RegistrySession:

@@ -17,18 +17,22 @@ How it streams, so memory does not grow with the number of results (1.5 M at ful
    a complete version needs nothing, a version with no result at all needs every file (no
    anti-join), and only a partly replayed one has its missing pairs found in SQL, by an anti-join
    of its versions x files against ``result``, one chunk of files at a time.
-2. Versions are replayed a group of ``MAX_LOADED_MODELS`` at a time (the candidate's first, so a
-   candidate that cannot load fails before any history is replayed); within a group, files with
+2. Versions are replayed a group of ``jobs`` at a time (the candidate's first, so a candidate
+   that cannot load fails before any history is replayed); within a group, files with
    something missing are visited in chunks of ``batch_size``, each chunk read, hash-checked and
-   decoded once for every version of the group. A group's models are dropped before the next
-   loads, so memory does not grow with the number of versions. Decoded inputs are kept across
-   groups when at most ``KEPT_INPUTS`` files are replayed, else decoded again per group.
+   decoded once for every version of the group. Each worker holds one model, and drops it
+   before loading the next, and there are at most ``MAX_LOADED_MODELS`` workers (a group and
+   the spare ones loading the next), so memory does not grow with the number of versions.
+   Decoded inputs are kept across groups when at most ``KEPT_INPUTS`` files are replayed, else
+   decoded again per group.
 3. Each version gets one batch call per chunk. A batch that raises is retried input by input, so
    one bad input only marks its own pattern as errored (counted wrong). An output that is an
    ``Exception`` instance marks that input as errored too. Chunks are pipelined: every worker
    of the group is sent its batch at once, and while they predict, this process decodes the
    next chunk and stores the last, so a fast model or a model server (issue 18) never waits on
-   replay's own reading and writing.
+   replay's own reading and writing; the next batch is sent before the last is collected, so a
+   worker goes from one to the next without waiting for this process (issue 17). The next
+   group is claimed and loaded on spare workers while one predicts: no barrier between groups.
 4. Results are stored as plain tuples by one ``executemany`` per flush (see
    :mod:`problem_registry.replay.results`) with ``ON CONFLICT DO NOTHING``, committed every few
    thousand rows, so an interrupted replay resumes where it stopped and two runners replaying
@@ -55,6 +59,7 @@ import contextlib
 import os
 import pickle
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -99,6 +104,7 @@ from problem_registry.replay.workers import (
     WorkerPool,
 )
 from problem_registry.store.content import decode
+from problem_registry.store.engines import held_open
 from problem_registry.store.registry import Registry
 from problem_registry.store.runs import close_abandoned_runs, finish_run, record_counts, start_run
 from problem_registry.store.tables import ModelVersion, Problem
@@ -196,6 +202,17 @@ class _Batch:
 
 
 @dataclass(frozen=True)
+class _Group:
+    """Versions predicting at once (``--jobs``): the blocks each claimed, those with no result
+    in them yet, and where in the replay's order the next group starts."""
+
+    versions: list[int]
+    held: dict[int, set[int]]
+    after: int
+    empty: set[int]
+
+
+@dataclass(frozen=True)
 class _Version:
     id: int
     name: str
@@ -245,8 +262,9 @@ def replay(
     the replay to those slugs' patterns. ``run_id``: add to a Run the caller opened with
     :func:`start_run` (and will close with :func:`finish_run`) instead of recording a new one.
 
-    ``batch_timeout``: seconds one model call may take, counted from when its batch is sent
-    (the versions of a group predict at once, so they share the cores). A version that exceeds
+    ``batch_timeout``: seconds one model call may take, counted from when its batch is sent, or
+    (sent while the version's previous batch was predicting) from when that one's answer was
+    read; the versions of a group predict at once, so they share the cores. A version that exceeds
     it has its worker
     process killed, and is reported in ``summary.unavailable`` (the candidate: raised as
     :class:`~problem_registry.replay.calls.BatchTimeout`); what it answered before is kept.
@@ -290,6 +308,8 @@ def replay(
     engine.retry_errored = retry_errored
     engine.shard = shard
     status, message = RunStatus.completed, ""
+    held = contextlib.ExitStack()  # SQLite: no WAL checkpoint at every session's end (#18)
+    held.enter_context(held_open(registry.engine))
     try:
         problem_ids = _problem_ids(registry, problems)
         with registry.reading() as session:  # a problem naming its models: theirs only (#19)
@@ -318,6 +338,7 @@ def replay(
             finish_run(registry, run_id, status=status.value, message=message, **counts)
         else:
             record_counts(registry, run_id, **counts)
+        held.close()
     return summary
 
 
@@ -355,7 +376,9 @@ class _Replay:
         # A version's model: in this process (a predictions file), hosted by a worker process,
         # or None once it is unavailable or broken.
         self.models: dict[int, LoadedModel | ModelWorker | None] = {}
-        self.pool = WorkerPool(group_size)
+        # Spare workers load the next group while this one predicts, within the models' cap.
+        self.spare = min(group_size, MAX_LOADED_MODELS - group_size)
+        self.pool = WorkerPool(group_size + self.spare)
         self.loading: set[int] = set()  # versions whose worker was asked to load them
         self.refused: dict[int, RefusedPattern] = {}
         self.pending: list[Row] = []
@@ -363,6 +386,7 @@ class _Replay:
         self.empty: set[int] = set()  # versions without any result: everything is missing
         self.keep_inputs = False
         self.kept: dict[int, Any] = {}  # decoded inputs kept across groups of versions
+        self.payloads: dict[tuple[int, ...], bytes] = {}  # their pickled batches, likewise
         self.reused = 0
         self.done = 0
         self.total = 0
@@ -426,43 +450,88 @@ class _Replay:
         order = sorted(
             incomplete, key=lambda v: (self.candidate is None or v != self.candidate.id, v)
         )
-        for first in range(0, len(order), self.group_size):
-            wanted = order[first : first + self.group_size]
-            last_group = first + self.group_size >= len(order)
-            # Claimed before anything loads, so a version other runners hold loads nowhere
-            # here; the claims go once the group's results are stored.
+        chunks = list(_chunks(todo_files, self.batch_size))
+        # Batches sent and not yet collected, oldest first; a group's last chunk carries the
+        # group, whose claims go (and workers idle) once those answers are stored.
+        pending: deque[tuple[list[_Batch], _Group | None]] = deque()
+        upcoming = self._claim_group(order, 0, blocks, todo_files)
+        while upcoming is not None:
+            current, upcoming = upcoming, None
+            for version_id in current.versions:  # those not loading yet load now
+                self._begin_load(version_id)
+            self.empty = current.empty
+            # Pipelined: while the workers predict one chunk, this process decodes the next and
+            # stores the last, so a fast model (or a model server) waits for neither. Each
+            # chunk is sent before the one before it is collected, so a worker goes from one
+            # batch to the next without waiting for this process to be scheduled; and a group's
+            # first chunk goes out before the last group's last is collected: no barrier
+            # between groups (issue 17: --jobs 2 spent most of its overhead waiting so).
+            for index, (block, chunk) in enumerate(chunks):
+                mine = [v for v in current.versions if block in current.held[v]]
+                ready = self._prepare(chunk, mine) if mine else []
+                self._send(ready)
+                pending.append((ready, current if index == len(chunks) - 1 else None))
+                while len(pending) > 1:
+                    self._finish_step(*pending.popleft())
+                if index == min(1, len(chunks) - 1):
+                    # The next group is claimed now and loads on spare workers while this one
+                    # predicts (two batches queued each, so the workers do not wait meanwhile).
+                    upcoming = self._claim_group(order, current.after, blocks, todo_files)
+                    if upcoming is not None:
+                        for version_id in upcoming.versions[: self.spare]:
+                            self._begin_load(version_id)
+            if upcoming is not None and any(map(self._unloaded, upcoming.versions)):
+                # Some of the next group load on this group's workers: answered first.
+                while pending:
+                    self._finish_step(*pending.popleft())
+        while pending:
+            self._finish_step(*pending.popleft())
+        self.flush()
+
+    def _unloaded(self, version_id: int) -> bool:
+        """A version that will need a worker and has none loading it yet."""
+        kind = self.versions[version_id].loader_kind
+        known = version_id in self.loading or version_id in self.models
+        return kind != LoaderKind.predictions.value and not known
+
+    def _finish_step(self, batches: list[_Batch], done: _Group | None) -> None:
+        """Collect and store ``batches``; if they end group ``done``, its results are stored,
+        so its claims go, and its workers idle with their models until they load another
+        version (which drops the old model first) or the pool closes: one model per worker."""
+        self._store(self._collect(batches))
+        if done is None:
+            return
+        self.flush()  # stored before the claims go
+        self.claims.release(done.versions)
+        for version_id in done.versions:
+            model = self.models.get(version_id)
+            if model is not None:
+                del self.models[version_id]
+                if isinstance(model, ModelWorker):
+                    self.pool.release(self.versions[version_id].ref, reuse=False)
+
+    def _claim_group(
+        self, order: list[int], start: int, blocks: list[int], todo_files: list[ActiveFile]
+    ) -> _Group | None:
+        """Claim the next group of versions from ``order[start:]``; ``None`` when none is left.
+
+        Claimed before anything loads, so a version other runners hold loads nowhere here; the
+        claims go once the group's results are stored.
+        """
+        while start < len(order):
+            wanted = order[start : start + self.group_size]
+            start += self.group_size
             held = self.claims.take(wanted, blocks)
-            group = [v for v in wanted if v in held]
-            if not group:
+            versions = [v for v in wanted if v in held]
+            if not versions:
                 continue
             # A version with no result yet in these blocks is predicted without an anti-join
             # per chunk; no other runner can add to the blocks while this one holds them.
             with self.registry.reading() as session:
-                stored = stored_in_range(session, group, todo_files[0].id, todo_files[-1].id)
-            self.empty = {v for v in group if not stored.get(v)}
-            for version_id in group:  # every worker of the group loads at once
-                self._begin_load(version_id)
-            # Pipelined: while the workers predict one chunk, this process decodes the next and
-            # stores the last, so a fast model (or a model server) waits for neither.
-            in_flight: list[_Batch] = []
-            for block, chunk in _chunks(todo_files, self.batch_size):
-                mine = [v for v in group if block in held[v]]
-                ready = self._prepare(chunk, mine) if mine else []
-                answered = self._collect(in_flight)
-                self._send(ready)
-                self._store(answered)
-                in_flight = ready
-            self._store(self._collect(in_flight))
-            self.flush()
-            self.claims.release(group)
-            # Done with these: let their memory go. Workers are kept for the next group's
-            # versions (unloaded all at once, not one after another); after the last, closed.
-            hosted = [v for v in group if isinstance(self.models.get(v), ModelWorker)]
-            self.pool.release_all([self.versions[v].ref for v in hosted], reuse=not last_group)
-            for version_id in group:
-                if self.models.get(version_id) is not None:
-                    del self.models[version_id]
-        self.flush()
+                stored = stored_in_range(session, versions, todo_files[0].id, todo_files[-1].id)
+            empty = {v for v in versions if not stored.get(v)}
+            return _Group(versions, held, start, empty)
+        return None
 
     def _prepare(self, files: list[ActiveFile], group: list[int]) -> list[_Batch]:
         """This chunk's batches, one per version of the group lacking some of its files: the
@@ -491,7 +560,8 @@ class _Replay:
             for f in by_version[v]
         }
         inputs = self._decode([wanted[i] for i in sorted(needs_inputs)])
-        payloads: dict[tuple[int, ...], bytes] = {}  # each distinct batch pickled once
+        # Each distinct batch pickled once (for the whole replay when the inputs are kept).
+        payloads: dict[tuple[int, ...], bytes] = self.payloads if self.keep_inputs else {}
         batches: list[_Batch] = []
         for version_id, version_files in by_version.items():
             model = models[version_id]
@@ -628,9 +698,12 @@ class _Replay:
 
     def _begin_load(self, version_id: int) -> None:
         """A version that runs a model (all but a predictions file) starts loading in a worker
-        now; it is waited for on first use."""
+        now (an idle one, dropping its last model first, or a new one); it is waited for on
+        first use."""
         version = self.versions[version_id]
-        if version.loader_kind == LoaderKind.predictions.value or version_id in self.models:
+        if version.loader_kind == LoaderKind.predictions.value:
+            return
+        if version_id in self.models or version_id in self.loading:
             return
         spec = LoadSpec(
             version.ref,
@@ -683,22 +756,25 @@ class _Replay:
         whole replay; otherwise once per group of versions.
         """
         inputs: dict[int, Any] = {}
-        # The content the cache lacks, from the database in a few queries (issue 17).
-        known = self.refused.keys() | self.kept.keys()
-        self.registry.store.prefetch((f.sha256, f.extension) for f in files if f.id not in known)
+        refused, kept = self.refused, self.kept
+        # Every file hash-checked as it is read; what the cache lacks comes from the database
+        # in a few queries (issue 17).
+        contents = self.registry.store.read_many(
+            (f.sha256, f.extension) for f in files if f.id not in refused and f.id not in kept
+        )
+        kinds = {kind.value: kind for kind in PatternKind}
         for f in files:
-            if f.id in self.refused:
+            if f.id in refused:
                 continue
-            if f.id in self.kept:
-                inputs[f.id] = self.kept[f.id]
+            if f.id in kept:
+                inputs[f.id] = kept[f.id]
+                continue
+            data = contents[f.sha256]
+            if isinstance(data, CorruptPattern):
+                refused[f.id] = RefusedPattern(f.sha256, str(data))
                 continue
             try:
-                data = self.registry.store.read(f.sha256, f.extension)
-            except CorruptPattern as exc:
-                self.refused[f.id] = RefusedPattern(f.sha256, str(exc))
-                continue
-            try:
-                inputs[f.id] = decode(data, PatternKind(f.kind))
+                inputs[f.id] = decode(data, kinds[f.kind], f.extension)
             except Exception as exc:
                 reason = f"pattern file {f.sha256[:12]} cannot be decoded as {f.kind}: {exc}"
                 self.refused[f.id] = RefusedPattern(f.sha256, reason)

@@ -17,10 +17,11 @@ state in milliseconds. As everywhere multiprocessing starts fresh interpreters, 
 calls replay must guard its top level with ``if __name__ == "__main__":``.
 
 A :class:`WorkerPool` holds at most ``size`` workers, each hosting one loaded version at a time;
-a worker whose version is done is unloaded and reused for a later version, so a replay of many
-versions starts few processes. Loading is begun on every worker of a group before the first is
-waited for, so loads overlap; the same split (begin, then finish) is what a later ``--jobs N``
-needs to predict on several workers at once.
+a worker whose version is done loads a later version in its place (dropping the old model first),
+so a replay of many versions starts few processes and a worker goes from one version to the next
+without an unloading round trip. Loading is begun on every worker of a group before the first is
+waited for, so loads overlap; the replay begins the next group's loads on spare workers while a
+group predicts, and keeps a worker's next batch queued behind its current one (issue 17).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import os
 import pickle
 import signal
 import time
+from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 from multiprocessing.context import BaseContext
@@ -40,6 +42,7 @@ from typing import Any
 
 from problem_registry.adapters import ModelOutputError, ModelUnavailable
 from problem_registry.replay.calls import BatchTimeout
+from problem_registry.replay.main_module import main_hidden
 from problem_registry.replay.worker_main import serve
 
 # Imported once by the fork server, so each worker starts with them: ours, and what most models
@@ -89,6 +92,18 @@ def context() -> BaseContext:
     return multiprocessing.get_context("spawn")
 
 
+@dataclass
+class _Flight:
+    """A batch sent to a worker: its answer, once read, waits here for ``finish_predict``."""
+
+    count: int
+    timeout: float | None
+    deadline: float | None  # None while a batch before it on the same worker is unanswered
+    doing: str
+    reply: tuple[Any, ...] | None = None
+    error: ModelUnavailable | ModelOutputError | None = None
+
+
 class ModelWorker:
     """One worker process, hosting at most one loaded version at a time."""
 
@@ -105,11 +120,13 @@ class ModelWorker:
             name="problem-registry model worker",
             daemon=False,
         )
-        self._process.start()
+        with main_hidden():  # the caller's script is not run again in the worker
+            self._process.start()
         child.close()
         self.ref: str | None = None
         self.alive = True
-        self._in_flight: tuple[int, float | None, float | None, str] = (0, None, None, "")
+        self._flights: deque[_Flight] = deque()  # batches sent, oldest first
+        self._gone: ModelUnavailable | None = None  # why the worker can answer no more
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -156,34 +173,78 @@ class ModelWorker:
 
         Raises :class:`ModelRaised` when the batch raised (the caller may retry its inputs one by
         one), :class:`~problem_registry.adapters.ModelOutputError` when the model broke its
-        contract, :class:`BatchTimeout` or :class:`ModelCrashed` when the worker is gone.
+        contract, :class:`BatchTimeout` or :class:`ModelCrashed` when the worker is gone. Batches
+        :meth:`begin_predict` sent before it are answered first and kept for
+        :meth:`finish_predict`.
         """
         self.begin_predict(payload, keys, count, timeout)
-        return self.finish_predict()
+        own = self._flights.pop()
+        for flight in self._flights:
+            self._stash(flight)
+        return self._answer(own, self._read(own))
 
     def begin_predict(
         self, payload: bytes, keys: list[str], count: int, timeout: float | None
     ) -> None:
         """Send a batch and return at once: the worker predicts while the replay decodes the
         next chunk and stores the last (issue 18: an endpoint's replay keeps pace with its
-        server). :meth:`finish_predict` waits for the answer; one batch in flight at a time."""
+        server). Several may be sent: the worker answers them in order, going from one to the
+        next without waiting for the replay (issue 17); each :meth:`finish_predict` waits for
+        the oldest answer not yet returned. A batch's timeout counts from when it is sent or,
+        behind another, from when that one's answer was read."""
         doing = f"while predicting a batch of {count} input{'s' if count != 1 else ''}"
-        deadline = None if timeout is None else time.monotonic() + timeout
-        self._in_flight = (count, timeout, deadline, doing)
+        waiting = any(f.reply is None and f.error is None for f in self._flights)
+        deadline = None if timeout is None or waiting else time.monotonic() + timeout
+        self._flights.append(_Flight(count, timeout, deadline, doing))
         self._send(("predict", payload, keys), doing)
 
     def finish_predict(self) -> Answer:
-        """The answer of the batch :meth:`begin_predict` sent; raises as :meth:`predict` does."""
-        count, timeout, deadline, doing = self._in_flight
-        remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        """The answer of the oldest batch :meth:`begin_predict` sent; raises as :meth:`predict`
+        does."""
+        flight = self._flights.popleft()
+        if flight.error is not None:
+            raise flight.error
+        return self._answer(
+            flight, flight.reply if flight.reply is not None else self._read(flight)
+        )
+
+    def _stash(self, flight: _Flight) -> None:
+        """Read ``flight``'s answer now (or the error reading it met), for later."""
+        if flight.reply is None and flight.error is None:
+            try:
+                flight.reply = self._read(flight)
+            except (ModelUnavailable, ModelOutputError) as exc:
+                flight.error = exc
+
+    def _read(self, flight: _Flight) -> tuple[Any, ...]:
+        """The next reply on the pipe, which is ``flight``'s (answers come in order)."""
+        if self._gone is not None:
+            raise type(self._gone)(str(self._gone))
+        if flight.deadline is None and flight.timeout is not None:
+            flight.deadline = time.monotonic() + flight.timeout
+        remaining = None if flight.deadline is None else max(flight.deadline - time.monotonic(), 0)
         try:
-            reply = self._receive(remaining, doing)
+            reply = self._receive(remaining, flight.doing)
         except _TimedOut:
-            raise BatchTimeout(
-                f"model {self.ref} timed out: a batch of {count} input(s) took longer than the "
-                f"batch timeout of {timeout:g} s; its worker was stopped and its remaining "
-                "patterns left unpredicted (re-run replay to retry, or raise --batch-timeout)"
-            ) from None
+            self._gone = BatchTimeout(
+                f"model {self.ref} timed out: a batch of {flight.count} input(s) took longer than "
+                f"the batch timeout of {flight.timeout:g} s; its worker was stopped and its "
+                "remaining patterns left unpredicted (re-run replay to retry, or raise "
+                "--batch-timeout)"
+            )
+            raise self._gone from None
+        except ModelCrashed as exc:
+            self._gone = exc
+            raise
+        for later in self._flights:  # the next batch starts on the worker now: its clock too
+            if later.reply is None and later.error is None and later is not flight:
+                if later.timeout is not None and later.deadline is None:
+                    later.deadline = time.monotonic() + later.timeout
+                break
+        return reply
+
+    def _answer(self, flight: _Flight, reply: tuple[Any, ...]) -> Answer:
+        count = flight.count
         kind = reply[0]
         if kind == "outputs":
             _kind, outputs, errors, seconds = reply
@@ -263,7 +324,8 @@ class WorkerPool:
         self._busy: dict[str, ModelWorker] = {}  # ref -> the worker hosting it
 
     def begin_load(self, spec: LoadSpec) -> None:
-        """Start loading ``spec`` on an idle worker (or a new one); see :meth:`finish_load`."""
+        """Start loading ``spec`` on an idle worker (which drops the model it kept first) or a
+        new one; see :meth:`finish_load`."""
         worker = self._idle.pop() if self._idle else ModelWorker()
         self._busy[spec.ref] = worker
         try:
@@ -287,7 +349,8 @@ class WorkerPool:
 
     def release(self, ref: str, *, reuse: bool = True) -> None:
         """The version is done: unload it and keep its worker for another, if still healthy
-        and ``reuse`` (else it is stopped, with its model: no unloading first)."""
+        and ``reuse``; else the worker is kept idle with its model, which goes when it loads
+        another version or when the pool closes (no unloading round trip)."""
         worker = self._busy.pop(ref, None)
         if worker is None or not worker.alive:
             return
@@ -299,30 +362,6 @@ class WorkerPool:
         except ModelCrashed:
             return
         self._idle.append(worker)
-
-    def release_all(self, refs: list[str], *, reuse: bool = True) -> None:
-        """:meth:`release` for several versions, their workers unloading at once (a worker's
-        unload collects its garbage, ~0.1 s: one after another, a group's added up)."""
-        if not reuse:
-            for ref in refs:
-                self.release(ref, reuse=False)
-            return
-        unloading: list[ModelWorker] = []
-        for ref in refs:
-            worker = self._busy.pop(ref, None)
-            if worker is None or not worker.alive:
-                continue
-            try:
-                worker.begin_unload()
-            except ModelCrashed:
-                continue
-            unloading.append(worker)
-        for worker in unloading:
-            try:
-                worker.finish_unload()
-            except ModelCrashed:
-                continue
-            self._idle.append(worker)
 
     def discard(self, ref: str) -> None:
         """The version broke (timed out, crashed, broke its contract): its worker goes too."""

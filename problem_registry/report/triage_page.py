@@ -18,6 +18,7 @@ from problem_registry.report.html import render
 from problem_registry.store.registry import Registry
 from problem_registry.triage.cases import CaseView, read_cases
 from problem_registry.triage.drift import Comparison, queue_drift
+from problem_registry.triage.ingest import ContentReader
 from problem_registry.triage.items import case_items, fingerprint_all, pattern_items
 from problem_registry.triage.queue import REASONS, rank
 from problem_registry.triage.similarity import Item, Neighbour, nearest
@@ -57,11 +58,12 @@ def write_triage_page(registry: Registry, root: Path, data: object) -> str | Non
     fingerprint_all(registry, everyone)
     by_key = {(i.kind, i.id): i for i in everyone}
     drawn: dict[str, str] = {}
+    reader = ContentReader(registry)  # a case's input, from the database when not cached here
 
     def picture(item: Item) -> str:
         if item.sha256 not in drawn:
             name = f"{FOLDER}/{item.sha256[:16]}.png"
-            write_atomically(root / name, image_png(item_thumbnail(registry.store, item, THUMB)))
+            write_atomically(root / name, image_png(item_thumbnail(reader, item, THUMB)))
             drawn[item.sha256] = name
         return drawn[item.sha256]
 

@@ -28,10 +28,11 @@ from sqlmodel import Session
 from problem_registry.errors import CorruptPattern, RegistryError
 from problem_registry.store.content import InspectedContent, PatternStore, StoredFile, sha256_of
 from problem_registry.store.engines import translate_connection_errors
-from problem_registry.store.tables import PatternBlob, PatternFile
+from problem_registry.store.tables import PatternBlob, PatternFile, TriageCase
 
 _BLOB: sa.Table = PatternBlob.__table__  # type: ignore[attr-defined]
 _FILE: sa.Table = PatternFile.__table__  # type: ignore[attr-defined]
+_CASE: sa.Table = TriageCase.__table__  # type: ignore[attr-defined]
 # Bytes fetched from the database per query when many files are read at once (a replay's
 # chunk): bounded, so a chunk of large images never becomes one huge result set.
 FETCH_BYTES = 32 * 1024 * 1024
@@ -45,9 +46,6 @@ class ContentStore:
         self._engine: Engine | None = engine
         self._url = engine.url
         self.cache = cache
-        # Fetched by prefetch() but not written to the cache (a read-only folder): read() takes
-        # them from here, once.
-        self._fetched: dict[str, bytes] = {}
 
     @property
     def engine(self) -> Engine:
@@ -60,7 +58,7 @@ class ContentStore:
     def __getstate__(self) -> dict[str, Any]:
         """Picklable (the HTML report's workers read thumbnails through it): the engine, which
         holds connections and a local function, is made again on the other side."""
-        return {"_engine": None, "_url": self._url, "cache": self.cache, "_fetched": {}}
+        return {"_engine": None, "_url": self._url, "cache": self.cache}
 
     @property
     def root(self) -> Path:
@@ -77,14 +75,11 @@ class ContentStore:
         return self.cache.put(content)
 
     def discard(self, sha256: str, extension: str) -> None:
-        """The cached file goes; the row went with its ``pattern_file`` row (ON DELETE CASCADE)."""
+        """The cached file goes; the row went with the last row naming it (``unreferenced``)."""
         self.cache.discard(sha256, extension)
 
     def read(self, sha256: str, extension: str) -> bytes:
         """The content of ``sha256``, verified: from the cache, else from the database."""
-        data = self._fetched.pop(sha256, None)
-        if data is not None:
-            return data
         try:
             return self.cache.read(sha256, extension)
         except CorruptPattern:
@@ -100,21 +95,34 @@ class ContentStore:
         self._cache(sha256, extension, data)
         return data
 
-    def prefetch(self, files: Iterable[tuple[str, str]]) -> None:
-        """Bring the content of many (sha256, extension) into the cache in a few queries, so
-        a replay of a chunk does not ask the database once per file. A file the cache already
-        holds is read from there later (and hash-checked then); missing content is left for
-        :meth:`read` to report."""
-        wanted = {sha: ext for sha, ext in files if not self.path_of(sha, ext).is_file()}
+    def read_many(self, files: Iterable[tuple[str, str]]) -> dict[str, bytes | CorruptPattern]:
+        """What :meth:`read` gives each of many (sha256, extension), or the error it would
+        raise: the cache files read (and hash-checked) one pass, what they lack or hold altered
+        fetched from the database in a few queries. A replay's chunk: no stat per file first,
+        no query per file."""
+        out: dict[str, bytes | CorruptPattern] = {}
+        wanted: dict[str, str] = {}  # not in the cache, or altered there
+        for sha256, extension in files:
+            try:
+                out[sha256] = self.cache.read(sha256, extension)
+            except CorruptPattern:
+                wanted[sha256] = extension
         if not wanted:
-            return
+            return out
         try:
             found = self._fetch(list(wanted))
-        except CorruptPattern:
-            return  # content altered in the database: read() names its file, one by one
-        for sha256, data in found.items():
-            if not self._cache(sha256, wanted[sha256], data):
-                self._fetched[sha256] = data
+        except CorruptPattern:  # content altered in the database: read() names its file
+            found = None
+        for sha256, extension in wanted.items():
+            if found is None or sha256 not in found:
+                try:
+                    out[sha256] = self.read(sha256, extension)
+                except CorruptPattern as exc:
+                    out[sha256] = exc
+                continue
+            self._cache(sha256, extension, found[sha256])
+            out[sha256] = found[sha256]
+        return out
 
     def _fetch(self, hashes: Sequence[str]) -> dict[str, bytes]:
         """Rows of ``hashes`` that the database holds, each verified against its name."""
@@ -198,13 +206,21 @@ def insert_blob(session: Session | Any, sha256: str, data: bytes) -> None:
 
 
 def missing_content(session: Session) -> list[tuple[str, str]]:
-    """(sha256, extension) of every ``pattern_file`` whose content the database lacks."""
+    """(sha256, extension) of every ``pattern_file``, and every production case's input (issue
+    20), whose content the database lacks."""
+    named = sa.union(
+        sa.select(_FILE.c.sha256, _FILE.c.extension),
+        sa.select(_CASE.c.sha256, _CASE.c.extension),
+    ).subquery()
     query = (
-        sa.select(_FILE.c.sha256, _FILE.c.extension)
-        .where(~sa.exists().where(_BLOB.c.sha256 == _FILE.c.sha256))
-        .order_by(_FILE.c.sha256)
+        sa.select(named.c.sha256, named.c.extension)
+        .where(~sa.exists().where(_BLOB.c.sha256 == named.c.sha256))
+        .order_by(named.c.sha256)
     )
-    return [(sha, ext) for sha, ext in session.execute(query)]
+    found: dict[str, str] = {}
+    for sha, ext in session.execute(query):
+        found.setdefault(sha, ext)  # a case may name content under another extension: one copy
+    return list(found.items())
 
 
 def upload_cached(registry: Any) -> list[str]:
@@ -222,3 +238,59 @@ def upload_cached(registry: Any) -> list[str]:
             insert_blob(session, sha256, data)
         uploaded.append(sha256)
     return uploaded
+
+
+# Content any row names, a production case's input too (issue 20). ContentStore.read sizes its
+# fetches from pattern_file rows, which a case's input may lack; these read pattern_blob alone.
+
+
+def read_named(store: ContentStore, sha256: str, extension: str) -> bytes:
+    """The content of ``sha256``, verified: the cache if intact, else the database's row (then
+    cached); :class:`~problem_registry.errors.CorruptPattern` when neither holds it intact."""
+    try:
+        return store.cache.read(sha256, extension)
+    except CorruptPattern:
+        pass  # missing or altered here: the database holds the truth
+    found = _fetch_named(store, {sha256: extension}, keep=True)
+    if sha256 not in found:
+        raise CorruptPattern(
+            f"the content of {store.relative_path(sha256, extension)} is not intact in the "
+            f"database, nor in {store.root}; run `problem-registry check` where the file is, "
+            "or discard the cases that name it"
+        )
+    return found[sha256]
+
+
+def cache_named(store: ContentStore, files: Iterable[tuple[str, str]]) -> None:
+    """Bring the content of many (sha256, extension) the cache lacks into it, in few queries of
+    a bounded size (many cases read from an empty folder); what is missing or altered is left
+    for :func:`read_named` to report."""
+    wanted = {sha: ext for sha, ext in files if not store.path_of(sha, ext).is_file()}
+    if wanted:
+        _fetch_named(store, wanted, keep=False)
+
+
+def _fetch_named(store: ContentStore, wanted: dict[str, str], *, keep: bool) -> dict[str, bytes]:
+    found: dict[str, bytes] = {}
+    hashes = sorted(wanted)
+    with translate_connection_errors(store.engine.url), store.engine.connect() as connection:
+        sizes: dict[str, int] = {}
+        for start in range(0, len(hashes), _NAMED_PER_QUERY):
+            chunk = hashes[start : start + _NAMED_PER_QUERY]
+            query = sa.select(_BLOB.c.sha256, sa.func.length(_BLOB.c.data))
+            sizes.update(connection.execute(query.where(_BLOB.c.sha256.in_(chunk))).all())
+        for group in _groups(sorted(sizes), sizes):
+            for start in range(0, len(group), _NAMED_PER_QUERY):
+                query = sa.select(_BLOB.c.sha256, _BLOB.c.data)
+                chunk = group[start : start + _NAMED_PER_QUERY]
+                for sha256, data in connection.execute(query.where(_BLOB.c.sha256.in_(chunk))):
+                    data = bytes(data)
+                    if sha256_of(data) != sha256:
+                        continue  # altered in the database: never used
+                    store._cache(sha256, wanted[sha256], data)  # a read-only folder: not kept
+                    if keep:
+                        found[sha256] = data
+    return found
+
+
+_NAMED_PER_QUERY = 500  # hashes per IN list: well under SQLite's bound on parameters

@@ -41,6 +41,8 @@ IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM")
 # as a text pattern, so nobody is tempted to open one with a tool that runs it.
 _POSTSCRIPT_SIGNATURES = (b"%!PS", b"\xc5\xd0\xd3\xc6")
 _FORMAT_EXTENSIONS = {"JPEG": "jpg", "TIFF": "tif", "MPO": "jpg"}
+# A stored file's extension back to the one format to try first when decoding it.
+_EXTENSION_FORMATS = {_FORMAT_EXTENSIONS.get(name, name.lower()): (name,) for name in IMAGE_FORMATS}
 # Names of files being written into the store; one left behind was cut off by a crash (`check`).
 TEMP_PREFIX = ".incoming-"
 
@@ -209,11 +211,22 @@ def _utf8(data: bytes, name: str) -> str:
     return text
 
 
-def decode(data: bytes, kind: PatternKind) -> Any:
-    """A pattern's input as the model receives it: a PIL image, a str, or a parsed JSON value."""
+def decode(data: bytes, kind: PatternKind, extension: str | None = None) -> Any:
+    """A pattern's input as the model receives it: a PIL image, a str, or a parsed JSON value.
+
+    ``extension`` (the stored file's, given by the format found at ``pattern add``) lets Pillow
+    try that format first instead of probing each (a replay decodes thousands of images)."""
     if kind is PatternKind.image:
         from PIL import Image
 
+        first = _EXTENSION_FORMATS.get(extension or "")
+        if first is not None:
+            try:
+                image = Image.open(io.BytesIO(data), formats=first)
+                image.load()
+                return image
+            except Exception:
+                pass  # not what its name says: every allowed format, as without a name
         image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
         image.load()
         return image
@@ -259,7 +272,9 @@ class PatternStore:
 
     def read(self, sha256: str, extension: str) -> bytes:
         """The stored bytes, verified against their name, so a tampered file is never scored."""
-        path = self.path_of(sha256, extension)
+        # Text, not a Path: a replay reads thousands of small files, and pathlib's joins cost
+        # as much as the read itself.
+        path = f"{self.root}/{sha256[:2]}/{sha256}.{extension}"
         try:
             # A plain file of the store, never a link, a FIFO or a device (issue 16, item 9).
             data = read_plain(path, max_bytes=max_pattern_bytes(), follow_links=False)

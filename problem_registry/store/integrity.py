@@ -7,8 +7,9 @@ as a warning ``content-uploaded``.
 
 Errors (``report.ok`` is False; the CLI exits 1), because a replay would refuse or misjudge them:
 
-- a pattern file's content missing from the database or altered there (its sha256 no longer
-  matches), listed with the problems and pattern ids that use it;
+- a pattern file's or a production case's input's content missing from the database or altered
+  there (its sha256 no longer matches), listed with the problems and pattern ids, or the case
+  ids, that use it;
 - on SQLite, anything ``PRAGMA integrity_check`` reports and every ``PRAGMA foreign_key_check``
   row (PostgreSQL enforces foreign keys at all times and has no such pragma);
 - a pattern whose labels contradict its expectation (exact needs one label, any-of and forbidden
@@ -133,23 +134,30 @@ def check(registry: Registry, *, progress: Progress | None = None) -> CheckRepor
                 )
             )
         )
-        # Production cases' inputs share the store (issue 20): named by a row, not orphans.
-        cases = set(session.exec(select(TriageCase.sha256, TriageCase.extension).distinct()))
+        # Production cases' inputs share the store and the database's content (issue 20).
+        cases: dict[tuple[str, str], list[int]] = {}
+        case_rows = select(TriageCase.sha256, TriageCase.extension, TriageCase.id)
+        for sha, extension, case_id in session.exec(case_rows.order_by(col(TriageCase.id))):
+            cases.setdefault((sha, extension), []).append(case_id or 0)
     store = registry.store
-    known: set[str] = {store.relative_path(sha, ext) for sha, ext in cases if is_sha256(sha)}
+    by_file = {sha: ext for _id, sha, ext in rows}
+    rows += [(None, sha, ext) for sha, ext in sorted(cases) if by_file.get(sha) != ext]
+    known: set[str] = set()
     for done, (file_id, sha, extension) in enumerate(rows, start=1):
         if not is_sha256(sha) or not extension.isalnum():
             report.errors.append(
                 Finding(
                     "invalid-row",
-                    f"pattern_file row {file_id} names no valid file ({sha!r}, {extension!r}); "
-                    "the database was edited by hand: remove the row's patterns",
+                    f"{'a triage_case' if file_id is None else f'pattern_file row {file_id}'} "
+                    f"names no valid file ({sha!r}, {extension!r}); the database was edited by "
+                    "hand: remove the row's patterns or cases",
                 )
             )
             continue
         relative = store.relative_path(sha, extension)
         known.add(relative)
-        _file(registry, store, relative, sha, users.get(file_id or 0, []), report)
+        named = users.get(file_id or 0, []) if file_id is not None else []
+        _file(registry, store, relative, sha, named, report, cases.get((sha, extension), []))
         if progress is not None:
             progress(done, len(rows))
     _orphans(store.cache, known, report)
@@ -174,6 +182,7 @@ def _file(
     sha: str,
     users: list[tuple[str, int]],
     report: CheckReport,
+    cases: list[int] | None = None,
 ) -> None:
     report.files_checked += 1
     cached = file_state(store.root / relative, sha)
@@ -199,6 +208,12 @@ def _file(
         )
         used = f"used by {listed}{more}"
         fix = "restore it (problem-registry import BUNDLE) or remove those patterns"
+    elif cases:
+        shown = ", ".join(str(case_id) for case_id in cases[:_MAX_LISTED_USERS])
+        over = len(cases) - _MAX_LISTED_USERS
+        more = f" and {over} more" if over > 0 else ""
+        used = f"the input of production case {shown}{more}"
+        fix = "run `problem-registry check` where the file is intact (it puts it back)"
     else:
         used = "used by no pattern"
         fix = "delete the row's results or restore the file"
@@ -215,7 +230,7 @@ def _file(
         tuple(sorted({slug for slug, _ in users})),
         tuple(sorted(pattern_id for _, pattern_id in users)),
     )
-    (report.errors if users else report.warnings).append(finding)
+    (report.errors if users or cases else report.warnings).append(finding)
 
 
 def file_state(path: Path, sha: str) -> str:

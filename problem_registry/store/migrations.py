@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 # The newest revision in alembic/versions/, known without importing Alembic; a new migration must
 # update it (tests/test_migrations.py holds it equal to the scripts' head).
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0009"
 
 # Any constant works; it only has to be the same in every process that migrates this database.
 _PG_MIGRATION_LOCK = 0x70726567  # "preg"

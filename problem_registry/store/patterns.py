@@ -46,7 +46,11 @@ from problem_registry.store.problem_models import check_pattern_kinds
 from problem_registry.store.problems import find_problem
 from problem_registry.store.registry import insert_ignoring_conflicts
 from problem_registry.store.tables import ExpectedLabel, Pattern, PatternFile, Problem, stored_id
-from problem_registry.store.unreferenced import discard_unreferenced, discard_unused
+from problem_registry.store.unreferenced import (
+    discard_unreferenced,
+    discard_unused,
+    drop_unnamed_content,
+)
 from problem_registry.store.views import PatternView, iso
 from problem_registry.text import file_name, recording, storable, user_name
 
@@ -288,6 +292,8 @@ class Patterns:
             orphan = None if in_use is not None else session.get(PatternFile, file_id)
             if orphan is not None:
                 session.delete(orphan)
+                session.flush()
+                drop_unnamed_content(session, [orphan.sha256])  # unless a case names it
         if orphan is not None:
             # After the commit: a crash in between leaves an unused file, never a row without one.
             # A production case may still need the same content as its input (issue 20).

@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from problem_registry.store.bundle_format import BundledProblem
 from problem_registry.store.tables import Pattern, PatternFile, Problem
+from problem_registry.store.unreferenced import drop_unnamed_content
 
 _PATTERN = Pattern.__table__  # type: ignore[attr-defined]
 _FILE = PatternFile.__table__  # type: ignore[attr-defined]
@@ -75,4 +76,5 @@ def remove_patterns(session: Session, pruned: Sequence[Pruned]) -> list[tuple[st
     )
     if orphans:
         session.execute(sa.delete(_FILE).where(_FILE.c.id.in_([row[0] for row in orphans])))
+        drop_unnamed_content(session, [sha for _id, sha, _ext in orphans])  # unless a case names it
     return [(sha, extension) for _id, sha, extension in orphans]

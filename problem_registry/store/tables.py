@@ -389,21 +389,18 @@ class TriageAnswer(SQLModel, table=True):
 
 
 class PatternBlob(SQLModel, table=True):
-    """A pattern file's bytes, in the database itself (issue 17): the URL is the whole registry.
+    """Stored content's bytes, in the database itself (issue 17): the URL is the whole registry.
 
-    Keyed by the content's sha256, so one copy per content whatever the number of patterns and
-    problems using it, and written in the transaction that writes its ``pattern_file`` row; the
-    files under ``patterns/`` are a local cache of these rows, verified by the same hash.
+    Keyed by the content's sha256, so one copy per content whatever the number of patterns,
+    problems and production cases using it, and written in the transaction that writes the
+    first row naming it: a ``pattern_file`` row or a ``triage_case`` (issue 20; no foreign key,
+    since either may name it). It goes when neither does (``store.unreferenced``). The files
+    under ``patterns/`` are a local cache of these rows, verified by the same hash.
     """
 
     __tablename__ = "pattern_blob"
 
-    sha256: str = Field(
-        max_length=64,
-        primary_key=True,
-        foreign_key="pattern_file.sha256",
-        ondelete="CASCADE",
-    )
+    sha256: str = Field(max_length=64, primary_key=True)
     data: bytes = Field(sa_type=sa.LargeBinary)
 
 

@@ -5,7 +5,9 @@ file rather than a row without its file. When the write is *refused* instead (a 
 database, a concurrent import of the same content that committed first on PostgreSQL), the files
 it brought were left as orphans for ``check`` to list (issue 16, item 13): the add, the import and
 the production ingest call :func:`discard_unreferenced` then. A removed pattern's file goes the
-same way (:func:`discard_unused`), unless a production case still needs it as its input.
+same way (:func:`discard_unused`), unless a production case still needs it as its input; its
+content in the database (``pattern_blob``) goes in the removal's own transaction under the same
+rule (:func:`drop_unnamed_content`).
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from problem_registry.store.content import StoredFile
-from problem_registry.store.tables import PatternFile, TriageCase
+from problem_registry.store.tables import PatternBlob, PatternFile, TriageCase
 
 if TYPE_CHECKING:
     from problem_registry.store.registry import Registry
@@ -55,3 +58,13 @@ def still_named(session: Session, hashes: Iterable[str]) -> set[str]:
         for column in (PatternFile.sha256, TriageCase.sha256):
             named.update(session.exec(select(column).where(col(column).in_(chunk))))
     return named
+
+
+def drop_unnamed_content(session: Session, hashes: Iterable[str]) -> None:
+    """Delete the database's content of each of ``hashes`` that no pattern file row nor case
+    names any more, in the session's transaction (called after the rows' deletion is flushed)."""
+    candidates = set(hashes)
+    gone = sorted(candidates - still_named(session, candidates))
+    blob: sa.Table = PatternBlob.__table__  # type: ignore[attr-defined]
+    for start in range(0, len(gone), _CHUNK):
+        session.execute(sa.delete(blob).where(blob.c.sha256.in_(gone[start : start + _CHUNK])))

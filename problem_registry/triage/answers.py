@@ -27,7 +27,7 @@ from problem_registry.store.registry import Registry, insert_ignoring_conflicts
 from problem_registry.store.tables import ModelVersion, TriageAnswer
 from problem_registry.store.views import ModelVersionView
 from problem_registry.triage.cases import chunks
-from problem_registry.triage.ingest import read_content
+from problem_registry.triage.ingest import prefetch_contents, read_content
 
 BATCH = 256
 TIMEOUT_SECONDS = 300.0
@@ -139,8 +139,10 @@ def _replay_one(
         return
     try:
         for start in range(0, len(todo), BATCH):
+            batch = todo[start : start + BATCH]
+            prefetch_contents(registry, [(sha, inputs[sha][1]) for sha in batch])
             chunk, decoded = [], []
-            for sha in todo[start : start + BATCH]:
+            for sha in batch:
                 kind, extension = inputs[sha]
                 try:
                     decoded.append(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -13,6 +13,8 @@ from problem_registry.errors import InvalidValue, NotFound
 from problem_registry.store.registry import Registry
 from problem_registry.store.tables import Pattern, PatternFile, TriageCase
 from problem_registry.store.views import iso
+
+T = TypeVar("T")
 
 
 class CaseNotFound(NotFound):
@@ -130,7 +132,7 @@ def get_case(registry: Registry, ref: str | int) -> CaseView:
 CHUNK = 500  # values per IN list: SQLite caps bound parameters, a batch may hold 100,000 rows
 
 
-def chunks(items: Sequence[str]) -> list[list[str]]:
+def chunks(items: Sequence[T]) -> list[list[T]]:
     return [list(items[i : i + CHUNK]) for i in range(0, len(items), CHUNK)]
 
 

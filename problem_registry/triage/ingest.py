@@ -1,7 +1,10 @@
 """``triage add``: a production batch's rows stored as queued cases, all or nothing.
 
-Inputs go into the registry's one content store (``registry.store``: content-addressed, written
-through a temporary file and a rename), the rows into ``triage_case`` in one transaction. A
+Inputs go into the registry's one content store: their bytes into the database
+(``pattern_blob``, the table pattern content uses, one copy per content) in the transaction that
+writes the rows into ``triage_case``, and into the local cache (``registry.store``). Any runner
+holding only the URL reads them (:func:`read_content`), and an accepted case's pattern reuses
+the same content row. A
 case's identity is its row's key (:attr:`~.batch_file.ProductionRow.key`), unique in the
 database, so ingesting the same batch again, or two testers ingesting it at once, adds nothing.
 """
@@ -9,7 +12,7 @@ database, so ingesting the same batch again, or two testers ingesting it at once
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from problem_registry.enums import PatternKind
+from problem_registry.store.blobs import cache_named, read_named, store_blobs
 from problem_registry.store.content import InspectedContent, StoredFile
 from problem_registry.store.registry import Registry, insert_ignoring_conflicts
 from problem_registry.store.tables import TriageBatch, TriageCase, stored_id
@@ -81,12 +85,12 @@ def _insert(
             session.add(batch)
             session.flush()
             batch_id = stored_id(batch)
-            insert_ignoring_conflicts(
-                session,
-                TriageCase,
-                [_case(row, batch_id) for row in fresh],
-                ["key"],
-            )
+            for chunk in chunks(list(fresh)):
+                # The inputs' bytes, in this transaction: no case row without its content.
+                store_blobs(session, [row.content.stored for row in chunk if row.content])
+                insert_ignoring_conflicts(
+                    session, TriageCase, [_case(row, batch_id) for row in chunk], ["key"]
+                )
             added = len(
                 session.exec(select(TriageCase.id).where(TriageCase.batch_id == batch_id)).all()
             )
@@ -127,11 +131,8 @@ def _fingerprint(content: InspectedContent) -> str | None:
 
 
 def put_contents(registry: Registry, contents: Sequence[InspectedContent]) -> list[StoredFile]:
-    """Write case inputs into the registry's content store; returns those it newly brought.
-
-    The one place triage writes content (issue 17 may move content into the database: only
-    this function and :func:`read_content` change then).
-    """
+    """Write case inputs into the local cache, where the ingest's transaction takes their bytes
+    from (``store_blobs``); returns those it newly brought."""
     store = registry.store
     brought: dict[str, StoredFile] = {}
     for content in contents:
@@ -144,6 +145,24 @@ def put_contents(registry: Registry, contents: Sequence[InspectedContent]) -> li
 
 
 def read_content(registry: Registry, sha256: str, extension: str) -> bytes:
-    """A case's input, verified against its hash (:class:`~problem_registry.errors.CorruptPattern`
-    when missing or altered)."""
-    return registry.store.read(sha256, extension)
+    """A case's input, verified against its hash: from the local cache, else the database
+    (:class:`~problem_registry.errors.CorruptPattern` when missing or altered in both)."""
+    return read_named(registry.store, sha256, extension)
+
+
+def prefetch_contents(registry: Registry, files: Iterable[tuple[str, str]]) -> None:
+    """Bring many inputs (sha256, extension) into the local cache in a few queries, before they
+    are read one by one (a replay of the queue, fingerprints, a page of thumbnails)."""
+    cache_named(registry.store, files)
+
+
+@dataclass(frozen=True)
+class ContentReader:
+    """What the thumbnails of the triage page and the contact sheet read through
+    (``report.gallery``'s ``FileReader``): any case's or pattern's content, from the database
+    when this folder lacks it."""
+
+    registry: Registry
+
+    def read(self, sha256: str, extension: str) -> bytes:
+        return read_content(self.registry, sha256, extension)

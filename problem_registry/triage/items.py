@@ -4,6 +4,7 @@ version's terms, and their fingerprints (read from the content store once per ca
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -12,7 +13,7 @@ from problem_registry.refs import ModelRef
 from problem_registry.store.registry import Registry
 from problem_registry.store.tables import ModelVersion, PatternFile, Result, TriageAnswer
 from problem_registry.triage.cases import CaseView
-from problem_registry.triage.ingest import read_content
+from problem_registry.triage.ingest import prefetch_contents, read_content
 from problem_registry.triage.similarity import Item, fingerprint, parse_scores
 from problem_registry.verdicts.pattern_grid import pattern_results
 
@@ -80,6 +81,8 @@ def fingerprint_all(registry: Registry, items: Iterable[Item]) -> None:
     """Compute each item's fingerprint once per content (a missing file: none); one made at
     ingest is kept."""
     seen: dict[str, object] = {}
+    items = list(items)
+    prefetch_contents(registry, [(i.sha256, i.extension) for i in items if i.fingerprint is None])
     for item in items:
         if item.fingerprint is not None:
             seen.setdefault(item.sha256, item.fingerprint)
@@ -107,32 +110,29 @@ def _version_id(registry: Registry, version: str) -> int | None:
 def _result_scores(
     registry: Registry, version: str, shas: Sequence[str]
 ) -> dict[str, dict[str, float]]:
-    version_id = _version_id(registry, version)
-    if version_id is None or not shas:
-        return {}
+    """A pattern's scores from ``version``'s stored results."""
     result = Result.__table__  # type: ignore[attr-defined]
     files = PatternFile.__table__  # type: ignore[attr-defined]
-    query = (
-        sa.select(files.c.sha256, result.c.scores)
-        .join(result, result.c.file_id == files.c.id)
-        .where(result.c.model_version_id == version_id, result.c.scores.is_not(None))
-    )
-    wanted = set(shas)
-    with registry.reading() as session:
-        rows = session.execute(query).all()
-    return {sha: s for sha, text in rows if sha in wanted and (s := parse_scores(text))}
+    query = sa.select(files.c.sha256, result.c.scores).join(result, result.c.file_id == files.c.id)
+    return _scores(registry, version, shas, query, result)
 
 
 def _answer_scores(
     registry: Registry, version: str, shas: Sequence[str]
 ) -> dict[str, dict[str, float]]:
+    """A case's scores from ``version``'s cached answers on the queue."""
+    table = TriageAnswer.__table__  # type: ignore[attr-defined]
+    return _scores(registry, version, shas, sa.select(table.c.sha256, table.c.scores), table)
+
+
+def _scores(
+    registry: Registry, version: str, shas: Sequence[str], query: sa.Select[Any], table: sa.Table
+) -> dict[str, dict[str, float]]:
+    """(sha256, scores) rows of ``query`` for ``version`` in ``table``, those of ``shas`` only."""
     version_id = _version_id(registry, version)
     if version_id is None or not shas:
         return {}
-    table = TriageAnswer.__table__  # type: ignore[attr-defined]
-    query = sa.select(table.c.sha256, table.c.scores).where(
-        table.c.model_version_id == version_id, table.c.scores.is_not(None)
-    )
+    query = query.where(table.c.model_version_id == version_id, table.c.scores.is_not(None))
     wanted = set(shas)
     with registry.reading() as session:
         rows = session.execute(query).all()

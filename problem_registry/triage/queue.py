@@ -9,8 +9,9 @@ A case is queued for each reason that holds (docs/triage.md):
 - ``correction``: a user said the right label is another;
 - ``disagreement``: the champion and the latest candidate of its model answer it differently
   (both replayed on the case, cached: :mod:`.answers`);
-- ``near-failures``: its input is within :data:`NEAR` of a pattern the answering version (or
-  the champion) gets wrong, by perceptual hash or text (the model's scores only when neither).
+- ``near-failures``: its input is within :data:`NEAR` (an image, by perceptual hash) or
+  :data:`NEAR_TEXT` (a text, by trigrams) of a pattern the answering version (or the champion)
+  gets wrong.
 
 Its priority adds one point per reason, more the lower the confidence and the nearer the
 failure. A case with no reason is not queued; an accepted or discarded case never again, nor one
@@ -28,13 +29,16 @@ from problem_registry.store.registry import Registry
 from problem_registry.triage import answers as answers_module
 from problem_registry.triage.cases import CaseView, pattern_contents, read_cases
 from problem_registry.triage.items import case_items, fingerprint_all, pattern_items
-from problem_registry.triage.similarity import Item, distance, hash_distances
+from problem_registry.triage.similarity import Item, closest_texts, hash_distances, is_text
 
 REASONS = ("low-confidence", "bad-rating", "correction", "disagreement", "near-failures")
 LOW_CONFIDENCE = 0.6
 LOW_QUANTILE = 0.2
 BAD_RATING = 2
 NEAR = 0.15  # a quarter of the typical distance between two different digits' hashes
+# Texts' trigram distance (similarity.text_vectors) where difflib's was 0.15: on 1,500 pairs of
+# English sentences and edits of them, 0.25 agrees most often with difflib's 0.15 (docs/triage.md).
+NEAR_TEXT = 0.25
 
 
 @dataclass
@@ -155,17 +159,24 @@ def _near_failures(registry: Registry, cases: list[CaseView]) -> None:
         fingerprint_all(registry, [*failing, *items])
         hashed = [p for p in failing if isinstance(p.fingerprint, int)]
         hashes = [p.fingerprint for p in hashed]
+        texts = [p for p in failing if is_text(p)]
+        text_items = [item for item in items if is_text(item)]
+        # Every text case against every failing text pattern, a chunk of cases per product.
+        closest = dict(zip(map(id, text_items), closest_texts(text_items, texts), strict=True))
         for case, item in zip(mine, items, strict=True):
+            best: tuple[Item, float, str] | None = None
             if isinstance(item.fingerprint, int) and item.content_kind == "image":
                 gaps = hash_distances(item.fingerprint, hashes)
                 at = int(gaps.argmin()) if len(hashes) else -1
                 best = (hashed[at], float(gaps[at]), "image hash") if at >= 0 else None
-            else:
-                best = _closest(item, failing)
-            if best is not None and best[1] <= NEAR:
+            elif id(item) in closest and closest[id(item)][0] >= 0:
+                at, gap = closest[id(item)]
+                best = (texts[at], gap, "text")
+            limit = NEAR_TEXT if best is not None and best[2] == "text" else NEAR
+            if best is not None and best[1] <= limit:
                 pattern, gap, by = best
                 case.reasons.append("near-failures")
-                case.priority += 1.0 + (NEAR - gap) / NEAR
+                case.priority += 1.0 + (limit - gap) / limit
                 case.near = {
                     "problem": pattern.problem,
                     "pattern": pattern.id,
@@ -173,15 +184,6 @@ def _near_failures(registry: Registry, cases: list[CaseView]) -> None:
                     "distance": round(gap, 4),
                     "by": by,
                 }
-
-
-def _closest(item: Item, patterns: list[Item]) -> tuple[Item, float, str] | None:
-    best: tuple[Item, float, str] | None = None
-    for pattern in patterns:
-        measured = distance(item, pattern)
-        if measured is not None and (best is None or measured[0] < best[1]):
-            best = (pattern, *measured)
-    return best
 
 
 def _judge(registry: Registry, model: str) -> str:
