@@ -400,36 +400,6 @@ def test_pictures_are_written_as_png_that_give_back_every_pixel() -> None:
             assert np.array_equal(np.asarray(decoded), np.asarray(picture.convert("RGB")))
 
 
-def test_problem_charts_drawn_over_one_shared_frame_are_the_charts_drawn_alone(
-    synthetic: Synthetic,
-) -> None:
-    """The report's stamp (frame once, data per problem) gives problem_chart's very bytes, for
-    problems drawn one after another on the same frame, the unreplayed version's hatching and
-    the champion's star included, and for a champion given by the caller."""
-    stamp = charts.ProblemCharts()
-    slugs = list(dict.fromkeys(r.problem for r in synthetic.rows))[:4]
-    for slug in slugs + slugs[:1]:
-        rows = [r for r in synthetic.rows if r.problem == slug]
-        assert stamp.png(rows) == charts.figure_png(charts.problem_chart(rows)), slug
-    rows = [r for r in synthetic.rows if r.problem == slugs[1]]
-    alone = charts.figure_png(charts.problem_chart(rows, champion="v2"))
-    assert stamp.png(rows, champion="v2") == alone
-    assert stamp.png(rows) != alone
-    # The report's charts: untitled, as the page writes the title and status line.
-    untitled, titled = charts.problem_chart(rows, titled=False), charts.problem_chart(rows)
-    headings = [t.get_text() for t in titled.texts if t.get_text()]
-    assert not untitled.texts and len(headings) == 1 and headings[0].startswith(slugs[1])
-    status = {t.get_text() for t in titled.axes[0].texts} - {
-        t.get_text() for t in untitled.axes[0].texts
-    }
-    assert len(status) == 1 and " right" in status.pop()
-    assert stamp.png(rows, titled=False) == charts.figure_png(untitled)
-    assert stamp.png(rows, titled=False) != stamp.png(rows)
-
-
-# --- the CLI --------------------------------------------------------------------------------
-
-
 @pytest.fixture
 def replayed(digits: Digits) -> Digits:
     replay(digits.registry)

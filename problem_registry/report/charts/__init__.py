@@ -23,8 +23,8 @@ Only this package imports matplotlib; the core never imports it.
 One module per chart (:mod:`.overview`, :mod:`.problem`, :mod:`.multiples`, :mod:`.heatmap`,
 :mod:`.confusion`), over the pieces they share: :mod:`.style` (palette, sizes, labels),
 :mod:`.axis` (the version axis) and :mod:`.rates` (the problems x versions matrix); writing a
-file is :mod:`.output`; :mod:`.stamp` draws many problem charts over one shared frame (a report's
-hundreds). Import from here: the submodules are not an API.
+file is :mod:`.output`. (A report's per-problem charts are SVG, ``report/svg_chart.py``.)
+Import from here: the submodules are not an API.
 """
 
 from __future__ import annotations
@@ -35,12 +35,10 @@ from problem_registry.report.charts.multiples import small_multiples
 from problem_registry.report.charts.output import figure_png, image_png, save_figure
 from problem_registry.report.charts.overview import overview_chart
 from problem_registry.report.charts.problem import problem_chart
-from problem_registry.report.charts.stamp import ProblemCharts
 from problem_registry.report.charts.style import OKABE_ITO
 
 __all__ = [
     "OKABE_ITO",
-    "ProblemCharts",
     "confusion_chart",
     "figure_png",
     "heatmap_chart",

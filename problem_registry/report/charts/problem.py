@@ -76,9 +76,7 @@ def problem_chart(
     leaves out the heading (slug and title) and the status line, for a page that writes both.
 
     The figure is a :func:`problem_frame` (what every problem on the same versions shares)
-    with :func:`draw_problem` on it: a report draws the frame once and only the data per problem
-    (see :class:`problem_registry.report.charts.stamp.ProblemCharts`), and the two give the same
-    picture.
+    with :func:`draw_problem` on it.
     """
     if not rows:
         return _message_figure("Error rate", "no rows: no model version registered yet")
