@@ -133,9 +133,3 @@ def registry(
         yield opened
     finally:
         opened.close()
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The tests marked slow start first, so under ``-n 2`` none of them is left for the end
-    while the other worker idles (with ``--dist worksteal``, set in pyproject.toml)."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

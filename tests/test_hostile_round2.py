@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -760,6 +760,8 @@ def test_a_damaged_sqlite_page_is_one_line_in_report_and_chart(
         [("report",), ("report", "--json"), ("chart", "--out", "c.png"), ("problem", "list")]
     ),
 )
+# Found by Hypothesis: the WAL pragma answered with bytes that are not UTF-8 (a traceback).
+@example(offset=65079, garbage=b"\x80", command=("report",))
 def test_no_damage_to_the_sqlite_file_is_a_traceback(
     offset: int, garbage: bytes, command: tuple[str, ...]
 ) -> None:

@@ -169,7 +169,7 @@ def test_unavailable_prior_versions_are_reported_and_their_results_still_count(
     finally:
         artifact.write_bytes(original)
     status = {v.ref: (v.status, v.reason) for v in summary.versions}
-    assert status["digits@v1"][0] == "unavailable"
+    assert status["digits@v1"][0] == "unavailable", summary.to_dict()
     assert "changed since it was registered" in status["digits@v1"][1]
     assert status["digits@gone"][0] == "unavailable"
     assert "cannot import tests.models.no_such_module" in status["digits@gone"][1]

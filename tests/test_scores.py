@@ -30,11 +30,9 @@ from problem_registry.enums import ExpectKind, LoaderKind
 from problem_registry.errors import InvalidValue
 from problem_registry.expectations import Expectation
 from problem_registry.replay.engine import replay
-from problem_registry.report.pages import _RESULT_FIELDS
 from problem_registry.store import migrations
 from problem_registry.store.registry import Registry
 from problem_registry.verdicts.pattern_grid import pattern_results
-from problem_registry.verdicts.rows import PatternResult
 from tests.digit_registry import Digits
 from tests.models import digits as models
 
@@ -364,15 +362,6 @@ def test_a_predictions_file_with_bad_scores_is_refused_naming_the_line(tmp_path:
     path.write_text(f"sha256,prediction,scores\n{sha},x,{{not json\n", encoding="utf-8")
     with pytest.raises(InvalidValue, match=r"bad.csv line 2: scores is not valid JSON"):
         read_predictions(path)
-
-
-def test_pattern_results_travel_to_report_workers_with_p_expected() -> None:
-    result = PatternResult(
-        "p", 1, "f.png", "a" * 64, "positive", "3", 2, "m", "v1", True,
-        "3", 3.0, 0.9, None, True, 0.875,
-    )  # fmt: skip
-    assert PatternResult(*_RESULT_FIELDS(result)) == result
-    assert PatternResult(*_RESULT_FIELDS(result)[:-1]).p_expected is None
 
 
 # -- older registries ------------------------------------------------------------------------

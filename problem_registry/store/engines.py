@@ -151,7 +151,12 @@ def _sqlite_engine(url: URL) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        _enable_wal(cursor)
+        try:
+            _enable_wal(cursor)
+        except UnicodeDecodeError:
+            # A damaged page can answer the pragma with bytes that are not text (Hypothesis
+            # found one): the same "damaged" error as sqlite3's own, not a traceback.
+            raise sqlite3.DatabaseError("database disk image is malformed") from None
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
