@@ -109,19 +109,24 @@ def test_the_machine_and_the_sizes_are_recorded(document: dict) -> None:
     assert document["parameters"]["memory_versions"] == "1,2"
 
 
-def test_the_endpoint_benchmark_runs(tmp_path: Path) -> None:
-    """benchmarks/endpoint_replay.py keeps working: a tiny run, its structure checked, never its
-    speed (measure, don't assert timings)."""
-    require("mlserver_sklearn", "mlserver-sklearn")
-    script = REPO / "benchmarks" / "endpoint_replay.py"
+def run_benchmark(tmp_path: Path, script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python benchmarks/SCRIPT ARGS`` in ``tmp_path``, which must exit 0."""
     result = subprocess.run(
-        [sys.executable, str(script), "--repeats", "1", "--patterns", "40"],
+        [sys.executable, str(REPO / "benchmarks" / script), *args],
         capture_output=True,
         text=True,
         timeout=600,
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-2000:]
+    return result
+
+
+def test_the_endpoint_benchmark_runs(tmp_path: Path) -> None:
+    """benchmarks/endpoint_replay.py keeps working: a tiny run, its structure checked, never its
+    speed (measure, don't assert timings)."""
+    require("mlserver_sklearn", "mlserver-sklearn")
+    result = run_benchmark(tmp_path, "endpoint_replay.py", "--repeats", "1", "--patterns", "40")
     assert "40 patterns" in result.stdout
     assert "ratio" in result.stdout and "bare loop" in result.stdout
 
@@ -129,17 +134,11 @@ def test_the_endpoint_benchmark_runs(tmp_path: Path) -> None:
 def test_the_report_rebuild_benchmark_runs(tmp_path: Path) -> None:
     """benchmarks/report_rebuild.py keeps working (issue 19 item 13): a tiny run with one
     drawing process, its JSON's structure checked, never its timings."""
-    script = REPO / "benchmarks" / "report_rebuild.py"
     out = tmp_path / "rebuild.json"
-    result = subprocess.run(
-        [sys.executable, str(script), "--problems", "3", "--versions", "3", "--repeats", "1",
-         "--jobs", "1", "--json-out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=tmp_path,
+    run_benchmark(
+        tmp_path, "report_rebuild.py", "--problems", "3", "--versions", "3", "--repeats", "1",
+        "--jobs", "1", "--json-out", str(out),
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
     document = json.loads(out.read_text(encoding="utf-8"))
     assert document["problems"] == 3 and document["versions"] == 3
     new = document["new_version"]
@@ -156,17 +155,11 @@ def test_the_report_rebuild_benchmark_runs(tmp_path: Path) -> None:
 def test_the_text_similarity_benchmark_runs(tmp_path: Path) -> None:
     """benchmarks/text_similarity.py keeps working (issue 20): a tiny run, its JSON's structure
     checked, never its timings."""
-    script = REPO / "benchmarks" / "text_similarity.py"
     out = tmp_path / "text.json"
-    result = subprocess.run(
-        [sys.executable, str(script), "--cases", "60", "--patterns", "10", "--old-cases", "6",
-         "--json-out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=tmp_path,
+    result = run_benchmark(
+        tmp_path, "text_similarity.py", "--cases", "60", "--patterns", "10", "--old-cases", "6",
+        "--json-out", str(out),
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
     document = json.loads(out.read_text(encoding="utf-8"))
     assert (document["cases"], document["patterns"], document["old_measured_cases"]) == (60, 10, 6)
     assert 0 <= document["same_near_call"] <= 1 and document["new_seconds"] > 0

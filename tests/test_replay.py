@@ -377,33 +377,47 @@ def load(artifact=None):
 """
 
 
+def _counted_versions(
+    digits: Digits, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, count: int
+) -> tuple[list[str], Path]:
+    """``count`` versions of COUNTED_MODELS registered, and the log their workers write."""
+    module = f"counted_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{module}.py").write_text(COUNTED_MODELS, encoding="utf-8")
+    log = tmp_path / "models.log"
+    monkeypatch.setenv("COUNTED_MODELS_LOG", str(log))
+    monkeypatch.chdir(tmp_path)
+    for index in range(count):
+        digits.registry.models.register("counted", f"c{index}", loader=f"{module}:load")
+    return [f"counted@c{index}" for index in range(count)], log
+
+
+def _models_held(log: Path) -> tuple[int, list[int], set[str]]:
+    """From the workers' log: the loads, the models held after each load or release, the pids."""
+    changes = [line.split() for line in log.read_text().splitlines()]
+    alive = [sum(int(change) for _pid, change in changes[: i + 1]) for i in range(len(changes))]
+    loads = sum(int(change) == 1 for _pid, change in changes)
+    return loads, alive, {pid for pid, _change in changes}
+
+
 def test_a_cold_replay_of_many_versions_holds_a_bounded_number_of_models(
     digits: Digits, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Issue 7: memory must not grow with the number of versions (100 versions of a big model).
     # Models live in worker processes (issue 16), so each load and each release is logged by
     # the worker that made it: the running sum is the number of models held at that moment.
-    module = f"counted_{tmp_path.name.replace('-', '_')}"
-    (tmp_path / f"{module}.py").write_text(COUNTED_MODELS, encoding="utf-8")
-    log = tmp_path / "models.log"
-    monkeypatch.setenv("COUNTED_MODELS_LOG", str(log))
-    monkeypatch.chdir(tmp_path)
     versions = 2 * replay_module.MAX_LOADED_MODELS + 1
-    for index in range(versions):
-        digits.registry.models.register("counted", f"c{index}", loader=f"{module}:load")
-    refs = [f"counted@c{index}" for index in range(versions)]
+    refs, log = _counted_versions(digits, tmp_path, monkeypatch, versions)
 
     # More jobs than the cap: the cap still bounds the models held (issue 17's --jobs).
     summary = replay(digits.registry, versions=refs, batch_size=5, jobs=99)
 
     assert summary.predicted == versions * files_in_use(digits)
-    changes = [line.split() for line in log.read_text().splitlines()]
-    alive = [sum(int(change) for _pid, change in changes[: i + 1]) for i in range(len(changes))]
-    assert sum(int(change) == 1 for _pid, change in changes) == versions
+    loads, alive, pids = _models_held(log)
+    assert loads == versions
     assert max(alive) == replay_module.MAX_LOADED_MODELS
     assert alive[-1] == 0  # every model released by the end
     # Workers are reused across groups: no more processes than models held at once.
-    assert len({pid for pid, _change in changes}) <= replay_module.MAX_LOADED_MODELS
+    assert len(pids) <= replay_module.MAX_LOADED_MODELS
 
 
 def test_jobs_2_loads_the_next_versions_on_spare_workers_within_the_models_cap(
@@ -411,24 +425,16 @@ def test_jobs_2_loads_the_next_versions_on_spare_workers_within_the_models_cap(
 ) -> None:
     # Issue 17: no barrier between groups. While 2 versions predict, the next 2 load on spare
     # workers: 4 models held at most (never more than the cap), 4 processes, every pair stored.
-    module = f"counted_{tmp_path.name.replace('-', '_')}"
-    (tmp_path / f"{module}.py").write_text(COUNTED_MODELS, encoding="utf-8")
-    log = tmp_path / "models.log"
-    monkeypatch.setenv("COUNTED_MODELS_LOG", str(log))
-    monkeypatch.chdir(tmp_path)
-    for index in range(5):
-        digits.registry.models.register("counted", f"c{index}", loader=f"{module}:load")
-    refs = [f"counted@c{index}" for index in range(5)]
+    refs, log = _counted_versions(digits, tmp_path, monkeypatch, 5)
 
     summary = replay(digits.registry, versions=refs, batch_size=5, jobs=2)
 
     assert summary.predicted == 5 * files_in_use(digits)
     assert {v.status for v in summary.versions} == {"replayed"}
-    changes = [line.split() for line in log.read_text().splitlines()]
-    alive = [sum(int(change) for _pid, change in changes[: i + 1]) for i in range(len(changes))]
-    assert sum(int(change) == 1 for _pid, change in changes) == 5
+    loads, alive, pids = _models_held(log)
+    assert loads == 5
     assert max(alive) <= 4 and alive[-1] == 0
-    assert len({pid for pid, _change in changes}) <= 4
+    assert len(pids) <= 4
 
 
 def test_a_candidate_that_cannot_load_fails_before_any_history_is_replayed(
