@@ -17,7 +17,7 @@ unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -127,24 +127,33 @@ class ContentStore:
     def _fetch(self, hashes: Sequence[str]) -> dict[str, bytes]:
         """Rows of ``hashes`` that the database holds, each verified against its name."""
         found: dict[str, bytes] = {}
-        with translate_connection_errors(self.engine.url), self.engine.connect() as connection:
-            sizes = dict(
-                connection.execute(
-                    sa.select(_FILE.c.sha256, _FILE.c.size_bytes).where(_FILE.c.sha256.in_(hashes))
-                ).all()
-            )
-            for group in _groups([sha for sha in hashes if sha in sizes], sizes):
-                query = sa.select(_BLOB.c.sha256, _BLOB.c.data).where(_BLOB.c.sha256.in_(group))
-                for sha256, data in connection.execute(query):
-                    data = bytes(data)
-                    if sha256_of(data) != sha256:
-                        raise CorruptPattern(
-                            f"the content of pattern file {sha256[:12]} in the database no "
-                            "longer matches its sha256 (edited by hand); restore it "
-                            "(problem-registry import BUNDLE) or remove its patterns"
-                        )
-                    found[sha256] = data
+        for sha256, data in self._rows(hashes):
+            if data is None:
+                raise CorruptPattern(
+                    f"the content of pattern file {sha256[:12]} in the database no "
+                    "longer matches its sha256 (edited by hand); restore it "
+                    "(problem-registry import BUNDLE) or remove its patterns"
+                )
+            found[sha256] = data
         return found
+
+    def _rows(self, hashes: Sequence[str]) -> Iterator[tuple[str, bytes | None]]:
+        """Each row of ``hashes`` the database holds, as (sha256, its bytes, or None when they
+        no longer match it), fetched in queries of bounded bytes and IN-list length, so a caller
+        that lets each go never holds many large files at once. Sized from the rows themselves:
+        content a production case names may have no ``pattern_file`` row (issue 20)."""
+        wanted = sorted(hashes)
+        with translate_connection_errors(self.engine.url), self.engine.connect() as connection:
+            sizes: dict[str, int] = {}
+            for chunk in _in_lists(wanted):
+                query = sa.select(_BLOB.c.sha256, sa.func.length(_BLOB.c.data))
+                sizes.update(connection.execute(query.where(_BLOB.c.sha256.in_(chunk))).all())
+            for group in _groups(sorted(sizes), sizes):
+                for chunk in _in_lists(group):
+                    query = sa.select(_BLOB.c.sha256, _BLOB.c.data)
+                    for sha256, data in connection.execute(query.where(_BLOB.c.sha256.in_(chunk))):
+                        data = bytes(data)
+                        yield sha256, data if sha256_of(data) == sha256 else None
 
     def _cache(self, sha256: str, extension: str, data: bytes) -> bool:
         """Write ``data`` to the cache; False when the folder cannot take it (read-only, full):
@@ -240,8 +249,8 @@ def upload_cached(registry: Any) -> list[str]:
     return uploaded
 
 
-# Content any row names, a production case's input too (issue 20). ContentStore.read sizes its
-# fetches from pattern_file rows, which a case's input may lack; these read pattern_blob alone.
+# Content any row names, a production case's input too (issue 20): the same fetch as a pattern
+# file's, with the case's own error message, and content altered in the database left unread.
 
 
 def read_named(store: ContentStore, sha256: str, extension: str) -> bytes:
@@ -272,25 +281,19 @@ def cache_named(store: ContentStore, files: Iterable[tuple[str, str]]) -> None:
 
 def _fetch_named(store: ContentStore, wanted: dict[str, str], *, keep: bool) -> dict[str, bytes]:
     found: dict[str, bytes] = {}
-    hashes = sorted(wanted)
-    with translate_connection_errors(store.engine.url), store.engine.connect() as connection:
-        sizes: dict[str, int] = {}
-        for start in range(0, len(hashes), _NAMED_PER_QUERY):
-            chunk = hashes[start : start + _NAMED_PER_QUERY]
-            query = sa.select(_BLOB.c.sha256, sa.func.length(_BLOB.c.data))
-            sizes.update(connection.execute(query.where(_BLOB.c.sha256.in_(chunk))).all())
-        for group in _groups(sorted(sizes), sizes):
-            for start in range(0, len(group), _NAMED_PER_QUERY):
-                query = sa.select(_BLOB.c.sha256, _BLOB.c.data)
-                chunk = group[start : start + _NAMED_PER_QUERY]
-                for sha256, data in connection.execute(query.where(_BLOB.c.sha256.in_(chunk))):
-                    data = bytes(data)
-                    if sha256_of(data) != sha256:
-                        continue  # altered in the database: never used
-                    store._cache(sha256, wanted[sha256], data)  # a read-only folder: not kept
-                    if keep:
-                        found[sha256] = data
+    for sha256, data in store._rows(list(wanted)):
+        if data is None:
+            continue  # altered in the database: never used
+        store._cache(sha256, wanted[sha256], data)  # a read-only folder: not kept
+        if keep:
+            found[sha256] = data
     return found
 
 
-_NAMED_PER_QUERY = 500  # hashes per IN list: well under SQLite's bound on parameters
+def _in_lists(hashes: Sequence[str]) -> Iterable[Sequence[str]]:
+    """``hashes`` in slices short enough for one IN list."""
+    for start in range(0, len(hashes), _PER_QUERY):
+        yield hashes[start : start + _PER_QUERY]
+
+
+_PER_QUERY = 500  # hashes per IN list: well under SQLite's bound on parameters
