@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import stat
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -195,9 +196,13 @@ def _write(registry: Registry, data: ReportData, root: Path, jobs: int, source: 
             triage=triage,
         )
         _write_if_changed(build.index, index.encode("utf-8"))
-        # Its charts next, here: this process holds the rows already (a worker sent them held a
-        # copy beside matplotlib, ~300 MB at 1,000 problems: issue 19 item 13).
-        draw_index_pictures(stale, data.rows, data.versions, data.failing())
+        # Its charts here, this process holds the rows already (a worker sent them held a copy
+        # beside matplotlib, ~300 MB at 1,000 problems: issue 19 item 13), each once the worker
+        # has pages to draw meanwhile.
+        for picture in stale:
+            workers.spare(
+                partial(draw_index_pictures, [picture], data.rows, data.versions, data.failing())
+            )
         # The pages a lead reads next first: those the index lists first, then those that changed.
         lead = [p.slug for p in data.problems_worst_first() if data.needs_attention(p)]
         lead += [p.slug for p in data.problems if p.changed and not data.needs_attention(p)]

@@ -116,6 +116,8 @@ class ReportData:
     gates: dict[str, GateResult] = field(default_factory=dict)
     # Each problem's patterns, read once by the first read_problems and shared by the rest.
     pattern_views: dict[str, list[PatternView]] | None = None
+    # The answers of the versions the pages show, by problem: read for the index, kept for them.
+    shown_answers: dict[str, list[PatternResult]] | None = None
 
     def needs_attention(self, problem: ProblemReport) -> bool:
         """Misses its limit on the focus version, or the candidate's gate fails or asks a review."""
@@ -246,26 +248,20 @@ def read_overview(
 def read_index(registry: Registry, data: ReportData) -> list[ProblemReport]:
     """Every problem's report as the index shows it, read before any page (issue 19 item 13).
 
-    From the rows in hand and the results of only the versions the status lines name (the focus
-    and what it is compared with: 30,000 results at 1,000 problems, not 1.5 M), so the index is
-    written first; its lines, stories and gates are the pages' own, the same functions over the
-    same data. The reports' timelines lack the per-version fixed and broken lists (the pages
-    read those).
+    From the rows in hand and the results of only the versions the pages show (the focus, the
+    champion and what the status lines compare with: 45,000 results at 1,000 problems, not
+    1.5 M), so the index is written first; its lines, stories and gates are the pages' own, the
+    same functions over the same data, and the pages take those results from ``shown_answers``
+    rather than read them again. The reports' timelines lack the per-version fixed and broken
+    lists (the pages read those).
     """
-    refs = {data.focus} if data.focus else set()
-    if data.focus is not None:
-        by_problem: dict[str, list[ProblemVersionMetrics]] = {}
-        for row in data.rows:
-            by_problem.setdefault(row.problem, []).append(row)
-        for rows in by_problem.values():
-            refs.add(_compared_with(rows, data.focus, data.since))
-    refs.discard(None)
-    versions = [v.ref for v in data.versions if v.ref in refs]
-    return [
-        report
-        for chunk in read_problems(registry, data, versions=versions, chunk_size=None)
-        for report, _results, _outcomes in chunk
-    ]
+    versions = _shown_versions(data, data.rows)
+    reports, data.shown_answers = [], {}
+    for chunk in read_problems(registry, data, versions=versions, chunk_size=None):
+        for report, results, _outcomes in chunk:
+            reports.append(report)
+            data.shown_answers[report.slug] = results
+    return reports
 
 
 def _compared_with(
@@ -334,6 +330,11 @@ def read_problems(
         detail = _shown_versions(data, rows)
         if not detail:
             return outcomes, []
+        if data.shown_answers is not None:  # read for the index: every page's, and more
+            kept = {ModelRef.parse(ref).version for ref in detail}  # of data.model
+            return outcomes, [
+                r for slug in slugs for r in data.shown_answers.get(slug, []) if r.version in kept
+            ]
         return outcomes, pattern_results(
             registry, problems=slugs, model=data.model, versions=detail
         )

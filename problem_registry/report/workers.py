@@ -19,14 +19,19 @@ from types import TracebackType
 from typing import Any
 
 from problem_registry.plain_files import write_atomically
+from problem_registry.replay.main_module import main_hidden
 from problem_registry.report.pages import Page, PageDrawer, Site
 from problem_registry.store.views import ModelVersionView
 from problem_registry.verdicts.metrics import ProblemVersionMetrics
 
-# Pages queued for the workers at most; past that this process draws the next page itself
-# rather than wait (issue 19 item 13: the worker drew for longer than this process read, which
+# Pages go to a worker a few at a time: one page a task left the worker waiting on this busy
+# process's pool threads (they need the GIL to pickle and send the next page) for about as long as
+# it drew (issue 19 item 13, docs/performance.md).
+PAGES_PER_TASK = 8
+# Tasks queued for the workers at most; past that this process does its spare work, else draws
+# the next page itself rather than wait (the worker drew for longer than this process read, which
 # then waited). Small, so the workers' queue left at the end is short.
-PENDING_PAGES = 8
+PENDING_TASKS = 4
 
 _drawer: PageDrawer | None = None  # in a worker: set once by _start
 
@@ -40,9 +45,10 @@ def _ready() -> None:
     """Nothing: submitted at once, so each worker starts (and imports) while this process reads."""
 
 
-def _draw_page(page: Page, paths: list[str]) -> list[str]:
+def _draw_pages(pages: list[tuple[Page, list[str]]]) -> None:
     assert _drawer is not None, "a worker draws pages only once started"
-    return _drawer.draw(page, paths)
+    for page, paths in pages:
+        _drawer.draw(page, paths)
 
 
 def draw_index_pictures(
@@ -95,6 +101,8 @@ class Workers:
         self.jobs = max(1, jobs)
         self._site, self._root = site, root
         self._pending: set[Future[Any]] = set()
+        self._batch: list[tuple[Page, list[str]]] = []
+        self._spare: list[Callable[[], object]] = []
         self._drawer: PageDrawer | None = None
         self._executor: Executor
         if self.jobs == 1:
@@ -111,7 +119,8 @@ class Workers:
                 initializer=_start,
                 initargs=(site, root),
             )
-            self._pending.update(self._executor.submit(_ready) for _ in range(self.jobs - 1))
+            with main_hidden():  # the workers start here: not running the caller's script again
+                self._pending.update(self._executor.submit(_ready) for _ in range(self.jobs - 1))
 
     def __enter__(self) -> Workers:
         return self
@@ -126,16 +135,35 @@ class Workers:
 
     def page(self, page: Page, paths: list[str]) -> None:
         """Draw ``paths`` of ``page``: by a worker, or here while the workers have enough queued
-        (:data:`PENDING_PAGES`). Either draws the same bytes."""
+        (:data:`PENDING_TASKS`) and this process has no :meth:`spare` work left. Either draws the
+        same bytes."""
         if self.jobs > 1:
-            if len(self._pending) >= PENDING_PAGES:
-                self._reap()
-            if len(self._pending) < PENDING_PAGES:
-                self._pending.add(self._executor.submit(_draw_page, page, paths))
+            self._batch.append((page, paths))
+            if len(self._batch) < PAGES_PER_TASK:
                 return
+            if len(self._pending) >= PENDING_TASKS:
+                self._reap()
+            if len(self._pending) >= PENDING_TASKS and self._spare:
+                self._spare.pop(0)()  # the workers have enough to draw meanwhile
+                self._reap()
+            if len(self._pending) < PENDING_TASKS:
+                self._pending.add(self._executor.submit(_draw_pages, self._batch))
+                self._batch = []
+                return
+            page, paths = self._batch.pop()
         if self._drawer is None:
             self._drawer = PageDrawer(self._site, self._root)  # Pillow and Jinja2 only
         self._drawer.draw(page, paths)
+
+    def spare(self, work: Callable[[], object]) -> None:
+        """Run ``work`` here once the workers have pages enough to draw meanwhile (at the latest
+        in :meth:`wait`), not while they have none: each of the index's charts (~0.6-0.9 s at
+        1,000 problems) drawn before the first page left the worker idle (issue 19 item 13).
+        At once with ``jobs=1``."""
+        if self.jobs == 1:
+            work()
+        else:
+            self._spare.append(work)
 
     def _reap(self) -> None:
         """Forget the finished pages, raising the first failure."""
@@ -146,6 +174,11 @@ class Workers:
 
     def wait(self) -> None:
         """Until everything queued is drawn; the first failure is raised here."""
+        if self._batch:
+            self._pending.add(self._executor.submit(_draw_pages, self._batch))
+            self._batch = []
+        while self._spare:
+            self._spare.pop(0)()
         for future in wait(self._pending).done:
             future.result()
         self._pending.clear()
