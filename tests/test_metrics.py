@@ -13,6 +13,7 @@ from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_
 from problem_registry.errors import ModelNotFound
 from problem_registry.expectations import Expectation
 from problem_registry.replay.engine import replay
+from problem_registry.verdicts import aggregation
 from problem_registry.verdicts.metrics import pattern_results, problem_metrics, problem_metrics_json
 from problem_registry.verdicts.timeline import (
     ProblemTimeline,
@@ -49,6 +50,20 @@ def test_error_rates_equal_scikit_learns_on_the_same_patterns(digits: Digits) ->
     # The versions genuinely differ, as a lead would hope to see.
     rates = {r.version: r.error_rate for r in rows if r.problem == "threes-vs-eights"}
     assert len(set(rates.values())) > 1
+
+
+def test_versions_aggregated_in_two_halves_give_the_same_rows(
+    digits: Digits, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite aggregates many versions in two halves at once (one in a thread, on its own
+    connection): the rows are the whole aggregation's, in the same order."""
+    replay(digits.registry)
+    monkeypatch.setattr(aggregation, "SPLIT_FROM", 10**9)
+    whole = problem_metrics(digits.registry, model="digits")
+    monkeypatch.setattr(aggregation, "SPLIT_FROM", 2)
+    halves = problem_metrics(digits.registry, model="digits")
+    assert halves == whole
+    assert len({row.version for row in whole}) == 3
 
 
 def test_error_is_split_by_polarity(digits: Digits) -> None:

@@ -100,7 +100,8 @@ class Workers:
         # cores, each with its own memory (issue 19 item 13: 500 MB for the whole build).
         self.jobs = max(1, jobs)
         self._site, self._root = site, root
-        self._pending: set[Future[Any]] = set()
+        # Tasks sent and not yet collected, with the pages of each (none: not a page's task).
+        self._pending: dict[Future[Any], list[tuple[Page, list[str]]]] = {}
         self._batch: list[tuple[Page, list[str]]] = []
         self._spare: list[Callable[[], object]] = []
         self._drawer: PageDrawer | None = None
@@ -120,7 +121,8 @@ class Workers:
                 initargs=(site, root),
             )
             with main_hidden():  # the workers start here: not running the caller's script again
-                self._pending.update(self._executor.submit(_ready) for _ in range(self.jobs - 1))
+                for _ in range(self.jobs - 1):
+                    self._pending[self._executor.submit(_ready)] = []
 
     def __enter__(self) -> Workers:
         return self
@@ -147,13 +149,10 @@ class Workers:
                 self._spare.pop(0)()  # the workers have enough to draw meanwhile
                 self._reap()
             if len(self._pending) < PENDING_TASKS:
-                self._pending.add(self._executor.submit(_draw_pages, self._batch))
-                self._batch = []
+                self._send()
                 return
             page, paths = self._batch.pop()
-        if self._drawer is None:
-            self._drawer = PageDrawer(self._site, self._root)  # Pillow and Jinja2 only
-        self._drawer.draw(page, paths)
+        self._draw_here([(page, paths)])
 
     def spare(self, work: Callable[[], object]) -> None:
         """Run ``work`` here once the workers have pages enough to draw meanwhile (at the latest
@@ -165,20 +164,35 @@ class Workers:
         else:
             self._spare.append(work)
 
+    def _send(self) -> None:
+        self._pending[self._executor.submit(_draw_pages, self._batch)] = self._batch
+        self._batch = []
+
+    def _draw_here(self, pages: list[tuple[Page, list[str]]]) -> None:
+        if self._drawer is None:
+            self._drawer = PageDrawer(self._site, self._root)  # Pillow and Jinja2 only
+        for page, paths in pages:
+            self._drawer.draw(page, paths)
+
     def _reap(self) -> None:
         """Forget the finished pages, raising the first failure."""
-        done = {future for future in self._pending if future.done()}
-        self._pending -= done
-        for future in done:
+        for future in [future for future in self._pending if future.done()]:
+            del self._pending[future]
             future.result()
 
     def wait(self) -> None:
-        """Until everything queued is drawn; the first failure is raised here."""
-        if self._batch:
-            self._pending.add(self._executor.submit(_draw_pages, self._batch))
-            self._batch = []
+        """Until everything queued is drawn; the first failure is raised here.
+
+        The pages still queued and not started are taken back and drawn here, the last first,
+        rather than waited for (the queue's last ~0.5 s, issue 19 item 13)."""
         while self._spare:
             self._spare.pop(0)()
+        self._draw_here(self._batch)
+        self._batch = []
+        for future, pages in reversed(list(self._pending.items())):
+            if pages and future.cancel():
+                del self._pending[future]
+                self._draw_here(pages)
         for future in wait(self._pending).done:
             future.result()
         self._pending.clear()
