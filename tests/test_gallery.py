@@ -30,9 +30,22 @@ from problem_registry.report.gallery import grid, grid_parts
 from problem_registry.store.patterns import NewPattern
 from problem_registry.store.registry import Registry
 from problem_registry.verdicts.gates import evaluate
-from problem_registry.verdicts.metrics import pattern_results
-from problem_registry.verdicts.timeline import timelines
-from tests.digit_registry import Digits, register_answers
+from problem_registry.verdicts.metrics import pattern_results, problem_metrics
+from problem_registry.verdicts.pattern_grid import (
+    ERRORED,
+    NO_RESULT,
+    RIGHT,
+    WRONG,
+    OutcomeMatrix,
+    outcome_matrices,
+)
+from problem_registry.verdicts.timeline import (
+    matrix_changes,
+    timelines,
+    timelines_from,
+    timelines_with,
+)
+from tests.digit_registry import Digits, register_answers, write_digit
 from tests.helpers import write_json, write_text
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -373,6 +386,48 @@ def test_a_reports_grid_in_blocks_is_the_whole_grids_pixels(mixed: Mixed) -> Non
     differ = np.asarray(ImageChops.difference(same_place, stitched)).any(axis=2)
     ends = {grid.HEADER_W + block.start * cell_w for block in blocks[1:]}
     assert set(np.nonzero(differ)[1].tolist()) <= ends
+
+
+def _matrix_and_walk_agree(registry: Registry, problem: str, model: str) -> OutcomeMatrix:
+    """The report's grid cells and timeline changes from the outcome matrix are those walked
+    from every result (grid_body, _changes): the same cells, counts, fixed and broken lists."""
+    (matrix,) = outcome_matrices(registry, problems=[problem], model=model).values()
+    results = pattern_results(registry, problems=[problem], model=model)
+    patterns = grid.in_grid_order(registry.patterns.list(problem))
+    champions = {v.ref for v in registry.models.list() if v.is_champion}
+    assert matrix.refs == list(dict.fromkeys(r.ref for r in results))
+    body, wrong = grid.grid_body(patterns, results, matrix.refs, champions)
+    assert grid_parts.cells_of_matrix(matrix, patterns, champions) == (
+        grid_parts.cells_as_text(body),
+        wrong,
+    )
+    rows = problem_metrics(registry, model=model, problems=[problem])
+    assert timelines_with(model, rows, matrix_changes([matrix])) == timelines_from(
+        model, rows, results
+    )
+    return matrix
+
+
+def test_outcome_matrices_give_the_walks_cells_and_changes(mixed: Mixed) -> None:
+    matrix = _matrix_and_walk_agree(mixed.registry, mixed.problem, "mix")
+    assert {int(c) for c in np.unique(matrix.codes)} == {RIGHT, WRONG, ERRORED}
+    assert matrix.changes()[1].any()
+
+
+def test_outcome_matrices_of_a_pattern_added_after_versions_ran(digits: Digits) -> None:
+    """Cells with no result (the earlier versions never saw the late pattern), and a pattern
+    neither fixed nor broken until a second version has answered it."""
+    registry, problem = digits.registry, "threes-vs-eights"
+    replay(registry)
+    index = digits.cases[problem][0].index
+    late = write_digit(digits.inputs / "late.png", digits.trained.test_x[index] // 2)
+    registry.patterns.add(problem, [NewPattern(late, Expectation.exact("3"), Polarity.positive)])
+    versions = [v.ref for v in registry.models.list()]
+    replay(registry, [versions[-1]])
+    matrix = _matrix_and_walk_agree(registry, problem, "digits")
+    last_row = matrix.codes[matrix.pattern_ids.index(max(matrix.pattern_ids))]
+    assert list(last_row[:-1]) == [NO_RESULT] * (len(versions) - 1) and last_row[-1] != NO_RESULT
+    assert not matrix.changes()[1][-1].any()  # answered once: neither fixed nor broken
 
 
 def test_contact_sheet_of_mixed_inputs(mixed: Mixed, tmp_path: Path) -> None:

@@ -210,7 +210,7 @@ def _write(registry: Registry, data: ReportData, root: Path, jobs: int, source: 
         for chunk in read_problems(registry, data, order=lead):
             for problem, results, outcomes in chunk:
                 page = plan_page(site, site_key, problem, results, outcomes)
-                page.results, page.outcomes = [], []  # planned: a worker needs neither
+                page.results, page.outcomes = [], None  # planned: a worker needs neither
                 paths = [o.path for o in page.outputs if wanted(o.path, o.key)]
                 if paths:
                     workers.page(page, paths)

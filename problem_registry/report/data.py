@@ -23,17 +23,20 @@ from problem_registry.verdicts.metrics import (
     pattern_results,
     problem_metrics,
 )
-from problem_registry.verdicts.pattern_grid import PatternOutcome, pattern_outcomes
+from problem_registry.verdicts.pattern_grid import OutcomeMatrix, outcome_matrices
 from problem_registry.verdicts.status import changes, problem_status
 from problem_registry.verdicts.timeline import (
     PROBLEMS_PER_QUERY,
     ProblemTimeline,
     TimelinePoint,
+    matrix_changes,
     timelines_from,
+    timelines_with,
     with_signoffs,
 )
 
-Reading = PatternResult | PatternOutcome  # a grid's and a timeline's reading of a result
+# A chunk's outcomes of every version, by problem slug; None: only some versions' answers read.
+Outcomes = dict[str, OutcomeMatrix] | None
 SHORT_STORY_EVENTS = 3  # more changes than this: the index says only the last one
 ALL_TIMELINE_ROWS = 12  # more versions than this: the timeline table keeps the telling ones
 
@@ -284,7 +287,7 @@ def read_problems(
     order: Sequence[str] | None = None,
     versions: Sequence[str] | None = None,
     chunk_size: int | None = PROBLEMS_PER_QUERY,
-) -> Iterator[list[tuple[ProblemReport, list[PatternResult], list[Reading]]]]:
+) -> Iterator[list[tuple[ProblemReport, list[PatternResult], OutcomeMatrix | None]]]:
     """Each problem's report with its pattern results and outcomes, a chunk of problems at a time.
 
     The results (answers) are those of the versions a page shows (the focus, the champion, what
@@ -314,18 +317,19 @@ def read_problems(
     step = chunk_size or max(len(problems), 1)
     chunks = [problems[start : start + step] for start in range(0, len(problems), step)]
 
-    def read(chunk: list[ProblemView]) -> tuple[Sequence[Reading], list[PatternResult]]:
-        """A chunk's outcomes (every version's, or ``versions``') and answers (the versions a
-        page shows, or ``versions``)."""
+    def read(chunk: list[ProblemView]) -> tuple[Outcomes, list[PatternResult]]:
+        """A chunk's outcomes (every version's, as matrices; None when ``versions`` are read)
+        and answers (the versions a page shows, or ``versions``)."""
         if data.model is None or (versions is not None and not versions):
-            return [], []
+            return None, []
         slugs = [p.slug for p in chunk]
         if versions is not None:
-            answers = pattern_results(registry, problems=slugs, model=data.model, versions=versions)
-            return answers, answers
+            return None, pattern_results(
+                registry, problems=slugs, model=data.model, versions=versions
+            )
         # Every version's outcomes (the grid, the timeline), and the answers of only the
         # versions a page shows them for: most of this read's time was answers.
-        outcomes = pattern_outcomes(registry, problems=slugs, model=data.model)
+        outcomes = outcome_matrices(registry, problems=slugs, model=data.model)
         rows = [row for slug in slugs for row in by_problem.get(slug, [])]
         detail = _shown_versions(data, rows)
         if not detail:
@@ -357,24 +361,26 @@ def _reports(
     by_problem: dict[str, list[ProblemVersionMetrics]],
     patterns: dict[str, list[PatternView]],
     signed: Sequence[SignOffView],
-    read: Sequence[Reading],
+    outcomes: Outcomes,
     answers: list[PatternResult],
-) -> list[tuple[ProblemReport, list[PatternResult], list[Reading]]]:
+) -> list[tuple[ProblemReport, list[PatternResult], OutcomeMatrix | None]]:
     """A chunk's problem reports, with each problem's answers and outcomes."""
     gates = data.gates
     slugs = [p.slug for p in chunk]
     results: dict[str, list[PatternResult]] = {}
-    outcomes: dict[str, list[Reading]] = {}
     stories: dict[str, ProblemTimeline] = {}
-    if data.model is not None and read:
+    matrices = outcomes or {}
+    if data.model is not None and (matrices if outcomes is not None else answers):
         rows = [row for slug in slugs for row in by_problem.get(slug, [])]
         for result in answers:
             results.setdefault(result.problem, []).append(result)
-        for outcome in read:
-            outcomes.setdefault(outcome.problem, []).append(outcome)
         # From the rows in hand: reading them again was most of a chunk's time.
-        told = with_signoffs(timelines_from(data.model, rows, read), signed)  # type: ignore[arg-type]
-        stories = {t.problem: t for t in told}
+        told = (
+            timelines_from(data.model, rows, answers)
+            if outcomes is None
+            else timelines_with(data.model, rows, matrix_changes(matrices.values()))
+        )
+        stories = {t.problem: t for t in with_signoffs(told, signed)}
     return [
         (
             _problem_report(
@@ -387,7 +393,7 @@ def _reports(
                 gates.get(problem.slug),
             ),
             results.get(problem.slug, []),
-            outcomes.get(problem.slug, []),
+            matrices.get(problem.slug),
         )
         for problem in chunk
     ]

@@ -9,14 +9,13 @@ the same bytes with one process or many.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from problem_registry.plain_files import write_atomically
 from problem_registry.report import gallery
-from problem_registry.report.data import ProblemReport, Reading, ReportData
+from problem_registry.report.data import ProblemReport, ReportData
 from problem_registry.report.gallery import Sheet, grid_parts
 from problem_registry.report.gallery.grid import (
     HEADER_W,
@@ -34,6 +33,7 @@ from problem_registry.report.svg_chart import problem_svg
 from problem_registry.store.content import PatternStore
 from problem_registry.store.views import PatternView
 from problem_registry.verdicts.metrics import PatternResult
+from problem_registry.verdicts.pattern_grid import OutcomeMatrix
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ class Page:
 
     problem: ProblemReport
     results: list[PatternResult]  # the answers of the versions the page shows
-    outcomes: list[Reading]  # every version's: the grid's cells
+    outcomes: OutcomeMatrix | None  # every version's: the grid's cells
     pictures: dict[str, Picture] = field(default_factory=dict)
     grid: GridPlan | None = None
     grid_parts: list[Picture] = field(default_factory=list)
@@ -117,7 +117,7 @@ class Page:
         return self.problem.slug
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "results": [], "outcomes": []}
+        return {**self.__dict__, "results": [], "outcomes": None}
 
 
 def plan_page(
@@ -125,7 +125,7 @@ def plan_page(
     site_key: str,
     problem: ProblemReport,
     results: list[PatternResult],
-    outcomes: Sequence[Reading] | None = None,
+    outcomes: OutcomeMatrix | None = None,
 ) -> Page:
     """What ``problem``'s page shows, each file keyed by the data it is drawn from.
 
@@ -134,7 +134,7 @@ def plan_page(
     keeps its key when a new version becomes the latest.
     """
     slug = problem.slug
-    page = Page(problem, results, list(results if outcomes is None else outcomes))
+    page = Page(problem, results, outcomes)
     if problem.rows and any(row.answered for row in problem.rows):
         # Inline SVG, written into the page (svg_chart.py): no file of its own.
         page.pictures["chart"] = Picture(
@@ -155,11 +155,15 @@ def _plan_grid(site: Site, page: Page) -> None:
     keyed by exactly what it draws, so a new version redraws only the last block."""
     slug, folder = page.slug, f"problems/{page.slug}/"
     patterns = in_grid_order([row.pattern for row in page.problem.patterns])
-    columns = _columns(site, page.outcomes)
     champions = site.champions
+    if page.outcomes is not None:
+        columns = page.outcomes.refs
+        body, wrong = grid_parts.cells_of_matrix(page.outcomes, patterns, champions)
+    else:  # no version's outcome read: every cell no result
+        columns = site.columns
+        cells, wrong = grid_body(patterns, [], columns, champions)
+        body = grid_parts.cells_as_text(cells)
     labels = column_labels(columns, champions)
-    cells, wrong = grid_body(patterns, page.outcomes, columns, champions)  # type: ignore[arg-type]
-    body = grid_parts.cells_as_text(cells)
     starred = [i for i, ref in enumerate(columns) if ref in champions]
     plan = GridPlan(
         patterns, body, wrong, labels, starred, label_height(labels), cell_width(len(columns))
@@ -252,10 +256,6 @@ def _plan_sheets(site: Site, page: Page) -> None:
             Output(f"problems/{slug}/sheet-{role}.png", "sheet", key, part=len(page.sheets))
         )
         page.sheets.append(sheet)
-
-
-def _columns(site: Site, results: Sequence[Reading]) -> list[str]:
-    return list(dict.fromkeys(r.ref for r in results)) or site.columns
 
 
 class PageDrawer:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from problem_registry.expectations import Expectation
-from problem_registry.refs import ModelRef, RefLike, format_ref
+from problem_registry.refs import ModelRef, RefLike
 from problem_registry.store.engines import driver_rows
 from problem_registry.store.expectation_rows import expectation_from
 from problem_registry.store.registry import Registry
@@ -157,82 +157,84 @@ def _results(grid: _Grid, rows: list[tuple[Any, ...]]) -> list[PatternResult]:
     return results
 
 
-class PatternOutcome(NamedTuple):
-    """One pattern on one version as a grid and a timeline read it: answered, errored, right or
-    wrong, nothing of the answer itself. The attributes are :class:`PatternResult`'s own."""
+# An outcome's code in an OutcomeMatrix.
+NO_RESULT, RIGHT, WRONG, ERRORED = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class OutcomeMatrix:
+    """One problem's patterns (rows, by id) x versions (columns, registration order), each cell
+    an outcome code: right, wrong, errored or no result, nothing of the answer itself.
+
+    What the HTML report reads of every version for its grids and timelines (1.5 M cells at
+    1,000 problems x 100 versions): a tuple per cell, then a Python walk over them for the grid
+    and again for the timeline, was most of its reading (issue 19 item 13).
+    """
 
     problem: str
-    pattern_id: int
-    file: str
-    version_id: int
-    model: str
-    version: str
-    answered: bool
-    error: str | None  # "" for an errored answer (its text is not read), None otherwise
-    correct: bool | None
+    pattern_ids: list[int]
+    files: list[str]
+    versions: list[VersionRow]
+    codes: np.ndarray  # uint8 (patterns, versions)
 
     @property
-    def ref(self) -> str:
-        return format_ref(self.model, self.version)
+    def refs(self) -> list[str]:
+        return [v.ref for v in self.versions]
+
+    def changes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(right, changed), both (patterns, versions): answered right, and answered with a
+        right/wrong that differs from the pattern's own previous answer (an errored answer is
+        wrong). A pattern is neither fixed nor broken until a second version has answered it."""
+        answered = self.codes != NO_RESULT
+        right = self.codes == RIGHT
+        columns = np.arange(self.codes.shape[1])
+        last = np.maximum.accumulate(np.where(answered, columns, -1), axis=1)
+        before = np.full_like(last, -1)
+        before[:, 1:] = last[:, :-1]  # each cell's pattern's last answer before it
+        was_right = np.take_along_axis(right, np.maximum(before, 0), axis=1)
+        return right, answered & (before >= 0) & (was_right != right)
 
 
-def pattern_outcomes(
-    registry: Registry,
-    *,
-    problems: Sequence[str] | None = None,
-    model: str | None = None,
-    versions: Sequence[RefLike] | None = None,
-) -> list[PatternOutcome]:
-    """:func:`pattern_results` without the answers: a small tuple per row, ordered by problem
-    (its id, not its slug: each problem's rows together), pattern id, then version order.
-
-    What the HTML report reads for every version (its grids and timelines, 1.5 M rows at 1,000
-    problems x 100 versions): building a :class:`PatternResult` per row and parsing its scores
-    was two thirds of that read (issue 19 item 13); the answers are read for the few versions
-    a page shows them.
-    """
+def outcome_matrices(
+    registry: Registry, *, problems: Sequence[str], model: str
+) -> dict[str, OutcomeMatrix]:
+    """Every version of ``model`` x every pattern of ``problems``, one matrix per problem slug."""
     with registry.reading() as session:
-        selection = _select(session, problems, model=model, versions=versions)
+        selection = _select(session, problems, model=model)
         if selection is None:
-            return []
+            return {}
         joined, chosen, result, correct = _patterns_by_versions([v.id for v in selection.versions])
+        code = sa.case(
+            (result.c.file_id.is_(None), NO_RESULT),
+            (result.c.error.is_not(None), ERRORED),
+            (correct == 1, RIGHT),
+            else_=WRONG,
+        )
         query = (
-            sa.select(
-                PATTERN.c.id,
-                chosen.c.id,
-                result.c.file_id.is_not(None),
-                result.c.error.is_not(None),
-                correct,
-            )
+            sa.select(PATTERN.c.id, code)
             .select_from(joined)
             .where(PATTERN.c.problem_id.in_(list(selection.rank)))
-            .order_by(PATTERN.c.problem_id, PATTERN.c.id, chosen.c.id)
+            .order_by(PATTERN.c.id, chosen.c.id)
         )
         rows = driver_rows(session.connection(), query)
         facts = _pattern_facts(session, selection.slugs)
-    names = {v.id: (v.name, v.version) for v in selection.versions}
-    truth, answer, errored = _TRUTH, _ANSWERED, {0: None, 1: "", None: None}
-    out = []
-    make, last, problem, file = PatternOutcome, None, "", ""
-    for pattern_id, version_id, answered, error, right in rows:
-        if pattern_id != last:  # rows come a pattern at a time: its facts looked up once
-            _problem_id, problem, file, *_rest = facts[pattern_id]
-            last = pattern_id
-        model_name, version = names[version_id]
-        out.append(
-            make(
-                problem,
-                pattern_id,
-                file,
-                version_id,
-                model_name,
-                version,
-                answer[answered],
-                errored[error],
-                truth[right],
-            )
+    width = len(selection.versions)
+    # Every pattern x every version, a pattern's versions together: one row of cells each.
+    cells = np.array([c for _id, c in rows], dtype=np.uint8).reshape(-1, width)
+    ids = [pattern_id for pattern_id, _c in rows[::width]]
+    by_problem: dict[str, list[int]] = {}
+    for row, pattern_id in enumerate(ids):
+        by_problem.setdefault(facts[pattern_id][1], []).append(row)
+    return {
+        slug: OutcomeMatrix(
+            slug,
+            [ids[r] for r in taken],
+            [facts[ids[r]][2] for r in taken],
+            selection.versions,
+            cells[taken],
         )
-    return out
+        for slug, taken in by_problem.items()
+    }
 
 
 @dataclass(frozen=True)
