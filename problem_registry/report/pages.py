@@ -21,7 +21,6 @@ from problem_registry.report.gallery.grid import (
     HEADER_W,
     cell_width,
     column_labels,
-    grid_body,
     in_grid_order,
     label_height,
 )
@@ -67,10 +66,6 @@ class Site:
     @classmethod
     def of(cls, data: ReportData, store: PatternStore) -> Site:
         return cls(replace(data, rows=[], problems=[], gates={}, pattern_views=None), store)
-
-    @property
-    def columns(self) -> list[str]:
-        return [version.ref for version in self.data.versions]
 
     @property
     def champions(self) -> list[str]:
@@ -140,7 +135,7 @@ def plan_page(
         page.pictures["chart"] = Picture(
             "", f"Error rate of {slug} across versions, with its 95% Wilson band"
         )
-        if problem.patterns:
+        if problem.patterns and outcomes is not None:
             _plan_grid(site, page)
         _plan_sheets(site, page)
     page_key = content_key(
@@ -155,14 +150,10 @@ def _plan_grid(site: Site, page: Page) -> None:
     keyed by exactly what it draws, so a new version redraws only the last block."""
     slug, folder = page.slug, f"problems/{page.slug}/"
     patterns = in_grid_order([row.pattern for row in page.problem.patterns])
-    champions = site.champions
-    if page.outcomes is not None:
-        columns = page.outcomes.refs
-        body, wrong = grid_parts.cells_of_matrix(page.outcomes, patterns, champions)
-    else:  # no version's outcome read: every cell no result
-        columns = site.columns
-        cells, wrong = grid_body(patterns, [], columns, champions)
-        body = grid_parts.cells_as_text(cells)
+    champions, outcomes = site.champions, page.outcomes
+    assert outcomes is not None, "a grid is planned from every version's outcomes"
+    columns = outcomes.refs
+    body, wrong = grid_parts.cells_of_matrix(outcomes, patterns, champions)
     labels = column_labels(columns, champions)
     starred = [i for i, ref in enumerate(columns) if ref in champions]
     plan = GridPlan(
