@@ -752,6 +752,26 @@ def test_a_damaged_sqlite_page_is_one_line_in_report_and_chart(
     assert not (sqlite_project.folder / "c.png").exists()
 
 
+def test_text_a_damaged_page_garbled_is_named_damaged_not_repeated(
+    sqlite_project: Project,
+) -> None:
+    """A title's bytes no longer UTF-8: one line saying the file is damaged, without the
+    garbage itself (it was printed after an unrelated "check the path" hint)."""
+    project = sqlite_project
+    assert project.cli("problem", "add", "hats", "--title", "ZZZZZQQQQQZZZZZQQQQQ")[0] == 0
+    database = Path(sa.make_url(project.url).database or "")
+    with sqlite3.connect(database) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(database.read_bytes())
+    at = data.find(b"ZZZZZQQQQQ")
+    data[at : at + 4] = b"\xff\xfe\xfd\xfc"
+    database.write_bytes(bytes(data))
+    for command in (("problem", "list"), ("report", "--json")):
+        code, out, err = project.cli(*command)
+        assert_one_line(code, out, err, "the file is damaged")
+        assert "\ufffd" not in out + err and "QQQQQ" not in out + err
+
+
 @settings(FUZZ, max_examples=15)
 @given(
     offset=st.integers(0, 200_000),

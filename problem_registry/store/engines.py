@@ -251,6 +251,10 @@ def translate_connection_errors(url: URL | str) -> Iterator[None]:
         reason = _first_line(exc)
         if "locked" in reason:
             hint = "another process holds the write lock; retry, or raise busy_timeout"
+        elif reason.startswith("Could not decode to UTF-8"):
+            # A damaged page's bytes where text was stored: not repeated (they are garbage).
+            reason = reason.split(" with text ", 1)[0] + ": the file is damaged"
+            hint = "restore the file from a backup, or point --url at another registry"
         elif make_url(url).get_backend_name() == "sqlite":
             hint = "check the path in PROBLEM_REGISTRY_URL or --url"
         else:
