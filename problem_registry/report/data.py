@@ -292,7 +292,8 @@ def read_problems(
 
     The results (answers) are those of the versions a page shows (the focus, the champion, what
     the status line compares with) or of ``versions``; the outcomes (right, wrong, errored, no
-    result) those of every version, or of ``versions``.
+    result) those of every version, one :class:`OutcomeMatrix` per problem (None when only
+    ``versions`` are read).
 
     The pattern x version grid is the one large read (15 patterns x 100 versions per problem):
     it is read :data:`PROBLEMS_PER_QUERY` problems at a time, so a caller that draws each chunk

@@ -24,9 +24,9 @@ from problem_registry.report.pages import Page, PageDrawer, Site
 from problem_registry.store.views import ModelVersionView
 from problem_registry.verdicts.metrics import ProblemVersionMetrics
 
-# Pages go to a worker a few at a time: one page a task left the worker waiting on this busy
-# process's pool threads (they need the GIL to pickle and send the next page) for about as long as
-# it drew (issue 19 item 13, docs/performance.md).
+# Pages go to a worker a few at a time: with one page a task the worker sat idle between tasks
+# (~7 ms each, against ~16 ms to draw a page) while this busy process handed it the next
+# (issue 19 item 13, docs/performance.md).
 PAGES_PER_TASK = 8
 # Tasks queued for the workers at most; past that this process does its spare work, else draws
 # the next page itself rather than wait (the worker drew for longer than this process read, which
