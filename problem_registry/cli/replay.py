@@ -31,6 +31,7 @@ from problem_registry.errors import InvalidValue
 from problem_registry.replay import engine
 from problem_registry.replay.refusals import unreadable_message
 from problem_registry.replay.shards import Shard
+from problem_registry.replay.summary import ReplayProgress, ReplaySummary
 from problem_registry.store.signoffs import signoffs
 from problem_registry.text import visible
 
@@ -116,7 +117,7 @@ def replay(
         try:
             with progress_bar("replaying") as update:
 
-                def callback(event: engine.ReplayProgress) -> None:
+                def callback(event: ReplayProgress) -> None:
                     stop.check()
                     update(event.done, event.total, f"replaying {event.version or ''}".strip())
 
@@ -138,7 +139,7 @@ def replay(
         _print_summary(summary, as_json)
 
 
-def _print_summary(summary: engine.ReplaySummary, as_json: bool) -> None:
+def _print_summary(summary: ReplaySummary, as_json: bool) -> None:
     if as_json:
         print_json(summary.to_dict())
     for version in summary.versions:

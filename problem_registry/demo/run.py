@@ -30,7 +30,8 @@ from problem_registry.demo.models import (
     train_versions,
 )
 from problem_registry.errors import UnknownUserWarning
-from problem_registry.replay.engine import ProgressCallback, ReplaySummary, replay
+from problem_registry.replay.engine import replay
+from problem_registry.replay.summary import ProgressCallback, ReplaySummary
 from problem_registry.store.bundle import ImportSummary, import_bundle
 from problem_registry.store.registry import Registry
 from problem_registry.store.views import ModelVersionView

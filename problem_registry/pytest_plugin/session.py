@@ -38,7 +38,7 @@ from problem_registry.text import visible
 # that only reads the gates the controller decided imports none of them (issue 17: each import
 # of them cost ~0.9 s per worker, making `-n 2` slower than serial).
 if TYPE_CHECKING:
-    from problem_registry.replay.engine import ReplaySummary
+    from problem_registry.replay.summary import ReplaySummary
     from problem_registry.store.registry import Registry
     from problem_registry.verdicts.gates import GateResult
 

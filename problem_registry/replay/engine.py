@@ -61,7 +61,7 @@ import pickle
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -96,6 +96,13 @@ from problem_registry.replay.results import (
 )
 from problem_registry.replay.scopes import replay_scopes
 from problem_registry.replay.shards import Shard
+from problem_registry.replay.summary import (
+    ProgressCallback,
+    RefusedPattern,
+    ReplayProgress,
+    ReplaySummary,
+    VersionReplay,
+)
 from problem_registry.replay.workers import (
     Answer,
     LoadSpec,
@@ -117,74 +124,6 @@ MAX_LOADED_MODELS = 8
 # Decoded inputs kept for the next group when at most this many files are replayed (adding one
 # problem and replaying every version: 15 files, decoded once). More are decoded once per group.
 KEPT_INPUTS = 4096
-
-
-@dataclass(frozen=True)
-class ReplayProgress:
-    """Reported after every batch: ``done`` of ``total`` missing pairs handled so far."""
-
-    done: int
-    total: int
-    version: str | None = None
-
-
-ProgressCallback = Callable[[ReplayProgress], None]
-
-
-@dataclass
-class VersionReplay:
-    """What one version got: ``status`` is ``up-to-date``, ``replayed`` or ``unavailable``."""
-
-    ref: str
-    name: str
-    version: str
-    status: str = "up-to-date"
-    predicted: int = 0
-    errored: int = 0
-    reason: str = ""  # why the version is unavailable
-    # The first error this replay stored for the version, one line ("ValueError: ..."): an
-    # "errored" count alone gave no clue where to look (issue 19).
-    first_error: str = ""
-    # Patterns whose answer changed between the repeats of a non-deterministic version.
-    flaky: int = 0
-
-    def remarks(self) -> str:
-        """What needs a look, as one line (``3 errored (first: ValueError: ...), 2 flaky``)."""
-        parts = []
-        if self.errored:
-            # The first error names where to look; the rest are in `report` (issue 19).
-            parts.append(f"{self.errored} errored (first: {self.first_error})")
-        if self.flaky:
-            parts.append(f"{self.flaky} flaky (answers changed between repeats)")
-        return ", ".join(parts)
-
-
-@dataclass
-class RefusedPattern:
-    """A pattern file that could not be used (missing or altered on disk, or undecodable)."""
-
-    sha256: str
-    reason: str
-    patterns: list[str] = field(default_factory=list)  # "slug/original_name"
-
-
-@dataclass
-class ReplaySummary:
-    run_id: int
-    status: str
-    versions: list[VersionReplay]
-    refused: list[RefusedPattern]
-    predicted: int = 0  # results stored by this replay, errored ones included
-    errored: int = 0  # of those, how many are the model's exception (or a missing prediction)
-    reused: int = 0  # pairs that already had a result: nothing was computed for them
-    seconds: float = 0.0
-
-    @property
-    def unavailable(self) -> list[VersionReplay]:
-        return [v for v in self.versions if v.status == "unavailable"]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -331,7 +270,7 @@ def replay(
                 engine.flush()
         summary = engine.summary(run_id, status.value, time.perf_counter() - started)
         if not message and (summary.unavailable or summary.refused):
-            message = _message(summary)
+            message = summary.problems()
         counts = {"predicted": summary.predicted, "reused": summary.reused}
         counts["errored"] = summary.errored
         if own_run:
@@ -858,12 +797,6 @@ def _chunks(files: list[ActiveFile], batch_size: int) -> Iterable[tuple[int, lis
 
 def _pickled(batch: list[Any]) -> bytes:
     return pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def _message(summary: ReplaySummary) -> str:
-    parts = [f"{v.ref} unavailable: {v.reason}" for v in summary.unavailable]
-    parts += [f"refused pattern file {r.sha256[:12]}: {r.reason}" for r in summary.refused]
-    return "; ".join(parts)
 
 
 # -- which versions and problems -------------------------------------------------------------

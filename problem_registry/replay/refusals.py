@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from problem_registry.replay.engine import ReplaySummary
+    from problem_registry.replay.summary import ReplaySummary
 
 MAX_NAMED = 5
 
