@@ -16,7 +16,8 @@ from problem_registry.adapters import ModelOutputError, ModelUnavailable, check_
 from problem_registry.enums import LoaderKind
 from problem_registry.expectations import Expectation
 from problem_registry.refs import ModelRef
-from problem_registry.replay.engine import prior_versions, replay
+from problem_registry.replay.engine import replay
+from problem_registry.replay.selection import prior_versions
 from problem_registry.replay.summary import ReplayProgress
 from problem_registry.store.patterns import NewPattern
 from problem_registry.store.runs import finish_run, start_run

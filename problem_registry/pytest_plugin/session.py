@@ -151,7 +151,8 @@ class RegistrySession:
                 "pass --baseline NAME@VERSION to compare with another version"
             )
         problems = self._problems(registry, candidate_ref.name)
-        from problem_registry.replay.engine import prior_versions, replay
+        from problem_registry.replay.engine import replay
+        from problem_registry.replay.selection import prior_versions
 
         history = prior_versions(registry, candidate)
         if baseline is not None and baseline not in (*history, candidate):

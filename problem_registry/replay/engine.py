@@ -7,7 +7,7 @@ pattern file. The API the CLI and the pytest plugin call::
 
     summary = replay(registry)                                   # every version, all problems
     summary = replay(registry, versions=[], candidate="digits@v3")  # the candidate only
-    summary = replay(registry, versions=prior_versions(registry, "digits@v3"),
+    summary = replay(registry, versions=prior_versions(registry, "digits@v3"),  # selection.py
                      candidate="digits@v3", trigger="pytest", progress=callback)
     summary.unavailable   # prior versions whose loader no longer works: reported, never raised
 
@@ -65,13 +65,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-import sqlalchemy as sa
-from sqlmodel import col, select
-
 from problem_registry.adapters import LoadedModel, ModelOutputError, ModelUnavailable, load_model
 from problem_registry.enums import LoaderKind, PatternKind, RunStatus
 from problem_registry.errors import CorruptPattern
-from problem_registry.refs import ModelRef, RefLike, format_ref
+from problem_registry.refs import ModelRef, RefLike
 from problem_registry.replay.calls import call_model
 from problem_registry.replay.claims import Claims, block_of, lease_seconds
 from problem_registry.replay.missing import (
@@ -95,6 +92,11 @@ from problem_registry.replay.results import (
     result_row,
 )
 from problem_registry.replay.scopes import replay_scopes
+from problem_registry.replay.selection import (
+    ReplayVersion,
+    problem_ids_of,
+    resolve_versions,
+)
 from problem_registry.replay.shards import Shard
 from problem_registry.replay.summary import (
     ProgressCallback,
@@ -114,7 +116,6 @@ from problem_registry.store.content import decode
 from problem_registry.store.engines import held_open
 from problem_registry.store.registry import Registry
 from problem_registry.store.runs import close_abandoned_runs, finish_run, record_counts, start_run
-from problem_registry.store.tables import ModelVersion, Problem
 
 DEFAULT_BATCH_SIZE = 256
 FLUSH_ROWS = 4096  # results per commit: bounded memory, and little lost to an interruption
@@ -149,23 +150,6 @@ class _Group:
     held: dict[int, set[int]]
     after: int
     empty: set[int]
-
-
-@dataclass(frozen=True)
-class _Version:
-    id: int
-    name: str
-    version: str
-    loader_kind: str
-    loader: str
-    artifact_path: str | None
-    artifact_sha256: str | None
-    loader_options: str | None
-    repeats: int
-
-    @property
-    def ref(self) -> str:
-        return format_ref(self.name, self.version)
 
 
 def replay(
@@ -226,7 +210,7 @@ def replay(
         raise ValueError(f"batch_timeout must be positive, got {batch_timeout}")
     started = time.perf_counter()
     claims = Claims(registry, lease_seconds())  # a bad $PROBLEM_REGISTRY_LEASE_SECONDS: no Run
-    selected, candidate_version = _resolve_versions(registry, versions, candidate)
+    selected, candidate_version = resolve_versions(registry, versions, candidate)
     own_run = run_id is None
     close_abandoned_runs(registry)
     if run_id is None:
@@ -250,7 +234,7 @@ def replay(
     held = contextlib.ExitStack()  # SQLite: no WAL checkpoint at every session's end (#18)
     held.enter_context(held_open(registry.engine))
     try:
-        problem_ids = _problem_ids(registry, problems)
+        problem_ids = problem_ids_of(registry, problems)
         with registry.reading() as session:  # a problem naming its models: theirs only (#19)
             scopes = replay_scopes(session, {v.id: v.name for v in selected}, problem_ids)
         for scope_versions, scope_problems in scopes:
@@ -281,23 +265,14 @@ def replay(
     return summary
 
 
-def prior_versions(registry: Registry, candidate: RefLike) -> list[str]:
-    """The refs of the candidate's model registered before it, oldest first: its history."""
-    ref = ModelRef.of(candidate)
-    refs = [view.ref for view in registry.models.list(ref.name)]
-    if str(ref) not in refs:
-        raise ref.not_found()
-    return refs[: refs.index(str(ref))]
-
-
 class _Replay:
     """One replay's state: loaded models, counts, refusals. Used once, by :func:`replay`."""
 
     def __init__(
         self,
         registry: Registry,
-        versions: list[_Version],
-        candidate: _Version | None,
+        versions: list[ReplayVersion],
+        candidate: ReplayVersion | None,
         batch_size: int,
         progress: ProgressCallback | None,
         run_id: int,
@@ -797,68 +772,3 @@ def _chunks(files: list[ActiveFile], batch_size: int) -> Iterable[tuple[int, lis
 
 def _pickled(batch: list[Any]) -> bytes:
     return pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-# -- which versions and problems -------------------------------------------------------------
-
-
-def _resolve_versions(
-    registry: Registry, versions: Iterable[RefLike] | None, candidate: RefLike | None
-) -> tuple[list[_Version], _Version | None]:
-    table = ModelVersion.__table__  # type: ignore[attr-defined]
-    columns = (
-        "id",
-        "name",
-        "version",
-        "loader_kind",
-        "loader",
-        "artifact_path",
-        "artifact_sha256",
-        "loader_options",
-        "repeats",
-    )
-    with registry.reading() as session:
-        # Columns, not ORM objects: the ORM's first query alone cost ~0.1 s of every replay.
-        query = sa.select(*(table.c[name] for name in columns)).order_by(table.c.id)
-        rows = list(session.execute(query))
-    by_ref = {ModelRef(row.name, row.version): row for row in rows}
-    wanted = list(by_ref) if versions is None else [ModelRef.of(ref) for ref in versions]
-    if candidate is not None:
-        wanted.append(ModelRef.of(candidate))
-    chosen: dict[int, _Version] = {}
-    for ref in wanted:
-        row = by_ref.get(ref)
-        if row is None:
-            raise ref.not_found()
-        chosen[row.id] = _Version(
-            row.id,
-            row.name,
-            row.version,
-            row.loader_kind,
-            row.loader,
-            row.artifact_path,
-            row.artifact_sha256,
-            row.loader_options,
-            row.repeats,
-        )
-    found = None
-    if candidate is not None:
-        key = ModelRef.of(candidate)
-        found = next(v for v in chosen.values() if ModelRef(v.name, v.version) == key)
-    return [chosen[key] for key in sorted(chosen)], found
-
-
-def _problem_ids(registry: Registry, problems: Sequence[str] | None) -> list[int] | None:
-    if problems is None:
-        return None
-    from problem_registry.store.problems import find_problem
-
-    wanted = set(problems)
-    with registry.reading() as session:
-        # One query for every slug (pytest --registry passes them all), not one per slug.
-        query = select(Problem.slug, Problem.id).where(col(Problem.slug).in_(wanted))
-        found = dict(session.exec(query).all()) if wanted else {}
-        for slug in problems:
-            if slug not in found:
-                find_problem(session, slug)  # raises ProblemNotFound, worded once, there
-    return [found[slug] for slug in problems]

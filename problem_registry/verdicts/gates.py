@@ -31,7 +31,7 @@ import numpy as np
 
 from problem_registry.enums import ProblemStatus
 from problem_registry.refs import ModelRef, RefLike
-from problem_registry.replay.engine import prior_versions
+from problem_registry.replay.selection import prior_versions
 from problem_registry.store.model_versions import version_ids
 from problem_registry.store.registry import Registry
 from problem_registry.store.signoffs import SignOffView, signoffs
