@@ -60,12 +60,15 @@ class Output:
 class Site:
     """What every page of one report shares; a worker gets it once, when it starts."""
 
-    data: ReportData  # its rows, problems, gates and patterns left out: a page needs only the
+    data: ReportData  # its rows, problems, gates, patterns and answers left out: a page needs the
     store: PatternStore  # versions and refs (and each page its own problem's, in its Page)
 
     @classmethod
     def of(cls, data: ReportData, store: PatternStore) -> Site:
-        return cls(replace(data, rows=[], problems=[], gates={}, pattern_views=None), store)
+        return cls(
+            replace(data, rows=[], problems=[], gates={}, pattern_views=None, shown_answers=None),
+            store,
+        )
 
     @property
     def champions(self) -> list[str]:
